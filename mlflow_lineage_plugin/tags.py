@@ -1,0 +1,300 @@
+"""The tag contract: every key the plugin writes or reads, and the only place that encodes or
+decodes lineage facts to and from tags.
+
+Plugin-owned keys start with ``lineage_`` and use underscores only, so one key is valid on a run,
+a LoggedModel, a workspace model version and a Unity Catalog model version (UC keys may not contain
+``. , - = / :``) and can be used in MLflow search filters without back-ticks. Standard MLflow keys
+are written too, so MLflow's own UI and search see the git reference.
+
+Bump ``SCHEMA_VERSION`` when the meaning of a key changes; readers keep decoding older versions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+SCHEMA_VERSION = "1"
+PREFIX = "lineage_"
+
+# --- standard MLflow keys the plugin writes on runs (and LoggedModels) -------------------------
+MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
+MLFLOW_GIT_BRANCH = "mlflow.source.git.branch"
+MLFLOW_GIT_REPO_URL = "mlflow.source.git.repoURL"
+MLFLOW_GIT_REPO_URL_LEGACY = "mlflow.gitRepoURL"
+MLFLOW_GIT_DIRTY = "mlflow.source.git.dirty"
+
+# --- standard MLflow keys the plugin only reads (MLflow or the Databricks backend sets them) ----
+MLFLOW_SOURCE_NAME = "mlflow.source.name"
+MLFLOW_SOURCE_TYPE = "mlflow.source.type"
+MLFLOW_USER = "mlflow.user"
+MLFLOW_RUN_NAME = "mlflow.runName"
+MLFLOW_DATABRICKS_WORKSPACE_URL = "mlflow.databricks.workspaceURL"
+MLFLOW_DATABRICKS_WORKSPACE_ID = "mlflow.databricks.workspaceID"
+MLFLOW_DATABRICKS_NOTEBOOK_PATH = "mlflow.databricks.notebookPath"
+MLFLOW_DATABRICKS_NOTEBOOK_ID = "mlflow.databricks.notebookID"
+MLFLOW_DATABRICKS_NOTEBOOK_REVISION_ID = "mlflow.databricks.notebookRevisionID"
+MLFLOW_DATABRICKS_WEBAPP_URL = "mlflow.databricks.webappURL"
+MLFLOW_DATABRICKS_JOB_ID = "mlflow.databricks.jobID"
+MLFLOW_DATABRICKS_JOB_RUN_ID = "mlflow.databricks.jobRunID"
+MLFLOW_DATABRICKS_GIT_REPO_URL = "mlflow.databricks.gitRepoUrl"
+MLFLOW_DATABRICKS_GIT_REPO_COMMIT = "mlflow.databricks.gitRepoCommit"
+MLFLOW_DATABRICKS_GIT_REPO_REFERENCE = "mlflow.databricks.gitRepoReference"
+MLFLOW_DATABRICKS_GIT_REPO_REFERENCE_TYPE = "mlflow.databricks.gitRepoReferenceType"
+MLFLOW_DATABRICKS_GIT_REPO_RELATIVE_PATH = "mlflow.databricks.gitRepoRelativePath"
+MLFLOW_DATABRICKS_GIT_REPO_STATUS = "mlflow.databricks.gitRepoStatus"
+MLFLOW_MODEL_VERSIONS = "mlflow.modelVersions"  # LoggedModel back-link, JSON list
+
+# --- plugin keys on runs and LoggedModels ------------------------------------------------------
+SCHEMA = "lineage_schema"
+WORKSPACE_URI = "lineage_workspace_uri"
+GIT_PATH = "lineage_git_path"
+SOURCE_URL = "lineage_source_url"
+
+# --- plugin keys on model versions (copied from the source run at creation) --------------------
+RUN_ID = "lineage_run_id"
+EXPERIMENT_ID = "lineage_experiment_id"
+MODEL_ID = "lineage_model_id"
+RUN_URL = "lineage_run_url"
+GIT_COMMIT = "lineage_git_commit"
+GIT_BRANCH = "lineage_git_branch"
+GIT_REPO_URL = "lineage_git_repo_url"
+GIT_DIRTY = "lineage_git_dirty"
+NOTEBOOK_PATH = "lineage_notebook_path"
+NOTEBOOK_ID = "lineage_notebook_id"
+NOTEBOOK_REVISION_ID = "lineage_notebook_revision_id"
+
+#: Every plugin-owned key, for the README table and the doctor.
+PLUGIN_KEYS = (
+    SCHEMA, WORKSPACE_URI, GIT_PATH, SOURCE_URL, RUN_ID, EXPERIMENT_ID, MODEL_ID, RUN_URL,
+    GIT_COMMIT, GIT_BRANCH, GIT_REPO_URL, GIT_DIRTY, NOTEBOOK_PATH, NOTEBOOK_ID,
+    NOTEBOOK_REVISION_ID,
+)  # fmt: skip
+
+#: Keys on a model version, most important first: a registry that caps the number of tags
+#: (Unity Catalog: 50) keeps the head of this list and drops the tail.
+VERSION_KEY_PRIORITY = (
+    WORKSPACE_URI, RUN_ID, GIT_COMMIT, GIT_REPO_URL, SCHEMA, MODEL_ID, EXPERIMENT_ID, RUN_URL,
+    GIT_PATH, GIT_DIRTY, GIT_BRANCH, SOURCE_URL, NOTEBOOK_PATH, NOTEBOOK_REVISION_ID, NOTEBOOK_ID,
+)  # fmt: skip
+
+# --- value limits -------------------------------------------------------------------------------
+RUN_TAG_VALUE_MAX = 5000  # MLflow 3: 8,000; MLflow 2.x releases: 5,000. The smaller fits both.
+REGISTRY_TAG_VALUE_MAX = 5000  # MLflow 3.17: 100,000; older releases: 5,000.
+UC_TAG_VALUE_MAX = 1000
+UC_TAG_KEY_MAX = 255
+UC_MAX_TAGS = 50
+_UC_FORBIDDEN_KEY_CHARS = re.compile(r"[.,\-=/:]")
+
+DIRTY_TRUE = "true"
+DIRTY_FALSE = "false"
+DIRTY_UNKNOWN = "unknown"
+
+# Values that must be whole to be useful: a cut URL or id points somewhere wrong, so it is dropped.
+_ATOMIC_KEYS = frozenset(
+    {
+        SOURCE_URL, RUN_URL, WORKSPACE_URI, GIT_REPO_URL, MLFLOW_GIT_REPO_URL,
+        MLFLOW_GIT_REPO_URL_LEGACY, GIT_COMMIT, MLFLOW_GIT_COMMIT, RUN_ID, MODEL_ID,
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GitRef:
+    """The code a run came from. ``dirty`` is None when it could not be checked in time."""
+
+    commit: Optional[str] = None
+    branch: Optional[str] = None
+    repo_url: Optional[str] = None
+    dirty: Optional[bool] = None
+    path: Optional[str] = None
+    source_url: Optional[str] = None
+
+    def is_empty(self) -> bool:
+        return not any((self.commit, self.branch, self.repo_url, self.path))
+
+
+@dataclass(frozen=True)
+class Notebook:
+    """A Databricks notebook; the revision id is set by the Databricks backend, never by us."""
+
+    path: Optional[str] = None
+    id: Optional[str] = None
+    revision_id: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where a run can be found again: a Databricks workspace or an MLflow tracking server/store."""
+
+    uri: str
+    host: Optional[str] = None
+    workspace_id: Optional[str] = None
+    name: Optional[str] = None  # MLflow OSS workspace name, when not the default
+
+
+@dataclass(frozen=True)
+class SourceRun:
+    """What a model version copies from the run (or LoggedModel) that produced it."""
+
+    run_id: Optional[str] = None
+    experiment_id: Optional[str] = None
+    model_id: Optional[str] = None
+    workspace_uri: Optional[str] = None
+    run_url: Optional[str] = None
+    git: GitRef = field(default_factory=GitRef)
+    notebook: Notebook = field(default_factory=Notebook)
+
+
+def dirty_to_tag(dirty: Optional[bool]) -> str:
+    if dirty is None:
+        return DIRTY_UNKNOWN
+    return DIRTY_TRUE if dirty else DIRTY_FALSE
+
+
+def dirty_from_tag(value: Optional[str]) -> Optional[bool]:
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v in ("true", "1", "yes"):
+        return True
+    if v in ("false", "0", "no"):
+        return False
+    return None
+
+
+def fit_value(key: str, value: str, limit: int) -> Optional[str]:
+    """Make a value fit a store's limit: atomic values (URLs, ids) are dropped rather than cut."""
+    if len(value) <= limit:
+        return value
+    if key in _ATOMIC_KEYS:
+        return None
+    return value[: limit - 3] + "..."
+
+
+def _put(out: dict, key: str, value: object, limit: int) -> None:
+    if value is None or value == "":
+        return
+    fitted = fit_value(key, str(value), limit)
+    if fitted is not None:
+        out[key] = fitted
+
+
+def run_tags(git: Optional[GitRef], workspace: Optional[Workspace]) -> dict[str, str]:
+    """Tags for a run or LoggedModel. Databricks' own ``mlflow.databricks.*`` tags are left alone."""
+    out: dict[str, str] = {}
+    lim = RUN_TAG_VALUE_MAX
+    if git is not None and not git.is_empty():
+        _put(out, MLFLOW_GIT_COMMIT, git.commit, lim)
+        _put(out, MLFLOW_GIT_BRANCH, git.branch, lim)
+        _put(out, MLFLOW_GIT_REPO_URL, git.repo_url, lim)
+        _put(out, MLFLOW_GIT_REPO_URL_LEGACY, git.repo_url, lim)
+        if git.commit:
+            out[MLFLOW_GIT_DIRTY] = dirty_to_tag(git.dirty)
+        _put(out, GIT_PATH, git.path, lim)
+        _put(out, SOURCE_URL, git.source_url, lim)
+    if workspace is not None:
+        _put(out, WORKSPACE_URI, workspace.uri, lim)
+    if out:
+        out[SCHEMA] = SCHEMA_VERSION
+    return out
+
+
+def git_from_run_tags(tags: Mapping[str, str]) -> GitRef:
+    """Read the git reference a run carries: ours, MLflow's, or what Databricks Repos recorded."""
+    commit = tags.get(MLFLOW_GIT_COMMIT) or tags.get(MLFLOW_DATABRICKS_GIT_REPO_COMMIT)
+    repo_url = (
+        tags.get(MLFLOW_GIT_REPO_URL)
+        or tags.get(MLFLOW_GIT_REPO_URL_LEGACY)
+        or tags.get(MLFLOW_DATABRICKS_GIT_REPO_URL)
+    )
+    branch = tags.get(MLFLOW_GIT_BRANCH)
+    if not branch and tags.get(MLFLOW_DATABRICKS_GIT_REPO_REFERENCE_TYPE, "").lower() == "branch":
+        branch = tags.get(MLFLOW_DATABRICKS_GIT_REPO_REFERENCE)
+    path = tags.get(GIT_PATH) or tags.get(MLFLOW_DATABRICKS_GIT_REPO_RELATIVE_PATH)
+    return GitRef(
+        commit=commit or None,
+        branch=branch or None,
+        repo_url=repo_url or None,
+        dirty=dirty_from_tag(tags.get(MLFLOW_GIT_DIRTY)),
+        path=path or None,
+        source_url=tags.get(SOURCE_URL) or None,
+    )
+
+
+def notebook_from_run_tags(tags: Mapping[str, str]) -> Notebook:
+    return Notebook(
+        path=tags.get(MLFLOW_DATABRICKS_NOTEBOOK_PATH) or None,
+        id=tags.get(MLFLOW_DATABRICKS_NOTEBOOK_ID) or None,
+        revision_id=tags.get(MLFLOW_DATABRICKS_NOTEBOOK_REVISION_ID) or None,
+    )
+
+
+def version_tags(src: SourceRun, *, unity_catalog: bool = False) -> dict[str, str]:
+    """Tags for a model version, most important first (see ``VERSION_KEY_PRIORITY``)."""
+    lim = UC_TAG_VALUE_MAX if unity_catalog else REGISTRY_TAG_VALUE_MAX
+    raw = {
+        WORKSPACE_URI: src.workspace_uri,
+        RUN_ID: src.run_id,
+        GIT_COMMIT: src.git.commit,
+        GIT_REPO_URL: src.git.repo_url,
+        MODEL_ID: src.model_id,
+        EXPERIMENT_ID: src.experiment_id,
+        RUN_URL: src.run_url,
+        GIT_PATH: src.git.path,
+        GIT_DIRTY: dirty_to_tag(src.git.dirty) if src.git.commit else None,
+        GIT_BRANCH: src.git.branch,
+        SOURCE_URL: src.git.source_url,
+        NOTEBOOK_PATH: src.notebook.path,
+        NOTEBOOK_REVISION_ID: src.notebook.revision_id,
+        NOTEBOOK_ID: src.notebook.id,
+    }
+    out: dict[str, str] = {}
+    for key in VERSION_KEY_PRIORITY:
+        if key == SCHEMA:
+            continue
+        _put(out, key, raw.get(key), lim)
+    if out:
+        out = {SCHEMA: SCHEMA_VERSION, **out}
+    return {k: out[k] for k in VERSION_KEY_PRIORITY if k in out}
+
+
+def source_from_version_tags(tags: Mapping[str, str]) -> SourceRun:
+    """Read back what ``version_tags`` wrote; absent keys stay None (older or foreign versions)."""
+    return SourceRun(
+        run_id=tags.get(RUN_ID) or None,
+        experiment_id=tags.get(EXPERIMENT_ID) or None,
+        model_id=tags.get(MODEL_ID) or None,
+        workspace_uri=tags.get(WORKSPACE_URI) or None,
+        run_url=tags.get(RUN_URL) or None,
+        git=GitRef(
+            commit=tags.get(GIT_COMMIT) or None,
+            branch=tags.get(GIT_BRANCH) or None,
+            repo_url=tags.get(GIT_REPO_URL) or None,
+            dirty=dirty_from_tag(tags.get(GIT_DIRTY)),
+            path=tags.get(GIT_PATH) or None,
+            source_url=tags.get(SOURCE_URL) or None,
+        ),
+        notebook=Notebook(
+            path=tags.get(NOTEBOOK_PATH) or None,
+            id=tags.get(NOTEBOOK_ID) or None,
+            revision_id=tags.get(NOTEBOOK_REVISION_ID) or None,
+        ),
+    )
+
+
+def is_uc_safe_key(key: str) -> bool:
+    return len(key) <= UC_TAG_KEY_MAX and not _UC_FORBIDDEN_KEY_CHARS.search(key)
+
+
+def cap_for_registry(
+    ours: Mapping[str, str], user_tag_count: int, max_tags: Optional[int]
+) -> dict[str, str]:
+    """Keep the most important of our tags that fit beside the user's under a tag-count cap."""
+    if max_tags is None:
+        return dict(ours)
+    room = max(0, max_tags - user_tag_count)
+    ordered = [k for k in VERSION_KEY_PRIORITY if k in ours]
+    ordered += [k for k in ours if k not in ordered]
+    return {k: ours[k] for k in ordered[:room]}

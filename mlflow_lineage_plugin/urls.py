@@ -1,0 +1,162 @@
+"""Credential-free URLs: git remotes and tracking URIs as they may appear in tags, logs and errors,
+and browser links to a file or commit on the common git hosts.
+
+Everything that leaves the process as text passes through ``redact`` or ``repo_web_url`` first;
+a remote that cannot be parsed is dropped rather than echoed, because an unparsed string may hold a
+token.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Optional
+from urllib.parse import quote, urlsplit, urlunsplit
+
+_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/\s]+)@)?(?P<host>[A-Za-z0-9.\-_\[\]]+):(?!//)(?P<path>.*)$")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def _split_netloc(netloc: str) -> tuple[str, Optional[int]]:
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        host, _, rest = hostport[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+        host = f"[{host}]"
+    else:
+        host, _, port = hostport.partition(":")
+    return host.lower(), int(port) if port.isdigit() else None
+
+
+def _strip_userinfo(uri: str) -> str:
+    """Drop query, fragment and everything up to the last ``@`` of the authority.
+
+    Splitting at the *last* ``@`` before the query (not at the first ``/``) also removes passwords that
+    contain ``/`` or ``@``, which ``urlsplit`` would misread as part of the path.
+    """
+    scheme, _, rest = uri.partition("://")
+    rest = re.split(r"[?#]", rest, maxsplit=1)[0]
+    if "@" in rest:
+        rest = rest.rpartition("@")[2]
+    return f"{scheme}://{rest}"
+
+
+def redact(uri: Optional[str]) -> Optional[str]:
+    """A URI without userinfo, query string or fragment: safe to print, tag or log.
+
+    Query strings are dropped whole: a tracking URI or remote rarely needs one to say *where*, and
+    tokens hide there under too many names (``token``, ``sig``, ``X-Amz-Credential``...).
+    Strings that are not URLs (paths, ``databricks``, ``databricks://profile``) are returned as-is
+    unless they contain an ``@``, which in a path-like string means scp-style credentials.
+    """
+    if uri is None:
+        return None
+    uri = uri.strip()
+    if not uri:
+        return uri
+    if _SCHEME.match(uri):
+        parts = urlsplit(_strip_userinfo(uri))
+        host, port = _split_netloc(parts.netloc)
+        netloc = host if port is None else f"{host}:{port}"
+        return f"{parts.scheme.lower()}://{netloc}{parts.path}"
+    m = _SCP_LIKE.match(uri)
+    if m and not _WINDOWS_DRIVE.match(uri):
+        return f"{m.group('host').lower()}:{m.group('path')}"
+    return uri.rpartition("@")[2] if "@" in uri else uri
+
+
+def normalize_remote(remote: Optional[str]) -> Optional[str]:
+    """A git remote as a credential-free https URL (or an absolute local path).
+
+    ssh and scp-style remotes become https on the same host (the ssh port is dropped: it is never the
+    web port); ``.git`` and trailing slashes are removed so one repository has one spelling; Azure
+    DevOps ssh remotes (``ssh.dev.azure.com:v3/org/project/repo``) map to their web form.
+    """
+    if not remote:
+        return None
+    remote = remote.strip()
+    if _SCHEME.match(remote):
+        parts = urlsplit(_strip_userinfo(remote))
+        scheme = parts.scheme.lower()
+        host, port = _split_netloc(parts.netloc)
+        path = parts.path
+        if scheme == "file":
+            return _clean_path(path) or None
+        if scheme in ("http", "https"):
+            netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+            scheme_out = scheme
+        elif scheme in ("ssh", "git", "git+ssh", "ssh+git"):
+            netloc, scheme_out = host, "https"
+        else:
+            return None
+        if not host:
+            return None
+        return _web_form(scheme_out, netloc, path)
+    m = _SCP_LIKE.match(remote)
+    if m and not _WINDOWS_DRIVE.match(remote):
+        return _web_form("https", m.group("host").lower(), "/" + m.group("path").lstrip("/"))
+    if "@" in remote:
+        return None
+    return _clean_path(os.path.abspath(remote)) if remote else None
+
+
+def _clean_path(path: str) -> str:
+    path = path.rstrip("/")
+    return path[:-4] if path.endswith(".git") else path
+
+
+def _web_form(scheme: str, netloc: str, path: str) -> str:
+    path = _clean_path(path)
+    if netloc in ("ssh.dev.azure.com", "vs-ssh.visualstudio.com"):
+        seg = [s for s in path.split("/") if s]
+        if seg and seg[0] == "v3":
+            seg = seg[1:]
+        if len(seg) == 3:
+            org, project, repo = seg
+            return f"https://dev.azure.com/{org}/{project}/_git/{repo}"
+    return urlunsplit((scheme, netloc, path, "", ""))
+
+
+def _host_kind(url: str) -> str:
+    host = urlsplit(url).hostname or ""
+    if "github" in host:
+        return "github"
+    if "gitlab" in host:
+        return "gitlab"
+    if "bitbucket" in host:
+        return "bitbucket"
+    if host == "dev.azure.com" or host.endswith(".visualstudio.com") or "/_git/" in url:
+        return "azure"
+    return "generic"
+
+
+def source_web_url(repo_url: Optional[str], commit: Optional[str], path: Optional[str] = None) -> Optional[str]:
+    """A browser link to ``path`` at exactly ``commit`` (or to the commit when no path is known).
+
+    Returns None for local-path remotes: there is nothing a browser could open.
+    """
+    if not repo_url or not commit or not repo_url.startswith(("http://", "https://")):
+        return None
+    base = repo_url.rstrip("/")
+    kind = _host_kind(base)
+    qpath = quote(path.strip("/"), safe="/") if path else ""
+    if kind == "azure":
+        if qpath:
+            return f"{base}?path=/{qpath}&version=GC{commit}"
+        return f"{base}/commit/{commit}"
+    if not qpath:
+        return {
+            "gitlab": f"{base}/-/commit/{commit}",
+            "bitbucket": f"{base}/commits/{commit}",
+        }.get(kind, f"{base}/commit/{commit}")
+    return {
+        "gitlab": f"{base}/-/blob/{commit}/{qpath}",
+        "bitbucket": f"{base}/src/{commit}/{qpath}",
+    }.get(kind, f"{base}/blob/{commit}/{qpath}")
+
+
+def same_repo(a: Optional[str], b: Optional[str]) -> bool:
+    """Whether two remote spellings (ssh, https, with or without .git) name one repository."""
+    na, nb = normalize_remote(a), normalize_remote(b)
+    return bool(na and nb and na.lower() == nb.lower())

@@ -1,0 +1,160 @@
+"""Workspace URIs: the one string that says where a run can be found again, and the run-page link
+derived from it.
+
+Forms written into ``lineage_workspace_uri``:
+- Databricks: ``https://<workspace-host>/?o=<workspace-id>`` (the id disambiguates hosts shared by
+  several workspaces, and is what Databricks' own ``?o=`` links use).
+- MLflow tracking server: ``http(s)://host[:port][/prefix]`` without credentials.
+- Local stores: ``sqlite:////abs/path.db``, ``file:///abs/mlruns``; SQL databases without credentials.
+- MLflow OSS workspaces (not the default one): ``?workspace=<name>`` appended.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+from urllib.parse import parse_qs, quote, urlsplit
+
+from mlflow_lineage_plugin.tags import Workspace
+from mlflow_lineage_plugin.urls import redact
+
+DEFAULT_WORKSPACE_NAME = "default"
+
+
+@dataclass(frozen=True)
+class ParsedWorkspaceUri:
+    kind: str  # "databricks", "http", "sqlite", "file", "sql", "unknown"
+    base: str  # the URI without the workspace name: a tracking URI or a Databricks host URL
+    workspace_id: Optional[str] = None
+    name: Optional[str] = None
+
+
+def databricks_workspace_uri(host: str, workspace_id: Optional[str]) -> str:
+    host = host.strip().rstrip("/")
+    if not host.startswith(("http://", "https://")):
+        host = "https://" + host
+    host = redact(host) or host
+    if workspace_id and str(workspace_id) != "0":
+        return f"{host}/?o={workspace_id}"
+    return f"{host}/"
+
+
+def _absolute_local(uri: str) -> str:
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///"):]
+        if path and not path.startswith("/") and path != ":memory:":
+            return "sqlite:///" + os.path.abspath(path)
+        return uri
+    if uri.startswith("file:"):
+        parts = urlsplit(uri)
+        return "file://" + os.path.abspath(parts.path or ".")
+    if "://" not in uri:
+        return "file://" + os.path.abspath(uri)
+    return uri
+
+
+def with_workspace_name(uri: str, name: Optional[str]) -> str:
+    if not name or name == DEFAULT_WORKSPACE_NAME:
+        return uri
+    return f"{uri}?workspace={quote(name, safe='')}"
+
+
+def oss_workspace_uri(tracking_uri: str, workspace_name: Optional[str] = None) -> str:
+    """The workspace URI of an open-source tracking URI (never a Databricks one)."""
+    uri = _absolute_local(tracking_uri.strip())
+    uri = redact(uri) or uri
+    if uri.startswith(("http://", "https://")):
+        uri = uri.rstrip("/")
+    return with_workspace_name(uri, workspace_name)
+
+
+def is_databricks_uri(uri: Optional[str]) -> bool:
+    if not uri:
+        return False
+    scheme = uri.split("://", 1)[0] if "://" in uri else uri
+    return scheme in ("databricks", "databricks-uc", "uc")
+
+
+def databricks_profile(uri: str) -> Optional[str]:
+    """``databricks://profile`` → ``profile`` (``databricks://profile:prefix`` keeps the profile)."""
+    if "://" not in uri:
+        return None
+    rest = uri.split("://", 1)[1]
+    return rest.split(":", 1)[0] or None
+
+
+def active_workspace_name() -> Optional[str]:
+    """The MLflow OSS workspace this process logs to, or None (MLflow 2 or workspaces disabled)."""
+    try:
+        from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
+        from mlflow.utils.workspace_context import get_request_workspace
+    except ImportError:
+        return None
+    try:
+        if not MLFLOW_ENABLE_WORKSPACES.get():
+            return None
+        name = get_request_workspace()
+    except Exception:
+        return None
+    return name if name and name != DEFAULT_WORKSPACE_NAME else None
+
+
+def parse_workspace_uri(uri: str) -> ParsedWorkspaceUri:
+    """Undo the forms above, for the resolver (and old tags: anything unknown stays ``unknown``)."""
+    uri = uri.strip()
+    base, _, query = uri.partition("?")
+    params = parse_qs(query)
+    name = (params.get("workspace") or [None])[0]
+    ws_id = (params.get("o") or [None])[0]
+    if ws_id is not None:
+        return ParsedWorkspaceUri("databricks", base.rstrip("/"), workspace_id=ws_id)
+    scheme = base.split("://", 1)[0].lower() if "://" in base else ""
+    if scheme in ("http", "https"):
+        if any(h in base for h in (".databricks.com", ".azuredatabricks.net", ".gcp.databricks.com")):
+            return ParsedWorkspaceUri("databricks", base.rstrip("/"), name=name)
+        return ParsedWorkspaceUri("http", base.rstrip("/"), name=name)
+    if scheme == "sqlite":
+        return ParsedWorkspaceUri("sqlite", base, name=name)
+    if scheme == "file":
+        return ParsedWorkspaceUri("file", base, name=name)
+    if scheme.split("+")[0] in ("postgresql", "mysql", "mssql"):
+        return ParsedWorkspaceUri("sql", base, name=name)
+    return ParsedWorkspaceUri("unknown", base, name=name)
+
+
+def run_page_url(workspace_uri: Optional[str], experiment_id: Optional[str], run_id: Optional[str]) -> Optional[str]:
+    """A browser link to the run page, when the workspace has a web UI (local stores have none)."""
+    if not workspace_uri or not experiment_id or not run_id:
+        return None
+    p = parse_workspace_uri(workspace_uri)
+    if p.kind == "databricks":
+        query = f"?o={p.workspace_id}" if p.workspace_id else ""
+        return f"{p.base}/{query}#mlflow/experiments/{experiment_id}/runs/{run_id}"
+    if p.kind == "http":
+        ws = f"?workspace={quote(p.name, safe='')}" if p.name else ""
+        return f"{p.base}/#/experiments/{experiment_id}/runs/{run_id}{ws}"
+    return None
+
+
+def workspace_for_tracking_uri(tracking_uri: Optional[str] = None) -> Optional[Workspace]:
+    """The workspace of a tracking URI as this process sees it; Databricks URIs ask the SDK config.
+
+    Returns None when it cannot be told (never raises): the caller records nothing rather than a guess.
+    """
+    if tracking_uri is None:
+        try:
+            import mlflow
+
+            tracking_uri = mlflow.get_tracking_uri()
+        except Exception:
+            return None
+    if not tracking_uri:
+        return None
+    if is_databricks_uri(tracking_uri):
+        from mlflow_lineage_plugin import databricks
+
+        return databricks.workspace_for_profile(databricks_profile(tracking_uri))
+    name = active_workspace_name()
+    uri = oss_workspace_uri(tracking_uri, name)
+    return Workspace(uri=uri, host=urlsplit(uri).hostname, name=name)

@@ -1,0 +1,230 @@
+"""Shared real parts: git repositories made with `git`, SQLite tracking stores, `mlflow server`
+processes on 127.0.0.1, and throw-away databases on the machine's MariaDB and PostgreSQL.
+
+In CI (``CI=true``) a missing service fails the test; elsewhere it skips with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip locally, fail in CI: CI must never call a skipped dependency 'passed'."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- git ---------------------------------------------------------------------------------------
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test Author",
+    "GIT_AUTHOR_EMAIL": "author@example.com",
+    "GIT_COMMITTER_NAME": "Test Author",
+    "GIT_COMMITTER_EMAIL": "author@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(cwd, *args: str, check: bool = True) -> str:
+    env = {**os.environ, **GIT_ENV, "HOME": str(cwd)}
+    out = subprocess.run(
+        ["git", "-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always", *args],
+        cwd=cwd,
+        env=env,
+        check=check,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+class RepoFactory:
+    """Makes real repositories: ``make(name, files={path: text}, remote=url)`` → path."""
+
+    def __init__(self, base: Path):
+        self.base = base
+
+    def make(self, name: str = "repo", files: dict | None = None, remote: str | None = None,
+             branch: str = "main") -> Path:
+        path = self.base / name
+        path.mkdir(parents=True)
+        git(path, "init", "-q", "-b", branch)
+        for rel, text in (files or {"train.py": "print('hi')\n"}).items():
+            f = path / rel
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(text)
+        git(path, "add", "-A")
+        git(path, "commit", "-q", "-m", "initial")
+        if remote:
+            git(path, "remote", "add", "origin", remote)
+        return path
+
+    def commit(self, path: Path, rel: str, text: str, message: str = "change") -> str:
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (path / rel).write_text(text)
+        git(path, "add", "-A")
+        git(path, "commit", "-q", "-m", message)
+        return git(path, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repos(tmp_path) -> RepoFactory:
+    return RepoFactory(tmp_path / "repos")
+
+
+# --- MLflow stores -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path, monkeypatch) -> str:
+    """A fresh SQLite tracking + registry store, active for the test."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None) if hasattr(mlflow, "set_tracking_uri") else None
+
+
+class MlflowServer:
+    def __init__(self, url: str, proc: subprocess.Popen, log: Path, backend: str):
+        self.url = url
+        self.proc = proc
+        self.log = log
+        self.backend = backend
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def request_count(self) -> int:
+        """Requests the server has answered so far, read from its access log."""
+        return sum(1 for line in self.log.read_text(errors="replace").splitlines()
+                   if '"GET ' in line or '"POST ' in line or '"PATCH ' in line
+                   or '"DELETE ' in line)
+
+
+def start_mlflow_server(tmp: Path, backend: str | None = None, env: dict | None = None,
+                        plugin: bool = True, timeout: float = 90) -> MlflowServer:
+    """Start `mlflow server` on 127.0.0.1. ``plugin=False`` hides the plugin's entry points from
+    the server by disabling it (``MLFLOW_LINEAGE_DISABLE``), standing in for a server without it."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    backend = backend or f"sqlite:///{tmp / 'server.db'}"
+    log = tmp / f"server-{port}.log"
+    senv = {**os.environ, **(env or {})}
+    senv.pop("MLFLOW_TRACKING_URI", None)
+    senv.pop("MLFLOW_REGISTRY_URI", None)
+    if not plugin:
+        senv["MLFLOW_LINEAGE_DISABLE"] = "true"
+    cmd = [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", backend,
+        "--artifacts-destination", str(tmp / "artifacts"),
+        "--workers", "1",
+    ]  # fmt: skip
+    fh = open(log, "w")
+    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=senv, cwd=tmp)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mlflow server exited early:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{url}/health", timeout=1).status_code == 200:
+                return MlflowServer(url, proc, log, backend)
+        time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"mlflow server did not start in {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def mlflow_server_factory(tmp_path):
+    servers: list[MlflowServer] = []
+
+    def make(name: str = "server", **kw) -> MlflowServer:
+        s = start_mlflow_server(tmp_path / name, **kw)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+# --- MariaDB and PostgreSQL ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def mariadb_uri():
+    need(port_open("127.0.0.1", 3306), "MariaDB is not listening on 127.0.0.1:3306")
+    pymysql = pytest.importorskip("pymysql")
+    name = f"lineage_{uuid.uuid4().hex[:10]}"
+    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database="test")
+    with conn.cursor() as c:
+        c.execute(f"CREATE DATABASE {name}")
+    yield f"mysql+pymysql://root:@127.0.0.1:3306/{name}"
+    with conn.cursor() as c:
+        c.execute(f"DROP DATABASE IF EXISTS {name}")
+    conn.close()
+
+
+@pytest.fixture
+def postgres_uri():
+    need(port_open("127.0.0.1", 5432), "PostgreSQL is not listening on 127.0.0.1:5432")
+    psycopg2 = pytest.importorskip("psycopg2")
+    name = f"lineage_{uuid.uuid4().hex[:10]}"
+    user = "root"
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user=user, dbname="test")
+    conn.autocommit = True
+    with conn.cursor() as c:
+        c.execute(f"CREATE DATABASE {name}")
+    yield f"postgresql://{user}@127.0.0.1:5432/{name}"
+    with conn.cursor() as c:
+        c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    conn.close()
+
+
+@pytest.fixture
+def git_available() -> None:
+    need(shutil.which("git") is not None, "git is not on PATH")
