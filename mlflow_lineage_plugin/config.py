@@ -20,6 +20,7 @@ GIT_TIMEOUT = "MLFLOW_LINEAGE_GIT_TIMEOUT"  # seconds for all git work of one ru
 DIRTY_TIMEOUT = "MLFLOW_LINEAGE_DIRTY_TIMEOUT"  # seconds the dirty check may take
 DATABRICKS_TIMEOUT = "MLFLOW_LINEAGE_DATABRICKS_TIMEOUT"  # seconds for workspace API look-ups
 REGISTRY_TIMEOUT = "MLFLOW_LINEAGE_REGISTRY_TIMEOUT"  # seconds to read the source run
+WORKSPACE_URI = "MLFLOW_LINEAGE_WORKSPACE_URI"  # override: this process's public workspace URI
 REQUIRE = "MLFLOW_LINEAGE_REQUIRE"  # e.g. "commit,clean": refuse versions without them
 WORKSPACES = "MLFLOW_LINEAGE_WORKSPACES"  # resolver: "uri=tracking_uri;uri2=..." mapping
 CONFIG_FILE = "MLFLOW_LINEAGE_CONFIG"  # resolver: path to a TOML/JSON mapping file
@@ -27,7 +28,7 @@ RESOLVE_TIMEOUT = "MLFLOW_LINEAGE_RESOLVE_TIMEOUT"  # resolver: seconds per remo
 
 ALL_SETTINGS = (
     DISABLE, GIT_COMMIT, GIT_BRANCH, GIT_REPO_URL, GIT_PATH, GIT_DIRTY, GIT_TIMEOUT, DIRTY_TIMEOUT,
-    DATABRICKS_TIMEOUT, REGISTRY_TIMEOUT, REQUIRE, WORKSPACES, CONFIG_FILE, RESOLVE_TIMEOUT,
+    DATABRICKS_TIMEOUT, REGISTRY_TIMEOUT, WORKSPACE_URI, REQUIRE, WORKSPACES, CONFIG_FILE, RESOLVE_TIMEOUT,
 )  # fmt: skip
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -12,8 +12,9 @@ Bump ``SCHEMA_VERSION`` when the meaning of a key changes; readers keep decoding
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Optional
 
 SCHEMA_VERSION = "1"
 PREFIX = "lineage_"
