@@ -14,7 +14,10 @@ __all__ = ["__version__", "resolve", "find"]
 
 def __getattr__(name: str):
     if name in ("resolve", "find"):
-        from mlflow_lineage_plugin import resolve as _resolve_pkg
+        import importlib
 
-        return getattr(_resolve_pkg, name)
+        # The ``resolve`` subpackage is itself callable (it calls ``resolve.resolve``), because once
+        # imported it shadows this attribute; import by path, as ``from . import`` would recurse here.
+        pkg = importlib.import_module("mlflow_lineage_plugin.resolve")
+        return pkg if name == "resolve" else pkg.find
     raise AttributeError(name)

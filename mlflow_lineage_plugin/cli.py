@@ -1,16 +1,182 @@
-"""The ``mlflow-lineage`` command: thin click wrappers; the logic lives in the modules it calls."""
+"""The ``mlflow-lineage`` command: thin click wrappers; the logic lives in the modules it calls.
+
+Exit codes: 0 ok, 1 findings (or nothing found), 2 bad usage or input, including a target that
+cannot be found or a registry that cannot be read. Errors are one line on stderr, never a traceback.
+"""
 
 from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Callable, Optional
 
 import click
 
 from mlflow_lineage_plugin import __version__
+
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mlflow-lineage")
 def main() -> None:
     """Lineage of MLflow models: from a model version to the run, workspace and git commit."""
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    click.echo(f"mlflow-lineage: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _guard(fn: Callable) -> Callable:
+    """Every known failure becomes one line on stderr with exit code 2; nothing prints a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from mlflow_lineage_plugin.resolve.clients import ResolveError, describe_error
+        from mlflow_lineage_plugin.resolve.target import TargetError
+
+        try:
+            return fn(*args, **kwargs)
+        except (TargetError, ResolveError) as exc:
+            _fail(str(exc))
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:  # the promise is one line, whatever broke
+            _fail(f"{type(exc).__name__}: {describe_error(exc)}")
+
+    return wrapper
+
+
+def _connection_options(fn: Callable) -> Callable:
+    fn = click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
+                      help="Seconds per remote request [MLFLOW_LINEAGE_RESOLVE_TIMEOUT, default 30].")(fn)
+    fn = click.option("--registry-uri", envvar="MLFLOW_REGISTRY_URI", default=None,
+                      help="Model registry URI [MLFLOW_REGISTRY_URI; default: the tracking URI].")(fn)
+    fn = click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
+                      help="Tracking URI [MLFLOW_TRACKING_URI].")(fn)
+    return fn  # fmt: skip
+
+
+def _check_uri(value: Optional[str], option: str) -> None:
+    if value is not None and not value.strip():
+        _fail(f"{option} is empty")
+
+
+@main.command()
+@click.argument("target")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "mermaid", "dot"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("--mlmodel", is_flag=True, help="Download the small MLmodel files: list flavors, compare the "
+              "registry's copy with the run's, report a missing copy.")
+@_connection_options
+@_guard
+def show(target: str, fmt: str, mlmodel: bool, tracking_uri: Optional[str], registry_uri: Optional[str],
+         timeout: Optional[float]) -> None:
+    """Show the lineage graph of TARGET.
+
+    TARGET is models:/NAME/VERSION, models:/NAME@ALIAS, models:/NAME/STAGE, models:/NAME (every
+    version), models:/m-ID (a LoggedModel), runs:/RUN_ID/PATH or a run id. Exits 1 when the graph
+    has error findings.
+    """
+    from mlflow_lineage_plugin.resolve import resolve
+
+    _check_uri(tracking_uri, "--tracking-uri")
+    _check_uri(registry_uri, "--registry-uri")
+    lineage = resolve(target, tracking_uri=tracking_uri, registry_uri=registry_uri, timeout=timeout,
+                      fetch_mlmodel=mlmodel)
+    click.echo(lineage.render(fmt), nl=False)
+    sys.exit(EXIT_OK if lineage.ok else EXIT_FINDINGS)
+
+
+@main.command()
+@click.option("--commit", help="A commit SHA or its prefix (at least 4 hex characters).")
+@click.option("--branch", help="A branch name.")
+@click.option("--repo", "repo_url", help="A repository URL in any spelling (ssh, https, with or without .git).")
+@click.option("--notebook", help="A Databricks notebook path.")
+@click.option("--experiment-id", "experiment_ids", multiple=True, help="Search only these experiments.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_connection_options
+@_guard
+def find(commit: Optional[str], branch: Optional[str], repo_url: Optional[str], notebook: Optional[str],
+         experiment_ids: tuple[str, ...], fmt: str, tracking_uri: Optional[str], registry_uri: Optional[str],
+         timeout: Optional[float]) -> None:
+    """Runs and model versions that came from a commit, branch, repository or notebook.
+
+    Options combine with AND. Exits 1 when nothing matches.
+    """
+    from mlflow_lineage_plugin.resolve import find as do_find
+
+    if not any((commit, branch, repo_url, notebook)):
+        _fail("give at least one of --commit, --branch, --repo, --notebook")
+    _check_uri(tracking_uri, "--tracking-uri")
+    _check_uri(registry_uri, "--registry-uri")
+    result = do_find(commit=commit, branch=branch, repo_url=repo_url, notebook=notebook,
+                     tracking_uri=tracking_uri, registry_uri=registry_uri,
+                     experiment_ids=list(experiment_ids) or None, timeout=timeout)
+    click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.to_text(), nl=fmt == "json")
+    sys.exit(EXIT_OK if result else EXIT_FINDINGS)
+
+
+def _parse_require(value: Optional[str]) -> frozenset[str]:
+    from mlflow_lineage_plugin import config
+    from mlflow_lineage_plugin.resolve.graph import REQ_COMMIT, REQ_REACHABLE, REQUIREMENTS
+
+    if value is None:
+        return config.required() or frozenset({REQ_COMMIT, REQ_REACHABLE})
+    parts = frozenset(p.strip().lower() for p in value.split(",") if p.strip())
+    unknown = sorted(parts - set(REQUIREMENTS))
+    if unknown or not parts:
+        _fail(f"--require: unknown requirement {', '.join(unknown) or '(empty)'}; choose from {','.join(REQUIREMENTS)}")
+    return parts
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--require", "require", default=None, metavar="LIST",
+              help="Comma-separated: commit, clean, reachable [MLFLOW_LINEAGE_REQUIRE; default commit,reachable].")
+@click.option("--mlmodel", is_flag=True, help="Also check that the model files are still there.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_connection_options
+@_guard
+def check(targets: tuple[str, ...], require: Optional[str], mlmodel: bool, fmt: str, tracking_uri: Optional[str],
+          registry_uri: Optional[str], timeout: Optional[float]) -> None:
+    """Exit 0 when the lineage of every TARGET is complete, 1 with the findings otherwise.
+
+    Made for CI and deployment gates: `mlflow-lineage check models:/fraud@champion --require commit,clean`.
+    """
+    from mlflow_lineage_plugin.resolve import resolve
+    from mlflow_lineage_plugin.resolve.clients import Clients
+    from mlflow_lineage_plugin.resolve.target import parse_target
+
+    reqs = _parse_require(require)
+    _check_uri(tracking_uri, "--tracking-uri")
+    _check_uri(registry_uri, "--registry-uri")
+    parsed = [parse_target(t) for t in targets]  # all malformed input is reported before any request
+    clients = Clients(tracking_uri, registry_uri, timeout)
+    report, failed = [], False
+    for t in parsed:
+        lineage = resolve(t, clients=clients, fetch_mlmodel=mlmodel)
+        broken = lineage.findings_for(set(reqs))
+        failed = failed or bool(broken)
+        commits = sorted({n.attrs.get("commit", "")[:12] for n in lineage.of_kind("git_commit")} - {""})
+        report.append({"target": t.text, "ok": not broken, "commits": commits,
+                       "findings": [f.to_dict() for f in broken]})  # fmt: skip
+    if fmt == "json":
+        click.echo(json.dumps({"require": sorted(reqs), "results": report}, indent=2))
+    else:
+        for r in report:
+            if r["ok"]:
+                commit = f" (commit {', '.join(r['commits'])})" if r["commits"] else ""
+                click.echo(f"OK    {r['target']}{commit}")
+            else:
+                click.echo(f"FAIL  {r['target']}")
+                for f in r["findings"]:
+                    click.echo(f"        [{f.get('requirement')}] {f['message']}")
+    sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
 def _register() -> None:

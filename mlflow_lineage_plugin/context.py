@@ -1,11 +1,250 @@
-"""The RunContextProvider (placeholder until the provider lands)."""
+"""The RunContextProvider: tags every run (and MLflow 3 LoggedModel) with its git reference and
+workspace. It composes the fact sources and the tag contract, nothing else.
+
+MLflow instantiates this class while ``import mlflow`` is still running, so nothing heavy is imported
+at module level. The answer is computed afresh for every run: a notebook kernel that commits between
+two runs must record two commits (the git reader makes the repeat cheap, not this module).
+
+Precedence of the git reference, field by field: ``MLFLOW_LINEAGE_GIT_*`` overrides (CI, builds shipped
+without ``.git``), then the Databricks notebook/job context or its workspace's Git folder, then the
+repository of the entry file. A failure anywhere costs the run nothing but one warning naming what is
+missing; whatever was found is still recorded.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+from mlflow_lineage_plugin import config
+from mlflow_lineage_plugin.tags import GitRef, Workspace, run_tags
+
+_logger = logging.getLogger("mlflow_lineage_plugin")
+
+GIT_TIMEOUT_DEFAULT = 2.0
+DATABRICKS_TIMEOUT_DEFAULT = 3.0
+
+_HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
+_warned: set[str] = set()
+
+
+@dataclass
+class Collected:
+    """What one run's look-up found, and what it could not find (each a short, secret-free phrase)."""
+
+    git: Optional[GitRef] = None
+    workspace: Optional[Workspace] = None
+    problems: list[str] = field(default_factory=list)
+
 
 class LineageRunContext:
-    def in_context(self) -> bool:
-        return False
+    """Entry point ``mlflow.run_context_provider``: ``lineage``."""
 
-    def tags(self) -> dict:
-        return {}
+    def in_context(self) -> bool:
+        try:
+            return not config.disabled()
+        except Exception:
+            return False
+
+    def tags(self) -> dict[str, str]:
+        try:
+            found = collect()
+        except Exception as e:  # a bug here must never cost the user's run
+            _warn_once(f"lineage tags not recorded ({type(e).__name__})")
+            return {}
+        if found.problems:
+            _warn_once("; ".join(found.problems))
+        try:
+            return run_tags(found.git, found.workspace)
+        except Exception as e:
+            _warn_once(f"lineage tags not recorded ({type(e).__name__})")
+            return {}
+
+
+def _warn_once(message: str) -> None:
+    """One warning per distinct problem per process: a loop of 500 runs with an unreachable workspace
+    should say so once, not 500 times. Later repeats go to DEBUG."""
+    text = f"mlflow-lineage: {message}"
+    if text in _warned:
+        _logger.debug(text)
+        return
+    _warned.add(text)
+    _logger.warning(text)
+
+
+def collect() -> Collected:
+    """Look up the git reference and workspace of this process, within the configured time limits."""
+    out = Collected()
+    git_budget = config.seconds(config.GIT_TIMEOUT, GIT_TIMEOUT_DEFAULT)
+    db_budget = config.seconds(config.DATABRICKS_TIMEOUT, DATABRICKS_TIMEOUT_DEFAULT)
+
+    overrides = _git_overrides(out.problems)
+    ctx = _step(out, "Databricks notebook context", _databricks_context)
+
+    detected: Optional[GitRef] = None
+    if ctx is not None:
+        detected = ctx.git if ctx.git is not None and not ctx.git.is_empty() else None
+        if detected is None:
+            detected = _step(out, "git reference of the Databricks Git folder", _git_from_workspace, ctx, db_budget)
+    if detected is None:
+        detected = _step(out, "git reference", _git_from_checkout, git_budget)
+    out.git = _merge(detected, overrides)
+
+    out.workspace = _step(out, "workspace URI", _workspace, ctx, db_budget, out.problems)
+    return out
+
+
+def _step(out: Collected, what: str, fn, *args):
+    """Run one fact source; its failure becomes a problem phrase (exception type only: messages of
+    third-party errors may quote URLs with credentials)."""
+    try:
+        return fn(*args)
+    except Exception as e:
+        out.problems.append(f"{what} not recorded ({type(e).__name__})")
+        return None
+
+
+def _databricks_context():
+    from mlflow_lineage_plugin import databricks
+
+    return databricks.current_context()
+
+
+def _git_from_workspace(ctx, timeout: float) -> Optional[GitRef]:
+    from mlflow_lineage_plugin import databricks
+
+    return databricks.git_ref_from_workspace(ctx, timeout=timeout)
+
+
+def _git_from_checkout(timeout: float) -> Optional[GitRef]:
+    from mlflow_lineage_plugin import entry, git
+
+    return git.read_git_ref(entry.entry_path(), timeout=timeout)
+
+
+def _workspace(ctx, timeout: float, problems: list[str]) -> Optional[Workspace]:
+    """Where this run can be found again: the override, else the active tracking store.
+
+    A Databricks notebook that logs to its own workspace (tracking URI ``databricks``) takes host and
+    id from the notebook context; one that logs to another server records that server. A failed
+    Databricks look-up has already said so itself: no second warning for it here.
+    """
+    from mlflow_lineage_plugin import workspace as ws
+
+    override = config.get(config.WORKSPACE_URI)
+    if override:
+        return _override_workspace(override)
+    import mlflow
+
+    tracking_uri = mlflow.get_tracking_uri()
+    if ctx is not None and tracking_uri in ("databricks", "databricks://"):
+        from mlflow_lineage_plugin import databricks
+
+        found = databricks.workspace_from_context(ctx)
+        if found is not None:
+            return found
+    if ws.is_databricks_uri(tracking_uri):
+        from mlflow_lineage_plugin import databricks
+
+        return databricks.workspace_for_profile(ws.databricks_profile(tracking_uri), timeout=timeout)
+    found = ws.workspace_for_tracking_uri(tracking_uri)
+    if found is None:
+        problems.append("workspace URI unknown for the active tracking URI")
+    return found
+
+
+def _override_workspace(raw: str) -> Optional[Workspace]:
+    """``MLFLOW_LINEAGE_WORKSPACE_URI`` as given, minus any credentials; the ``?o=`` id and
+    ``?workspace=`` name are the only query parameters kept."""
+    from urllib.parse import urlsplit
+
+    from mlflow_lineage_plugin import workspace as ws
+    from mlflow_lineage_plugin.urls import redact
+
+    parsed = ws.parse_workspace_uri(raw)
+    base = redact(raw) or ""
+    if not base:
+        return None
+    if parsed.workspace_id:
+        uri = ws.databricks_workspace_uri(base, parsed.workspace_id)
+    else:
+        uri = ws.with_workspace_name(base.rstrip("/") if "://" in base else base, parsed.name)
+    return Workspace(uri=uri, host=urlsplit(uri).hostname, workspace_id=parsed.workspace_id, name=parsed.name)
+
+
+# --- environment overrides ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Overrides:
+    commit: Optional[str] = None
+    branch: Optional[str] = None
+    repo_url: Optional[str] = None
+    path: Optional[str] = None
+    dirty: Optional[bool] = None
+    dirty_set: bool = False
+
+    def any(self) -> bool:
+        return bool(self.commit or self.branch or self.repo_url or self.path or self.dirty_set)
+
+
+def _git_overrides(problems: list[str]) -> _Overrides:
+    """Read ``MLFLOW_LINEAGE_GIT_*``; a malformed value is dropped with a problem phrase, never echoed
+    (a value in the wrong variable may be a secret)."""
+    from mlflow_lineage_plugin.urls import normalize_remote
+
+    commit = config.get(config.GIT_COMMIT)
+    if commit and not _HEX.match(commit):
+        problems.append(f"{config.GIT_COMMIT} is not a commit hash; ignored")
+        commit = None
+    branch = config.get(config.GIT_BRANCH)
+    if branch and branch.startswith("refs/heads/"):
+        branch = branch[len("refs/heads/"):]
+    raw_url = config.get(config.GIT_REPO_URL)
+    repo_url = normalize_remote(raw_url) if raw_url else None
+    if raw_url and not repo_url:
+        problems.append(f"{config.GIT_REPO_URL} is not a git remote URL; ignored")
+    path = config.get(config.GIT_PATH)
+    if path:
+        path = path.replace("\\", "/").strip("/")
+        while path.startswith("./"):
+            path = path[2:]
+        path = path or None
+    raw_dirty = config.get(config.GIT_DIRTY)
+    dirty, dirty_set = None, False
+    if raw_dirty:
+        v = raw_dirty.lower()
+        if v in ("true", "1", "yes"):
+            dirty, dirty_set = True, True
+        elif v in ("false", "0", "no"):
+            dirty, dirty_set = False, True
+        elif v == "unknown":
+            dirty_set = True
+        else:
+            problems.append(f"{config.GIT_DIRTY} is not true/false/unknown; dirty state not overridden")
+    return _Overrides(commit and commit.lower(), branch, repo_url, path, dirty, dirty_set)
+
+
+def _merge(detected: Optional[GitRef], o: _Overrides) -> Optional[GitRef]:
+    """Overrides win field by field. A checkout of another repository than the overridden one says
+    nothing about it, and a dirty flag read for another commit says nothing about the given one."""
+    from mlflow_lineage_plugin.urls import same_repo, source_web_url
+
+    if not o.any():
+        return detected
+    base = detected or GitRef()
+    if o.repo_url and base.repo_url and not same_repo(o.repo_url, base.repo_url):
+        base = GitRef()
+    commit_changed = bool(o.commit and o.commit != (base.commit or "").lower())
+    dirty = o.dirty if o.dirty_set else (None if commit_changed else base.dirty)
+    merged = replace(
+        base,
+        commit=o.commit or base.commit,
+        branch=o.branch or base.branch,
+        repo_url=o.repo_url or base.repo_url,
+        path=o.path or base.path,
+        dirty=dirty,
+    )
+    return replace(merged, source_url=source_web_url(merged.repo_url, merged.commit, merged.path))

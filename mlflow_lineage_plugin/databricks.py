@@ -1,17 +1,49 @@
-"""Databricks notebook/job context and workspace look-ups (placeholder: the Databricks helper
-replaces this)."""
+"""Databricks notebook/job context and the bounded workspace look-ups behind it.
+
+The notebook context is read through ``mlflow.utils.databricks_utils`` (which reads the runtime's
+``dbruntime.databricks_repl_context``), so the plugin sees exactly what MLflow's own Databricks
+providers see. The workspace API is reached through ``databricks-sdk`` and always inside a worker
+thread with a deadline: the SDK's own retry loop may sleep past its ``retry_timeout_seconds``, and a
+run must never wait on it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+import configparser
+import hashlib
+import logging
+import math
+import os
+import posixpath
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, TypeVar
 
+from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin.tags import GitRef, Notebook, Workspace
+from mlflow_lineage_plugin.urls import normalize_remote, redact, source_web_url
+from mlflow_lineage_plugin.workspace import databricks_workspace_uri
+
+_logger = logging.getLogger(__name__)
+
+PRODUCT = "mlflow-lineage-plugin"
+DEFAULT_TIMEOUT = 3.0
+_NEGATIVE_TTL = 60.0  # seconds a failed look-up is remembered, so a broken profile costs one wait a minute
+_NO_FOLDER_TTL = 300.0  # seconds "this notebook is in no Git folder" is remembered
+_MAX_PARENT_DEPTH = 16
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class DatabricksContext:
-    """What the notebook or job context says about where this process runs."""
+    """What the notebook or job context says about where this process runs.
+
+    ``api_url``/``api_token`` are the notebook's own credentials for the workspace API; the token is
+    kept out of ``repr`` and equality so a logged or compared context never shows it.
+    """
 
     workspace_url: Optional[str] = None
     workspace_id: Optional[str] = None
@@ -19,22 +51,461 @@ class DatabricksContext:
     job_id: Optional[str] = None
     job_run_id: Optional[str] = None
     git: GitRef = GitRef()  # from get_git_repo_*; empty when the notebook is not in a Git folder
+    api_url: Optional[str] = None
+    api_token: Optional[str] = field(default=None, repr=False, compare=False)
+
+
+# --- the notebook / job context -----------------------------------------------------------------
+
+
+def _text(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _ask(module: Any, name: str) -> Optional[str]:
+    """One ``databricks_utils`` getter; missing on this MLflow version or failing both mean None.
+
+    MLflow's getters fall back to dbutils when the REPL context lacks an attribute, and that fallback
+    raises outside a notebook; each value is independent, so one failure must not lose the others.
+    """
+    fn = getattr(module, name, None)
+    if fn is None:
+        return None
+    try:
+        return _text(fn())
+    except Exception:
+        return None
+
+
+def _notebook_token() -> Optional[str]:
+    """The notebook's API token, read where MLflow's own credential provider reads it."""
+    try:
+        from dbruntime.databricks_repl_context import get_context
+
+        token = _text(getattr(get_context(), "apiToken", None))
+        if token:
+            return token
+    except Exception:
+        pass
+    try:
+        from mlflow.utils import databricks_utils
+
+        return _text(databricks_utils._get_command_context().apiToken().get())
+    except Exception:
+        return None
+
+
+def _status_to_dirty(status: Optional[str]) -> Optional[bool]:
+    s = (status or "").strip().lower()
+    if s in ("clean", "unmodified"):
+        return False
+    if s in ("dirty", "modified", "uncommitted"):
+        return True
+    return None
+
+
+def notebook_source_url(repo_url: Optional[str], commit: Optional[str], path: Optional[str]) -> Optional[str]:
+    """A link to the notebook at ``commit``.
+
+    Databricks reports a notebook's path without its file extension (``notebooks/train`` for
+    ``notebooks/train.py`` or ``.ipynb``, depending on the repo's format), so a file link would 404;
+    the folder that holds it, at that exact commit, is the closest link that opens.
+    """
+    if path and "." not in posixpath.basename(path):
+        parent = posixpath.dirname(path.strip("/"))
+        return source_web_url(repo_url, commit, parent or None)
+    return source_web_url(repo_url, commit, path)
+
+
+def git_ref_from_values(
+    url: Optional[str],
+    commit: Optional[str],
+    reference: Optional[str] = None,
+    reference_type: Optional[str] = None,
+    relative_path: Optional[str] = None,
+    status: Optional[str] = None,
+) -> GitRef:
+    """Map the Repos/Git-folder facts onto a ``GitRef`` (pure; shared by context and API paths)."""
+    repo_url = normalize_remote(url) if url else None
+    branch = reference if reference and (reference_type or "").strip().lower() == "branch" else None
+    path = relative_path.strip("/") if relative_path else None
+    return GitRef(
+        commit=commit or None,
+        branch=branch or None,
+        repo_url=repo_url,
+        dirty=_status_to_dirty(status),
+        path=path or None,
+        source_url=notebook_source_url(repo_url, commit, path),
+    )
 
 
 def current_context() -> Optional[DatabricksContext]:
-    """The context of this process, or None outside Databricks. Never raises."""
+    """The context of this process, or None outside a Databricks notebook or job. Never raises."""
+    try:
+        from mlflow.utils import databricks_utils as du
+    except Exception:
+        return None
+    try:
+        in_runtime = getattr(du, "is_in_databricks_runtime", None)
+        if in_runtime is not None and not in_runtime():
+            return None
+        in_notebook = bool(getattr(du, "is_in_databricks_notebook", lambda: False)())
+        in_job = bool(getattr(du, "is_in_databricks_job", lambda: False)())
+        if not (in_notebook or in_job):
+            return None
+        api_url = _ask(du, "get_webapp_url")
+        workspace_url = _ask(du, "get_workspace_url")
+        if not workspace_url:
+            browser_host = _ask(du, "get_browser_hostname")
+            workspace_url = f"https://{browser_host}" if browser_host else api_url
+        git = git_ref_from_values(
+            url=_ask(du, "get_git_repo_url"),
+            commit=_ask(du, "get_git_repo_commit"),
+            reference=_ask(du, "get_git_repo_reference"),
+            reference_type=_ask(du, "get_git_repo_reference_type"),
+            relative_path=_ask(du, "get_git_repo_relative_path"),
+            status=_ask(du, "get_git_repo_status"),
+        )
+        return DatabricksContext(
+            workspace_url=workspace_url,
+            workspace_id=_ask(du, "get_workspace_id"),
+            notebook=Notebook(path=_ask(du, "get_notebook_path"), id=_ask(du, "get_notebook_id")),
+            job_id=_ask(du, "get_job_id"),
+            job_run_id=_ask(du, "get_job_run_id"),
+            git=git,
+            api_url=api_url,
+            api_token=_notebook_token(),
+        )
+    except Exception as exc:
+        _logger.debug("mlflow-lineage: could not read the Databricks context: %s", type(exc).__name__)
+        return None
+
+
+def workspace_from_context(ctx: Optional[DatabricksContext]) -> Optional[Workspace]:
+    """The workspace of a notebook or job, from its own context (no network)."""
+    if ctx is None:
+        return None
+    host = ctx.workspace_url or ctx.api_url
+    if not host:
+        return None
+    uri = databricks_workspace_uri(host, ctx.workspace_id)
+    return Workspace(uri=uri, host=_base_url(host), workspace_id=ctx.workspace_id)
+
+
+def _base_url(host: str) -> str:
+    host = host.strip().rstrip("/")
+    if not host.startswith(("http://", "https://")):
+        host = "https://" + host
+    return redact(host) or host
+
+
+# --- bounded SDK calls ----------------------------------------------------------------------------
+
+
+def _timeout(timeout: Optional[float]) -> float:
+    if timeout is not None and timeout > 0:
+        return float(timeout)
+    return config.seconds(config.DATABRICKS_TIMEOUT, DEFAULT_TIMEOUT)
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s,;'\")\]]+")
+
+
+def _describe(exc: BaseException, secret: Optional[str] = None) -> str:
+    """A one-line, credential-free description of an SDK failure for a warning."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = message.split(". Config: ", 1)[0]  # the SDK's settings dump: noise in a one-line warning
+    message = _URL_IN_TEXT.sub(lambda m: redact(m.group(0)) or "", message)
+    if secret:
+        message = message.replace(secret, "***")
+    message = message[:200]
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+class _Deadline(Exception):
+    pass
+
+
+def _bounded(fn: Callable[[], T], timeout: float) -> T:
+    """Run ``fn`` in a daemon thread; raise ``_Deadline`` if it has not finished in ``timeout``.
+
+    A daemon thread (not an executor) so an abandoned call can never hold up interpreter exit.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed back to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="mlflow-lineage-databricks", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise _Deadline()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _sdk_kwargs(timeout: float) -> dict[str, Any]:
+    from mlflow_lineage_plugin import __version__
+
+    return {
+        "retry_timeout_seconds": max(1, math.ceil(timeout)),
+        "http_timeout_seconds": timeout,
+        "product": PRODUCT,
+        "product_version": __version__,
+    }
+
+
+_clients: dict[tuple[str, str], Any] = {}
+_lock = threading.Lock()
+
+
+def _client_for(host: Optional[str], token: Optional[str], timeout: float) -> Any:
+    """A WorkspaceClient for the notebook's credentials, reused while they stay the same.
+
+    Building a client probes ``/.well-known/databricks-config``, so reuse saves a round trip per run.
+    With no notebook credentials the SDK's default chain decides (runtime auth, env, profile).
+    """
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.core import Config
+
+    key = (host or "", hashlib.sha256((token or "").encode()).hexdigest())
+    with _lock:
+        client = _clients.get(key)
+    if client is not None:
+        return client
+    if host and token:
+        cfg = Config(host=host, token=token, auth_type="pat", **_sdk_kwargs(timeout))
+    else:
+        cfg = Config(**_sdk_kwargs(timeout))
+    client = WorkspaceClient(config=cfg)
+    with _lock:
+        _clients[key] = client
+    return client
+
+
+# --- the Git folder of a notebook, from the workspace API -------------------------------------
+
+
+@dataclass(frozen=True)
+class _Folder:
+    path: str
+    repo_id: Optional[int]  # None: the notebook is in no Git folder
+    expires: float  # monotonic; inf for a found folder
+
+
+_folders: dict[tuple[str, str], _Folder] = {}
+
+
+def _parents(path: str) -> list[str]:
+    """The folders above a notebook, innermost first, without the top-level ones (``/Repos``,
+    ``/Users``, ``/Workspace/Users``...), which are never Git folders: one request saved per run."""
+    out = []
+    p = posixpath.dirname(path.rstrip("/"))
+    while len(out) < _MAX_PARENT_DEPTH:
+        segments = [s for s in p.split("/") if s]
+        if segments[:1] == ["Workspace"]:
+            segments = segments[1:]
+        if len(segments) < 2:
+            break
+        out.append(p)
+        p = posixpath.dirname(p)
+    return out
+
+
+def _is_git_folder(info: Any) -> bool:
+    kind = getattr(getattr(info, "object_type", None), "value", None)
+    directory = getattr(info, "directory_info", None)
+    return kind == "REPO" or bool(directory is not None and directory.is_git_folder)
+
+
+def _find_folder(client: Any, notebook_path: str) -> tuple[Optional[str], Optional[int]]:
+    from databricks.sdk.errors import NotFound
+
+    for parent in _parents(notebook_path):
+        try:
+            info = client.workspace.get_status(parent)
+        except NotFound:
+            return None, None
+        if _is_git_folder(info):
+            return parent, info.object_id
+    return None, None
+
+
+def _lookup_git(ctx: DatabricksContext, timeout: float) -> Optional[GitRef]:
+    from databricks.sdk.errors import NotFound
+
+    path = ctx.notebook.path or ""
+    host = ctx.api_url or ctx.workspace_url
+    key = (host or "", path)
+    client = _client_for(host, ctx.api_token, timeout)
+    with _lock:
+        folder = _folders.get(key)
+    if folder is not None and folder.repo_id is None and time.monotonic() >= folder.expires:
+        folder = None
+    if folder is None:
+        found_path, repo_id = _find_folder(client, path)
+        expires = math.inf if repo_id is not None else time.monotonic() + _NO_FOLDER_TTL
+        folder = _Folder(path=found_path or "", repo_id=repo_id, expires=expires)
+        with _lock:
+            _folders[key] = folder
+    if folder.repo_id is None:
+        return None
+    try:
+        repo = client.repos.get(folder.repo_id)
+    except NotFound:
+        with _lock:
+            _folders.pop(key, None)  # moved or deleted since it was found: walk again next time
+        raise
+    rel = posixpath.relpath(path, folder.path) if path.startswith(folder.path + "/") else None
+    return git_ref_from_values(
+        url=repo.url,
+        commit=repo.head_commit_id,
+        reference=repo.branch,
+        reference_type="branch" if repo.branch else None,
+        relative_path=rel,
+    )
+
+
+def git_ref_from_workspace(ctx: Optional[DatabricksContext], *, timeout: Optional[float] = None) -> Optional[GitRef]:
+    """Ask the workspace for the Git folder that holds the notebook, within ``timeout`` seconds.
+
+    For notebooks whose context carries no git facts (jobs often have none). The commit is the Git
+    folder's HEAD *now*, not necessarily at the moment the run started: a pull between the two would
+    show the newer commit. The folder's location is remembered per notebook, so a later run costs one
+    request (``repos/{id}``), which keeps HEAD fresh. A failure is remembered for a minute and warned
+    about once, so a loop of runs against a slow or refusing workspace neither stalls nor floods the
+    log. Returns None on any failure; never raises.
+    """
+    if ctx is None or not ctx.notebook.path:
+        return None
+    key = (ctx.api_url or ctx.workspace_url or "", ctx.notebook.path)
+    now = time.monotonic()
+    with _lock:
+        if _git_failures.get(key, 0.0) > now:
+            return None
+    limit = _timeout(timeout)
+    try:
+        return _bounded(lambda: _lookup_git(ctx, limit), limit)
+    except _Deadline:
+        problem = f"no answer within {limit:.1f}s"
+    except Exception as exc:
+        problem = _describe(exc, ctx.api_token)
+    with _lock:
+        _git_failures[key] = now + _NEGATIVE_TTL
+    _warn_once(
+        ("git", *key),
+        f"mlflow-lineage: could not read the Git folder of {ctx.notebook.path} from the Databricks "
+        f"workspace ({problem}); recording no git reference for it",
+    )
     return None
 
 
-def workspace_from_context(ctx: DatabricksContext) -> Optional[Workspace]:
-    return None
+_git_failures: dict[tuple[str, str], float] = {}
+_warned: set[tuple[str, ...]] = set()
 
 
-def git_ref_from_workspace(ctx: DatabricksContext, *, timeout: float = 3.0) -> Optional[GitRef]:
-    """Ask the workspace (databricks-sdk) for the Git folder that holds the notebook; bounded."""
-    return None
+def _warn_once(key: tuple[str, ...], message: str) -> None:
+    with _lock:
+        first = key not in _warned
+        _warned.add(key)
+    (_logger.warning if first else _logger.debug)(message)
 
 
-def workspace_for_profile(profile: Optional[str], *, timeout: float = 3.0) -> Optional[Workspace]:
-    """Host and workspace id of a `databricks` / `databricks://profile` tracking URI; bounded."""
-    return None
+# --- the workspace of a `databricks` / `databricks://profile` tracking URI -------------------------
+
+
+@dataclass(frozen=True)
+class _Known:
+    workspace: Optional[Workspace]
+    expires: float
+
+
+_profiles: dict[tuple[str, str], _Known] = {}
+
+
+def _configured_host(profile: Optional[str]) -> str:
+    """The host the SDK will pick, read cheaply (env or config file) to key the cache without I/O."""
+    if not profile:
+        env_host = os.environ.get("DATABRICKS_HOST")
+        if env_host:
+            return env_host.strip()
+        profile = os.environ.get("DATABRICKS_CONFIG_PROFILE") or "DEFAULT"
+    path = os.path.expanduser(os.environ.get("DATABRICKS_CONFIG_FILE") or "~/.databrickscfg")
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path)
+        if profile == "DEFAULT":
+            return parser.defaults().get("host", "").strip()
+        return parser.get(profile, "host", fallback="").strip()
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return ""
+
+
+def _lookup_profile(profile: Optional[str], timeout: float) -> Workspace:
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.core import Config
+
+    kwargs = _sdk_kwargs(timeout)
+    cfg = Config(profile=profile, **kwargs) if profile else Config(**kwargs)
+    if not cfg.host:
+        raise ValueError("no Databricks host configured")
+    workspace_id = str(WorkspaceClient(config=cfg).get_workspace_id())
+    return Workspace(
+        uri=databricks_workspace_uri(cfg.host, workspace_id),
+        host=_base_url(cfg.host),
+        workspace_id=workspace_id,
+    )
+
+
+def workspace_for_profile(profile: Optional[str], *, timeout: Optional[float] = None) -> Optional[Workspace]:
+    """Host and workspace id of a `databricks` / `databricks://profile` tracking URI; bounded.
+
+    Remembered per (profile, host) for the process once found: the id of a host never changes. A
+    failure (no token, host unreachable) is remembered for a minute and warned about once, so a
+    broken profile does not stall every run. Returns None on any failure; never raises.
+    """
+    try:
+        key = (profile or "", _configured_host(profile))
+    except Exception:
+        key = (profile or "", "")
+    now = time.monotonic()
+    with _lock:
+        known = _profiles.get(key)
+    if known is not None and (known.workspace is not None or now < known.expires):
+        return known.workspace
+    limit = _timeout(timeout)
+    problem: Optional[str] = None
+    workspace: Optional[Workspace] = None
+    try:
+        workspace = _bounded(lambda: _lookup_profile(profile, limit), limit)
+    except _Deadline:
+        problem = f"no answer within {limit:.1f}s"
+    except Exception as exc:
+        problem = _describe(exc)
+    with _lock:
+        _profiles[key] = _Known(workspace, math.inf if workspace else now + _NEGATIVE_TTL)
+    if problem is not None:
+        _warn_once(
+            ("profile", *key),
+            f"mlflow-lineage: could not identify the Databricks workspace of profile {profile or 'DEFAULT'} "
+            f"({problem}); recording no workspace URI",
+        )
+    return workspace
+
+
+def clear_caches() -> None:
+    """Forget clients, Git-folder locations and profile workspaces (tests; credential changes)."""
+    with _lock:
+        _clients.clear()
+        _folders.clear()
+        _profiles.clear()
+        _git_failures.clear()
+        _warned.clear()

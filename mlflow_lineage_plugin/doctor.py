@@ -1,11 +1,498 @@
-"""``mlflow-lineage doctor``: is the plugin active here, and what would it record right now."""
+"""``mlflow-lineage doctor``: is the plugin active here, and what would it record right now.
+
+Installing a wheel is not the same as MLflow using it: an entry point can fail to load while
+``import mlflow`` runs (MLflow only warns), another plugin can register the same registry scheme
+after ours and silently win, and two MLflow distributions can overwrite each other's files. Each
+check therefore asks MLflow's own registries what they hold, and names the reason when something
+is missing, so a user on a cluster can fix it without reading MLflow's source.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Optional
+
 import click
+
+DIST_NAME = "mlflow-lineage-plugin"
+PROVIDER_GROUP = "mlflow.run_context_provider"
+REGISTRY_GROUP = "mlflow.model_registry_store"
+MLFLOW_DISTS = ("mlflow", "mlflow-skinny", "mlflow-tracing")
+MIN_MLFLOW = (2, 22)
+TAGS_TIMEOUT = 30.0
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    summary: str
+    why: Optional[str] = None
+
+
+@dataclass
+class Report:
+    checks: list[Check] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.status != FAIL for c in self.checks)
+
+    def add(self, name: str, status: str, summary: str, why: Optional[str] = None) -> None:
+        self.checks.append(Check(name, status, summary, why))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"healthy": self.healthy, "checks": [asdict(c) for c in self.checks], **self.facts}
+
+
+# --- distributions and entry points ------------------------------------------------------------
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _distributions() -> list[Any]:
+    """Installed distributions, first on ``sys.path`` wins, as ``importlib.metadata.entry_points``
+    sees them (so the doctor and MLflow agree on which copy counts)."""
+    import importlib.metadata as md
+
+    seen: set[str] = set()
+    out = []
+    for dist in md.distributions():
+        name = _norm(dist.metadata["Name"] or "")
+        if name and name not in seen:
+            seen.add(name)
+            out.append(dist)
+    return out
+
+
+def _dist_version(name: str) -> Optional[str]:
+    import importlib.metadata as md
+
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+
+
+def _entry_points(group: str, name: Optional[str] = None) -> list[tuple[str, str, Any]]:
+    """``(distribution, version, entry point)`` for every declaration of ``group`` (and ``name``)."""
+    out = []
+    for dist in _distributions():
+        for ep in dist.entry_points:
+            if ep.group == group and (name is None or ep.name == name):
+                out.append((dist.metadata["Name"], dist.version, ep))
+    return out
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+# --- individual checks ---------------------------------------------------------------------------
+
+
+def check_plugin(report: Report) -> Optional[Any]:
+    import importlib.metadata as md
+
+    try:
+        dist = md.distribution(DIST_NAME)
+    except md.PackageNotFoundError:
+        report.add("plugin", FAIL, "mlflow-lineage-plugin is not installed as a distribution",
+                   "MLflow finds plugins only through installed entry points: pip install the wheel "
+                   "(or `pip install -e .` in a checkout)")  # fmt: skip
+        return None
+    from mlflow_lineage_plugin import __version__
+
+    report.facts["plugin"] = {"version": dist.version, "module_version": __version__,
+                              "location": os.path.dirname(os.path.dirname(__file__))}  # fmt: skip
+    if dist.version != __version__:
+        report.add("plugin", WARN, f"{DIST_NAME} {dist.version} installed, but {__version__} imported",
+                   "two copies are on sys.path; the imported one is not the one whose entry points MLflow "
+                   "reads: reinstall so only one remains")  # fmt: skip
+    else:
+        report.add("plugin", OK, f"{DIST_NAME} {dist.version}")
+    return dist
+
+
+def check_mlflow(report: Report) -> bool:
+    """Which MLflow distributions are installed, and whether ``import mlflow`` agrees with them."""
+    versions = {name: _dist_version(name) for name in MLFLOW_DISTS}
+    installed = {k: v for k, v in versions.items() if v}
+    report.facts["mlflow"] = {"distributions": installed}
+    if not installed.get("mlflow") and not installed.get("mlflow-skinny"):
+        extra = " (mlflow-tracing alone has no tracking or registry)" if installed else ""
+        report.add("mlflow", FAIL, "MLflow is not installed" + extra,
+                   'install it with the plugin: pip install "mlflow-lineage-plugin[mlflow]" '
+                   '(or "[skinny]" for mlflow-skinny)')  # fmt: skip
+        return False
+    try:
+        import mlflow
+    except Exception as exc:
+        report.add("mlflow", FAIL, "`import mlflow` fails", _one_line(exc))
+        return False
+    imported = getattr(mlflow, "__version__", "?")
+    report.facts["mlflow"].update(imported=imported, location=os.path.dirname(mlflow.__file__))
+    listing = ", ".join(f"{k} {v}" for k, v in installed.items())
+    summary = f"{listing}; import mlflow -> {imported}"
+    if len(set(installed.values())) > 1:
+        # All three ship files of the one `mlflow` import package; each release pins the others to
+        # its own version, so different versions mean the last install overwrote the others' files.
+        fix = " ".join(f'"{name}=={imported}"' for name in installed)
+        report.add("mlflow", FAIL, summary,
+                   f"{' and '.join(installed)} of different versions ship files of the same `mlflow` "
+                   f"package; whichever was installed last overwrote the others. Reinstall them at one "
+                   f"version (pip install --force-reinstall --no-deps {fix}), or uninstall the one that "
+                   f"does not belong")  # fmt: skip
+        return True
+    if imported not in installed.values():
+        report.add("mlflow", FAIL, summary,
+                   "the imported mlflow package matches no installed distribution: files were overwritten "
+                   "by another install; reinstall MLflow")  # fmt: skip
+        return True
+    if _version_tuple(imported) < MIN_MLFLOW:
+        report.add("mlflow", WARN, summary, f"MLflow {imported} is older than the oldest tested release (2.22)")
+        return True
+    report.add("mlflow", OK, summary)
+    return True
+
+
+def check_git(report: Report) -> None:
+    exe = shutil.which("git")
+    if not exe:
+        report.facts["git"] = None
+        report.add("git", WARN, "git executable not found on PATH",
+                   "commit, branch and remote are still read from .git files, but the dirty state is "
+                   "recorded as unknown (and some repositories, e.g. reftable ones, need git)")  # fmt: skip
+        return
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10)
+        version = out.stdout.strip() or out.stderr.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        report.facts["git"] = {"path": exe}
+        report.add("git", WARN, f"{exe} does not run", _one_line(exc))
+        return
+    report.facts["git"] = {"path": exe, "version": version}
+    report.add("git", OK, f"{version} ({exe})")
+
+
+def check_switch(report: Report) -> bool:
+    from mlflow_lineage_plugin import config
+
+    raw = os.environ.get(config.DISABLE)
+    settings = {name: _safe_value(os.environ[name]) for name in config.ALL_SETTINGS if name in os.environ}
+    report.facts["settings"] = settings
+    if config.disabled():
+        report.add("off switch", FAIL, f"{config.DISABLE}={raw}: the plugin does nothing in this environment",
+                   f"unset {config.DISABLE} (or set it to false) to switch the plugin on")  # fmt: skip
+        return True
+    shown = f"{config.DISABLE}={raw}" if raw is not None else f"{config.DISABLE} not set"
+    report.add("off switch", OK, f"plugin on ({shown})")
+    return False
+
+
+def _safe_value(value: str) -> str:
+    from mlflow_lineage_plugin.urls import redact
+
+    return redact(value) or ""
+
+
+def _load_warnings(captured: list[warnings.WarningMessage], needle: str) -> Optional[str]:
+    for w in captured:
+        text = str(w.message)
+        if needle in text:
+            return text.splitlines()[0]
+    return None
+
+
+def check_provider(report: Report, dist: Optional[Any], captured: list[warnings.WarningMessage]) -> None:
+    """Is our RunContextProvider among the providers ``mlflow.start_run`` consults?"""
+    ours = [ep for ep in (dist.entry_points if dist else []) if ep.group == PROVIDER_GROUP]
+    if not ours:
+        report.add("run provider", FAIL, f"no `{PROVIDER_GROUP}` entry point declared by {DIST_NAME}",
+                   "the plugin is not installed as a distribution, or its metadata is damaged: reinstall")
+        return
+    ep = ours[0]
+    try:
+        from mlflow.tracking.context.registry import _run_context_provider_registry
+    except Exception as exc:
+        report.add("run provider", FAIL, "cannot read MLflow's run-context provider registry", _one_line(exc))
+        return
+    try:
+        cls = ep.load()
+    except Exception as exc:
+        report.add("run provider", FAIL, f"entry point {ep.name} = {ep.value} does not load", _one_line(exc))
+        return
+    if any(isinstance(p, cls) for p in _run_context_provider_registry):
+        report.add("run provider", OK, f"registered with MLflow ({ep.name} = {ep.value})")
+        return
+    warned = _load_warnings(captured, f'context provider "{ep.name}"')
+    why = warned or ("the entry point loads now but MLflow did not register it when `import mlflow` ran: most "
+                     "likely it failed during that import (a circular import) and MLflow only warned")
+    report.add("run provider", FAIL, f"not registered with MLflow ({ep.name} = {ep.value})", why)
+
+
+def _shadowing(scheme: str, builder: Any) -> str:
+    """Name the distribution whose entry point put ``builder`` in MLflow's registry."""
+    for dist_name, version, ep in _entry_points(REGISTRY_GROUP, scheme):
+        if _norm(dist_name) == DIST_NAME:
+            continue
+        with contextlib.suppress(Exception):
+            if ep.load() is builder:
+                return f"shadowed by {dist_name} {version} ({scheme} = {ep.value})"
+    mod = getattr(builder, "__module__", "?")
+    name = getattr(builder, "__qualname__", repr(builder))
+    return f"MLflow uses {mod}.{name} (MLflow's built-in, or registered at run time)"
+
+
+def check_registry(report: Report, dist: Optional[Any], captured: list[warnings.WarningMessage]) -> None:
+    """For each scheme we declare, is the builder MLflow maps it to ours?"""
+    ours = [ep for ep in (dist.entry_points if dist else []) if ep.group == REGISTRY_GROUP]
+    if not ours:
+        report.add("registry", FAIL, f"no `{REGISTRY_GROUP}` entry points declared by {DIST_NAME}",
+                   "the plugin is not installed as a distribution, or its metadata is damaged: reinstall")
+        return
+    try:
+        from mlflow.tracking._model_registry.utils import _get_store_registry
+
+        with warnings.catch_warnings(record=True) as more:
+            warnings.simplefilter("always")
+            registry = _get_store_registry()
+        captured.extend(more)
+        mapping = dict(registry._registry)
+    except Exception as exc:
+        report.add("registry", FAIL, "cannot read MLflow's model-registry store registry", _one_line(exc))
+        return
+    wrapped, problems = [], []
+    for ep in ours:
+        try:
+            builder = ep.load()
+        except Exception as exc:
+            problems.append(f"{ep.name}: entry point {ep.value} does not load ({_one_line(exc)})")
+            continue
+        actual = mapping.get(ep.name)
+        if actual is builder:
+            wrapped.append(ep.name)
+        elif actual is None:
+            warned = _load_warnings(captured, f'scheme "{ep.name}"')
+            problems.append(f"{ep.name}: not registered" + (f" ({warned})" if warned else ""))
+        else:
+            problems.append(f"{ep.name}: {_shadowing(ep.name, actual)}")
+    report.facts["registry"] = {"wrapped": wrapped, "problems": problems}
+    summary = f"{len(wrapped)}/{len(ours)} schemes wrapped" + (f": {' '.join(wrapped)}" if wrapped else "")
+    if problems:
+        report.add("registry", FAIL, summary, "; ".join(problems))
+    else:
+        report.add("registry", OK, summary)
+    _check_current_registry_uri(report, registry, {ep.name for ep in ours}, wrapped)
+
+
+def _check_current_registry_uri(report: Report, registry: Any, declared: set[str], wrapped: list[str]) -> None:
+    from mlflow_lineage_plugin.urls import redact
+
+    try:
+        import mlflow
+
+        uri = mlflow.get_registry_uri()
+        tracking = mlflow.get_tracking_uri()
+    except Exception as exc:
+        report.add("registry uri", WARN, "cannot resolve the registry URI", _one_line(exc))
+        return
+    report.facts["tracking_uri"] = redact(tracking)
+    report.facts["registry_uri"] = redact(uri)
+    try:
+        builder = registry.get_store_builder(uri)
+    except Exception as exc:
+        report.add("registry uri", WARN, f"{redact(uri)}: MLflow has no store for it", _one_line(exc))
+        return
+    ours = {s for s in wrapped if registry._registry.get(s) is builder}
+    if ours:
+        report.add("registry uri", OK, f"{redact(uri)}: new model versions here are enriched")
+    else:
+        report.add("registry uri", WARN, f"{redact(uri)}: this registry's scheme is not wrapped",
+                   "model versions created through it are not enriched here (a tracking server with the "
+                   "plugin still enriches them server-side)")  # fmt: skip
+
+
+def _run_bounded(fn: Callable[[], Any], timeout: float) -> tuple[Any, Optional[BaseException], bool]:
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - reported, never raised
+            box["error"] = exc
+
+    t = threading.Thread(target=target, name="lineage-doctor", daemon=True)
+    t.start()
+    t.join(timeout)
+    return box.get("value"), box.get("error"), t.is_alive()
+
+
+@contextlib.contextmanager
+def _as_entry(script: Optional[str]):
+    """Make the provider see ``script`` as the entry file, or an interactive session in the current
+    directory (no ``__main__.__file__`` and '' in ``sys.argv[0]``, as in a REPL), instead of the
+    doctor's own executable."""
+    main = sys.modules.get("__main__")
+    missing = object()
+    saved_argv, saved_file = list(sys.argv), getattr(main, "__file__", missing)
+    path = os.path.abspath(script) if script else ""
+    sys.argv[:] = [path]
+    if main is not None:
+        if path:
+            main.__file__ = path
+        elif saved_file is not missing:
+            del main.__file__
+    try:
+        yield
+    finally:
+        sys.argv[:] = saved_argv
+        if main is not None:
+            if saved_file is missing:
+                main.__dict__.pop("__file__", None)
+            else:
+                main.__file__ = saved_file
+
+
+def _resolve_like_mlflow(provider: Any) -> tuple[bool, dict]:
+    """What ``mlflow.tracking.context.registry.resolve_tags`` takes from the provider."""
+    active = bool(provider.in_context())
+    return active, (provider.tags() if active else {})
+
+
+def check_would_record(report: Report, script: Optional[str], switched_off: bool) -> None:
+    from mlflow_lineage_plugin import tags as T
+    from mlflow_lineage_plugin.context import LineageRunContext
+
+    where = f"script {os.path.abspath(script)}" if script else f"interactive session in {os.getcwd()}"
+    with _as_entry(script):
+        provider = LineageRunContext()
+        value, error, hung = _run_bounded(lambda: _resolve_like_mlflow(provider), TAGS_TIMEOUT)
+    if hung:
+        report.add("would record", FAIL, f"{where}: the provider did not answer in {TAGS_TIMEOUT:.0f} s",
+                   "a run here would wait on it; report this as a bug")  # fmt: skip
+        return
+    if error is not None:
+        report.add("would record", FAIL, f"{where}: the provider raised", _one_line(error))
+        return
+    active, recorded = value
+    recorded = dict(recorded or {})
+    report.facts["would_record"] = {"as": where, "in_context": bool(active), "tags": recorded}
+    if switched_off or not active:
+        report.add("would record", WARN if switched_off else FAIL, f"{where}: nothing (provider not in context)",
+                   "switched off" if switched_off else "the provider reports it is not in context")
+        return
+    workspace = recorded.get(T.WORKSPACE_URI)
+    commit = recorded.get(T.MLFLOW_GIT_COMMIT)
+    parts = [f"workspace {workspace}" if workspace else "no workspace"]
+    if commit:
+        repo = recorded.get(T.MLFLOW_GIT_REPO_URL) or "(no remote)"
+        branch = recorded.get(T.MLFLOW_GIT_BRANCH)
+        dirty = recorded.get(T.MLFLOW_GIT_DIRTY)
+        path = recorded.get(T.GIT_PATH)
+        parts.append(f"repository {repo} at {commit[:12]}" + (f" on {branch}" if branch else "")
+                     + (f", dirty={dirty}" if dirty else "") + (f", path {path}" if path else ""))  # fmt: skip
+    status, why = OK, None
+    if not workspace:
+        status, why = FAIL, "no workspace URI: the tracking URI could not be resolved"
+    elif not commit:
+        status, why = WARN, _why_no_commit(script)
+    report.add("would record", status, f"{where}: " + "; ".join(parts), why)
+
+
+def _why_no_commit(script: Optional[str]) -> str:
+    where = os.path.dirname(os.path.abspath(script)) if script else os.getcwd()
+    exe = shutil.which("git")
+    if not exe:
+        return "no git executable, no repository readable from .git files, and no MLFLOW_LINEAGE_GIT_COMMIT override"
+    try:
+        out = subprocess.run([exe, "-C", where, "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"git did not answer: {_one_line(exc)}"
+    if out.returncode != 0:
+        return f"{where} is not inside a git repository (set MLFLOW_LINEAGE_GIT_COMMIT for builds without .git)"
+    return f"{where} is in {out.stdout.strip()}, but the provider recorded no commit"
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def diagnose(script: Optional[str] = None) -> Report:
+    """Run every check in order; later checks are skipped when an earlier one makes them moot."""
+    report = Report()
+    report.facts["python"] = {"version": sys.version.split()[0], "executable": sys.executable}
+    dist = check_plugin(report)
+    with warnings.catch_warnings(record=True) as captured:
+        warnings.simplefilter("always")
+        have_mlflow = check_mlflow(report)
+    check_git(report)
+    switched_off = check_switch(report)
+    if have_mlflow:
+        check_provider(report, dist, captured)
+        check_registry(report, dist, captured)
+        check_would_record(report, script, switched_off)
+    return report
+
+
+_MARK = {OK: "ok  ", WARN: "warn", FAIL: "FAIL"}
+
+
+def render_text(report: Report) -> str:
+    width = max(len(c.name) for c in report.checks)
+    lines = []
+    for c in report.checks:
+        lines.append(f"{_MARK[c.status]}  {c.name.ljust(width)}  {c.summary}")
+        if c.why:
+            lines.append(f"      {' ' * width}  why: {c.why}")
+    recorded = (report.facts.get("would_record") or {}).get("tags") or {}
+    if recorded:
+        lines.append("")
+        lines.append("tags a run would get now:")
+        lines.extend(f"  {k} = {v}" for k, v in sorted(recorded.items()))
+    failed = sum(c.status == FAIL for c in report.checks)
+    lines.append("")
+    lines.append("healthy: the plugin is active" if report.healthy else f"{failed} problem(s): see FAIL lines above")
+    return "\n".join(lines)
 
 
 @click.command()
-def doctor() -> None:
-    """Check that MLflow loads the plugin and show what it would record now."""
-    click.echo("not implemented yet")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--script", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Show what a run started by this script would record (default: an interactive "
+                   "session in the current directory).")  # fmt: skip
+def doctor(fmt: str, script: Optional[str]) -> None:
+    """Check that MLflow loads the plugin and show what it would record now.
+
+    Exit status 0 when the plugin is active, 1 when something is wrong (each FAIL line says why).
+    """
+    report = diagnose(script)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(render_text(report))
+    sys.exit(0 if report.healthy else 1)

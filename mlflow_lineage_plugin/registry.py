@@ -1,23 +1,423 @@
-"""Model-registry store builders (placeholder: pass-through to MLflow's own builders)."""
+"""The model-registry store wrapper and its builders, one per built-in URI scheme.
+
+Entry points named like MLflow's own schemes (``sqlite``, ``http``, ``databricks-uc``...) replace
+MLflow's builders, so users change no URI and every URI-based decision MLflow makes (Unity Catalog
+checks, ``models:/`` resolution) is untouched. Each builder builds the real store with MLflow's own
+private builder function, never through ``get_store()``: the registry's building lock is held
+while a builder runs and is not reentrant.
+
+The wrapper delegates everything and changes one call, ``create_model_version``: the source run's
+lineage goes into that same call as tags, so a version exists fully tagged or not at all.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import inspect
+import logging
+import os
+import sys
+import threading
+import time
+from typing import Any, Callable, Optional
 
-def _builtin(name):
-    def build(store_uri, tracking_uri=None):
-        from mlflow.tracking._model_registry import utils
+from mlflow_lineage_plugin import config
+from mlflow_lineage_plugin import source as S
+from mlflow_lineage_plugin import tags as T
 
-        fn = getattr(utils, name)
+_logger = logging.getLogger(__name__)
+
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+KNOWN_REQUIREMENTS = frozenset({"commit", "clean"})
+DEFAULT_TIMEOUT = 5.0
+_RETRY_WORKSPACE_AFTER = 300.0  # seconds before asking again for a workspace that could not be told
+_SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"  # mlflow.server.constants.BACKEND_STORE_URI_ENV_VAR
+_SERVER_REGISTRY_ENV = "_MLFLOW_SERVER_REGISTRY_STORE"  # ...REGISTRY_STORE_URI_ENV_VAR
+
+
+class LineageRegistryStore:
+    """Delegates to the real registry store; adds lineage tags to every new model version.
+
+    A plain class on purpose: MLflow's registry ``AbstractStore`` defines its "abstract" methods as
+    stubs returning None, so a subclass would silently answer None instead of delegating.
+    """
+
+    def __init__(self, inner: Any, *, store_uri: Optional[str], tracking_uri: Optional[str],
+                 unity_catalog: bool = False, server: bool = False):
+        self._inner = inner
+        self._store_uri = store_uri
+        self._tracking_uri = tracking_uri
+        self._unity_catalog = unity_catalog
+        self._server = server
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._lock = threading.Lock()
+        self._reader: Optional[S.Reader] = None
+        self._workspace_uri: Optional[str] = None
+        self._workspace_failed_at = float("-inf")
+        self._inner_params = _param_names(getattr(self._inner, "create_model_version", None))
+
+    # --- delegation, pickling -------------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names not found normally. Dunder look-ups (pickle, copy) and the inner
+        # store itself must not recurse into a half-built object.
+        if name.startswith("__") or name in ("_inner", "_lock", "_inner_params"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    def __getstate__(self) -> dict:
+        return {
+            "_inner": self._inner, "_store_uri": self._store_uri, "_tracking_uri": self._tracking_uri,
+            "_unity_catalog": self._unity_catalog, "_server": self._server,
+        }  # fmt: skip
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    def __repr__(self) -> str:
+        return f"LineageRegistryStore({self._inner!r})"
+
+    @property
+    def inner(self) -> Any:
+        return self._inner
+
+    # --- the one changed call -------------------------------------------------------------------
+
+    def create_model_version(self, name, source, run_id=None, tags=None, run_link=None, description=None,
+                             local_model_path=None, model_id=None):
+        if not config.disabled():
+            try:
+                tags, run_link = self._enrich(name, source, run_id, tags, run_link, model_id)
+            except Exception as exc:
+                if getattr(exc, "_lineage_refusal", False):
+                    raise
+                # A bug of ours must never cost the user's registration.
+                _logger.warning("mlflow-lineage: new version of model '%s' registered without lineage: %s",
+                                name, S.describe_error(exc))
+        kwargs = {}
+        if "local_model_path" in self._inner_params:
+            kwargs["local_model_path"] = local_model_path
+        if "model_id" in self._inner_params:
+            kwargs["model_id"] = model_id
+        return self._inner.create_model_version(name, source, run_id, tags, run_link, description, **kwargs)
+
+    def _enrich(self, name, source, run_id, tags, run_link, model_id):
+        pairs = _tag_pairs(tags)
+        user = dict(pairs)
+        if user.get(PROMPT_TAG, "").lower() == "true":
+            return tags, run_link
+        required = _requirements()
+        if T.SCHEMA in user:
+            # Already enriched upstream (the client has the plugin too): no second read.
+            _enforce(required, T.source_from_version_tags(user), name)
+            return tags, run_link
+        model_id = model_id or S.model_id_from_source(source)
+        if not run_id and not model_id:
+            _enforce(required, None, name)
+            return tags, run_link
+
+        fallback = self._fallback_workspace_uri()
+        fetched = S.fetch(
+            self._get_reader, run_id=run_id, model_id=model_id, timeout=_timeout(),
+            known_run=None if self._server else _active_run_facts(run_id),
+        )  # fmt: skip
+        src = S.source_run(run_id=run_id, model_id=model_id, run=fetched.run, model=fetched.model,
+                           fallback_workspace_uri=fallback)
+        _enforce(required, src, name, fetched.problems)
+
+        ours = {k: v for k, v in T.version_tags(src, unity_catalog=self._unity_catalog).items() if k not in user}
+        if self._unity_catalog:
+            ours = T.cap_for_registry(ours, len(user), T.UC_MAX_TAGS)
+        new_tags = _as_entities(pairs) + _as_entities(list(ours.items()))
+        if not self._unity_catalog and not run_link and src.run_url:
+            run_link = src.run_url
+
+        notes = list(fetched.problems)
+        if fetched.run is not None and fetched.run.deleted:
+            notes.append(f"source run {fetched.run.run_id} is deleted")
+        if notes:
+            _logger.warning(
+                "mlflow-lineage: new version of model '%s' registered with partial lineage: %s",
+                name, "; ".join(notes),
+            )  # fmt: skip
+        return new_tags, run_link
+
+    # --- where to read, and the workspace to name when the run does not say ----------------------
+
+    def _get_reader(self) -> S.Reader:
+        with self._lock:
+            if self._reader is None:
+                if self._server:
+                    from mlflow.server import handlers
+
+                    self._reader = S.store_reader(handlers._get_tracking_store())
+                else:
+                    self._reader = S.reader_for_tracking_uri(self._tracking_uri or _current_tracking_uri(),
+                                                             _timeout())
+            return self._reader
+
+    def _fallback_workspace_uri(self) -> Optional[str]:
+        if self._server:
+            return config.get(config.WORKSPACE_URI) or _request_workspace_uri()
+        with self._lock:
+            if self._workspace_uri is not None:
+                return self._workspace_uri
+            if time.monotonic() - self._workspace_failed_at < _RETRY_WORKSPACE_AFTER:
+                return None
+        uri = _bounded(lambda: _workspace_uri_of(self._tracking_uri), _timeout())
+        with self._lock:
+            if uri:
+                self._workspace_uri = uri
+            else:  # e.g. a Databricks host that did not answer: do not make every registration wait
+                self._workspace_failed_at = time.monotonic()
+        return uri
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _param_names(fn) -> frozenset[str]:
+    if fn is None:
+        return frozenset()
+    try:
+        return frozenset(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return frozenset()
+
+
+def _tag_pairs(tags) -> list[tuple[str, str]]:
+    """Client entities, server protobufs or a plain dict → ordered (key, value) pairs."""
+    if not tags:
+        return []
+    if isinstance(tags, dict):
+        return [(str(k), str(v)) for k, v in tags.items()]
+    return [(str(t.key), str(t.value)) for t in tags]
+
+
+def _as_entities(pairs: list[tuple[str, str]]) -> list:
+    from mlflow.entities.model_registry import ModelVersionTag
+
+    return [ModelVersionTag(k, v) for k, v in pairs]
+
+
+def _timeout() -> float:
+    return config.seconds(config.REGISTRY_TIMEOUT, DEFAULT_TIMEOUT)
+
+
+def _requirements() -> frozenset[str]:
+    required = config.required()
+    unknown = required - KNOWN_REQUIREMENTS
+    if unknown:
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        exc = MlflowException(
+            f"{config.REQUIRE}={config.get(config.REQUIRE)!r}: unknown requirement(s) "
+            f"{', '.join(sorted(unknown))}; use a comma-separated subset of: {', '.join(sorted(KNOWN_REQUIREMENTS))}",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+        exc._lineage_refusal = True
+        raise exc
+    return required
+
+
+def _enforce(required: frozenset[str], src: Optional[T.SourceRun], name: str,
+             problems: tuple[str, ...] = ()) -> None:
+    """Strict mode: refuse a version whose code cannot be named, before anything is created."""
+    if not required:
+        return
+    reasons = []
+    if src is None:
+        reasons.append("it has no source run or LoggedModel")
+    else:
+        if "commit" in required and not src.git.commit:
+            reasons.append("its source run records no git commit")
+        if "clean" in required and src.git.dirty is not False:
+            reasons.append("its source run was made from uncommitted changes" if src.git.dirty
+                           else "its source run cannot be confirmed clean (git dirty state unknown)")
+    if not reasons:
+        return
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    why = "; ".join(reasons)
+    if problems:
+        why += f" ({'; '.join(problems)})"
+    exc = MlflowException(
+        f"mlflow-lineage: refusing to register a version of model '{name}' because {why}. "
+        f"{config.REQUIRE}={config.get(config.REQUIRE)} is set.",
+        error_code=INVALID_PARAMETER_VALUE,
+    )
+    exc._lineage_refusal = True  # passes the wrapper's own "never fail the user" net
+    raise exc
+
+
+def _active_run_facts(run_id: Optional[str]) -> Optional[S.RunFacts]:
+    """The active run of this thread, when the run provider already wrote its lineage on it.
+
+    Saves the read for the common ``log_model(registered_model_name=...)`` inside ``start_run``.
+    """
+    mod = sys.modules.get("mlflow")
+    if mod is None or not hasattr(mod, "active_run"):
+        return None
+    try:
+        active = mod.active_run()
+    except Exception:
+        return None
+    if active is None or (run_id and active.info.run_id != run_id):
+        return None
+    facts = S.run_facts_from_entity(active)
+    return facts if T.SCHEMA in facts.tags else None
+
+
+def _current_tracking_uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+def _workspace_uri_of(tracking_uri: Optional[str]) -> Optional[str]:
+    from mlflow_lineage_plugin.workspace import workspace_for_tracking_uri
+
+    ws = workspace_for_tracking_uri(tracking_uri)
+    return ws.uri if ws else None
+
+
+def _request_workspace_uri() -> Optional[str]:
+    """Inside ``mlflow server``: the URL the client reached this server at (its Host header).
+
+    A server does not know its public URL; the request does, as the client saw it. Operators behind
+    a proxy set ``MLFLOW_LINEAGE_WORKSPACE_URI`` instead.
+    """
+    flask = sys.modules.get("flask")
+    if flask is None:
+        return None
+    try:
+        if not flask.has_request_context():
+            return None
+        host_url = flask.request.host_url.rstrip("/") + (os.environ.get("_MLFLOW_STATIC_PREFIX") or "")
+    except Exception:
+        return None
+    from mlflow_lineage_plugin.workspace import active_workspace_name, oss_workspace_uri
+
+    return oss_workspace_uri(host_url, active_workspace_name())
+
+
+def _bounded(fn: Callable[[], Optional[str]], timeout: float) -> Optional[str]:
+    out: list = []
+
+    def work() -> None:
         try:
-            return fn(store_uri=store_uri, tracking_uri=tracking_uri)
-        except TypeError:
-            return fn(store_uri)
+            out.append(fn())
+        except Exception:
+            out.append(None)
 
+    t = threading.Thread(target=contextvars.copy_context().run, args=(work,), name="mlflow-lineage-workspace",
+                         daemon=True)
+    t.start()
+    t.join(timeout)
+    return out[0] if out else None
+
+
+# --- builders ---------------------------------------------------------------------------------------
+
+
+def _in_server(store_uri: Optional[str]) -> bool:
+    """True when this store is the one ``mlflow server`` serves: its handlers are loaded and the
+    URI is the server's own registry (or backend) URI."""
+    if "mlflow.server.handlers" not in sys.modules or not store_uri:
+        return False
+    served = os.environ.get(_SERVER_REGISTRY_ENV) or os.environ.get(_SERVER_BACKEND_ENV)
+    return bool(served) and served == store_uri
+
+
+def _call(fn: Callable, store_uri, tracking_uri):
+    params = _param_names(fn)
+    if "tracking_uri" in params:
+        return fn(store_uri=store_uri, tracking_uri=tracking_uri)
+    return fn(store_uri=store_uri)
+
+
+def _uc_store_class():
+    """MLflow 2.x registers the UC store class itself; 3.x wraps it in a builder function."""
+    from mlflow.store._unity_catalog.registry.rest_store import UcModelRegistryStore
+
+    return UcModelRegistryStore
+
+
+def _builder(client_fn: str, server_fn: Optional[str], unity_catalog: bool = False,
+             fallback: Optional[Callable[[], Callable]] = None):
+    """A builder for one scheme: MLflow's client builder, or the server's own inside ``mlflow server``
+    (which adds read-replica support for SQL backends). ``fallback`` names the builder in MLflow
+    releases that lack ``client_fn``."""
+
+    def build(store_uri, tracking_uri=None):
+        server = _in_server(store_uri)
+        fn = None
+        if server and server_fn:
+            from mlflow.server import handlers
+
+            fn = getattr(handlers.ModelRegistryStoreRegistryWrapper, server_fn, None)
+        if fn is None:
+            from mlflow.tracking._model_registry import utils
+
+            fn = getattr(utils, client_fn, None) or (fallback() if fallback else None)
+            if fn is None:
+                raise ImportError(f"this MLflow release has no registry builder {client_fn}")
+            inner = _call(fn, store_uri, tracking_uri)
+        else:
+            inner = _call(fn, store_uri, None)
+        return LineageRegistryStore(inner, store_uri=store_uri, tracking_uri=tracking_uri,
+                                    unity_catalog=unity_catalog, server=server)
+
+    build.__name__ = f"build_{client_fn.strip('_')}"
     return build
 
 
-build_sqlite = build_sql = _builtin("_get_sqlalchemy_store")
-build_rest = _builtin("_get_rest_store")
-build_file = _builtin("_get_file_store")
-build_databricks = _builtin("_get_databricks_rest_store")
-build_databricks_uc = _builtin("_get_databricks_uc_rest_store")
+def _build_uc_oss(store_uri, tracking_uri=None):
+    from mlflow.store._unity_catalog.registry.uc_oss_rest_store import UnityCatalogOssStore
+
+    inner = _call(UnityCatalogOssStore, store_uri, tracking_uri)
+    return LineageRegistryStore(inner, store_uri=store_uri, tracking_uri=tracking_uri, unity_catalog=True)
+
+
+build_sqlite = build_sql = _builder("_get_sqlalchemy_store", "_get_sqlalchemy_store")
+build_rest = _builder("_get_rest_store", None)
+build_file = _builder("_get_file_store", "_get_file_store")
+build_databricks = _builder("_get_databricks_rest_store", "_get_databricks_rest_store")
+build_databricks_uc = _builder("_get_databricks_uc_rest_store", "_get_databricks_uc_rest_store", unity_catalog=True,
+                               fallback=_uc_store_class)
+build_uc_oss = _build_uc_oss
+
+
+def _register_local_paths() -> None:
+    """Also claim scheme-less paths (``/data/mlruns``), which map to the scheme ``""``.
+
+    ``""`` cannot be an entry-point name, so the ``file`` entry point points at a name this module
+    answers lazily: loading it finds the registry that is loading it (the caller's frame) and puts
+    ``build_file`` under ``""`` too, but only where MLflow's own file builder still sits there.
+    """
+    try:
+        from mlflow.tracking._model_registry.registry import ModelRegistryStoreRegistry
+    except ImportError:
+        return
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "register_entrypoints":
+            registry = frame.f_locals.get("self")
+            if isinstance(registry, ModelRegistryStoreRegistry):
+                current = registry._registry.get("")
+                if current is not None and getattr(current, "__name__", "") == "_get_file_store":
+                    registry.register("", build_file)
+            return
+        frame = frame.f_back
+
+
+def __getattr__(name: str):
+    if name == "build_file_and_paths":
+        _register_local_paths()
+        return build_file
+    raise AttributeError(name)

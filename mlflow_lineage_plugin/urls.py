@@ -13,7 +13,11 @@ import re
 from typing import Optional
 from urllib.parse import quote, urlsplit, urlunsplit
 
-_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/\s]+)@)?(?P<host>[A-Za-z0-9.\-_\[\]]+):(?!//)(?P<path>.*)$")
+# The path may not contain "@": in "user:pa/ss@host:repo" the regex would otherwise take "user" as the
+# host and keep the password in the path.
+_SCP_LIKE = re.compile(
+    r"^(?:(?P<user>[^@/\s]+)@)?(?P<host>[A-Za-z0-9.\-_]+|\[[0-9A-Fa-f:.%]+\]):(?!//)(?P<path>[^@]*)$"
+)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
@@ -33,11 +37,13 @@ def _strip_userinfo(uri: str) -> str:
     """Drop query, fragment and everything up to the last ``@`` of the authority.
 
     Splitting at the *last* ``@`` before the query (not at the first ``/``) also removes passwords that
-    contain ``/`` or ``@``, which ``urlsplit`` would misread as part of the path.
+    contain ``/`` or ``@``, which ``urlsplit`` would misread as part of the path. (``?`` and ``#`` end
+    the authority for git and every URL parser, so a password holding them unencoded is not one.)
+    An empty authority (``file:///``, ``sqlite:////abs``) has no userinfo: its path keeps any ``@``.
     """
     scheme, _, rest = uri.partition("://")
     rest = re.split(r"[?#]", rest, maxsplit=1)[0]
-    if "@" in rest:
+    if "@" in rest and not rest.startswith("/"):
         rest = rest.rpartition("@")[2]
     return f"{scheme}://{rest}"
 
@@ -56,13 +62,19 @@ def redact(uri: Optional[str]) -> Optional[str]:
     if not uri:
         return uri
     if _SCHEME.match(uri):
-        parts = urlsplit(_strip_userinfo(uri))
+        stripped = _strip_userinfo(uri)
+        try:
+            parts = urlsplit(stripped)
+        except ValueError:  # e.g. an unbalanced IPv6 bracket: already credential-free, so say it as is
+            return stripped
         host, port = _split_netloc(parts.netloc)
         netloc = host if port is None else f"{host}:{port}"
         return f"{parts.scheme.lower()}://{netloc}{parts.path}"
     m = _SCP_LIKE.match(uri)
     if m and not _WINDOWS_DRIVE.match(uri):
         return f"{m.group('host').lower()}:{m.group('path')}"
+    if os.path.isabs(uri) or _WINDOWS_DRIVE.match(uri):
+        return uri
     return uri.rpartition("@")[2] if "@" in uri else uri
 
 
@@ -77,7 +89,10 @@ def normalize_remote(remote: Optional[str]) -> Optional[str]:
         return None
     remote = remote.strip()
     if _SCHEME.match(remote):
-        parts = urlsplit(_strip_userinfo(remote))
+        try:
+            parts = urlsplit(_strip_userinfo(remote))
+        except ValueError:
+            return None
         scheme = parts.scheme.lower()
         host, port = _split_netloc(parts.netloc)
         path = parts.path
@@ -96,7 +111,7 @@ def normalize_remote(remote: Optional[str]) -> Optional[str]:
     m = _SCP_LIKE.match(remote)
     if m and not _WINDOWS_DRIVE.match(remote):
         return _web_form("https", m.group("host").lower(), "/" + m.group("path").lstrip("/"))
-    if "@" in remote:
+    if "@" in remote and not os.path.isabs(remote):
         return None
     return _clean_path(os.path.abspath(remote)) if remote else None
 
@@ -119,7 +134,10 @@ def _web_form(scheme: str, netloc: str, path: str) -> str:
 
 
 def _host_kind(url: str) -> str:
-    host = urlsplit(url).hostname or ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
     if "github" in host:
         return "github"
     if "gitlab" in host:

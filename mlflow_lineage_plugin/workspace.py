@@ -62,8 +62,8 @@ def with_workspace_name(uri: str, name: Optional[str]) -> str:
 
 def oss_workspace_uri(tracking_uri: str, workspace_name: Optional[str] = None) -> str:
     """The workspace URI of an open-source tracking URI (never a Databricks one)."""
-    uri = _absolute_local(tracking_uri.strip())
-    uri = redact(uri) or uri
+    uri = redact(tracking_uri.strip()) or tracking_uri.strip()
+    uri = _absolute_local(uri)
     if uri.startswith(("http://", "https://")):
         uri = uri.rstrip("/")
     return with_workspace_name(uri, workspace_name)

@@ -111,6 +111,7 @@ def sqlite_uri(tmp_path, monkeypatch) -> str:
     import mlflow
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.chdir(tmp_path)  # the default artifact root is ./mlruns of the working directory
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     mlflow.set_tracking_uri(uri)
@@ -152,6 +153,8 @@ def start_mlflow_server(tmp: Path, backend: str | None = None, env: dict | None 
     backend = backend or f"sqlite:///{tmp / 'server.db'}"
     log = tmp / f"server-{port}.log"
     senv = {**os.environ, **(env or {})}
+    # The server's job executor spawns a dozen huey processes that these tests never use.
+    senv.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     senv.pop("MLFLOW_TRACKING_URI", None)
     senv.pop("MLFLOW_REGISTRY_URI", None)
     if not plugin:
@@ -219,7 +222,7 @@ def postgres_uri():
     conn.autocommit = True
     with conn.cursor() as c:
         c.execute(f"CREATE DATABASE {name}")
-    yield f"postgresql://{user}@127.0.0.1:5432/{name}"
+    yield f"postgresql+psycopg2://{user}@127.0.0.1:5432/{name}"
     with conn.cursor() as c:
         c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     conn.close()

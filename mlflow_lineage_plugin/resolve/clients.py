@@ -1,0 +1,473 @@
+"""Workspace URI → an MLflow client that can read it, or the reason none can.
+
+A version's ``lineage_workspace_uri`` names where its run lives; this module decides how this
+machine reaches that place: the explicit mapping first (``MLFLOW_LINEAGE_WORKSPACES`` or the
+``MLFLOW_LINEAGE_CONFIG`` file), then the client's own workspace, then a ``~/.databrickscfg`` profile
+for the same Databricks host (so whatever auth a user already has works, through databricks-sdk's
+unified auth), then http(s) tracking servers directly and local stores that exist here. Anything
+else is "unreachable, because ...", which the walk turns into a finding and keeps going.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import functools
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+from mlflow_lineage_plugin import config
+from mlflow_lineage_plugin.urls import redact
+from mlflow_lineage_plugin.workspace import (
+    databricks_profile,
+    is_databricks_uri,
+    oss_workspace_uri,
+    parse_workspace_uri,
+)
+
+DEFAULT_TIMEOUT = 30.0
+_SCHEME_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:|^databricks$")
+
+
+class ResolveError(Exception):
+    """The target itself cannot be resolved (exit code 2): unknown model, refused credentials..."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How (or why not) a workspace is reached. ``tracking_uri`` None means unreachable."""
+
+    workspace_uri: str
+    tracking_uri: Optional[str]
+    via: str  # "home", "mapping", "profile", "direct", "local", "none"
+    reason: Optional[str] = None
+
+
+def timeout_seconds(timeout: Optional[float] = None) -> float:
+    if timeout is not None and timeout > 0:
+        return float(timeout)
+    return config.seconds(config.RESOLVE_TIMEOUT, DEFAULT_TIMEOUT)
+
+
+# --- bounded MLflow HTTP ----------------------------------------------------------------------
+
+_env_lock = threading.Lock()
+_env_depth = 0
+_env_saved: dict[str, Optional[str]] = {}
+
+
+@contextlib.contextmanager
+def bounded(timeout: float) -> Iterator[None]:
+    """Make MLflow's REST calls give up after ``timeout`` seconds, without retries, meanwhile.
+
+    MLflow's defaults (120 s, 7 retries with back-off) turn one silent server into many minutes;
+    a lineage query would rather report "no answer" and move on. MLflow reads these variables on
+    every request, so setting them for the duration of a resolve is enough; nested or concurrent
+    resolves share one setting and the outermost restores the user's values.
+    """
+    global _env_depth
+    values = {
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, int(round(timeout)))),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_DATABRICKS_ENDPOINT_HTTP_RETRY_TIMEOUT": str(max(1, int(round(timeout)))),
+    }
+    with _env_lock:
+        if _env_depth == 0:
+            _env_saved.clear()
+            for k, v in values.items():
+                _env_saved[k] = os.environ.get(k)
+                os.environ[k] = v
+        _env_depth += 1
+    try:
+        yield
+    finally:
+        with _env_lock:
+            _env_depth -= 1
+            if _env_depth == 0:
+                for k, old in _env_saved.items():
+                    if old is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = old
+
+
+# --- explicit mapping ---------------------------------------------------------------------------
+
+
+class MappingError(ResolveError):
+    pass
+
+
+def parse_mapping_env(value: Optional[str]) -> dict[str, str]:
+    """``"uri=tracking_uri;uri2=tracking_uri2"``; a workspace URI may itself hold ``=`` (``?o=42``),
+    so each entry splits at the first ``=`` whose right side starts like a URI."""
+    out: dict[str, str] = {}
+    for raw in (value or "").split(";"):
+        entry = raw.strip()
+        if not entry:
+            continue
+        split_at = None
+        for i, ch in enumerate(entry):
+            if ch == "=" and i > 0 and _SCHEME_START.match(entry[i + 1:].strip()):
+                split_at = i
+                break
+        if split_at is None:
+            raise MappingError(
+                f"{config.WORKSPACES}: entry {redact(entry)!r} is not 'workspace_uri=tracking_uri'"
+            )
+        out[canonical(entry[:split_at].strip())] = entry[split_at + 1:].strip()
+    return out
+
+
+def load_mapping_file(path: str) -> dict[str, str]:
+    """JSON or TOML: ``{"workspaces": {"<workspace uri>": "<tracking uri>"}}`` (or the inner table)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise MappingError(f"{config.CONFIG_FILE}: no such file: {p}")
+    text = p.read_text(encoding="utf-8")
+    try:
+        data = _load_toml(text) if p.suffix.lower() == ".toml" else json.loads(text)
+    except MappingError:
+        raise
+    except Exception as exc:
+        raise MappingError(f"{config.CONFIG_FILE}: cannot parse {p.name}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise MappingError(f"{config.CONFIG_FILE}: {p.name} must hold a table of workspace URIs")
+    table = data.get("workspaces", data)
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise MappingError(f"{config.CONFIG_FILE}: 'workspaces' in {p.name} must map URIs to tracking URIs")
+    return {canonical(k): v.strip() for k, v in table.items()}
+
+
+def _load_toml(text: str) -> Any:
+    try:
+        import tomllib  # type: ignore[import-not-found]
+    except ImportError:  # Python < 3.11
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise MappingError(f"{config.CONFIG_FILE}: TOML needs Python 3.11+ or 'tomli'; use JSON") from None
+    return tomllib.loads(text)
+
+
+def configured_mapping() -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    path = config.get(config.CONFIG_FILE)
+    if path:
+        mapping.update(load_mapping_file(path))
+    mapping.update(parse_mapping_env(config.get(config.WORKSPACES)))
+    return mapping
+
+
+def canonical(uri: str) -> str:
+    """One spelling per workspace: lower-case scheme and host, no trailing slash before the query."""
+    uri = uri.strip()
+    base, sep, query = uri.partition("?")
+    if "://" in base:
+        scheme, _, rest = base.partition("://")
+        host, slash, path = rest.partition("/")
+        base = f"{scheme.lower()}://{host.lower()}{slash}{path}"
+    if not base.endswith(":///"):
+        base = base.rstrip("/")
+    return f"{base}/?{query}" if query else base
+
+
+@functools.lru_cache(maxsize=512)
+def show_workspace(uri: Optional[str]) -> Optional[str]:
+    """A workspace URI fit to print: credentials dropped, but its ``?o=<id>`` / ``?workspace=<name>``
+    kept (plain ``redact`` drops every query, and with it which workspace is meant)."""
+    if not uri:
+        return uri
+    base, _, query = uri.strip().partition("?")
+    keep = "&".join(p for p in query.split("&") if p.split("=", 1)[0] in ("o", "workspace"))
+    base = redact(base) or base
+    return f"{base}?{keep}" if keep else base
+
+
+# --- Databricks profiles ------------------------------------------------------------------------
+
+
+def _norm_host(host: Optional[str]) -> Optional[str]:
+    if not host:
+        return None
+    host = host.strip()
+    if not host.startswith(("http://", "https://")):
+        host = "https://" + host
+    parts = urlsplit(host)
+    return f"{parts.scheme.lower()}://{(parts.netloc.rpartition('@')[2]).lower()}"
+
+
+def databricks_config_path() -> Path:
+    return Path(os.environ.get("DATABRICKS_CONFIG_FILE") or "~/.databrickscfg").expanduser()
+
+
+def profiles_for_host(host: str, workspace_id: Optional[str] = None) -> list[str]:
+    """Profiles of ``~/.databrickscfg`` whose host is ``host``; those naming the same workspace id
+    (when the file records one) first."""
+    want = _norm_host(host)
+    path = databricks_config_path()
+    if not want or not path.is_file():
+        return []
+    parser = configparser.ConfigParser(interpolation=None, default_section="__no_default__")
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return []
+    exact, same_host = [], []
+    for section in parser.sections():
+        if _norm_host(parser.get(section, "host", fallback=None)) != want:
+            continue
+        ws = parser.get(section, "workspace_id", fallback=None)
+        if workspace_id and ws and ws.strip() == str(workspace_id):
+            exact.append(section)
+        elif not (workspace_id and ws):
+            same_host.append(section)
+    return exact + same_host
+
+
+def profile_host(profile: Optional[str]) -> Optional[str]:
+    path = databricks_config_path()
+    if not path.is_file():
+        return _norm_host(os.environ.get("DATABRICKS_HOST")) if not profile else None
+    parser = configparser.ConfigParser(interpolation=None, default_section="__no_default__")
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return None
+    section = profile or "DEFAULT"
+    if parser.has_section(section):
+        return _norm_host(parser.get(section, "host", fallback=None))
+    return _norm_host(os.environ.get("DATABRICKS_HOST")) if not profile else None
+
+
+def sdk_client(profile: Optional[str], timeout: float, host: Optional[str] = None):
+    """A databricks-sdk WorkspaceClient with bounded retries, identified as this plugin."""
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.config import Config
+
+    from mlflow_lineage_plugin import __version__
+
+    kwargs: dict[str, Any] = {
+        "retry_timeout_seconds": max(1, int(round(timeout))),
+        "http_timeout_seconds": timeout,
+        "product": "mlflow-lineage-plugin",
+        "product_version": __version__,
+    }
+    if profile:
+        kwargs["profile"] = profile
+    if host:
+        kwargs["host"] = host
+    return WorkspaceClient(config=Config(**kwargs))
+
+
+# --- Unity Catalog ---------------------------------------------------------------------------------
+
+
+def uc_source_workspace(profile: Optional[str], full_name: str, version: str,
+                        timeout: float) -> tuple[Optional[str], Optional[str], Optional[str]]:
+    """(run_workspace_id, this workspace's id, host) for a UC model version, via databricks-sdk.
+
+    MLflow's UC client drops ``run_workspace_id`` when it converts the response, so ask UC directly.
+    """
+    w = sdk_client(profile, timeout)
+    info = w.model_versions.get(full_name, int(version))
+    ws_id = str(info.run_workspace_id) if info.run_workspace_id else None
+    try:
+        home = str(w.get_workspace_id())
+    except Exception:
+        home = None
+    return ws_id, home, w.config.host
+
+
+# --- the clients of one resolve --------------------------------------------------------------------
+
+
+class Clients:
+    """The MLflow clients one resolve uses, one per reachable workspace, plus what is down and why.
+
+    Thread-safe: the walk looks up several workspaces concurrently.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: Optional[str] = None,
+        registry_uri: Optional[str] = None,
+        timeout: Optional[float] = None,
+        mapping: Optional[dict[str, str]] = None,
+    ):
+        import mlflow
+
+        self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        self.registry_uri = registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or mlflow.get_registry_uri()
+        if not registry_uri and not os.environ.get("MLFLOW_REGISTRY_URI") and tracking_uri:
+            self.registry_uri = tracking_uri
+        self.timeout = timeout_seconds(timeout)
+        self.mapping = configured_mapping() if mapping is None else {canonical(k): v for k, v in mapping.items()}
+        self.home_workspace = home_workspace_uri(self.tracking_uri)
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._down: dict[str, str] = {}
+        self._registry = None
+
+    # clients -------------------------------------------------------------------------------
+    def registry(self):
+        with self._lock:
+            if self._registry is None:
+                from mlflow import MlflowClient
+
+                self._registry = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+            return self._registry
+
+    def tracking(self, tracking_uri: Optional[str] = None):
+        uri = tracking_uri or self.tracking_uri
+        with self._lock:
+            client = self._clients.get(uri)
+            if client is None:
+                from mlflow import MlflowClient
+
+                client = MlflowClient(tracking_uri=uri, registry_uri=self.registry_uri)
+                self._clients[uri] = client
+            return client
+
+    def is_unity_catalog(self) -> bool:
+        scheme = self.registry_uri.split("://", 1)[0] if "://" in self.registry_uri else self.registry_uri
+        return scheme in ("databricks-uc", "uc")
+
+    # reachability --------------------------------------------------------------------------
+    def mark_down(self, workspace_uri: str, reason: str) -> None:
+        with self._lock:
+            self._down.setdefault(canonical(workspace_uri), reason)
+
+    def down_reason(self, workspace_uri: str) -> Optional[str]:
+        with self._lock:
+            return self._down.get(canonical(workspace_uri))
+
+    def endpoint(self, workspace_uri: Optional[str]) -> Endpoint:
+        """Where to read a workspace; ``None`` (a version that does not say) means this client's own."""
+        if not workspace_uri:
+            return Endpoint(self.home_workspace or self.tracking_uri, self.tracking_uri, "home")
+        key = canonical(workspace_uri)
+        down = self.down_reason(key)
+        if key in self.mapping:
+            target = self.mapping[key]
+            return Endpoint(workspace_uri, None if down else target, "mapping", down)
+        if down:
+            return Endpoint(workspace_uri, None, "none", down)
+        if self.home_workspace and _same_workspace(key, self.home_workspace):
+            return Endpoint(workspace_uri, self.tracking_uri, "home")
+        return resolve_endpoint(workspace_uri)
+
+
+def _same_workspace(a: str, b: str) -> bool:
+    pa, pb = parse_workspace_uri(a), parse_workspace_uri(b)
+    if pa.kind == "databricks" and pb.kind == "databricks":
+        same_host = _norm_host(pa.base) == _norm_host(pb.base)
+        if pa.workspace_id and pb.workspace_id:
+            return same_host and pa.workspace_id == pb.workspace_id
+        return same_host
+    return canonical(a) == canonical(b)
+
+
+def home_workspace_uri(tracking_uri: str) -> Optional[str]:
+    """This client's own workspace URI, to recognise versions whose runs are right here."""
+    if is_databricks_uri(tracking_uri):
+        host = profile_host(databricks_profile(tracking_uri))
+        return f"{host}/" if host else None
+    try:
+        return oss_workspace_uri(tracking_uri)
+    except Exception:
+        return None
+
+
+def resolve_endpoint(workspace_uri: str) -> Endpoint:
+    """The default rules, after the mapping and the home workspace did not match."""
+    parsed = parse_workspace_uri(workspace_uri)
+    shown = redact(workspace_uri) or workspace_uri
+    if parsed.kind == "databricks":
+        host = _norm_host(parsed.base) or parsed.base
+        profiles = profiles_for_host(host, parsed.workspace_id)
+        if profiles:
+            return Endpoint(workspace_uri, f"databricks://{profiles[0]}", "profile")
+        if not databricks_config_path().is_file() and _norm_host(os.environ.get("DATABRICKS_HOST")) == host:
+            return Endpoint(workspace_uri, "databricks", "profile")
+        return Endpoint(
+            workspace_uri, None, "none",
+            f"no profile for that host in {databricks_config_path()} "
+            f"(add one with host = {host}, or map it in {config.WORKSPACES})",
+        )  # fmt: skip
+    if parsed.kind == "http":
+        if parsed.name:
+            return Endpoint(
+                workspace_uri, None, "none",
+                f"MLflow workspace {parsed.name!r} needs an explicit mapping in {config.WORKSPACES}",
+            )  # fmt: skip
+        return Endpoint(workspace_uri, parsed.base, "direct")
+    if parsed.kind == "sqlite":
+        path = parsed.base[len("sqlite:///"):]
+        if path and Path(path).is_file():
+            return Endpoint(workspace_uri, parsed.base, "local")
+        return Endpoint(workspace_uri, None, "none", f"its SQLite file {path} is not on this machine")
+    if parsed.kind == "file":
+        path = urlsplit(parsed.base).path
+        if path and Path(path).is_dir():
+            return Endpoint(workspace_uri, parsed.base, "local")
+        return Endpoint(workspace_uri, None, "none", f"its directory {path} is not on this machine")
+    if parsed.kind == "sql":
+        return Endpoint(
+            workspace_uri, None, "none",
+            f"database stores are recorded without credentials; map {shown} in {config.WORKSPACES}",
+        )  # fmt: skip
+    return Endpoint(workspace_uri, None, "none", f"unknown kind of workspace URI; map it in {config.WORKSPACES}")
+
+
+# --- errors, in one line ----------------------------------------------------------------------------
+
+
+def describe_error(exc: BaseException, timeout: Optional[float] = None) -> str:
+    """One credential-free line for an exception from MLflow, requests or databricks-sdk."""
+    text = str(exc) or type(exc).__name__
+    low = text.lower()
+    if "timeout" in low or "timed out" in low:
+        return f"no answer within {timeout:g} s" if timeout else "no answer in time"
+    if "connection refused" in low or "failed to establish a new connection" in low:
+        return "connection refused"
+    if "name or service not known" in low or "nodename nor servname" in low or "getaddrinfo" in low:
+        return "host name does not resolve"
+    m = re.search(r"error code (\d{3})", text) or re.search(r"\b(40[13])\b", text)
+    code = m.group(1) if m else None
+    if code is None and callable(getattr(exc, "get_http_status_code", None)):
+        with contextlib.suppress(Exception):
+            code = str(exc.get_http_status_code())  # type: ignore[attr-defined]
+    if code in ("401", "403") or "unauthorized" in low or "permission_denied" in low or "invalid access token" in low:
+        return f"credentials refused (HTTP {code})" if code else "credentials refused"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    first = re.sub(r"https?://[^\s'\"]+", lambda m: redact(m.group(0)) or "", first)
+    return first[:300]
+
+
+def is_not_found(exc: BaseException) -> bool:
+    code = getattr(exc, "error_code", None)
+    if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+        return True
+    text = str(exc)
+    return "RESOURCE_DOES_NOT_EXIST" in text or "not found" in text.lower() and "404" in text
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Network-level failures and refused credentials: the workspace as a whole is out of reach."""
+    if is_not_found(exc):
+        return False
+    code = getattr(exc, "error_code", None)
+    if code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE"):
+        return False
+    reason = describe_error(exc)
+    return reason.startswith(("no answer", "connection refused", "host name", "credentials refused")) or (
+        "API request to" in str(exc) and "failed with exception" in str(exc)
+    )

@@ -1,0 +1,204 @@
+"""The lineage graph: plain values the walk produces and the renderers read.
+
+Each node says where it lives (``workspace_uri``) so a reader can tell a run in another workspace
+from a local one; every gap is a ``Finding`` with a reason a person can act on, never a silent None.
+Findings carry the requirement they break (``commit``, ``clean``, ``reachable``) so a deployment
+gate can choose what it insists on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+# Node kinds, in chain order.
+REGISTERED_MODEL = "registered_model"
+MODEL_VERSION = "model_version"
+LOGGED_MODEL = "logged_model"
+MLFLOW_MODEL = "mlflow_model"
+NATIVE_ARTIFACT = "native_artifact"
+RUN = "run"
+EXPERIMENT = "experiment"
+NOTEBOOK = "notebook"
+ENTRY_SCRIPT = "entry_script"
+GIT_COMMIT = "git_commit"
+REPOSITORY = "repository"
+WORKSPACE = "workspace"
+
+KINDS = (
+    REGISTERED_MODEL, MODEL_VERSION, LOGGED_MODEL, MLFLOW_MODEL, NATIVE_ARTIFACT, RUN, EXPERIMENT,
+    NOTEBOOK, ENTRY_SCRIPT, GIT_COMMIT, REPOSITORY, WORKSPACE,
+)  # fmt: skip
+
+ERROR = "error"
+WARNING = "warning"
+INFO = "info"
+_SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
+
+# What a finding breaks; ``check --require`` selects among these.
+REQ_COMMIT = "commit"
+REQ_CLEAN = "clean"
+REQ_REACHABLE = "reachable"
+REQUIREMENTS = (REQ_COMMIT, REQ_CLEAN, REQ_REACHABLE)
+
+
+@dataclass
+class Node:
+    id: str
+    kind: str
+    label: str
+    workspace_uri: Optional[str] = None
+    url: Optional[str] = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "kind": self.kind, "label": self.label}
+        if self.workspace_uri:
+            out["workspace_uri"] = self.workspace_uri
+        if self.url:
+            out["url"] = self.url
+        if self.attrs:
+            out["attrs"] = {k: v for k, v in self.attrs.items() if v is not None}
+        return out
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    relation: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "target": self.target, "relation": self.relation}
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str
+    code: str
+    message: str
+    node_id: Optional[str] = None
+    requirement: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"severity": self.severity, "code": self.code, "message": self.message}
+        if self.node_id:
+            out["node"] = self.node_id
+        if self.requirement:
+            out["requirement"] = self.requirement
+        return out
+
+
+@dataclass
+class Lineage:
+    """The answer for one target: nodes (deduplicated by id), edges, findings."""
+
+    target: str
+    nodes: dict[str, Node] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)
+    _edge_index: set[Edge] = field(default_factory=set, init=False, repr=False, compare=False)
+    _finding_index: set[Finding] = field(default_factory=set, init=False, repr=False, compare=False)
+
+    # --- building -------------------------------------------------------------------------
+    def add(self, node: Node) -> Node:
+        """Add or merge: a node met twice (one run behind two versions) is one node."""
+        have = self.nodes.get(node.id)
+        if have is None:
+            self.nodes[node.id] = node
+            return node
+        for k, v in node.attrs.items():
+            if v is not None and have.attrs.get(k) is None:
+                have.attrs[k] = v
+        have.url = have.url or node.url
+        have.workspace_uri = have.workspace_uri or node.workspace_uri
+        return have
+
+    def link(self, source: str, target: str, relation: str) -> None:
+        edge = Edge(source, target, relation)
+        if len(self._edge_index) != len(self.edges):  # edges appended from outside
+            self._edge_index = set(self.edges)
+        if edge not in self._edge_index:
+            self._edge_index.add(edge)
+            self.edges.append(edge)
+
+    def note(self, finding: Finding) -> None:
+        if len(self._finding_index) != len(self.findings):
+            self._finding_index = set(self.findings)
+        if finding not in self._finding_index:
+            self._finding_index.add(finding)
+            self.findings.append(finding)
+
+    # --- reading ---------------------------------------------------------------------------
+    def of_kind(self, kind: str) -> list[Node]:
+        return [n for n in self.nodes.values() if n.kind == kind]
+
+    def children(self, node_id: str) -> list[Edge]:
+        return [e for e in self.edges if e.source == node_id]
+
+    def root_ids(self) -> list[str]:
+        if self.roots:
+            return [r for r in self.roots if r in self.nodes]
+        targets = {e.target for e in self.edges}
+        return [n for n in self.nodes if n not in targets]
+
+    def findings_for(self, requirements: Optional[set[str]] = None) -> list[Finding]:
+        """Findings that break any of ``requirements`` (all error/warning findings when None)."""
+        if requirements is None:
+            return [f for f in self.findings if f.severity in (ERROR, WARNING)]
+        return [f for f in self.findings if f.requirement in requirements]
+
+    def sorted_findings(self) -> list[Finding]:
+        return sorted(self.findings, key=lambda f: _SEVERITY_ORDER.get(f.severity, 9))
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == ERROR for f in self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "roots": self.root_ids(),
+            "nodes": [n.to_dict() for n in self.nodes.values()],
+            "edges": [e.to_dict() for e in self.edges],
+            "findings": [f.to_dict() for f in self.sorted_findings()],
+        }
+
+    # --- rendering (pure functions in render.py) -------------------------------------------
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False, default=str)
+
+    def to_text(self) -> str:
+        from mlflow_lineage_plugin.resolve import render
+
+        return render.text(self)
+
+    def to_mermaid(self) -> str:
+        from mlflow_lineage_plugin.resolve import render
+
+        return render.mermaid(self)
+
+    def to_dot(self) -> str:
+        from mlflow_lineage_plugin.resolve import render
+
+        return render.dot(self)
+
+    def render(self, fmt: str = "text") -> str:
+        from mlflow_lineage_plugin.resolve import render
+
+        return render.render(self, fmt)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        from mlflow_lineage_plugin.resolve import render
+
+        return render.html(self)
+
+    def _repr_markdown_(self) -> str:
+        from mlflow_lineage_plugin.resolve import render
+
+        return render.markdown(self)

@@ -1,0 +1,96 @@
+"""The MLmodel file of a model version, opt-in: the registry's copy and the run's (or LoggedModel's)
+own copy, read as two tiny downloads, so the resolver can list flavors and native artifacts and say
+when a copy is gone. Only ``MLmodel`` is fetched, never the model's weights.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlflow_lineage_plugin.resolve.clients import Clients, Endpoint, describe_error, is_not_found
+
+NOT_FOUND = "not_found"
+_MODEL_ID_IN_SOURCE = re.compile(r"^models:/(m-[0-9a-f]{32})(?:/|$)")
+_NATIVE_KEYS = ("pickled_model", "model_file", "data", "model_data", "saved_model_dir", "model_path", "path")
+
+
+def native_artifacts(doc: dict) -> list[tuple[str, str, dict]]:
+    """(flavor, path, a few config facts) for each flavor that names its own files."""
+    out = []
+    flavors = doc.get("flavors") or {}
+    for flavor, cfg in flavors.items():
+        if flavor == "python_function" and len(flavors) > 1:
+            continue
+        if not isinstance(cfg, dict):
+            continue
+        for key in _NATIVE_KEYS:
+            if isinstance(cfg.get(key), str):
+                facts = {k: v for k, v in cfg.items() if k.endswith("_version") or k in ("serialization_format",
+                         "code", "loader_module")}  # fmt: skip
+                out.append((flavor, cfg[key], {k: v for k, v in facts.items() if isinstance(v, (str, int))}))
+                break
+    return out
+
+
+def _download_mlmodel(**kwargs: Any) -> dict:
+    import yaml
+    from mlflow.artifacts import download_artifacts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = download_artifacts(dst_path=tmp, **kwargs)
+        except TypeError:
+            kwargs.pop("registry_uri", None)
+            path = download_artifacts(dst_path=tmp, **kwargs)
+        p = Path(path)
+        if p.is_dir():
+            p = p / "MLmodel"
+        return yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+
+
+def _read(kwargs: dict, timeout: float) -> dict:
+    try:
+        return {"doc": _download_mlmodel(**kwargs)}
+    except Exception as exc:
+        text = str(exc).lower()
+        gone = is_not_found(exc) or "no such file" in text or "not found" in text or "does not exist" in text
+        return {"error": NOT_FOUND if gone else describe_error(exc, timeout)}
+
+
+def run_copy_location(mv: Any, logged_model: Any) -> str:
+    source = mv.source or ""
+    if _MODEL_ID_IN_SOURCE.match(source) and logged_model is not None:
+        return logged_model.artifact_location
+    return source
+
+
+def fetch_mlmodel_pair(c: Clients, mv: Any, ep: Endpoint, logged_model: Any) -> dict:
+    """The version's MLmodel as the registry serves it, and the run's own copy; tiny downloads."""
+    name, version = mv.name, str(mv.version)
+    out: dict[str, Any] = {}
+    try:
+        reg_uri = c.registry().get_model_version_download_uri(name, version)
+    except Exception as exc:
+        reg_uri = None
+        out["registry"] = {"uri": f"models:/{name}/{version}", "error": describe_error(exc, c.timeout)}
+    run_uri = run_copy_location(mv, logged_model)
+    out["same_location"] = bool(reg_uri) and reg_uri.rstrip("/") == run_uri.rstrip("/")
+    if reg_uri:
+        out["registry"] = {"uri": reg_uri, **_read(
+            {"artifact_uri": f"models:/{name}/{version}/MLmodel", "tracking_uri": c.tracking_uri,
+             "registry_uri": c.registry_uri}, c.timeout)}  # fmt: skip
+    if not ep.tracking_uri:
+        out["run"] = {"uri": run_uri, "error": ep.reason or "workspace unreachable"}
+    elif out["same_location"] and "doc" in out.get("registry", {}):
+        out["run"] = {"uri": run_uri, "doc": out["registry"]["doc"]}
+    elif run_uri.startswith("runs:/"):
+        rid, _, path = run_uri[len("runs:/"):].partition("/")
+        out["run"] = {"uri": run_uri, **_read({"run_id": rid, "artifact_path": f"{path.strip('/')}/MLmodel".lstrip("/"),
+                                               "tracking_uri": ep.tracking_uri}, c.timeout)}
+    else:
+        out["run"] = {"uri": run_uri, **_read({"artifact_uri": run_uri.rstrip("/") + "/MLmodel",
+                                               "tracking_uri": ep.tracking_uri}, c.timeout)}
+    return out

@@ -1,0 +1,262 @@
+"""Pure renderers: a lineage graph in, text out (terminal tree, JSON, Mermaid, Graphviz DOT, HTML,
+Markdown). No I/O, so the CLI, a notebook and a CI log all show the same thing.
+
+The HTML is self-contained (inline CSS, no script, no external asset): notebooks that block remote
+content and offline viewers still render it.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import json
+from typing import Optional
+
+from mlflow_lineage_plugin.resolve import graph as G
+
+FORMATS = ("text", "json", "mermaid", "dot")
+
+_MARK = {G.ERROR: "✗", G.WARNING: "!", G.INFO: "i"}
+_KIND_NAMES = {
+    G.REGISTERED_MODEL: "registered model", G.MODEL_VERSION: "model version", G.LOGGED_MODEL: "LoggedModel",
+    G.MLFLOW_MODEL: "MLflow model", G.NATIVE_ARTIFACT: "native artifact", G.RUN: "run",
+    G.EXPERIMENT: "experiment", G.NOTEBOOK: "notebook", G.ENTRY_SCRIPT: "entry script",
+    G.GIT_COMMIT: "git commit", G.REPOSITORY: "repository", G.WORKSPACE: "workspace",
+}  # fmt: skip
+
+
+def render(lineage: G.Lineage, fmt: str = "text") -> str:
+    fn = {"text": text, "json": lambda g: g.to_json(), "mermaid": mermaid, "dot": dot, "html": html,
+          "markdown": markdown}.get(fmt)  # fmt: skip
+    if fn is None:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return fn(lineage)
+
+
+def _walk(lineage: G.Lineage):
+    """Depth-first (depth, edge relation, node, seen-before) from the roots; every node once in full."""
+    children: dict[str, list[G.Edge]] = {}
+    for e in lineage.edges:
+        children.setdefault(e.source, []).append(e)
+    seen: set[str] = set()
+
+    def visit(node_id: str, depth: int, relation: Optional[str]):
+        node = lineage.nodes.get(node_id)
+        if node is None:
+            return
+        if node_id in seen:
+            yield depth, relation, node, True
+            return
+        seen.add(node_id)
+        yield depth, relation, node, False
+        for e in children.get(node_id, []):
+            yield from visit(e.target, depth + 1, e.relation)
+
+    for root in lineage.root_ids():
+        yield from visit(root, 0, None)
+    for node_id in lineage.nodes:  # anything not reachable from a root still shows
+        if node_id not in seen:
+            yield from visit(node_id, 0, None)
+
+
+def _detail(node: G.Node, with_url: bool = True) -> str:
+    a = node.attrs
+    bits = []
+    if node.kind == G.MODEL_VERSION:
+        if a.get("aliases"):
+            bits.append("@" + ", @".join(a["aliases"]))
+        if a.get("stage") and a["stage"] != "None":
+            bits.append(a["stage"])
+    elif node.kind == G.RUN:
+        if a.get("lifecycle_stage") == "deleted":
+            bits.append("DELETED")
+        if a.get("run_id") and a["run_id"] not in node.label:
+            bits.append(a["run_id"])
+    elif node.kind == G.MLFLOW_MODEL and a.get("flavors"):
+        bits.append("flavors: " + ", ".join(a["flavors"]))
+    if node.workspace_uri and node.kind in (G.RUN, G.LOGGED_MODEL):
+        bits.append(f"in {node.workspace_uri}")
+    if node.url and with_url:
+        bits.append(node.url)
+    return ("  " + " · ".join(bits)) if bits else ""
+
+
+def text(lineage: G.Lineage) -> str:
+    """An indented tree for terminals, then the findings."""
+    lines = [f"lineage of {lineage.target}"]
+    stack: list[bool] = []  # per depth: does a sibling follow?
+    items = list(_walk(lineage))
+    for i, (depth, relation, node, seen) in enumerate(items):
+        last = True
+        for later in items[i + 1:]:
+            if later[0] < depth:
+                break
+            if later[0] == depth:
+                last = False
+                break
+        del stack[depth:]
+        prefix = "".join("│   " if more else "    " for more in stack[1:]) if depth else ""
+        branch = ("└── " if last else "├── ") if depth else ""
+        rel = f"{relation}: " if relation else ""
+        body = f"{node.label} (see above)" if seen else node.label + _detail(node)
+        lines.append(f"{prefix}{branch}{rel}{body}")
+        stack.append(not last)
+    findings = lineage.sorted_findings()
+    if findings:
+        lines.append("")
+        lines.append(f"findings ({len(findings)}):")
+        for f in findings:
+            req = f" [{f.requirement}]" if f.requirement else ""
+            lines.append(f"  {_MARK.get(f.severity, '-')} {f.severity}{req}: {f.message}")
+    else:
+        lines.append("")
+        lines.append("no findings: lineage is complete")
+    return "\n".join(lines) + "\n"
+
+
+def _ids(lineage: G.Lineage) -> dict[str, str]:
+    return {node_id: f"n{i}" for i, node_id in enumerate(lineage.nodes)}
+
+
+def _mermaid_text(s: str) -> str:
+    return (s.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+            .replace("\n", " ").replace("|", "#124;"))  # fmt: skip
+
+
+_MERMAID_SHAPE = {
+    G.REGISTERED_MODEL: ('[["', '"]]'), G.GIT_COMMIT: ('(["', '"])'), G.REPOSITORY: ('[/"', '"/]'),
+    G.WORKSPACE: ('[("', '")]'), G.MLFLOW_MODEL: ('{{"', '"}}'),
+}  # fmt: skip
+
+
+def _nodes_with(lineage: G.Lineage, severity: str) -> set[str]:
+    return {f.node_id for f in lineage.findings if f.severity == severity and f.node_id}
+
+
+def mermaid(lineage: G.Lineage) -> str:
+    """A ``flowchart`` that renders in GitHub, Databricks notebooks and Jupyter; links are clickable."""
+    ids = _ids(lineage)
+    out = ["flowchart LR"]
+    for node_id, node in lineage.nodes.items():
+        left, right = _MERMAID_SHAPE.get(node.kind, ('["', '"]'))
+        label = _mermaid_text(node.label)
+        out.append(f"  {ids[node_id]}{left}{label}{right}")
+    for e in lineage.edges:
+        if e.source in ids and e.target in ids:
+            out.append(f"  {ids[e.source]} -->|{_mermaid_text(e.relation)}| {ids[e.target]}")
+    for node_id, node in lineage.nodes.items():
+        if node.url and node.url.startswith(("http://", "https://")):
+            out.append(f'  click {ids[node_id]} href "{_mermaid_text(node.url)}" _blank')
+    errors = [ids[n] for n in _nodes_with(lineage, G.ERROR) if n in ids]
+    warnings = [ids[n] for n in _nodes_with(lineage, G.WARNING) - _nodes_with(lineage, G.ERROR) if n in ids]
+    out.append("  classDef error stroke:#c62828,stroke-width:3px")
+    out.append("  classDef warning stroke:#ef6c00,stroke-width:2px")
+    if errors:
+        out.append(f"  class {','.join(sorted(errors))} error")
+    if warnings:
+        out.append(f"  class {','.join(sorted(warnings))} warning")
+    return "\n".join(out) + "\n"
+
+
+def _dot_text(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def dot(lineage: G.Lineage) -> str:
+    """Graphviz DOT: ``mlflow-lineage show X --format dot | dot -Tsvg > lineage.svg``."""
+    ids = _ids(lineage)
+    errors, warnings = _nodes_with(lineage, G.ERROR), _nodes_with(lineage, G.WARNING)
+    out = ["digraph lineage {", "  rankdir=LR;", '  node [shape=box, style="rounded", fontname="Helvetica"];',
+           '  edge [fontname="Helvetica", fontsize=10];']  # fmt: skip
+    for node_id, node in lineage.nodes.items():
+        attrs = [f'label="{_dot_text(node.label)}"']
+        if node.url:
+            attrs.append(f'URL="{_dot_text(node.url)}"')
+        if node_id in errors:
+            attrs.append('color="#c62828", penwidth=2')
+        elif node_id in warnings:
+            attrs.append('color="#ef6c00"')
+        attrs.append(f'tooltip="{_dot_text(node_id)}"')
+        out.append(f"  {ids[node_id]} [{', '.join(attrs)}];")
+    for e in lineage.edges:
+        if e.source in ids and e.target in ids:
+            out.append(f'  {ids[e.source]} -> {ids[e.target]} [label="{_dot_text(e.relation)}"];')
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+_CSS = """
+.mlflow-lineage{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:13px;color:#1f2328;
+ background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:12px 16px;max-width:1100px}
+.mlflow-lineage h3{margin:0 0 8px;font-size:15px}
+.mlflow-lineage ul.tree{list-style:none;margin:0;padding-left:18px;border-left:1px solid #d0d7de}
+.mlflow-lineage ul.tree.top{border-left:none;padding-left:0}
+.mlflow-lineage li{margin:3px 0;padding-left:6px}
+.mlflow-lineage .rel{color:#8c959f;font-size:11px;margin-right:6px}
+.mlflow-lineage .rel:after{content:" \\2192"}
+.mlflow-lineage .meta{color:#57606a;font-size:12px;margin-left:6px}
+.mlflow-lineage a{color:#0969da;text-decoration:none}
+.mlflow-lineage .node.error{border-left:3px solid #c62828;padding-left:4px}
+.mlflow-lineage .node.warning{border-left:3px solid #ef6c00;padding-left:4px}
+.mlflow-lineage table{border-collapse:collapse;margin-top:10px;width:100%}
+.mlflow-lineage td,.mlflow-lineage th{border-top:1px solid #d0d7de;padding:4px 6px;text-align:left;vertical-align:top}
+.mlflow-lineage .sev-error{color:#c62828;font-weight:600}
+.mlflow-lineage .sev-warning{color:#ef6c00;font-weight:600}
+.mlflow-lineage .sev-info{color:#57606a}
+.mlflow-lineage .ok{color:#1a7f37;font-weight:600;margin-top:8px}
+"""
+
+
+def html(lineage: G.Lineage) -> str:
+    """Self-contained HTML (inline CSS, no scripts) for notebooks: the tree, then the findings."""
+    e = _html.escape
+    errors, warnings = _nodes_with(lineage, G.ERROR), _nodes_with(lineage, G.WARNING)
+    parts = [f"<div class=\"mlflow-lineage\"><style>{_CSS}</style>",
+             f"<h3>Lineage of <code>{e(lineage.target)}</code></h3>", '<ul class="tree top">']  # fmt: skip
+    depth = 0
+    first = True
+    for d, relation, node, seen in _walk(lineage):
+        if first:
+            first = False
+        elif d > depth:
+            parts.append('<ul class="tree">' * (d - depth))
+        else:
+            parts.append("</li>" + "</ul></li>" * (depth - d))
+        depth = d
+        cls = "error" if node.id in errors else "warning" if node.id in warnings else ""
+        label = e(node.label) + (" <i>(see above)</i>" if seen else "")
+        if node.url and node.url.startswith(("http://", "https://")) and not seen:
+            label = f'<a href="{e(node.url)}" target="_blank" rel="noopener">{label}</a>'
+        meta = e(_detail(node, with_url=False).strip()) if not seen else ""
+        rel = f'<span class="rel">{e(relation)}</span>' if relation else ""
+        kind = e(_KIND_NAMES.get(node.kind, node.kind))
+        parts.append(f'<li><span class="node {cls}" data-kind="{e(node.kind)}" title="{kind}">{rel}{label}'
+                     f'<span class="meta">{meta}</span></span>')  # fmt: skip
+    if not first:
+        parts.append("</li>" + "</ul></li>" * depth)
+    parts.append("</ul>")
+    findings = lineage.sorted_findings()
+    if findings:
+        parts.append("<table><tr><th>severity</th><th>requirement</th><th>finding</th></tr>")
+        for f in findings:
+            parts.append(f'<tr><td class="sev-{e(f.severity)}">{e(f.severity)}</td><td>{e(f.requirement or "")}</td>'
+                         f"<td>{e(f.message)}</td></tr>")
+        parts.append("</table>")
+    else:
+        parts.append('<div class="ok">No findings: lineage is complete.</div>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def markdown(lineage: G.Lineage) -> str:
+    """Markdown with a Mermaid block (GitHub, Databricks and Jupyter render it) and the findings."""
+    out = [f"**Lineage of `{lineage.target}`**", "", "```mermaid", mermaid(lineage).rstrip(), "```", ""]
+    for f in lineage.sorted_findings():
+        req = f" `{f.requirement}`" if f.requirement else ""
+        out.append(f"- **{f.severity}**{req}: {f.message}")
+    if not lineage.findings:
+        out.append("No findings: lineage is complete.")
+    return "\n".join(out) + "\n"
+
+
+def json_text(data: object) -> str:
+    return json.dumps(data, indent=2, default=str)

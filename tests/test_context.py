@@ -1,0 +1,337 @@
+"""The run-context provider end to end: real scripts in real git repositories, run as their own
+processes (as a user runs them), logging to a real SQLite store; the tags are read back the way a user
+would read them, through ``MlflowClient``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import mlflow
+import pytest
+from conftest import GIT_ENV, git
+from mlflow import MlflowClient
+
+from mlflow_lineage_plugin import context
+from mlflow_lineage_plugin import tags as T
+
+SECRET = "ghp_S3cretT0ken"
+REMOTE = f"https://ci-bot:{SECRET}@github.com/acme/widgets.git"
+WEB = "https://github.com/acme/widgets"
+
+TRAIN = textwrap.dedent(
+    """
+    import json, os
+    import mlflow
+
+    user_tags = json.loads(os.environ.get("TEST_USER_TAGS") or "null")
+    with mlflow.start_run(tags=user_tags) as run:
+        mlflow.log_param("alpha", 0.5)
+    print("RUN_ID=" + run.info.run_id)
+    """
+)
+
+OURS = (*T.PLUGIN_KEYS, T.MLFLOW_GIT_DIRTY)
+
+
+def run_py(args: list[str], cwd: Path, uri: str, env: dict | None = None) -> tuple[list[str], str]:
+    """Run a Python process as a user would; returns the run ids it printed and its stderr."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_LINEAGE_")}
+    e.pop("MLFLOW_REGISTRY_URI", None)
+    e.update({"MLFLOW_TRACKING_URI": uri, **GIT_ENV, **(env or {})})
+    p = subprocess.run([sys.executable, *args], cwd=cwd, env=e, capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr[-4000:]
+    return re.findall(r"^RUN_ID=(\w+)$", p.stdout, re.M), p.stderr
+
+
+def tags_of(uri: str, run_id: str) -> dict[str, str]:
+    return MlflowClient(uri).get_run(run_id).data.tags
+
+
+def lineage_warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "mlflow-lineage:" in line]
+
+
+@pytest.fixture
+def widgets(repos):
+    return repos.make("widgets", files={"src/train.py": TRAIN, "README.md": "widgets\n"}, remote=REMOTE)
+
+
+def test_script_records_commit_branch_remote_path_link_and_workspace(widgets, sqlite_uri):
+    (run_id,), err = run_py(["src/train.py"], widgets, sqlite_uri)
+    tags = tags_of(sqlite_uri, run_id)
+    head = git(widgets, "rev-parse", "HEAD")
+
+    assert tags[T.MLFLOW_GIT_COMMIT] == head
+    assert tags[T.MLFLOW_GIT_BRANCH] == "main"
+    assert tags[T.MLFLOW_GIT_REPO_URL] == WEB  # MLflow's own provider would write ".../widgets.git"
+    assert tags[T.MLFLOW_GIT_REPO_URL_LEGACY] == WEB
+    assert tags[T.MLFLOW_GIT_DIRTY] == "false"
+    assert tags[T.GIT_PATH] == "src/train.py"
+    assert tags[T.SOURCE_URL] == f"{WEB}/blob/{head}/src/train.py"
+    assert tags[T.WORKSPACE_URI] == sqlite_uri
+    assert tags[T.SCHEMA] == T.SCHEMA_VERSION
+    assert not any(SECRET in v or "ci-bot" in v for v in tags.values())
+    assert lineage_warnings(err) == []
+
+
+def test_dirty_counts_tracked_files_only(widgets, sqlite_uri):
+    (widgets / "notes.txt").write_text("untracked\n")
+    (clean,), _ = run_py(["src/train.py"], widgets, sqlite_uri)
+    (widgets / "README.md").write_text("edited\n")
+    (dirty,), _ = run_py(["src/train.py"], widgets, sqlite_uri)
+    assert tags_of(sqlite_uri, clean)[T.MLFLOW_GIT_DIRTY] == "false"
+    assert tags_of(sqlite_uri, dirty)[T.MLFLOW_GIT_DIRTY] == "true"
+
+
+def test_repository_of_the_entry_file_not_of_the_working_directory(repos, widgets, sqlite_uri):
+    other = repos.make("other", files={"x.txt": "x\n"}, remote="https://github.com/acme/other.git")
+    (run_id,), _ = run_py([str(widgets / "src" / "train.py")], other, sqlite_uri)
+    tags = tags_of(sqlite_uri, run_id)
+    assert tags[T.MLFLOW_GIT_COMMIT] == git(widgets, "rev-parse", "HEAD")
+    assert tags[T.MLFLOW_GIT_REPO_URL] == WEB
+    assert tags[T.GIT_PATH] == "src/train.py"
+
+
+def test_python_dash_m_module_entry(repos, sqlite_uri):
+    repo = repos.make("pkgrepo", files={"pkg/__init__.py": "", "pkg/train.py": TRAIN},
+                      remote="git@gitlab.com:team/pkgrepo.git")
+    (run_id,), _ = run_py(["-m", "pkg.train"], repo, sqlite_uri)
+    tags = tags_of(sqlite_uri, run_id)
+    head = git(repo, "rev-parse", "HEAD")
+    assert tags[T.MLFLOW_GIT_COMMIT] == head
+    assert tags[T.GIT_PATH] == "pkg/train.py"
+    assert tags[T.MLFLOW_GIT_REPO_URL] == "https://gitlab.com/team/pkgrepo"
+    assert tags[T.SOURCE_URL] == f"https://gitlab.com/team/pkgrepo/-/blob/{head}/pkg/train.py"
+
+
+def test_relative_sqlite_store_is_recorded_as_an_absolute_uri(widgets, tmp_path):
+    (run_id,), _ = run_py(["src/train.py"], widgets, "sqlite:///mlflow.db")
+    expected = f"sqlite:///{widgets / 'mlflow.db'}"
+    assert tags_of(expected, run_id)[T.WORKSPACE_URI] == expected
+
+
+def test_commit_between_two_runs_in_one_process_records_two_commits(widgets, sqlite_uri):
+    """MLflow's own git provider caches the first answer for the life of the process."""
+    script = TRAIN + textwrap.dedent(
+        """
+        import pathlib, subprocess
+        here = pathlib.Path(__file__).resolve().parent
+        (here / "model.py").write_text("VERSION = 2\\n")
+        subprocess.run(["git", "add", "-A"], cwd=here, check=True)
+        subprocess.run(["git", "commit", "-q", "-m", "second"], cwd=here, check=True)
+        with mlflow.start_run() as run:
+            pass
+        print("RUN_ID=" + run.info.run_id)
+        """
+    )
+    (widgets / "src" / "twice.py").write_text(script)
+    git(widgets, "add", "-A")
+    git(widgets, "commit", "-q", "-m", "add twice.py")
+    first_head = git(widgets, "rev-parse", "HEAD")
+
+    (first, second), _ = run_py(["src/twice.py"], widgets, sqlite_uri, env={"HOME": str(widgets)})
+    second_head = git(widgets, "rev-parse", "HEAD")
+    assert first_head != second_head
+    assert tags_of(sqlite_uri, first)[T.MLFLOW_GIT_COMMIT] == first_head
+    assert tags_of(sqlite_uri, second)[T.MLFLOW_GIT_COMMIT] == second_head
+    assert tags_of(sqlite_uri, second)[T.SOURCE_URL] == f"{WEB}/blob/{second_head}/src/twice.py"
+
+
+def test_environment_overrides_for_builds_without_git(tmp_path, sqlite_uri):
+    build = tmp_path / "build"
+    (build / "jobs").mkdir(parents=True)
+    (build / "jobs" / "train.py").write_text(TRAIN)
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    env = {
+        "MLFLOW_LINEAGE_GIT_COMMIT": sha.upper(),
+        "MLFLOW_LINEAGE_GIT_BRANCH": "refs/heads/release/1.2",
+        "MLFLOW_LINEAGE_GIT_REPO_URL": f"https://x-access-token:{SECRET}@github.com/acme/widgets.git",
+        "MLFLOW_LINEAGE_GIT_PATH": "./jobs/train.py",
+        "MLFLOW_LINEAGE_GIT_DIRTY": "false",
+    }
+    (run_id,), err = run_py(["jobs/train.py"], build, sqlite_uri, env=env)
+    tags = tags_of(sqlite_uri, run_id)
+    assert tags[T.MLFLOW_GIT_COMMIT] == sha
+    assert tags[T.MLFLOW_GIT_BRANCH] == "release/1.2"
+    assert tags[T.MLFLOW_GIT_REPO_URL] == WEB
+    assert tags[T.MLFLOW_GIT_REPO_URL_LEGACY] == WEB
+    assert tags[T.GIT_PATH] == "jobs/train.py"
+    assert tags[T.MLFLOW_GIT_DIRTY] == "false"
+    assert tags[T.SOURCE_URL] == f"{WEB}/blob/{sha}/jobs/train.py"
+    assert not any(SECRET in v for v in tags.values())
+    assert lineage_warnings(err) == []
+
+
+def test_override_of_one_field_keeps_the_rest_of_the_checkout(widgets, sqlite_uri):
+    (run_id,), _ = run_py(["src/train.py"], widgets, sqlite_uri, env={"MLFLOW_LINEAGE_GIT_BRANCH": "release"})
+    tags = tags_of(sqlite_uri, run_id)
+    assert tags[T.MLFLOW_GIT_BRANCH] == "release"
+    assert tags[T.MLFLOW_GIT_COMMIT] == git(widgets, "rev-parse", "HEAD")
+    assert tags[T.GIT_PATH] == "src/train.py"
+
+
+def test_workspace_uri_override_loses_credentials_keeps_workspace_id(widgets, sqlite_uri):
+    env = {"MLFLOW_LINEAGE_WORKSPACE_URI": f"https://token:{SECRET}@adb-123.7.azuredatabricks.net/?o=123"}
+    (run_id,), _ = run_py(["src/train.py"], widgets, sqlite_uri, env=env)
+    assert tags_of(sqlite_uri, run_id)[T.WORKSPACE_URI] == "https://adb-123.7.azuredatabricks.net/?o=123"
+
+
+def test_off_switch_writes_none_of_our_tags(widgets, sqlite_uri):
+    (run_id,), err = run_py(["src/train.py"], widgets, sqlite_uri, env={"MLFLOW_LINEAGE_DISABLE": "true"})
+    tags = tags_of(sqlite_uri, run_id)
+    assert not set(OURS) & set(tags), sorted(tags)
+    # MLflow's own provider still runs: the switch turns off the plugin, not MLflow.
+    assert tags[T.MLFLOW_GIT_REPO_URL] == WEB + ".git"
+    assert lineage_warnings(err) == []
+
+
+def test_explicit_user_tags_win(widgets, sqlite_uri):
+    mine = {T.MLFLOW_GIT_COMMIT: "user-commit", T.GIT_PATH: "user/path.py", T.WORKSPACE_URI: "mine"}
+    (run_id,), _ = run_py(["src/train.py"], widgets, sqlite_uri, env={"TEST_USER_TAGS": json.dumps(mine)})
+    tags = tags_of(sqlite_uri, run_id)
+    assert {k: tags[k] for k in mine} == mine
+    assert tags[T.MLFLOW_GIT_BRANCH] == "main"  # the keys the user did not pass are still ours
+
+
+def test_malformed_settings_one_warning_run_still_starts(widgets, sqlite_uri):
+    env = {"MLFLOW_LINEAGE_GIT_DIRTY": "banana", "MLFLOW_LINEAGE_GIT_COMMIT": f"not-a-sha-{SECRET}"}
+    (run_id,), err = run_py(["src/train.py"], widgets, sqlite_uri, env=env)
+    tags = tags_of(sqlite_uri, run_id)
+    warnings = lineage_warnings(err)
+    assert len(warnings) == 1, err
+    assert "MLFLOW_LINEAGE_GIT_COMMIT" in warnings[0] and "MLFLOW_LINEAGE_GIT_DIRTY" in warnings[0]
+    assert SECRET not in err
+    assert tags[T.MLFLOW_GIT_COMMIT] == git(widgets, "rev-parse", "HEAD")  # the checkout's, not the junk
+    assert tags[T.MLFLOW_GIT_DIRTY] == "false"
+    assert "Encountered unexpected error" not in err
+
+
+def test_failing_fact_source_one_warning_keeps_the_rest(widgets, sqlite_uri):
+    """A bug or crash in one fact source: the run starts, the workspace is still recorded."""
+    script = textwrap.dedent(
+        """
+        from mlflow_lineage_plugin import entry
+
+        def broken():
+            raise PermissionError("/secret/path denied")
+
+        entry.entry_path = broken
+        """
+    ) + TRAIN + "with mlflow.start_run() as run:\n    pass\nprint('RUN_ID=' + run.info.run_id)\n"
+    (widgets / "src" / "broken.py").write_text(script)
+    runs, err = run_py(["src/broken.py"], widgets, sqlite_uri)
+    warnings = lineage_warnings(err)
+    assert len(warnings) == 1, err  # two runs, same problem: said once
+    assert "git reference" in warnings[0] and "PermissionError" in warnings[0]
+    assert "/secret/path" not in err
+    for run_id in runs:
+        tags = tags_of(sqlite_uri, run_id)
+        assert tags[T.WORKSPACE_URI] == sqlite_uri
+        assert T.GIT_PATH not in tags and T.MLFLOW_GIT_DIRTY not in tags
+
+
+MODEL_SCRIPT = textwrap.dedent(
+    """
+    import mlflow, mlflow.pyfunc, mlflow.sklearn
+    from sklearn.linear_model import LinearRegression
+
+    class Echo(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input):
+            return model_input
+
+    model = LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])
+    with mlflow.start_run() as run:
+        sk = mlflow.sklearn.log_model(model, name="sk")
+        pf = mlflow.pyfunc.log_model(name="pf", python_model=Echo())
+    loose = mlflow.sklearn.log_model(model, name="no_run")
+    print("RUN_ID=" + run.info.run_id)
+    print("MODELS=" + ",".join(m.model_id for m in (sk, pf, loose)))
+    """
+)
+
+
+def test_logged_models_carry_the_same_tags(widgets, sqlite_uri):
+    if int(mlflow.__version__.split(".")[0]) < 3:
+        pytest.skip("LoggedModels exist from MLflow 3 on")
+    (widgets / "src" / "log_models.py").write_text(MODEL_SCRIPT)
+    git(widgets, "add", "-A")
+    git(widgets, "commit", "-q", "-m", "models")
+    head = git(widgets, "rev-parse", "HEAD")
+    e = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_LINEAGE_")}
+    e["MLFLOW_TRACKING_URI"] = sqlite_uri
+    p = subprocess.run([sys.executable, "src/log_models.py"], cwd=widgets, env=e, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-4000:]
+    model_ids = re.search(r"^MODELS=(.*)$", p.stdout, re.M).group(1).split(",")
+    client = MlflowClient(sqlite_uri)
+    for model_id in model_ids:
+        mtags = client.get_logged_model(model_id).tags
+        assert mtags[T.MLFLOW_GIT_COMMIT] == head, model_id
+        assert mtags[T.MLFLOW_GIT_REPO_URL] == WEB
+        assert mtags[T.GIT_PATH] == "src/log_models.py"
+        assert mtags[T.SOURCE_URL] == f"{WEB}/blob/{head}/src/log_models.py"
+        assert mtags[T.WORKSPACE_URI] == sqlite_uri
+        assert mtags[T.SCHEMA] == T.SCHEMA_VERSION
+
+
+# --- in-process: the provider object as MLflow holds it -----------------------------------------
+
+
+def test_provider_is_registered_with_mlflow():
+    from mlflow.tracking.context.registry import _run_context_provider_registry
+
+    assert any(isinstance(p, context.LineageRunContext) for p in _run_context_provider_registry)
+
+
+def test_in_context_follows_the_off_switch_at_call_time(monkeypatch):
+    provider = context.LineageRunContext()
+    monkeypatch.setenv("MLFLOW_LINEAGE_DISABLE", "true")
+    assert provider.in_context() is False
+    monkeypatch.setenv("MLFLOW_LINEAGE_DISABLE", "false")
+    assert provider.in_context() is True
+
+
+def test_repeated_problem_warns_once_per_process(monkeypatch, caplog, sqlite_uri):
+    monkeypatch.setenv("MLFLOW_LINEAGE_GIT_DIRTY", "sometimes")
+    monkeypatch.setattr(context, "_warned", set())
+    provider = context.LineageRunContext()
+    with caplog.at_level(logging.DEBUG, logger="mlflow_lineage_plugin"):
+        first = provider.tags()
+        second = provider.tags()
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "mlflow_lineage_plugin"]
+    assert len(warned) == 1 and "MLFLOW_LINEAGE_GIT_DIRTY" in warned[0].getMessage()
+    assert first[T.WORKSPACE_URI] == second[T.WORKSPACE_URI] == sqlite_uri
+
+
+def test_local_client_logging_to_a_databricks_profile_records_that_workspace(tmp_path, monkeypatch):
+    """``databricks://<profile>``: host and workspace id come from the profile, through the real SDK."""
+    from fixtures.databricks_server import (
+        DEFAULT_TOKEN,
+        DEFAULT_WORKSPACE_ID,
+        DatabricksStandIn,
+        isolate_databricks_env,
+        write_databrickscfg,
+    )  # fmt: skip
+
+    from mlflow_lineage_plugin import databricks
+
+    isolate_databricks_env(monkeypatch, tmp_path / "home")
+    monkeypatch.setenv("MLFLOW_LINEAGE_DATABRICKS_TIMEOUT", "60")  # first use imports databricks-sdk
+    databricks.clear_caches()
+    with DatabricksStandIn() as server:
+        write_databrickscfg(tmp_path / "home", {"stand": {"host": server.url, "token": DEFAULT_TOKEN}})
+        mlflow.set_tracking_uri("databricks://stand")
+        try:
+            tags = context.LineageRunContext().tags()
+        finally:
+            mlflow.set_tracking_uri(None)
+        url = server.url
+    assert tags[T.WORKSPACE_URI] == f"{url}/?o={DEFAULT_WORKSPACE_ID}"
+    assert DEFAULT_TOKEN not in json.dumps(tags)

@@ -1,0 +1,210 @@
+"""Workspace URI → client: the explicit mapping (environment and file), ``~/.databrickscfg`` profiles
+for Databricks hosts (exercised through MLflow's own Databricks REST store and databricks-sdk against
+the Databricks stand-in), and the Unity Catalog fallback that reads ``run_workspace_id``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from fixtures.databricks_server import (
+    DEFAULT_TOKEN,
+    DEFAULT_WORKSPACE_ID,
+    DatabricksStandIn,
+    Response,
+    isolate_databricks_env,
+    write_databrickscfg,
+)
+
+from mlflow_lineage_plugin import resolve
+from mlflow_lineage_plugin.resolve import graph as G
+from mlflow_lineage_plugin.resolve.clients import (
+    Clients,
+    MappingError,
+    canonical,
+    load_mapping_file,
+    parse_mapping_env,
+    resolve_endpoint,
+)
+
+
+def test_mapping_env_splits_where_the_tracking_uri_starts():
+    m = parse_mapping_env(
+        "https://adb-1.azuredatabricks.net/?o=42=databricks://prod ; http://ws-b:5000=http://10.0.0.7:5000;"
+        "sqlite:////old/box.db=sqlite:////mnt/copy.db;https://x.cloud.databricks.com/=databricks"
+    )
+    assert m == {
+        "https://adb-1.azuredatabricks.net/?o=42": "databricks://prod",
+        "http://ws-b:5000": "http://10.0.0.7:5000",
+        "sqlite:////old/box.db": "sqlite:////mnt/copy.db",
+        "https://x.cloud.databricks.com": "databricks",
+    }
+    assert parse_mapping_env("") == {} and parse_mapping_env(None) == {}
+
+
+@pytest.mark.parametrize("bad", ["nothing", "=http://x", "http://a:1=", "a=b"])
+def test_mapping_env_rejects_entries_without_a_target(bad):
+    with pytest.raises(MappingError) as err:
+        parse_mapping_env(bad)
+    assert "is not 'workspace_uri=tracking_uri'" in str(err.value)
+
+
+def test_mapping_error_never_echoes_credentials():
+    with pytest.raises(MappingError) as err:
+        parse_mapping_env("https://user:hunter2@host/ws")
+    assert "hunter2" not in str(err.value)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="tomllib")
+def test_mapping_file_toml_and_json(tmp_path):
+    toml = tmp_path / "lineage.toml"
+    toml.write_text('[workspaces]\n"https://adb-1.azuredatabricks.net/?o=42" = "databricks://prod"\n')
+    assert load_mapping_file(str(toml)) == {"https://adb-1.azuredatabricks.net/?o=42": "databricks://prod"}
+    js = tmp_path / "lineage.json"
+    js.write_text(json.dumps({"HTTP://WS-B:5000/": "http://10.0.0.7:5000"}))
+    assert load_mapping_file(str(js)) == {"http://ws-b:5000": "http://10.0.0.7:5000"}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"workspaces": {"a": 1}}))
+    with pytest.raises(MappingError):
+        load_mapping_file(str(bad))
+
+
+def test_canonical_spelling():
+    assert canonical("HTTP://Host:5000/") == "http://host:5000"
+    assert canonical("https://adb-1.azuredatabricks.net/?o=42") == "https://adb-1.azuredatabricks.net/?o=42"
+    assert canonical("sqlite:////a/b.db") == "sqlite:////a/b.db"
+
+
+def test_default_rules(tmp_path, monkeypatch):
+    isolate_databricks_env(monkeypatch, tmp_path / "home")
+    db = tmp_path / "here.db"
+    db.write_bytes(b"")
+    assert resolve_endpoint("http://127.0.0.1:5000").tracking_uri == "http://127.0.0.1:5000"
+    assert resolve_endpoint(f"sqlite:///{db}").via == "local"
+    gone = resolve_endpoint("sqlite:////nowhere/else.db")
+    assert gone.tracking_uri is None and "is not on this machine" in gone.reason
+    sql = resolve_endpoint("postgresql://db.internal:5432/mlflow")
+    assert sql.tracking_uri is None and "MLFLOW_LINEAGE_WORKSPACES" in sql.reason
+    dbx = resolve_endpoint("https://adb-9.azuredatabricks.net/?o=9")
+    assert dbx.tracking_uri is None
+    assert dbx.reason.startswith("no profile for that host")
+
+
+def test_databricks_host_maps_to_the_profile_with_that_host(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    isolate_databricks_env(monkeypatch, home)
+    write_databrickscfg(home, {
+        "DEFAULT": {"host": "https://adb-1.azuredatabricks.net", "token": "x"},
+        "other": {"host": "https://adb-2.azuredatabricks.net/", "token": "x"},
+        "prod": {"host": "adb-7.azuredatabricks.net", "token": "x"},
+        "prod-ws": {"host": "https://adb-7.azuredatabricks.net", "token": "x", "workspace_id": "77"},
+    })  # fmt: skip
+    assert resolve_endpoint("https://adb-2.azuredatabricks.net/?o=2").tracking_uri == "databricks://other"
+    assert resolve_endpoint("https://adb-7.azuredatabricks.net/?o=77").tracking_uri == "databricks://prod-ws"
+    assert resolve_endpoint("https://ADB-7.azuredatabricks.net/?o=8").tracking_uri == "databricks://prod"
+
+
+@pytest.fixture
+def standin(tmp_path, monkeypatch):
+    isolate_databricks_env(monkeypatch, tmp_path / "home")
+    with DatabricksStandIn() as server:
+        yield server
+
+
+def _serve_mlflow_run(server: DatabricksStandIn, run, experiment) -> None:
+    """The two MLflow REST endpoints a workspace answers for one run, from a real run's protobuf."""
+    from mlflow.utils.proto_json_utils import message_to_json
+
+    def run_get(s, req):
+        if not req.authorized:
+            return Response(401, {"error_code": "UNAUTHENTICATED", "message": "Invalid access token."})
+        if req.query.get("run_id") != run.info.run_id:
+            return Response(404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Run not found"})
+        return Response(200, {"run": json.loads(message_to_json(run.to_proto()))})
+
+    def exp_get(s, req):
+        return Response(200, {"experiment": json.loads(message_to_json(experiment.to_proto()))})
+
+    server.add_route("GET", r"/api/2\.0/mlflow/runs/get", run_get)
+    server.add_route("GET", r"/api/2\.0/mlflow/experiments/get", exp_get)
+
+
+def test_version_in_a_databricks_workspace_is_read_through_its_profile(standin, tmp_path, monkeypatch):
+    """A run made in workspace W (the stand-in) and registered in a local registry: the resolver finds
+    the ``~/.databrickscfg`` profile for W's host and reads the run through MLflow's Databricks store."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    ws_uri = f"{standin.url}/?o={DEFAULT_WORKSPACE_ID}"
+    uri = f"sqlite:///{tmp_path / 'registry.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", ws_uri)
+    mlflow.set_tracking_uri(uri)
+    try:
+        with mlflow.start_run() as run:
+            mlflow.set_tags({"mlflow.source.git.commit": "c" * 40, "mlflow.source.git.dirty": "false"})
+        c = MlflowClient(uri, uri)
+        c.create_registered_model("w")
+        c.create_model_version("w", f"runs:/{run.info.run_id}/model", run.info.run_id)
+    finally:
+        monkeypatch.delenv("MLFLOW_LINEAGE_WORKSPACE_URI")
+    assert c.get_model_version("w", "1").tags["lineage_workspace_uri"] == ws_uri
+
+    # no profile yet: a finding in the words a user needs
+    g = resolve("models:/w/1")
+    [f] = [f for f in g.findings if f.code == "workspace_unreachable"]
+    assert f.message.startswith(f"run {run.info.run_id[:8]}… is in workspace {ws_uri}, which this client "
+                                "cannot reach: no profile for that host in ")
+    assert g.of_kind(G.GIT_COMMIT)[0].attrs["commit"] == "c" * 40, "the version's copy still answers"
+
+    # a profile for that host: the run is read from the workspace, with that profile's token
+    write_databrickscfg(tmp_path / "home", {"ws": {"host": standin.url, "token": DEFAULT_TOKEN}})
+    _serve_mlflow_run(standin, c.get_run(run.info.run_id), c.get_experiment(run.info.experiment_id))
+    standin.reset_requests()
+    g = resolve("models:/w/1", timeout=5)
+    assert [f.code for f in g.findings if f.severity == G.ERROR] == [], g.to_text()
+    node = g.of_kind(G.RUN)[0]
+    assert node.workspace_uri == ws_uri and "not read" not in node.label
+    assert node.url == f"{standin.url}/?o={DEFAULT_WORKSPACE_ID}#mlflow/experiments/" \
+                       f"{run.info.experiment_id}/runs/{run.info.run_id}"
+    gets = [r for r in standin.requests if r.path == "/api/2.0/mlflow/runs/get"]
+    assert gets and all(r.authorized for r in gets)
+
+
+def test_unity_catalog_fallback_reads_run_workspace_id(standin, tmp_path, monkeypatch):
+    """UC versions made without the plugin: UC's own ``run_workspace_id`` says where the run lives."""
+    from mlflow.entities.model_registry import ModelVersion
+
+    from mlflow_lineage_plugin.resolve.walk import Walker, _VersionWork
+    from mlflow_lineage_plugin.tags import SourceRun
+
+    write_databrickscfg(tmp_path / "home", {"uc": {"host": standin.url, "token": DEFAULT_TOKEN}})
+    run_ids = {"1": "a" * 32, "2": "b" * 32, "3": "c" * 32}
+    ws_of = {"1": DEFAULT_WORKSPACE_ID, "2": 555, "3": 777}
+
+    def mv_get(s, req):
+        version = req.path.rsplit("/", 1)[1]
+        return Response(200, {"model_name": "main.ml.fraud", "version": int(version), "run_id": run_ids[version],
+                              "run_workspace_id": ws_of[version], "source": "dbfs:/x", "status": "READY"})
+
+    standin.add_route("GET", r"/api/2\.1/unity-catalog/models/main\.ml\.fraud/versions/\d+", mv_get)
+    clients = Clients(tracking_uri="databricks://uc", registry_uri="databricks-uc://uc", timeout=5,
+                      mapping={"https://adb-555.azuredatabricks.net/?o=555": "databricks://uc"})
+    assert clients.is_unity_catalog()
+    g = G.Lineage("t")
+    w = Walker(clients, g)
+    works = [_VersionWork(ModelVersion("main.ml.fraud", v, 0, run_id=run_ids[v]), f"mv{v}", SourceRun(),
+                          run_ids[v], None, clients.endpoint(None)) for v in ("1", "2", "3")]
+    try:
+        w._uc_fallback(works)
+    finally:
+        w.close()
+    same, mapped, unknown = works
+    assert "lives in this workspace" in same.uc_note and same.endpoint.tracking_uri == "databricks://uc"
+    assert mapped.endpoint.tracking_uri == "databricks://uc" and "workspace id 555" in mapped.uc_note
+    assert unknown.endpoint.tracking_uri is None
+    assert unknown.endpoint.reason == "no profile or MLFLOW_LINEAGE_WORKSPACES entry names workspace id 777"
+    calls = [r for r in standin.requests if "unity-catalog" in r.path]
+    assert len(calls) == 3 and all(r.authorized for r in calls)
+    assert all("mlflow-lineage-plugin" in r.user_agent for r in calls)

@@ -1,0 +1,202 @@
+"""No credential survives redaction, remote normalisation or the tags built from them (property-based
+over many URL shapes), and the browser links per git host have the forms those hosts serve."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager, suppress
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlflow_lineage_plugin import context, urls, workspace
+from mlflow_lineage_plugin import tags as T
+
+# Secrets are built from segments that each carry a marker absent from every other part of the URL
+# (hosts and paths use lowercase letters without "q", digits and "-._"), so any surviving piece of a
+# secret, however the parser splits it, still contains the marker.
+MARK = "qqz"
+_plain = st.text(alphabet="abcdefghijklmnoprstuvwxyz0123456789", min_size=1, max_size=8)
+_host_label = st.text(alphabet="abcdefghijklmnoprstuvwxyz0123456789", min_size=1, max_size=10)
+_segment = st.builds(lambda s: MARK + s, st.text(alphabet="abcdefghijklmnoprstuvwxyzABCDEFXYZ0123456789~_.-",
+                                                 max_size=8))
+# "?" and "#" end the authority for git and every URL parser, so in a password they are percent-encoded.
+_special = st.sampled_from(list("@/:%!$&'()*+,;=") + ["%40", "%2F", "%3A", "%25", "%3F", "%23", "@@", "//", "::"])
+secret = st.builds(
+    lambda first, rest: first + "".join(sep + seg for sep, seg in rest),
+    _segment,
+    st.lists(st.tuples(_special, _segment), max_size=3),
+)
+host = st.one_of(
+    st.builds(lambda labels, tld: ".".join([*labels, tld]), st.lists(_host_label, min_size=1, max_size=3),
+              st.sampled_from(["com", "org", "io", "net", "local"])),
+    st.sampled_from(["[::1]", "[2001:db8::7]", "[fe80::1%25eth0]", "127.0.0.1", "10.0.0.7", "localhost"]),
+)
+port = st.sampled_from(["", ":22", ":443", ":8080", ":5432", ":7999"])
+path = st.builds(lambda parts, suffix: "/" + "/".join(parts) + suffix, st.lists(_plain, min_size=0, max_size=4),
+                 st.sampled_from(["", ".git", "/", ".git/"]))
+user = st.one_of(_plain, st.just("git"), st.just("x-access-token"), st.just("oauth2"))
+scheme = st.sampled_from(["http", "https", "HTTPS", "ssh", "git", "git+ssh", "ssh+git", "postgresql",
+                          "mysql+pymysql", "mssql", "databricks", "sqlite", "ftp", "s3", "file"])
+
+
+@st.composite
+def url_with_secret(draw) -> str:
+    s = draw(secret)
+    shape = draw(st.sampled_from(["userpass", "token_user", "query", "fragment", "scp", "scp_pass", "bare_at"]))
+    sch, h, p, pt = draw(scheme), draw(host), draw(path), draw(port)
+    if shape == "userpass":
+        return f"{sch}://{draw(user)}:{s}@{h}{pt}{p}"
+    if shape == "token_user":
+        return f"{sch}://{s}@{h}{pt}{p}"
+    if shape == "query":
+        key = draw(st.sampled_from(["token", "access_token", "sig", "X-Amz-Credential", "password", "private_token"]))
+        return f"{sch}://{h}{pt}{p}?{key}={s}&ref=main"
+    if shape == "fragment":
+        return f"{sch}://{h}{pt}{p}#{s}"
+    if shape == "scp":
+        return f"{s}@{h.strip('[]')}:{p.lstrip('/')}"
+    if shape == "scp_pass":
+        return f"{draw(user)}:{s}@{h.strip('[]')}:{p.lstrip('/')}"
+    return f"{s}@{h}{p}"
+
+
+def _no_secret(*values: object) -> None:
+    for v in values:
+        if v is None:
+            continue
+        text = repr(v).lower()
+        assert MARK not in text, v
+
+
+@contextmanager
+def env(**values: str):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+PROPS = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPS
+@given(url_with_secret())
+def test_redact_and_normalize_never_keep_a_credential(u):
+    _no_secret(urls.redact(u), urls.normalize_remote(u), urls.redact(" " + u + "\n"))
+
+
+@PROPS
+@given(url_with_secret(), st.sampled_from(["0123abcd" * 5, None]), st.sampled_from(["src/train.py", None]))
+def test_tags_built_from_any_remote_or_tracking_uri_never_keep_a_credential(u, commit, rel):
+    repo_url = urls.normalize_remote(u)
+    ref = T.GitRef(commit=commit, branch="main", repo_url=repo_url, dirty=False, path=rel,
+                   source_url=urls.source_web_url(repo_url, commit, rel))
+    ws_uri = None
+    # A tracking URI without a scheme is a local path, whatever characters it holds; a file URI with
+    # userinfo is no tracking URI MLflow accepts (see the report: workspace._absolute_local).
+    if "://" in u and not u.lower().startswith("file:"):
+        with suppress(ValueError):  # e.g. a port number out of range: refused, nothing recorded
+            ws_uri = workspace.oss_workspace_uri(u, "team")
+    tags = T.run_tags(ref, T.Workspace(uri=ws_uri) if ws_uri else None)
+    _no_secret(tags)
+    src = T.SourceRun(run_id="r1", workspace_uri=ws_uri, git=ref)
+    _no_secret(T.version_tags(src), T.version_tags(src, unity_catalog=True))
+
+
+@PROPS
+@given(url_with_secret())
+def test_environment_overrides_never_pass_a_credential_through(u):
+    problems: list[str] = []
+    with env(MLFLOW_LINEAGE_GIT_REPO_URL=u, MLFLOW_LINEAGE_GIT_COMMIT=f"{MARK}{u}", MLFLOW_LINEAGE_WORKSPACE_URI=u):
+        overrides = context._git_overrides(problems)
+        try:
+            ws = context._override_workspace(u)
+        except ValueError:
+            ws = None
+    merged = context._merge(None, overrides)
+    _no_secret(overrides, merged, ws, problems, T.run_tags(merged, ws))
+
+
+# --- example-based: shapes a user writes ---------------------------------------------------------
+
+SHA = "1f2e3d4c5b6a79880123456789abcdef01234567"
+
+
+@pytest.mark.parametrize(
+    "remote, expected",
+    [
+        ("https://user:p%40ss@github.com/acme/widgets.git", "https://github.com/acme/widgets"),
+        ("https://user:p@ss/w:rd@github.com/acme/widgets.git", "https://github.com/acme/widgets"),
+        ("https://ghp_abc123@github.com/acme/widgets/", "https://github.com/acme/widgets"),
+        ("git@github.com:acme/widgets.git", "https://github.com/acme/widgets"),
+        ("ssh://git@github.com:22/acme/widgets.git", "https://github.com/acme/widgets"),
+        ("git://github.com/acme/widgets.git", "https://github.com/acme/widgets"),
+        ("https://oauth2:glpat-xyz@gitlab.example.com:8443/grp/sub/proj.git",
+         "https://gitlab.example.com:8443/grp/sub/proj"),
+        ("git@bitbucket.org:team/repo.git", "https://bitbucket.org/team/repo"),
+        ("git@ssh.dev.azure.com:v3/org/project/repo", "https://dev.azure.com/org/project/_git/repo"),
+        ("https://org@dev.azure.com/org/project/_git/repo", "https://dev.azure.com/org/project/_git/repo"),
+        ("https://git.example.com/x/y.git?private_token=abc#frag", "https://git.example.com/x/y"),
+        ("file:///srv/git/widgets.git", "/srv/git/widgets"),
+        ("/home/me@example.com/git/widgets.git", "/home/me@example.com/git/widgets"),
+        ("user:pa/ss@git.example.com:x/y.git", None),
+        ("/srv/git/widgets.git", "/srv/git/widgets"),
+        ("ftp://example.com/x.git", None),
+    ],
+)
+def test_normalize_remote_examples(remote, expected):
+    assert urls.normalize_remote(remote) == expected
+
+
+@pytest.mark.parametrize(
+    "remote, path, expected",
+    [
+        ("git@github.com:acme/widgets.git", "src/train.py",
+         f"https://github.com/acme/widgets/blob/{SHA}/src/train.py"),
+        ("https://github.example.com/acme/widgets", None, f"https://github.example.com/acme/widgets/commit/{SHA}"),
+        ("git@gitlab.com:grp/sub/proj.git", "nb/Explore Data.ipynb",
+         f"https://gitlab.com/grp/sub/proj/-/blob/{SHA}/nb/Explore%20Data.ipynb"),
+        ("https://gitlab.com/grp/proj.git", None, f"https://gitlab.com/grp/proj/-/commit/{SHA}"),
+        ("git@bitbucket.org:team/repo.git", "train.py", f"https://bitbucket.org/team/repo/src/{SHA}/train.py"),
+        ("https://bitbucket.org/team/repo.git", None, f"https://bitbucket.org/team/repo/commits/{SHA}"),
+        ("https://org@dev.azure.com/org/project/_git/repo", "src/train.py",
+         f"https://dev.azure.com/org/project/_git/repo?path=/src/train.py&version=GC{SHA}"),
+        ("git@ssh.dev.azure.com:v3/org/project/repo", None, f"https://dev.azure.com/org/project/_git/repo/commit/{SHA}"),
+        ("https://git.example.com/x/y.git", "a/b.py", f"https://git.example.com/x/y/blob/{SHA}/a/b.py"),
+        ("/srv/git/widgets.git", "train.py", None),
+        ("file:///srv/git/widgets.git", "train.py", None),
+    ],
+)
+def test_source_links_per_host(remote, path, expected):
+    assert urls.source_web_url(urls.normalize_remote(remote), SHA, path) == expected
+
+
+def test_no_link_without_a_commit():
+    assert urls.source_web_url("https://github.com/acme/widgets", None, "train.py") is None
+
+
+@pytest.mark.parametrize(
+    "uri, expected",
+    [
+        ("postgresql://mlflow:pa55@db.example.com:5432/mlflow?sslmode=require",
+         "postgresql://db.example.com:5432/mlflow"),
+        ("mysql+pymysql://root:@127.0.0.1:3306/mlflow", "mysql+pymysql://127.0.0.1:3306/mlflow"),
+        ("https://user:tok@mlflow.example.com/", "https://mlflow.example.com"),
+        ("http://[::1]:5000", "http://[::1]:5000"),
+        ("databricks://prod", "databricks://prod"),
+        ("https://mlflow.example.com/x?owner=me@example.com", "https://mlflow.example.com/x"),
+        ("sqlite:////Users/me/GoogleDrive-me@example.com/mlflow.db",
+         "sqlite:////Users/me/GoogleDrive-me@example.com/mlflow.db"),
+        ("file:///Users/me/GoogleDrive-me@example.com/mlruns", "file:///Users/me/GoogleDrive-me@example.com/mlruns"),
+    ],
+)
+def test_tracking_uris_become_credential_free_workspace_uris(uri, expected):
+    assert workspace.oss_workspace_uri(uri) == expected
