@@ -89,7 +89,12 @@ def show_model_version(client, name: str, version: str) -> None:
 
 # --- hook: the lineage resolved from the version (resolver, issue 4) ------------------------------
 def show_resolved_lineage(tracking_uri: str, name: str, version: str) -> None:
-    """Filled in when the resolver lands: print the chain model version → run → commit."""
+    """The question the plugin exists to answer: which code made this model version?"""
+    from mlflow_lineage_plugin import resolve
+
+    target = f"models:/{name}/{version}"
+    print(f"\n$ mlflow-lineage show {target}")
+    print(resolve(target, tracking_uri=tracking_uri).to_text())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,7 @@ missing; whatever was found is still recorded.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field, replace
 from typing import Optional
@@ -36,6 +37,7 @@ class Collected:
 
     git: Optional[GitRef] = None
     workspace: Optional[Workspace] = None
+    notebook_file: Optional[str] = None  # a Jupyter notebook's own .ipynb, when it could be found
     problems: list[str] = field(default_factory=list)
 
 
@@ -57,7 +59,7 @@ class LineageRunContext:
         if found.problems:
             _warn_once("; ".join(found.problems))
         try:
-            return run_tags(found.git, found.workspace)
+            return run_tags(found.git, found.workspace, found.notebook_file)
         except Exception as e:
             _warn_once(f"lineage tags not recorded ({type(e).__name__})")
             return {}
@@ -89,7 +91,10 @@ def collect() -> Collected:
         if detected is None:
             detected = _step(out, "git reference of the Databricks Git folder", _git_from_workspace, ctx, db_budget)
     if detected is None:
-        detected = _step(out, "git reference", _git_from_checkout, git_budget)
+        entry_file = _step(out, "entry point", _entry_path)
+        if entry_file and entry_file.endswith(".ipynb"):
+            out.notebook_file = entry_file
+        detected = _step(out, "git reference", _git_from_checkout, entry_file, git_budget)
     out.git = _merge(detected, overrides)
 
     out.workspace = _step(out, "workspace URI", _workspace, ctx, db_budget, out.problems)
@@ -107,6 +112,10 @@ def _step(out: Collected, what: str, fn, *args):
 
 
 def _databricks_context():
+    # MLflow's own runtime test reads these two variables; checking them first keeps the
+    # Databricks module (and its imports) off the path of every run elsewhere.
+    if not (os.environ.get("DATABRICKS_RUNTIME_VERSION") or os.environ.get("DATABRICKS_ENV_VERSION")):
+        return None
     from mlflow_lineage_plugin import databricks
 
     return databricks.current_context()
@@ -118,10 +127,16 @@ def _git_from_workspace(ctx, timeout: float) -> Optional[GitRef]:
     return databricks.git_ref_from_workspace(ctx, timeout=timeout)
 
 
-def _git_from_checkout(timeout: float) -> Optional[GitRef]:
-    from mlflow_lineage_plugin import entry, git
+def _entry_path() -> Optional[str]:
+    from mlflow_lineage_plugin import entry
 
-    return git.read_git_ref(entry.entry_path(), timeout=timeout)
+    return entry.entry_path()
+
+
+def _git_from_checkout(entry_file: Optional[str], timeout: float) -> Optional[GitRef]:
+    from mlflow_lineage_plugin import git
+
+    return git.read_git_ref(entry_file, timeout=timeout)
 
 
 def _workspace(ctx, timeout: float, problems: list[str]) -> Optional[Workspace]:

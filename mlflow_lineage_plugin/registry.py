@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional
 from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin import source as S
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin import workspace as W
 
 _logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class LineageRegistryStore:
         if self._unity_catalog:
             ours = T.cap_for_registry(ours, len(user), T.UC_MAX_TAGS)
         new_tags = _as_entities(pairs) + _as_entities(list(ours.items()))
-        if not self._unity_catalog and not run_link and src.run_url:
+        if not self._unity_catalog and not run_link and src.run_url and self._run_is_elsewhere(src.workspace_uri):
             run_link = src.run_url
 
         notes = list(fetched.problems)
@@ -158,6 +159,23 @@ class LineageRegistryStore:
                     self._reader = S.reader_for_tracking_uri(self._tracking_uri or _current_tracking_uri(),
                                                              _timeout())
             return self._reader
+
+    def _run_is_elsewhere(self, run_workspace_uri: Optional[str]) -> bool:
+        """Whether the run lives outside this registry's own workspace.
+
+        Only then does ``run_link`` earn its place: for a run in the same workspace the UI's own
+        "Source Run" link shows the run's name and opens in place, while a ``run_link`` shows a cut
+        URL and opens a new tab.
+        """
+        if not run_workspace_uri:
+            return True
+        if self._server:
+            here = self._fallback_workspace_uri()
+        elif self._store_uri and not W.is_databricks_uri(self._store_uri):
+            here = W.oss_workspace_uri(self._store_uri, W.active_workspace_name())
+        else:
+            return True
+        return not here or here.rstrip("/") != run_workspace_uri.rstrip("/")
 
     def _fallback_workspace_uri(self) -> Optional[str]:
         if self._server:

@@ -26,9 +26,13 @@ MLFLOW_GIT_REPO_URL = "mlflow.source.git.repoURL"
 MLFLOW_GIT_REPO_URL_LEGACY = "mlflow.gitRepoURL"
 MLFLOW_GIT_DIRTY = "mlflow.source.git.dirty"
 
-# --- standard MLflow keys the plugin only reads (MLflow or the Databricks backend sets them) ----
+# Written only for a Jupyter notebook whose file is known: MLflow itself records the kernel
+# launcher there, so the UI's "Source" would read ``ipykernel_launcher.py``.
 MLFLOW_SOURCE_NAME = "mlflow.source.name"
 MLFLOW_SOURCE_TYPE = "mlflow.source.type"
+SOURCE_TYPE_NOTEBOOK = "NOTEBOOK"
+
+# --- standard MLflow keys the plugin only reads (MLflow or the Databricks backend sets them) ----
 MLFLOW_USER = "mlflow.user"
 MLFLOW_RUN_NAME = "mlflow.runName"
 MLFLOW_DATABRICKS_WORKSPACE_URL = "mlflow.databricks.workspaceURL"
@@ -182,10 +186,16 @@ def _put(out: dict, key: str, value: object, limit: int) -> None:
         out[key] = fitted
 
 
-def run_tags(git: Optional[GitRef], workspace: Optional[Workspace]) -> dict[str, str]:
+def run_tags(
+    git: Optional[GitRef], workspace: Optional[Workspace], notebook_file: Optional[str] = None
+) -> dict[str, str]:
     """Tags for a run or LoggedModel. Databricks' own ``mlflow.databricks.*`` tags are left alone."""
     out: dict[str, str] = {}
     lim = RUN_TAG_VALUE_MAX
+    if notebook_file:
+        _put(out, MLFLOW_SOURCE_NAME, notebook_file, lim)
+        if MLFLOW_SOURCE_NAME in out:
+            out[MLFLOW_SOURCE_TYPE] = SOURCE_TYPE_NOTEBOOK
     if git is not None and not git.is_empty():
         _put(out, MLFLOW_GIT_COMMIT, git.commit, lim)
         _put(out, MLFLOW_GIT_BRANCH, git.branch, lim)
@@ -197,7 +207,7 @@ def run_tags(git: Optional[GitRef], workspace: Optional[Workspace]) -> dict[str,
         _put(out, SOURCE_URL, git.source_url, lim)
     if workspace is not None:
         _put(out, WORKSPACE_URI, workspace.uri, lim)
-    if out:
+    if any(k.startswith(PREFIX) or k.startswith("mlflow.source.git") for k in out):
         out[SCHEMA] = SCHEMA_VERSION
     return out
 

@@ -51,6 +51,9 @@ def store(tmp_path_factory):
 
 @pytest.fixture
 def cli(store, monkeypatch):
+    import mlflow
+
+    mlflow.set_tracking_uri(None)  # the environment decides, as for a user's shell
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store["uri"])
     for name in ("MLFLOW_REGISTRY_URI", "MLFLOW_LINEAGE_WORKSPACES", "MLFLOW_LINEAGE_CONFIG", "MLFLOW_LINEAGE_REQUIRE"):
         monkeypatch.delenv(name, raising=False)

@@ -59,6 +59,10 @@ def test_demo_shows_the_tags_that_landed(tmp_path):
     assert landed[T.MLFLOW_GIT_DIRTY] == "false"
     for key in (T.MLFLOW_GIT_COMMIT, T.MLFLOW_GIT_BRANCH, T.GIT_PATH, T.SOURCE_URL, T.WORKSPACE_URI):
         assert re.search(rf"^  {re.escape(key)} +{re.escape(landed[key])}$", p.stdout, re.M), key
-    assert len(p.stdout.splitlines()) <= 40  # short enough to read at a glance
+    # The resolver answers the question from the version: the commit that made it, nothing missing.
+    resolved = p.stdout.split("$ mlflow-lineage show", 1)[1]
+    assert f"commit {head[:12]}" in resolved
+    assert "no findings: lineage is complete" in resolved
+    assert len(p.stdout.splitlines()) <= 50  # short enough to read at a glance
     assert "Traceback" not in p.stderr
     shutil.rmtree(out)

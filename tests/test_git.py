@@ -407,6 +407,13 @@ def test_untracked_entry_checked_once_until_ignore_rules_change(repos, monkeypat
     assert read_git_ref(str(repo / "nb/new.ipynb")) is None
 
 
+def test_search_stops_at_git_ceiling_directories(repos, monkeypatch):
+    home = repos.make("home", files={"work/tracked.py": "x\n"})
+    assert read_git_ref(str(home / "work/tracked.py")).path == "work/tracked.py"
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(home))
+    assert read_git_ref(str(home / "work/tracked.py")) is None
+
+
 def test_inner_repository_inside_outer_one(repos):
     home = repos.make("home", files={".bashrc": "x\n"})
     inner = repos.make("home/code/proj", files={"train.py": "p\n"})

@@ -86,6 +86,9 @@ def test_jupyter_notebook_records_its_own_file_and_a_fresh_commit_per_run(repos,
         assert tags[T.MLFLOW_GIT_DIRTY] == "false"
         assert tags[T.SOURCE_URL] == f"{WEB}/blob/{head}/notebooks/explore.ipynb"
         assert tags[T.WORKSPACE_URI] == kernel_env
+        # The UI's "Source" names the notebook, not ipykernel_launcher.py.
+        assert tags[T.MLFLOW_SOURCE_NAME] == str(nb_file)
+        assert tags[T.MLFLOW_SOURCE_TYPE] == "NOTEBOOK"
 
 
 def test_jupyter_notebook_without_hints_records_the_kernel_folder(repos, kernel_env):
@@ -101,6 +104,7 @@ def test_jupyter_notebook_without_hints_records_the_kernel_folder(repos, kernel_
     assert t1[T.MLFLOW_GIT_COMMIT] == head  # MLflow alone records no commit in a notebook
     assert t1[T.GIT_PATH] == "notebooks"
     assert t1[T.MLFLOW_GIT_REPO_URL] == WEB
+    assert t1[T.MLFLOW_SOURCE_NAME].endswith("ipykernel_launcher.py")  # no notebook file known: MLflow's
     assert t2[T.GIT_PATH] == "notebooks/explore.ipynb"  # VS Code names the file in the namespace
     assert t2[T.MLFLOW_GIT_COMMIT] == head
 

@@ -130,7 +130,7 @@ def _serve_mlflow_run(server: DatabricksStandIn, run, experiment) -> None:
     server.add_route("GET", r"/api/2\.0/mlflow/experiments/get", exp_get)
 
 
-def test_version_in_a_databricks_workspace_is_read_through_its_profile(standin, tmp_path, monkeypatch):
+def test_version_in_a_databricks_workspace_is_read_through_its_profile(standin, tmp_path, monkeypatch, request):
     """A run made in workspace W (the stand-in) and registered in a local registry: the resolver finds
     the ``~/.databrickscfg`` profile for W's host and reads the run through MLflow's Databricks store."""
     import mlflow
@@ -141,6 +141,7 @@ def test_version_in_a_databricks_workspace_is_read_through_its_profile(standin, 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", ws_uri)
     mlflow.set_tracking_uri(uri)
+    request.addfinalizer(lambda: mlflow.set_tracking_uri(None))
     try:
         with mlflow.start_run() as run:
             mlflow.set_tags({"mlflow.source.git.commit": "c" * 40, "mlflow.source.git.dirty": "false"})

@@ -103,6 +103,9 @@ def servers(tmp_path_factory):
 
 @pytest.fixture
 def on_a(servers, monkeypatch):
+    import mlflow
+
+    mlflow.set_tracking_uri(None)  # the environment decides, as for a user's shell
     monkeypatch.setenv("MLFLOW_TRACKING_URI", servers["a"].url)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.delenv("MLFLOW_LINEAGE_WORKSPACES", raising=False)

@@ -106,6 +106,9 @@ def world(tmp_path_factory):
 
 @pytest.fixture
 def use(world, monkeypatch):
+    import mlflow
+
+    mlflow.set_tracking_uri(None)  # the environment decides, as for a user's shell
     monkeypatch.setenv("MLFLOW_TRACKING_URI", world["uri"])
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     return world

@@ -305,9 +305,9 @@ class Clients:
         import mlflow
 
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
-        self.registry_uri = registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or mlflow.get_registry_uri()
-        if not registry_uri and not os.environ.get("MLFLOW_REGISTRY_URI") and tracking_uri:
-            self.registry_uri = tracking_uri
+        # MLflow's own precedence: explicit, MLFLOW_REGISTRY_URI, else the registry is the tracking store
+        self.registry_uri = (registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
+                             or mlflow.get_registry_uri())  # fmt: skip
         self.timeout = timeout_seconds(timeout)
         self.mapping = configured_mapping() if mapping is None else {canonical(k): v for k, v in mapping.items()}
         self.home_workspace = home_workspace_uri(self.tracking_uri)

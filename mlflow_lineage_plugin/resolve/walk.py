@@ -135,26 +135,29 @@ class Walker:
         return list(self.pool.map(safe, items))
 
     # --- registry side -----------------------------------------------------------------------
-    def _registry_call(self, what: str, fn: Callable[[], Any], not_found: str) -> Any:
+    def _registry_call(self, what: str, fn: Callable[[], Any], not_found: Callable[[], str]) -> Any:
+        """One registry read; "not found" becomes the sentence ``not_found`` builds (only then: it may
+        cost another request to tell an unknown model from an unknown version)."""
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return fn()
         except Exception as exc:
             if is_not_found(exc) or "not found" in str(exc).lower():
-                raise ResolveError(str(not_found)) from None
+                raise ResolveError(not_found()) from None
             where = redact(self.c.registry_uri) or self.c.registry_uri
             raise ResolveError(f"{what}: registry {where}: {describe_error(exc, self.c.timeout)}") from None
 
-    def _model_exists_message(self, name: str, missing: str) -> str:
-        reg = self.c.registry()
-        try:
-            reg.get_registered_model(name)
-        except Exception as exc:
-            if is_not_found(exc):
-                return f"no registered model named {name!r} in {redact(self.c.registry_uri)}"
+    def _missing(self, name: str, missing: str) -> Callable[[], str]:
+        def message() -> str:
+            try:
+                self.c.registry().get_registered_model(name)
+            except Exception as exc:
+                if is_not_found(exc):
+                    return f"no registered model named {name!r} in {redact(self.c.registry_uri)}"
             return missing
-        return missing
+
+        return message
 
     def load_versions(self, t: Target) -> list[Any]:
         reg = self.c.registry()
@@ -163,14 +166,14 @@ class Walker:
             mv = self._registry_call(
                 f"model {name!r} version {t.version}",
                 lambda: reg.get_model_version(name, t.version),
-                self._lazy_missing(name, f"registered model {name!r} has no version {t.version}"),
+                self._missing(name, f"registered model {name!r} has no version {t.version}"),
             )
             return [mv]
         if t.kind == ALIAS:
             mv = self._registry_call(
                 f"model {name!r} alias {t.alias!r}",
                 lambda: reg.get_model_version_by_alias(name, t.alias),
-                self._lazy_missing(name, f"registered model {name!r} has no alias {t.alias!r}"),
+                self._missing(name, f"registered model {name!r} has no alias {t.alias!r}"),
             )
             return [mv]
         if t.kind == STAGE:
@@ -189,9 +192,6 @@ class Walker:
         if t.kind == MODEL:
             return self._all_versions(name)
         raise ResolveError(f"{t.text}: not a model version target")
-
-    def _lazy_missing(self, name: str, missing: str) -> str:
-        return _LazyStr(lambda: self._model_exists_message(name, missing))  # type: ignore[return-value]
 
     def _all_versions(self, name: str) -> list[Any]:
         reg = self.c.registry()
@@ -227,6 +227,9 @@ class Walker:
         return f"registered_model:{name}"
 
     def _registered_model_node(self, name: str, rm: Any = None) -> G.Node:
+        have = self.g.nodes.get(self._rm_id(name))
+        if have is not None and rm is None:
+            return have
         aliases = None
         if rm is not None:
             raw = getattr(rm, "aliases", None) or {}
@@ -914,18 +917,6 @@ class Walker:
 
 class _Down(Exception):
     pass
-
-
-class _LazyStr(str):
-    """A message computed only if the error happens (it costs one more request)."""
-
-    def __new__(cls, fn: Callable[[], str]):
-        obj = super().__new__(cls, "")
-        obj._fn = fn  # type: ignore[attr-defined]
-        return obj
-
-    def __str__(self) -> str:
-        return self._fn()  # type: ignore[attr-defined]
 
 
 def _mapping_name() -> str:
