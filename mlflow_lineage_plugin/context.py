@@ -91,10 +91,7 @@ def collect() -> Collected:
         if detected is None:
             detected = _step(out, "git reference of the Databricks Git folder", _git_from_workspace, ctx, db_budget)
     if detected is None:
-        entry_file = _step(out, "entry point", _entry_path)
-        if entry_file and entry_file.endswith(".ipynb"):
-            out.notebook_file = entry_file
-        detected = _step(out, "git reference", _git_from_checkout, entry_file, git_budget)
+        detected = _step(out, "git reference", _git_from_checkout, out, git_budget)
     out.git = _merge(detected, overrides)
 
     out.workspace = _step(out, "workspace URI", _workspace, ctx, db_budget, out.problems)
@@ -127,15 +124,12 @@ def _git_from_workspace(ctx, timeout: float) -> Optional[GitRef]:
     return databricks.git_ref_from_workspace(ctx, timeout=timeout)
 
 
-def _entry_path() -> Optional[str]:
-    from mlflow_lineage_plugin import entry
+def _git_from_checkout(out: Collected, timeout: float) -> Optional[GitRef]:
+    from mlflow_lineage_plugin import entry, git
 
-    return entry.entry_path()
-
-
-def _git_from_checkout(entry_file: Optional[str], timeout: float) -> Optional[GitRef]:
-    from mlflow_lineage_plugin import git
-
+    entry_file = entry.entry_path()
+    if entry_file and entry_file.endswith(".ipynb"):
+        out.notebook_file = entry_file
     return git.read_git_ref(entry_file, timeout=timeout)
 
 

@@ -231,3 +231,29 @@ def postgres_uri():
 @pytest.fixture
 def git_available() -> None:
     need(shutil.which("git") is not None, "git is not on PATH")
+
+
+_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME",
+               "DATABRICKS_RUNTIME_VERSION", "DATABRICKS_HOST",
+               "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _mlflow_state_per_module():
+    """Each test module starts with the MLflow URIs it found: ``mlflow.set_registry_uri`` writes
+    ``MLFLOW_REGISTRY_URI`` straight into ``os.environ``, which monkeypatch cannot undo, and a
+    leftover ``databricks-uc`` would send later modules' subprocesses to Unity Catalog."""
+    import mlflow.tracking._model_registry.utils as reg
+    import mlflow.tracking._tracking_service.utils as trk
+    import mlflow.tracking.fluent as fluent
+
+    env = {k: os.environ.get(k) for k in _MLFLOW_ENV}
+    uris = (trk._tracking_uri, reg._registry_uri)
+    yield
+    for k, v in env.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    trk._tracking_uri, reg._registry_uri = uris
+    fluent._active_experiment_id = None

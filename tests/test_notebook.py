@@ -149,7 +149,8 @@ def test_databricks_repo_notebook_maps_context_onto_standard_git_tags(databricks
     # the workspace is where the run lives, not the notebook's workspace.
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
-    with mlflow.start_run() as run:
+    experiment_id = MlflowClient(uri).create_experiment("notebook")  # not the notebook's own experiment
+    with mlflow.start_run(experiment_id=experiment_id) as run:
         pass
     landed = MlflowClient(uri).get_run(run.info.run_id).data.tags
     assert landed[T.MLFLOW_GIT_COMMIT] == SHA

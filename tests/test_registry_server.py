@@ -196,7 +196,8 @@ def test_log_model_over_rest_records_the_logged_model(servers, monkeypatch):
     assert mv.tags[T.RUN_ID] == run.info.run_id
     assert mv.tags[T.WORKSPACE_URI] == ws1.url
     assert mv.tags[T.GIT_COMMIT] == COMMIT
-    assert mv.run_link == f"{ws1.url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    assert mv.tags[T.RUN_URL] == f"{ws1.url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    assert not mv.run_link  # same server as the run: the UI's own Source Run link is the better one
 
 
 # --- server-side: clients without the plugin ----------------------------------------------------------
