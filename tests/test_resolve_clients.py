@@ -209,3 +209,34 @@ def test_unity_catalog_fallback_reads_run_workspace_id(standin, tmp_path, monkey
     calls = [r for r in standin.requests if "unity-catalog" in r.path]
     assert len(calls) == 3 and all(r.authorized for r in calls)
     assert all("mlflow-lineage-plugin" in r.user_agent for r in calls)
+
+
+def test_a_server_that_answers_500_is_an_error_not_an_unreachable_workspace(monkeypatch):
+    """A workspace that answers is up: a 5xx says 'could not be read', not 'cannot reach'."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mlflow import MlflowClient
+
+    from mlflow_lineage_plugin.resolve.clients import SERVER_ERROR, describe_error, is_unreachable
+
+    class Fails(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.send_response(500)
+            self.end_headers()
+
+        do_GET = do_POST  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Fails)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    try:
+        with pytest.raises(Exception) as info:
+            MlflowClient(tracking_uri=f"http://127.0.0.1:{server.server_port}").search_runs(["0"])
+    finally:
+        server.shutdown()
+    assert describe_error(info.value) == f"{SERVER_ERROR} (HTTP 500)"
+    assert not is_unreachable(info.value)

@@ -430,6 +430,9 @@ def resolve_endpoint(workspace_uri: str) -> Endpoint:
 # --- errors, in one line ----------------------------------------------------------------------------
 
 
+SERVER_ERROR = "the server answered with an error"
+
+
 def describe_error(exc: BaseException, timeout: Optional[float] = None) -> str:
     """One credential-free line for an exception from MLflow, requests or databricks-sdk."""
     text = str(exc) or type(exc).__name__
@@ -440,6 +443,9 @@ def describe_error(exc: BaseException, timeout: Optional[float] = None) -> str:
         return "connection refused"
     if "name or service not known" in low or "nodename nor servname" in low or "getaddrinfo" in low:
         return "host name does not resolve"
+    m5 = re.search(r"too many (5\d\d) error responses", low) or re.search(r"error code (5\d\d)", low)
+    if m5:
+        return f"{SERVER_ERROR} (HTTP {m5.group(1)})"
     m = re.search(r"error code (\d{3})", text) or re.search(r"\b(40[13])\b", text)
     code = m.group(1) if m else None
     if code is None and callable(getattr(exc, "get_http_status_code", None)):
@@ -468,6 +474,8 @@ def is_unreachable(exc: BaseException) -> bool:
     if code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE"):
         return False
     reason = describe_error(exc)
+    if reason.startswith(SERVER_ERROR):  # it answered: the workspace is up, this request failed
+        return False
     return reason.startswith(("no answer", "connection refused", "host name", "credentials refused")) or (
         "API request to" in str(exc) and "failed with exception" in str(exc)
     )

@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional, Union
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.resolve import graph as G
 from mlflow_lineage_plugin.resolve.clients import (
+    SERVER_ERROR,
     Clients,
     Endpoint,
     ResolveError,
@@ -630,6 +631,10 @@ class Walker:
                                       f"run {w.run_id} of {vname} was not found in workspace {shown_ws}: "
                                       "deleted permanently, or the version points at another workspace",
                                       w.node_id, G.REQ_REACHABLE))
+            elif str(err).startswith(SERVER_ERROR):
+                self.g.note(G.Finding(G.ERROR, "workspace_error",
+                                      f"run {short(w.run_id)} in workspace {shown_ws} could not be read: {err}; "
+                                      "try again, or see that server's log", w.node_id, G.REQ_REACHABLE))
             else:
                 self.g.note(G.Finding(G.ERROR, "workspace_unreachable",
                                       f"run {short(w.run_id)} is in workspace {shown_ws}, which this client "
