@@ -198,34 +198,51 @@ def mlflow_server_factory(tmp_path):
 # --- MariaDB and PostgreSQL ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def mariadb_uri():
+@contextlib.contextmanager
+def mariadb_database(prefix: str = "lineage"):
+    """A throw-away database on the machine's MariaDB, as a SQLAlchemy URI; any scope can use it."""
     need(port_open("127.0.0.1", 3306), "MariaDB is not listening on 127.0.0.1:3306")
     pymysql = pytest.importorskip("pymysql")
-    name = f"lineage_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database="test")
     with conn.cursor() as c:
         c.execute(f"CREATE DATABASE {name}")
-    yield f"mysql+pymysql://root:@127.0.0.1:3306/{name}"
+    try:
+        yield f"mysql+pymysql://root:@127.0.0.1:3306/{name}"
+    finally:
+        with conn.cursor() as c:
+            c.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.close()
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str = "lineage"):
+    """A throw-away database on the machine's PostgreSQL, as a SQLAlchemy URI; any scope can use it."""
+    need(port_open("127.0.0.1", 5432), "PostgreSQL is not listening on 127.0.0.1:5432")
+    psycopg2 = pytest.importorskip("psycopg2")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="root", dbname="test")
+    conn.autocommit = True
     with conn.cursor() as c:
-        c.execute(f"DROP DATABASE IF EXISTS {name}")
-    conn.close()
+        c.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql+psycopg2://root@127.0.0.1:5432/{name}"
+    finally:
+        with conn.cursor() as c:
+            c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.close()
+
+
+@pytest.fixture
+def mariadb_uri():
+    with mariadb_database() as uri:
+        yield uri
 
 
 @pytest.fixture
 def postgres_uri():
-    need(port_open("127.0.0.1", 5432), "PostgreSQL is not listening on 127.0.0.1:5432")
-    psycopg2 = pytest.importorskip("psycopg2")
-    name = f"lineage_{uuid.uuid4().hex[:10]}"
-    user = "root"
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user=user, dbname="test")
-    conn.autocommit = True
-    with conn.cursor() as c:
-        c.execute(f"CREATE DATABASE {name}")
-    yield f"postgresql+psycopg2://{user}@127.0.0.1:5432/{name}"
-    with conn.cursor() as c:
-        c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    conn.close()
+    with postgres_database() as uri:
+        yield uri
 
 
 @pytest.fixture

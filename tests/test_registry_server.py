@@ -13,11 +13,10 @@ import logging
 import socket
 import threading
 import time
-import uuid
 
 import pytest
 import requests
-from conftest import need, port_open, start_mlflow_server
+from conftest import mariadb_database, postgres_database, start_mlflow_server
 
 from mlflow_lineage_plugin import tags as T
 
@@ -37,39 +36,6 @@ def _clean_env(monkeypatch):
 # --- module-scoped databases and servers -----------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _mariadb():
-    need(port_open("127.0.0.1", 3306), "MariaDB is not listening on 127.0.0.1:3306")
-    pymysql = pytest.importorskip("pymysql")
-    db = f"lineage_reg_{uuid.uuid4().hex[:8]}"
-    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database="test")
-    with conn.cursor() as c:
-        c.execute(f"CREATE DATABASE {db}")
-    try:
-        yield f"mysql+pymysql://root:@127.0.0.1:3306/{db}"
-    finally:
-        with conn.cursor() as c:
-            c.execute(f"DROP DATABASE IF EXISTS {db}")
-        conn.close()
-
-
-@contextlib.contextmanager
-def _postgres():
-    need(port_open("127.0.0.1", 5432), "PostgreSQL is not listening on 127.0.0.1:5432")
-    psycopg2 = pytest.importorskip("psycopg2")
-    db = f"lineage_reg_{uuid.uuid4().hex[:8]}"
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="root", dbname="test")
-    conn.autocommit = True
-    with conn.cursor() as c:
-        c.execute(f"CREATE DATABASE {db}")
-    try:
-        yield f"postgresql+psycopg2://root@127.0.0.1:5432/{db}"
-    finally:
-        with conn.cursor() as c:
-            c.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        conn.close()
-
-
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
     """ws1: a tracking server without the plugin; doomed: one to stop; maria, pg: servers WITH the
@@ -77,8 +43,8 @@ def servers(tmp_path_factory):
     workspaces of the cross-workspace test, maria as their shared registry."""
     base = tmp_path_factory.mktemp("servers")
     with contextlib.ExitStack() as stack:
-        maria_uri = stack.enter_context(_mariadb())
-        pg_uri = stack.enter_context(_postgres())
+        maria_uri = stack.enter_context(mariadb_database("lineage_reg"))
+        pg_uri = stack.enter_context(postgres_database("lineage_reg"))
         specs = {
             "ws1": {"plugin": False},
             "doomed": {"plugin": False},
