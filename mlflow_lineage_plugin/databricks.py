@@ -15,7 +15,6 @@ import logging
 import math
 import os
 import posixpath
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin.tags import GitRef, Notebook, Workspace
-from mlflow_lineage_plugin.urls import normalize_remote, redact, source_web_url
+from mlflow_lineage_plugin.urls import normalize_remote, redact, redact_text, source_web_url
 from mlflow_lineage_plugin.workspace import databricks_workspace_uri
 
 _logger = logging.getLogger(__name__)
@@ -211,14 +210,11 @@ def _timeout(timeout: Optional[float]) -> float:
     return config.seconds(config.DATABRICKS_TIMEOUT, DEFAULT_TIMEOUT)
 
 
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s,;'\")\]]+")
-
-
 def _describe(exc: BaseException, secret: Optional[str] = None) -> str:
     """A one-line, credential-free description of an SDK failure for a warning."""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     message = message.split(". Config: ", 1)[0]  # the SDK's settings dump: noise in a one-line warning
-    message = _URL_IN_TEXT.sub(lambda m: redact(m.group(0)) or "", message)
+    message = redact_text(message)
     if secret:
         message = message.replace(secret, "***")
     message = message[:200]

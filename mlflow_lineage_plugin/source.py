@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol
 
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.urls import redact_text
 from mlflow_lineage_plugin.workspace import databricks_workspace_uri, run_page_url
 
 _MODEL_SOURCE = re.compile(r"^models:/(m-[0-9a-f]{32})(?:/.*)?$")
 # A LoggedModel's own artifact location; MLflow passes this (and drops model_id) when it registers a
 # LoggedModel into Unity Catalog from a non-Databricks tracking store.
 _MODEL_ARTIFACTS = re.compile(r"/models/(m-[0-9a-f]{32})/artifacts/?$")
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def source_run(
 def describe_error(exc: BaseException) -> str:
     """One line, no credentials: exception texts may quote URIs with userinfo."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = _USERINFO.sub("", text)[:300]
+    text = redact_text(text)[:300]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -78,6 +78,22 @@ def redact(uri: Optional[str]) -> Optional[str]:
     return uri.rpartition("@")[2] if "@" in uri else uri
 
 
+# Userinfo first, up to the last "@" before a "/" or white space: a password may hold quotes or commas
+# that end a URL in prose. (One holding both "/" and such a character stays ambiguous in free text.)
+_USERINFO_IN_TEXT = re.compile(r"(?<=://)[^\s/]*@")
+# A bracketed IPv6 host is part of the URL; any other bracket, quote or separator ends it.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://(?:\[[^\]\s]*\]|[^\s,;'\")\[\]])+")
+
+
+def redact_text(text: str) -> str:
+    """Free text (an exception message, say) with every URL in it passed through ``redact``.
+
+    Errors from MLflow, requests and databricks-sdk quote the URLs they called, userinfo included.
+    """
+    text = _USERINFO_IN_TEXT.sub("", text)
+    return _URL_IN_TEXT.sub(lambda m: redact(m.group(0)) or "", text)
+
+
 def normalize_remote(remote: Optional[str]) -> Optional[str]:
     """A git remote as a credential-free https URL (or an absolute local path).
 

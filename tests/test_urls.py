@@ -91,6 +91,13 @@ PROPS = settings(max_examples=600, deadline=None, suppress_health_check=[HealthC
 @given(url_with_secret())
 def test_redact_and_normalize_never_keep_a_credential(u):
     _no_secret(urls.redact(u), urls.normalize_remote(u), urls.redact(" " + u + "\n"))
+    # Error texts quote URLs. Out of scope for free text: scp-style strings (indistinguishable from an
+    # e-mail address) and, outside the userinfo, characters that end a URL in prose (a quote in a token).
+    auth, _, rest = u.split("://", 1)[1].rpartition("@") if "://" in u else ("", "", "")
+    ends_prose = "'\",;)"
+    ambiguous = any(c in rest for c in ends_prose) or ("/" in auth and any(c in auth for c in ends_prose))
+    if "://" in u and not ambiguous:
+        _no_secret(urls.redact_text(f"API request to {u} failed (quoted: '{u}')"))
 
 
 @PROPS

@@ -24,7 +24,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from mlflow_lineage_plugin import config
-from mlflow_lineage_plugin.urls import redact
+from mlflow_lineage_plugin.urls import redact, redact_text
 from mlflow_lineage_plugin.workspace import (
     databricks_profile,
     is_databricks_uri,
@@ -454,7 +454,7 @@ def describe_error(exc: BaseException, timeout: Optional[float] = None) -> str:
     if code in ("401", "403") or "unauthorized" in low or "permission_denied" in low or "invalid access token" in low:
         return f"credentials refused (HTTP {code})" if code else "credentials refused"
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    first = re.sub(r"https?://[^\s'\"]+", lambda m: redact(m.group(0)) or "", first)
+    first = redact_text(first)
     return first[:300]
 
 
