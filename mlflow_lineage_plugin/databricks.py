@@ -221,6 +221,20 @@ def _describe(exc: BaseException, secret: Optional[str] = None) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
+def _load_sdk() -> None:
+    """Import databricks-sdk before a deadline starts, not inside it.
+
+    The import alone takes seconds on a busy machine (2.7-5 s on a loaded 2-CPU box): counted
+    against the deadline, it made the first look-up of every fresh process give up, so a job's
+    first run recorded no git reference. The import is local work, not a wait on the workspace,
+    and MLflow's own Databricks REST client imports the same package, so a run that tracks to
+    Databricks pays it once either way.
+    """
+    import databricks.sdk  # noqa: F401
+    import databricks.sdk.core  # noqa: F401
+    import databricks.sdk.errors  # noqa: F401
+
+
 class _Deadline(Exception):
     pass
 
@@ -389,6 +403,7 @@ def git_ref_from_workspace(ctx: Optional[DatabricksContext], *, timeout: Optiona
             return None
     limit = _timeout(timeout)
     try:
+        _load_sdk()
         return _bounded(lambda: _lookup_git(ctx, limit), limit)
     except _Deadline:
         problem = f"no answer within {limit:.1f}s"
@@ -481,6 +496,7 @@ def workspace_for_profile(profile: Optional[str], *, timeout: Optional[float] = 
     problem: Optional[str] = None
     workspace: Optional[Workspace] = None
     try:
+        _load_sdk()
         workspace = _bounded(lambda: _lookup_profile(profile, limit), limit)
     except _Deadline:
         problem = f"no answer within {limit:.1f}s"
