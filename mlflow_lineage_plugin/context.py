@@ -167,8 +167,6 @@ def _workspace(ctx, timeout: float, problems: list[str]) -> Optional[Workspace]:
 def _override_workspace(raw: str) -> Optional[Workspace]:
     """``MLFLOW_LINEAGE_WORKSPACE_URI`` as given, minus any credentials; the ``?o=`` id and
     ``?workspace=`` name are the only query parameters kept."""
-    from urllib.parse import urlsplit
-
     from mlflow_lineage_plugin import workspace as ws
     from mlflow_lineage_plugin.urls import redact
 
@@ -180,7 +178,7 @@ def _override_workspace(raw: str) -> Optional[Workspace]:
         uri = ws.databricks_workspace_uri(base, parsed.workspace_id)
     else:
         uri = ws.with_workspace_name(base.rstrip("/") if "://" in base else base, parsed.name)
-    return Workspace(uri=uri, host=urlsplit(uri).hostname, workspace_id=parsed.workspace_id, name=parsed.name)
+    return Workspace(uri=uri, host=ws.base_url(uri), workspace_id=parsed.workspace_id, name=parsed.name)
 
 
 # --- environment overrides ---------------------------------------------------------------------

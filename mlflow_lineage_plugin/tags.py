@@ -134,7 +134,7 @@ class Workspace:
     """Where a run can be found again: a Databricks workspace or an MLflow tracking server/store."""
 
     uri: str
-    host: Optional[str] = None
+    host: Optional[str] = None  # base URL (scheme://host[:port]), None for local stores
     workspace_id: Optional[str] = None
     name: Optional[str] = None  # MLflow OSS workspace name, when not the default
 

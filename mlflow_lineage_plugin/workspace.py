@@ -157,4 +157,12 @@ def workspace_for_tracking_uri(tracking_uri: Optional[str] = None) -> Optional[W
         return databricks.workspace_for_profile(databricks_profile(tracking_uri))
     name = active_workspace_name()
     uri = oss_workspace_uri(tracking_uri, name)
-    return Workspace(uri=uri, host=urlsplit(uri).hostname, name=name)
+    return Workspace(uri=uri, host=base_url(uri), name=name)
+
+
+def base_url(uri: str) -> Optional[str]:
+    """``scheme://host[:port]`` of an http(s) workspace URI (credentials already removed); None otherwise."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"

@@ -207,3 +207,18 @@ def test_no_link_without_a_commit():
 )
 def test_tracking_uris_become_credential_free_workspace_uris(uri, expected):
     assert workspace.oss_workspace_uri(uri) == expected
+
+
+@pytest.mark.parametrize(
+    "uri, host",
+    [
+        ("https://user:tok@mlflow.example.com:8443/prefix", "https://mlflow.example.com:8443"),
+        ("http://[::1]:5000", "http://[::1]:5000"),
+        ("postgresql://mlflow:pa55@db.example.com:5432/mlflow", None),
+        ("sqlite:////tmp/mlflow.db", None),
+    ],
+)
+def test_workspace_host_is_a_base_url_or_nothing(uri, host):
+    """Databricks workspaces carry their base URL as host; tracking servers the same shape."""
+    ws = workspace.workspace_for_tracking_uri(uri)
+    assert ws is not None and ws.host == host
