@@ -177,7 +177,8 @@ def test_unity_catalog_fallback_reads_run_workspace_id(standin, tmp_path, monkey
     """UC versions made without the plugin: UC's own ``run_workspace_id`` says where the run lives."""
     from mlflow.entities.model_registry import ModelVersion
 
-    from mlflow_lineage_plugin.resolve.walk import Walker, _VersionWork
+    from mlflow_lineage_plugin.resolve.versions import VersionWork
+    from mlflow_lineage_plugin.resolve.walk import Walker
     from mlflow_lineage_plugin.tags import SourceRun
 
     write_databrickscfg(tmp_path / "home", {"uc": {"host": standin.url, "token": DEFAULT_TOKEN}})
@@ -195,7 +196,7 @@ def test_unity_catalog_fallback_reads_run_workspace_id(standin, tmp_path, monkey
     assert clients.is_unity_catalog()
     g = G.Lineage("t")
     w = Walker(clients, g)
-    works = [_VersionWork(ModelVersion("main.ml.fraud", v, 0, run_id=run_ids[v]), f"mv{v}", SourceRun(),
+    works = [VersionWork(ModelVersion("main.ml.fraud", v, 0, run_id=run_ids[v]), f"mv{v}", SourceRun(),
                           run_ids[v], None, clients.endpoint(None)) for v in ("1", "2", "3")]
     try:
         w._uc_fallback(works)

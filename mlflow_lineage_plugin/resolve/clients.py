@@ -431,6 +431,7 @@ def resolve_endpoint(workspace_uri: str) -> Endpoint:
 
 
 SERVER_ERROR = "the server answered with an error"
+NOT_FOUND = "not_found"  # a fetched result that is gone, as opposed to unreadable
 
 
 def describe_error(exc: BaseException, timeout: Optional[float] = None) -> str:

@@ -5,15 +5,13 @@ when a copy is gone. Only ``MLmodel`` is fetched, never the model's weights.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from mlflow_lineage_plugin.resolve.clients import Clients, Endpoint, describe_error, is_not_found
+from mlflow_lineage_plugin.resolve.clients import NOT_FOUND, Clients, Endpoint, describe_error, is_not_found
+from mlflow_lineage_plugin.resolve.target import model_id_in_source
 
-NOT_FOUND = "not_found"
-_MODEL_ID_IN_SOURCE = re.compile(r"^models:/(m-[0-9a-f]{32})(?:/|$)")
 _NATIVE_KEYS = ("pickled_model", "model_file", "data", "model_data", "saved_model_dir", "model_path", "path")
 
 
@@ -62,7 +60,7 @@ def _read(kwargs: dict, timeout: float) -> dict:
 
 def run_copy_location(mv: Any, logged_model: Any) -> str:
     source = mv.source or ""
-    if _MODEL_ID_IN_SOURCE.match(source) and logged_model is not None:
+    if model_id_in_source(source) and logged_model is not None:
         return logged_model.artifact_location
     return source
 
