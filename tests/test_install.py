@@ -1,11 +1,13 @@
 """Installing the wheel where users install it: fresh virtual environments that already hold an MLflow
-(full 3.x, skinny 3.x, full 2.22, on the oldest and newest Python it supports) or nothing at all.
+(full 3.x, skinny 3.x, full and skinny 2.22, on every Python from 3.9 to 3.13) or nothing at all.
 
 For each: install MLflow first, `pip freeze`, install the plugin's wheel the way a user would, `pip
 freeze` again, and require that nothing but the plugin changed (and that no file of the `mlflow`
 package was rewritten, the trap when `mlflow` and `mlflow-skinny` overwrite each other). Then a
 script inside that environment starts a run in a real git repository against SQLite and registers a
-model version, and the tags that landed are checked, and `mlflow-lineage doctor` must call it healthy.
+model version, and the tags that landed are checked; `mlflow-lineage doctor` must call it healthy, and
+the resolver (`mlflow-lineage show` and `check`, run in that environment against the same store) must
+lead from the version to its run and its commit, on MLflow 2.22 as on 3.x.
 
 The environments are built in parallel (LINEAGE_INSTALL_JOBS, default 2). MLflow is downloaded once
 per Python version into a wheelhouse in this run's temp folder and installed from it offline; the
@@ -35,7 +37,7 @@ from conftest import ROOT, git, need
 
 from mlflow_lineage_plugin import tags as T
 
-# Seven environments with MLflow in them: minutes on a quiet 2-core machine, far more on a busy one.
+# Eight environments with MLflow in them: minutes on a quiet 2-core machine, far more on a busy one.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 PLUGIN = "mlflow-lineage-plugin"
@@ -67,10 +69,13 @@ CASES = (
          why="oldest Python the plugin declares (MLflow 3 needs 3.10)"),
     Case("f-py3.13-skinny-latest", "3.13", ("mlflow-skinny", "sqlalchemy", "alembic"), mlflow_prefix="3.",
          why="newest Python here"),
-    Case("g-lowest-deps", "3.11",
+    # Python 3.10 rides on this case rather than on an environment of its own.
+    Case("g-py3.10-lowest-deps", "3.10",
          ("mlflow-skinny==2.22.*", OLD_SQLALCHEMY, "alembic", "GitPython==3.1.9", "databricks-sdk==0.20.0",
           "click==7.0"),
-         mlflow_prefix="2.22.", why="the plugin's lower bounds (= MLflow's own)"),
+         mlflow_prefix="2.22.", why="the plugin's lower bounds (= MLflow's own), on Python 3.10"),
+    Case("h-py3.12-skinny-latest", "3.12", ("mlflow-skinny", "sqlalchemy", "alembic"), mlflow_prefix="3.",
+         why="Python 3.12 (Databricks Runtime 16)"),
 )  # fmt: skip
 
 CHECK_SCRIPT = r'''
@@ -88,6 +93,7 @@ mv = client.get_model_version("install-check", mv.version)
 print("RESULT " + json.dumps({
     "mlflow": mlflow.__version__,
     "run_id": run.info.run_id,
+    "version": str(mv.version),
     "run_tags": mlflow.get_run(run.info.run_id).data.tags,
     "version_tags": dict(mv.tags),
 }))
@@ -192,6 +198,11 @@ class Outcome:
     db: str = ""
     doctor_rc: Optional[int] = None
     doctor: dict = field(default_factory=dict)
+    show_rc: Optional[int] = None
+    show: dict = field(default_factory=dict)
+    check_rc: Optional[int] = None
+    check: dict = field(default_factory=dict)
+    resolver_output: str = ""  # everything `show` and `check` printed, stdout and stderr
     seconds: float = 0.0
     log: list[str] = field(default_factory=list)
 
@@ -235,6 +246,20 @@ def wheelhouse(base: Path, python: str) -> tuple[Path, threading.Lock]:
         if key not in _wheelhouses:
             _wheelhouses[key] = (base / f"wheelhouse-py{python}", threading.Lock())
         return _wheelhouses[key]
+
+
+def cli_json(cmd: list[str], log: list[str], **kw) -> tuple[int, dict, str]:
+    """Run an `mlflow-lineage ... --format json` command as a user would: its exit code, its JSON (or
+    the raw text when it printed none) and all it printed."""
+    t0 = time.monotonic()
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)
+    took = time.monotonic() - t0
+    log.append(f"$ {' '.join(cmd[1:])}  [{took:.1f}s, rc={out.returncode}] stderr={out.stderr[-1500:]}")
+    try:
+        parsed = json.loads(out.stdout)
+    except ValueError:
+        parsed = {"raw": out.stdout[-2000:]}
+    return out.returncode, parsed, out.stdout + out.stderr
 
 
 def build_case(case: Case, wheel: Path, base: Path) -> Outcome:
@@ -291,6 +316,15 @@ def build_case(case: Case, wheel: Path, base: Path) -> Outcome:
         oc.log.append(f"doctor rc={doc.returncode} stderr={doc.stderr[-1500:]}")
         oc.doctor_rc = doc.returncode
         oc.doctor = json.loads(doc.stdout) if doc.stdout.strip().startswith("{") else {"raw": doc.stdout[-2000:]}
+
+        # The resolver, from another folder (the answer must come from the store, not from the local
+        # checkout), against the store the run and the version went to.
+        cli = str(venv / "bin" / "mlflow-lineage")
+        target = f"models:/install-check/{oc.result['version']}"
+        oc.show_rc, oc.show, shown = cli_json([cli, "show", target, "--format", "json"], oc.log, cwd=home, env=renv)
+        oc.check_rc, oc.check, checked = cli_json([cli, "check", target, "--format", "json"], oc.log, cwd=home,
+                                                  env=renv)  # fmt: skip
+        oc.resolver_output = shown + checked
     except Exception as exc:  # reported by the test of this case, with the log
         oc.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -363,6 +397,25 @@ def test_install_leaves_mlflow_alone_and_the_plugin_works(case, outcomes):
     # 3. The doctor, run as a user would in that environment, calls it healthy.
     assert oc.doctor_rc == 0, _fail(oc, f"doctor: {json.dumps(oc.doctor, indent=1)[-3000:]}")
     assert oc.doctor["healthy"] is True
+
+    # 4. The resolver leads from the version to its run and to the run's commit, without findings.
+    run_id, target = oc.result["run_id"], f"models:/install-check/{oc.result['version']}"
+    shown = json.dumps(oc.show, indent=1)[-3000:]
+    assert oc.show_rc == 0, _fail(oc, f"show exited {oc.show_rc}: {shown}")
+    assert oc.show["target"] == target, shown
+    assert oc.show["findings"] == [], _fail(oc, f"show findings: {shown}")
+    nodes = {n["id"]: n for n in oc.show["nodes"]}
+    (version,) = [n for n in nodes.values() if n["kind"] == "model_version"]
+    assert version["attrs"]["run_id"] == run_id, shown
+    assert nodes[f"run:{run_id}"]["attrs"]["run_id"] == run_id, shown
+    commits = [n["attrs"]["commit"] for n in nodes.values() if n["kind"] == "git_commit"]
+    assert commits == [oc.head], _fail(oc, f"show commits {commits}, expected {oc.head}: {shown}")
+    into_run = [e for e in oc.show["edges"] if e["target"] == f"run:{run_id}"]
+    assert into_run, _fail(oc, f"nothing leads to the run: {shown}")
+    checked = json.dumps(oc.check, indent=1)[-3000:]
+    assert oc.check_rc == 0, _fail(oc, f"check exited {oc.check_rc}: {checked}")
+    assert oc.check["results"] == [{"target": target, "ok": True, "commits": [oc.head[:12]], "findings": []}], checked
+    assert SECRET not in oc.resolver_output and "Traceback" not in oc.resolver_output, oc.resolver_output
 
 
 def test_doctor_without_mlflow_says_how_to_get_it(wheel, tmp_path):
