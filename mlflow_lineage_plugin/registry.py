@@ -121,10 +121,9 @@ class LineageRegistryStore:
             return tags, run_link
 
         fallback = self._fallback_workspace_uri()
-        fetched = S.fetch(
-            self._get_reader, run_id=run_id, model_id=model_id, timeout=_timeout(),
-            known_run=None if self._server else _active_run_facts(run_id),
-        )  # fmt: skip
+        # Read even when the run is this thread's active run: the active run object holds the tags of
+        # the run's start, and a tag the user set since (`mlflow.set_tag(...)`) must win.
+        fetched = S.fetch(self._get_reader, run_id=run_id, model_id=model_id, timeout=_timeout())
         src = S.source_run(run_id=run_id, model_id=model_id, run=fetched.run, model=fetched.model,
                            fallback_workspace_uri=fallback)
         _enforce(required, src, name, fetched.problems)
@@ -271,24 +270,6 @@ def _enforce(required: frozenset[str], src: Optional[T.SourceRun], name: str,
     )
     exc._lineage_refusal = True  # passes the wrapper's own "never fail the user" net
     raise exc
-
-
-def _active_run_facts(run_id: Optional[str]) -> Optional[S.RunFacts]:
-    """The active run of this thread, when the run provider already wrote its lineage on it.
-
-    Saves the read for the common ``log_model(registered_model_name=...)`` inside ``start_run``.
-    """
-    mod = sys.modules.get("mlflow")
-    if mod is None or not hasattr(mod, "active_run"):
-        return None
-    try:
-        active = mod.active_run()
-    except Exception:
-        return None
-    if active is None or (run_id and active.info.run_id != run_id):
-        return None
-    facts = S.run_facts_from_entity(active)
-    return facts if T.SCHEMA in facts.tags else None
 
 
 def _current_tracking_uri() -> str:

@@ -117,8 +117,7 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _read(reader: Reader, run_id: Optional[str], model_id: Optional[str],
-          known_run: Optional[RunFacts], out: dict) -> None:
+def _read(reader: Reader, run_id: Optional[str], model_id: Optional[str], out: dict) -> None:
     problems: list[str] = out.setdefault("problems", [])
     if model_id and not run_id:
         try:
@@ -128,9 +127,6 @@ def _read(reader: Reader, run_id: Optional[str], model_id: Optional[str],
             return
         run_id = out["model"].source_run_id
     if not run_id:
-        return
-    if known_run is not None and known_run.run_id == run_id:
-        out["run"] = known_run
         return
     try:
         out["run"] = reader.get_run(run_id)
@@ -144,7 +140,6 @@ def fetch(
     run_id: Optional[str],
     model_id: Optional[str],
     timeout: float,
-    known_run: Optional[RunFacts] = None,
 ) -> Fetched:
     """Read the source run (and the LoggedModel when only a model id is known) within ``timeout``.
 
@@ -153,13 +148,11 @@ def fetch(
     """
     if not run_id and not model_id:
         return Fetched()
-    if known_run is not None and run_id and known_run.run_id == run_id:
-        return Fetched(run=known_run)
     out: dict = {}
 
     def work() -> None:
         try:
-            _read(reader_factory(), run_id, model_id, known_run, out)
+            _read(reader_factory(), run_id, model_id, out)
         except Exception as exc:
             out.setdefault("problems", []).append(f"tracking store unavailable ({describe_error(exc)})")
 

@@ -411,6 +411,20 @@ def test_log_model_with_registered_model_name_goes_through_the_logged_model(name
     assert mv.tags[T.EXPERIMENT_ID] == run.info.experiment_id
 
 
+def test_a_commit_set_during_the_run_wins_over_the_one_detected_at_its_start(name, sqlite_uri):
+    """A build without .git sets the commit from CI mid-run; ``log_model(registered_model_name=)``
+    in that run must copy it, not the start-of-run tags the active run object still holds."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+
+    with mlflow.start_run(tags=GIT_TAGS):
+        mlflow.set_tags({T.MLFLOW_GIT_COMMIT: "c" * 40, T.MLFLOW_GIT_DIRTY: "true"})
+        info = mlflow.sklearn.log_model(_sk_model(), name="model", registered_model_name=name)
+    mv = MlflowClient().get_model_version(name, info.registered_model_version)
+    assert (mv.tags[T.GIT_COMMIT], mv.tags[T.GIT_DIRTY]) == ("c" * 40, "true")
+
+
 def test_model_logged_outside_any_run_takes_lineage_from_the_logged_model(name, sqlite_uri):
     import mlflow
     import mlflow.sklearn
