@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
+import logging
 import os
 import statistics
 import sys
 import tempfile
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -128,6 +131,8 @@ def main() -> int:
 
     from mlflow import MlflowClient
 
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # per-call INFO lines would drown the report
+
     quiet = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     with tempfile.TemporaryDirectory() as tmp:
         with ThreadPoolExecutor(2) as pool:
@@ -163,18 +168,19 @@ def main() -> int:
             import mlflow.pyfunc
 
             class Echo(mlflow.pyfunc.PythonModel):
-                def predict(self, context, model_input):
+                def predict(self, context, model_input: list[str]) -> list[str]:
                     return model_input
 
             def log_and_register(enabled):
                 def call():
-                    with plugin(enabled):
+                    with plugin(enabled), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
                         mlflow.pyfunc.log_model(name="model", python_model=Echo(), pip_requirements=[],
                                                 registered_model_name="bench_log_model")
                 return call
 
             mlflow.set_tracking_uri(plain.url)
-            with mlflow.start_run():
+            with contextlib.redirect_stdout(io.StringIO()), mlflow.start_run():
                 pairs = [("without wrapper", log_and_register(False)),
                          ("with wrapper (log_model)", log_and_register(True))]
                 times = measure(pairs, max(10, args.n // 3), warmup=2)

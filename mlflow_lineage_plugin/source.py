@@ -216,24 +216,28 @@ class StoreReader:
 
 
 class SqlTagsReader(StoreReader):
-    """Reads only a run's experiment, state and tags from MLflow's SQL tables.
+    """Reads only a run's experiment, state and tags from MLflow's SQL tables, in one query.
 
     MLflow's ``get_run`` also loads params, metrics, dataset inputs and model outputs: about 30x
-    the time, which alone would make a registration ~1.5x slower. Used only for MLflow's plain
-    ``SqlAlchemyStore``; the workspace-aware store keeps ``get_run`` so workspace isolation holds.
+    the time, which alone would make a registration ~1.5x slower. A plain connection, not MLflow's
+    managed session (whose set-up and commit cost four times the query), since nothing is written.
+    Used only for MLflow's plain ``SqlAlchemyStore``; the workspace-aware store keeps ``get_run`` so
+    workspace isolation holds.
     """
 
     def get_run(self, run_id: str) -> RunFacts:
+        import sqlalchemy as sa
         from mlflow.store.tracking.dbmodels.models import SqlRun, SqlTag
 
-        with self.store.ManagedSessionMaker() as session:
-            row = (session.query(SqlRun.experiment_id, SqlRun.lifecycle_stage)
-                   .filter(SqlRun.run_uuid == run_id).one_or_none())
-            if row is None:
-                return super().get_run(run_id)  # MLflow's own "run not found" error
-            tags = session.query(SqlTag.key, SqlTag.value).filter(SqlTag.run_uuid == run_id).all()
-        return RunFacts(run_id=run_id, experiment_id=str(row[0]), tags={k: v for k, v in tags},
-                        deleted=row[1] == "deleted")
+        query = (sa.select(SqlRun.experiment_id, SqlRun.lifecycle_stage, SqlTag.key, SqlTag.value)
+                 .select_from(SqlRun).outerjoin(SqlTag, SqlTag.run_uuid == SqlRun.run_uuid)
+                 .where(SqlRun.run_uuid == run_id))  # fmt: skip
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return super().get_run(run_id)  # MLflow's own "run not found" error
+        tags = {key: value for _, _, key, value in rows if key is not None}
+        return RunFacts(run_id=run_id, experiment_id=str(rows[0][0]), tags=tags, deleted=rows[0][1] == "deleted")
 
 
 def store_reader(store) -> StoreReader:
@@ -242,7 +246,7 @@ def store_reader(store) -> StoreReader:
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
     except ImportError:
         return StoreReader(store)
-    if type(store) is SqlAlchemyStore and hasattr(store, "ManagedSessionMaker"):
+    if type(store) is SqlAlchemyStore and hasattr(store, "engine"):
         return SqlTagsReader(store)
     return StoreReader(store)
 
