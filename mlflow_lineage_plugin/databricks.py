@@ -18,9 +18,10 @@ import posixpath
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Optional
 
 from mlflow_lineage_plugin import config
+from mlflow_lineage_plugin.bounded import Deadline, run_bounded
 from mlflow_lineage_plugin.tags import GitRef, Notebook, Workspace
 from mlflow_lineage_plugin.urls import normalize_remote, redact, redact_text, source_web_url
 from mlflow_lineage_plugin.workspace import databricks_workspace_uri
@@ -33,7 +34,7 @@ _NEGATIVE_TTL = 60.0  # seconds a failed look-up is remembered, so a broken prof
 _NO_FOLDER_TTL = 300.0  # seconds "this notebook is in no Git folder" is remembered
 _MAX_PARENT_DEPTH = 16
 
-T = TypeVar("T")
+_THREAD = "mlflow-lineage-databricks"
 
 
 @dataclass(frozen=True)
@@ -235,33 +236,6 @@ def _load_sdk() -> None:
     import databricks.sdk.errors  # noqa: F401
 
 
-class _Deadline(Exception):
-    pass
-
-
-def _bounded(fn: Callable[[], T], timeout: float) -> T:
-    """Run ``fn`` in a daemon thread; raise ``_Deadline`` if it has not finished in ``timeout``.
-
-    A daemon thread (not an executor) so an abandoned call can never hold up interpreter exit.
-    """
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # handed back to the caller's thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=target, name="mlflow-lineage-databricks", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise _Deadline()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
 def _sdk_kwargs(timeout: float) -> dict[str, Any]:
     from mlflow_lineage_plugin import __version__
 
@@ -404,8 +378,8 @@ def git_ref_from_workspace(ctx: Optional[DatabricksContext], *, timeout: Optiona
     limit = _timeout(timeout)
     try:
         _load_sdk()
-        return _bounded(lambda: _lookup_git(ctx, limit), limit)
-    except _Deadline:
+        return run_bounded(lambda: _lookup_git(ctx, limit), limit, _THREAD).result()
+    except Deadline:
         problem = f"no answer within {limit:.1f}s"
     except Exception as exc:
         problem = _describe(exc, ctx.api_token)
@@ -497,8 +471,8 @@ def workspace_for_profile(profile: Optional[str], *, timeout: Optional[float] = 
     workspace: Optional[Workspace] = None
     try:
         _load_sdk()
-        workspace = _bounded(lambda: _lookup_profile(profile, limit), limit)
-    except _Deadline:
+        workspace = run_bounded(lambda: _lookup_profile(profile, limit), limit, _THREAD).result()
+    except Deadline:
         problem = f"no answer within {limit:.1f}s"
     except Exception as exc:
         problem = _describe(exc)

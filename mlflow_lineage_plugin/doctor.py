@@ -15,12 +15,13 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import click
+
+from mlflow_lineage_plugin.bounded import run_bounded
 
 DIST_NAME = "mlflow-lineage-plugin"
 PROVIDER_GROUP = "mlflow.run_context_provider"
@@ -337,21 +338,6 @@ def _check_current_registry_uri(report: Report, registry: Any, declared: set[str
                    "plugin still enriches them server-side)")  # fmt: skip
 
 
-def _run_bounded(fn: Callable[[], Any], timeout: float) -> tuple[Any, Optional[BaseException], bool]:
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - reported, never raised
-            box["error"] = exc
-
-    t = threading.Thread(target=target, name="lineage-doctor", daemon=True)
-    t.start()
-    t.join(timeout)
-    return box.get("value"), box.get("error"), t.is_alive()
-
-
 @contextlib.contextmanager
 def _as_entry(script: Optional[str]):
     """Make the provider see ``script`` as the entry file, or an interactive session in the current
@@ -391,8 +377,9 @@ def check_would_record(report: Report, script: Optional[str], switched_off: bool
     where = f"script {os.path.abspath(script)}" if script else f"interactive session in {os.getcwd()}"
     with _as_entry(script):
         provider = LineageRunContext()
-        value, error, hung = _run_bounded(lambda: _resolve_like_mlflow(provider), TAGS_TIMEOUT)
-    if hung:
+        outcome = run_bounded(lambda: _resolve_like_mlflow(provider), TAGS_TIMEOUT, "lineage-doctor")
+    value, error = outcome.value, outcome.error
+    if not outcome.finished:
         report.add("would record", FAIL, f"{where}: the provider did not answer in {TAGS_TIMEOUT:.0f} s",
                    "a run here would wait on it; report this as a bug")  # fmt: skip
         return

@@ -12,7 +12,6 @@ lineage goes into that same call as tags, so a version exists fully tagged or no
 
 from __future__ import annotations
 
-import contextvars
 import inspect
 import logging
 import os
@@ -25,6 +24,7 @@ from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin import source as S
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin import workspace as W
+from mlflow_lineage_plugin.bounded import run_bounded
 
 _logger = logging.getLogger(__name__)
 
@@ -184,7 +184,8 @@ class LineageRegistryStore:
                 return self._workspace_uri
             if time.monotonic() - self._workspace_failed_at < _RETRY_WORKSPACE_AFTER:
                 return None
-        uri = _bounded(lambda: _workspace_uri_of(self._tracking_uri), _timeout())
+        # None on an error or past the deadline alike: either way the workspace cannot be told now
+        uri = run_bounded(lambda: _workspace_uri_of(self._tracking_uri), _timeout(), "mlflow-lineage-workspace").value
         with self._lock:
             if uri:
                 self._workspace_uri = uri
@@ -303,22 +304,6 @@ def _request_workspace_uri() -> Optional[str]:
     from mlflow_lineage_plugin.workspace import active_workspace_name, oss_workspace_uri
 
     return oss_workspace_uri(host_url, active_workspace_name())
-
-
-def _bounded(fn: Callable[[], Optional[str]], timeout: float) -> Optional[str]:
-    out: list = []
-
-    def work() -> None:
-        try:
-            out.append(fn())
-        except Exception:
-            out.append(None)
-
-    t = threading.Thread(target=contextvars.copy_context().run, args=(work,), name="mlflow-lineage-workspace",
-                         daemon=True)
-    t.start()
-    t.join(timeout)
-    return out[0] if out else None
 
 
 # --- builders ---------------------------------------------------------------------------------------

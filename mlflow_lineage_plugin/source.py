@@ -8,14 +8,13 @@ could not read instead of raising, so a registration never fails because lineage
 
 from __future__ import annotations
 
-import contextvars
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol
 
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.bounded import run_bounded
 from mlflow_lineage_plugin.urls import redact_text
 from mlflow_lineage_plugin.workspace import databricks_workspace_uri, run_page_url
 
@@ -156,13 +155,7 @@ def fetch(
         except Exception as exc:
             out.setdefault("problems", []).append(f"tracking store unavailable ({describe_error(exc)})")
 
-    # The caller's context variables go along: inside `mlflow server` they carry the request's
-    # MLflow workspace, which the tracking store uses to keep workspaces apart.
-    ctx = contextvars.copy_context()
-    thread = threading.Thread(target=ctx.run, args=(work,), name="mlflow-lineage-source", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
+    if not run_bounded(work, timeout, "mlflow-lineage-source").finished:
         what = f"run {run_id}" if run_id else f"LoggedModel {model_id}"
         return Fetched(run=out.get("run"), model=out.get("model"),
                        problems=(f"{what} not read within {timeout:g}s",))
