@@ -21,6 +21,7 @@ from typing import Optional
 
 from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin.tags import GitRef, Workspace, run_tags
+from mlflow_lineage_plugin.warn_once import WarnOnce
 
 _logger = logging.getLogger("mlflow_lineage_plugin")
 
@@ -28,7 +29,7 @@ GIT_TIMEOUT_DEFAULT = 2.0
 DATABRICKS_TIMEOUT_DEFAULT = 3.0
 
 _HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
-_warned: set[str] = set()
+_warnings = WarnOnce(_logger)
 
 
 @dataclass
@@ -66,14 +67,7 @@ class LineageRunContext:
 
 
 def _warn_once(message: str) -> None:
-    """One warning per distinct problem per process: a loop of 500 runs with an unreachable workspace
-    should say so once, not 500 times. Later repeats go to DEBUG."""
-    text = f"mlflow-lineage: {message}"
-    if text in _warned:
-        _logger.debug(text)
-        return
-    _warned.add(text)
-    _logger.warning(text)
+    _warnings(f"mlflow-lineage: {message}")
 
 
 def collect() -> Collected:

@@ -24,6 +24,7 @@ from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin.bounded import Deadline, run_bounded
 from mlflow_lineage_plugin.tags import GitRef, Notebook, Workspace
 from mlflow_lineage_plugin.urls import normalize_remote, redact, redact_text, source_web_url
+from mlflow_lineage_plugin.warn_once import WarnOnce
 from mlflow_lineage_plugin.workspace import databricks_workspace_uri
 
 _logger = logging.getLogger(__name__)
@@ -394,14 +395,11 @@ def git_ref_from_workspace(ctx: Optional[DatabricksContext], *, timeout: Optiona
 
 
 _git_failures: dict[tuple[str, str], float] = {}
-_warned: set[tuple[str, ...]] = set()
+_warnings = WarnOnce(_logger)
 
 
 def _warn_once(key: tuple[str, ...], message: str) -> None:
-    with _lock:
-        first = key not in _warned
-        _warned.add(key)
-    (_logger.warning if first else _logger.debug)(message)
+    _warnings(message, key)
 
 
 # --- the workspace of a `databricks` / `databricks://profile` tracking URI -------------------------
@@ -494,4 +492,4 @@ def clear_caches() -> None:
         _folders.clear()
         _profiles.clear()
         _git_failures.clear()
-        _warned.clear()
+        _warnings.clear()

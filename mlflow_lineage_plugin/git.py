@@ -33,6 +33,7 @@ from typing import Optional
 
 from mlflow_lineage_plugin import config, urls
 from mlflow_lineage_plugin.tags import GitRef
+from mlflow_lineage_plugin.warn_once import WarnOnce
 
 _logger = logging.getLogger(__name__)
 
@@ -833,12 +834,8 @@ def _run(exe: Optional[str], args: list[str], cwd: str, deadline: float) -> Opti
     return _collect(proc, deadline)
 
 
-_warned: set[str] = set()
+_warnings = WarnOnce(_logger)
 
 
 def _warn_once(key: str, message: str) -> None:
-    if key in _warned:
-        _logger.debug("mlflow-lineage: %s", message)
-        return
-    _warned.add(key)
-    _logger.warning("mlflow-lineage: %s", message)
+    _warnings(f"mlflow-lineage: {message}", key)

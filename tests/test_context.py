@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 
 from mlflow_lineage_plugin import context
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.warn_once import WarnOnce
 
 SECRET = "ghp_S3cretT0ken"
 REMOTE = f"https://ci-bot:{SECRET}@github.com/acme/widgets.git"
@@ -300,7 +301,7 @@ def test_in_context_follows_the_off_switch_at_call_time(monkeypatch):
 
 def test_repeated_problem_warns_once_per_process(monkeypatch, caplog, sqlite_uri):
     monkeypatch.setenv("MLFLOW_LINEAGE_GIT_DIRTY", "sometimes")
-    monkeypatch.setattr(context, "_warned", set())
+    monkeypatch.setattr(context, "_warnings", WarnOnce(context._logger))
     provider = context.LineageRunContext()
     with caplog.at_level(logging.DEBUG, logger="mlflow_lineage_plugin"):
         first = provider.tags()

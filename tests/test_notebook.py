@@ -18,6 +18,7 @@ from nbclient import NotebookClient
 
 from mlflow_lineage_plugin import context
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.warn_once import WarnOnce
 
 pytest_plugins = ("fixtures.databricks_server",)
 
@@ -117,7 +118,7 @@ HOST = "adb-1234567890123456.7.azuredatabricks.net"
 
 @pytest.fixture
 def provider(monkeypatch):
-    monkeypatch.setattr(context, "_warned", set())
+    monkeypatch.setattr(context, "_warnings", WarnOnce(context._logger))
     for name in ("MLFLOW_LINEAGE_DISABLE", "MLFLOW_LINEAGE_WORKSPACE_URI", "MLFLOW_LINEAGE_GIT_COMMIT"):
         monkeypatch.delenv(name, raising=False)
     from mlflow_lineage_plugin import databricks
