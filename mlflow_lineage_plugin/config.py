@@ -31,6 +31,11 @@ ALL_SETTINGS = (
     DATABRICKS_TIMEOUT, REGISTRY_TIMEOUT, WORKSPACE_URI, REQUIRE, WORKSPACES, CONFIG_FILE, RESOLVE_TIMEOUT,
 )  # fmt: skip
 
+# The time limits' defaults, next to their names so each is stated once.
+DEFAULT_SECONDS = {
+    GIT_TIMEOUT: 2.0, DIRTY_TIMEOUT: 1.0, DATABRICKS_TIMEOUT: 3.0, REGISTRY_TIMEOUT: 5.0, RESOLVE_TIMEOUT: 30.0,
+}  # fmt: skip
+
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -43,7 +48,11 @@ def flag(name: str) -> bool:
     return (get(name) or "").lower() in _TRUE
 
 
-def seconds(name: str, default: float) -> float:
+def seconds(name: str, override: Optional[float] = None) -> float:
+    """A time limit: the caller's own positive ``override``, else the setting, else its default."""
+    if override is not None and override > 0:
+        return float(override)
+    default = DEFAULT_SECONDS[name]
     try:
         value = float(get(name) or default)
     except ValueError:

@@ -25,8 +25,6 @@ from mlflow_lineage_plugin.warn_once import WarnOnce
 
 _logger = logging.getLogger("mlflow_lineage_plugin")
 
-GIT_TIMEOUT_DEFAULT = 2.0
-DATABRICKS_TIMEOUT_DEFAULT = 3.0
 
 _HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
 _warnings = WarnOnce(_logger)
@@ -73,8 +71,8 @@ def _warn_once(message: str) -> None:
 def collect() -> Collected:
     """Look up the git reference and workspace of this process, within the configured time limits."""
     out = Collected()
-    git_budget = config.seconds(config.GIT_TIMEOUT, GIT_TIMEOUT_DEFAULT)
-    db_budget = config.seconds(config.DATABRICKS_TIMEOUT, DATABRICKS_TIMEOUT_DEFAULT)
+    git_budget = config.seconds(config.GIT_TIMEOUT)
+    db_budget = config.seconds(config.DATABRICKS_TIMEOUT)
 
     overrides = _git_overrides(out.problems)
     ctx = _step(out, "Databricks notebook context", _databricks_context)

@@ -30,7 +30,6 @@ from mlflow_lineage_plugin.workspace import databricks_workspace_uri
 _logger = logging.getLogger(__name__)
 
 PRODUCT = "mlflow-lineage-plugin"
-DEFAULT_TIMEOUT = 3.0
 _NEGATIVE_TTL = 60.0  # seconds a failed look-up is remembered, so a broken profile costs one wait a minute
 _NO_FOLDER_TTL = 300.0  # seconds "this notebook is in no Git folder" is remembered
 _MAX_PARENT_DEPTH = 16
@@ -206,12 +205,6 @@ def _base_url(host: str) -> str:
 # --- bounded SDK calls ----------------------------------------------------------------------------
 
 
-def _timeout(timeout: Optional[float]) -> float:
-    if timeout is not None and timeout > 0:
-        return float(timeout)
-    return config.seconds(config.DATABRICKS_TIMEOUT, DEFAULT_TIMEOUT)
-
-
 def _describe(exc: BaseException, secret: Optional[str] = None) -> str:
     """A one-line, credential-free description of an SDK failure for a warning."""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -376,7 +369,7 @@ def git_ref_from_workspace(ctx: Optional[DatabricksContext], *, timeout: Optiona
     with _lock:
         if _git_failures.get(key, 0.0) > now:
             return None
-    limit = _timeout(timeout)
+    limit = config.seconds(config.DATABRICKS_TIMEOUT, timeout)
     try:
         _load_sdk()
         return run_bounded(lambda: _lookup_git(ctx, limit), limit, _THREAD).result()
@@ -464,7 +457,7 @@ def workspace_for_profile(profile: Optional[str], *, timeout: Optional[float] = 
         known = _profiles.get(key)
     if known is not None and (known.workspace is not None or now < known.expires):
         return known.workspace
-    limit = _timeout(timeout)
+    limit = config.seconds(config.DATABRICKS_TIMEOUT, timeout)
     problem: Optional[str] = None
     workspace: Optional[Workspace] = None
     try:

@@ -37,7 +37,6 @@ from mlflow_lineage_plugin.warn_once import WarnOnce
 
 _logger = logging.getLogger(__name__)
 
-DIRTY_TIMEOUT_DEFAULT = 1.0
 SNAPSHOT_MAX_FILES = 512  # ~4 us per lstat from Python vs ~2 ms for a git process
 RETRY_AFTER_TIMEOUT = 300.0  # seconds before a repository that timed out is checked again
 
@@ -101,7 +100,7 @@ def _read(entry_path: str, deadline: float) -> Optional[GitRef]:
     if rel == ".git" or rel.startswith(("../", ".git/")):
         return None
     started = time.monotonic()
-    sub_deadline = min(deadline, started + config.seconds(config.DIRTY_TIMEOUT, DIRTY_TIMEOUT_DEFAULT))
+    sub_deadline = min(deadline, started + config.seconds(config.DIRTY_TIMEOUT))
     exe = _git_executable()
     commit, branch = read_head(repo)
     if commit is None and exe and _head_needs_git(repo):

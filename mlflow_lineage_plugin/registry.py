@@ -30,7 +30,6 @@ _logger = logging.getLogger(__name__)
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 KNOWN_REQUIREMENTS = frozenset({"commit", "clean"})
-DEFAULT_TIMEOUT = 5.0
 _RETRY_WORKSPACE_AFTER = 300.0  # seconds before asking again for a workspace that could not be told
 _SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"  # mlflow.server.constants.BACKEND_STORE_URI_ENV_VAR
 _SERVER_REGISTRY_ENV = "_MLFLOW_SERVER_REGISTRY_STORE"  # ...REGISTRY_STORE_URI_ENV_VAR
@@ -222,7 +221,7 @@ def _as_entities(pairs: list[tuple[str, str]]) -> list:
 
 
 def _timeout() -> float:
-    return config.seconds(config.REGISTRY_TIMEOUT, DEFAULT_TIMEOUT)
+    return config.seconds(config.REGISTRY_TIMEOUT)
 
 
 def _requirements() -> frozenset[str]:

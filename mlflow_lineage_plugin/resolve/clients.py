@@ -32,7 +32,6 @@ from mlflow_lineage_plugin.workspace import (
     parse_workspace_uri,
 )
 
-DEFAULT_TIMEOUT = 30.0
 _SCHEME_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:|^databricks$")
 
 
@@ -48,12 +47,6 @@ class Endpoint:
     tracking_uri: Optional[str]
     via: str  # "home", "mapping", "profile", "direct", "local", "none"
     reason: Optional[str] = None
-
-
-def timeout_seconds(timeout: Optional[float] = None) -> float:
-    if timeout is not None and timeout > 0:
-        return float(timeout)
-    return config.seconds(config.RESOLVE_TIMEOUT, DEFAULT_TIMEOUT)
 
 
 # --- bounded MLflow HTTP ----------------------------------------------------------------------
@@ -308,7 +301,7 @@ class Clients:
         # MLflow's own precedence: explicit, MLFLOW_REGISTRY_URI, else the registry is the tracking store
         self.registry_uri = (registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
                              or mlflow.get_registry_uri())  # fmt: skip
-        self.timeout = timeout_seconds(timeout)
+        self.timeout = config.seconds(config.RESOLVE_TIMEOUT, timeout)
         self.mapping = configured_mapping() if mapping is None else {canonical(k): v for k, v in mapping.items()}
         self.home_workspace = home_workspace_uri(self.tracking_uri)
         self._lock = threading.Lock()
