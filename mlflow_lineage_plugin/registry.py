@@ -25,6 +25,7 @@ from mlflow_lineage_plugin import source as S
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin import workspace as W
 from mlflow_lineage_plugin.bounded import run_bounded
+from mlflow_lineage_plugin.urls import error_line
 
 _logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class LineageRegistryStore:
                     raise
                 # A bug of ours must never cost the user's registration.
                 _logger.warning("mlflow-lineage: new version of model '%s' registered without lineage: %s",
-                                name, S.describe_error(exc))
+                                name, error_line(exc))
         kwargs = {}
         if "local_model_path" in self._inner_params:
             kwargs["local_model_path"] = local_model_path

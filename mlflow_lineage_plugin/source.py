@@ -15,7 +15,7 @@ from typing import Callable, Optional, Protocol
 
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.bounded import run_bounded
-from mlflow_lineage_plugin.urls import redact_text
+from mlflow_lineage_plugin.urls import error_line
 from mlflow_lineage_plugin.workspace import databricks_workspace_uri, run_page_url
 
 _MODEL_SOURCE = re.compile(r"^models:/(m-[0-9a-f]{32})(?:/.*)?$")
@@ -109,20 +109,13 @@ def source_run(
     )
 
 
-def describe_error(exc: BaseException) -> str:
-    """One line, no credentials: exception texts may quote URIs with userinfo."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = redact_text(text)[:300]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _read(reader: Reader, run_id: Optional[str], model_id: Optional[str], out: dict) -> None:
     problems: list[str] = out.setdefault("problems", [])
     if model_id and not run_id:
         try:
             out["model"] = reader.get_logged_model(model_id)
         except Exception as exc:
-            problems.append(f"LoggedModel {model_id} could not be read ({describe_error(exc)})")
+            problems.append(f"LoggedModel {model_id} could not be read ({error_line(exc)})")
             return
         run_id = out["model"].source_run_id
     if not run_id:
@@ -130,7 +123,7 @@ def _read(reader: Reader, run_id: Optional[str], model_id: Optional[str], out: d
     try:
         out["run"] = reader.get_run(run_id)
     except Exception as exc:
-        problems.append(f"run {run_id} could not be read ({describe_error(exc)})")
+        problems.append(f"run {run_id} could not be read ({error_line(exc)})")
 
 
 def fetch(
@@ -153,7 +146,7 @@ def fetch(
         try:
             _read(reader_factory(), run_id, model_id, out)
         except Exception as exc:
-            out.setdefault("problems", []).append(f"tracking store unavailable ({describe_error(exc)})")
+            out.setdefault("problems", []).append(f"tracking store unavailable ({error_line(exc)})")
 
     if not run_bounded(work, timeout, "mlflow-lineage-source").finished:
         what = f"run {run_id}" if run_id else f"LoggedModel {model_id}"
