@@ -22,6 +22,7 @@ from typing import Any, Optional
 import click
 
 from mlflow_lineage_plugin.bounded import run_bounded
+from mlflow_lineage_plugin.urls import error_line
 
 DIST_NAME = "mlflow-lineage-plugin"
 PROVIDER_GROUP = "mlflow.run_context_provider"
@@ -108,11 +109,6 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 # --- individual checks ---------------------------------------------------------------------------
 
 
@@ -153,7 +149,7 @@ def check_mlflow(report: Report) -> bool:
     try:
         import mlflow
     except Exception as exc:
-        report.add("mlflow", FAIL, "`import mlflow` fails", _one_line(exc))
+        report.add("mlflow", FAIL, "`import mlflow` fails", error_line(exc))
         return False
     imported = getattr(mlflow, "__version__", "?")
     report.facts["mlflow"].update(imported=imported, location=os.path.dirname(mlflow.__file__))
@@ -194,7 +190,7 @@ def check_git(report: Report) -> None:
         version = out.stdout.strip() or out.stderr.strip()
     except (OSError, subprocess.SubprocessError) as exc:
         report.facts["git"] = {"path": exe}
-        report.add("git", WARN, f"{exe} does not run", _one_line(exc))
+        report.add("git", WARN, f"{exe} does not run", error_line(exc))
         return
     report.facts["git"] = {"path": exe, "version": version}
     report.add("git", OK, f"{version} ({exe})")
@@ -240,12 +236,12 @@ def check_provider(report: Report, dist: Optional[Any], captured: list[warnings.
     try:
         from mlflow.tracking.context.registry import _run_context_provider_registry
     except Exception as exc:
-        report.add("run provider", FAIL, "cannot read MLflow's run-context provider registry", _one_line(exc))
+        report.add("run provider", FAIL, "cannot read MLflow's run-context provider registry", error_line(exc))
         return
     try:
         cls = ep.load()
     except Exception as exc:
-        report.add("run provider", FAIL, f"entry point {ep.name} = {ep.value} does not load", _one_line(exc))
+        report.add("run provider", FAIL, f"entry point {ep.name} = {ep.value} does not load", error_line(exc))
         return
     if any(isinstance(p, cls) for p in _run_context_provider_registry):
         report.add("run provider", OK, f"registered with MLflow ({ep.name} = {ep.value})")
@@ -285,14 +281,14 @@ def check_registry(report: Report, dist: Optional[Any], captured: list[warnings.
         captured.extend(more)
         mapping = dict(registry._registry)
     except Exception as exc:
-        report.add("registry", FAIL, "cannot read MLflow's model-registry store registry", _one_line(exc))
+        report.add("registry", FAIL, "cannot read MLflow's model-registry store registry", error_line(exc))
         return
     wrapped, problems = [], []
     for ep in ours:
         try:
             builder = ep.load()
         except Exception as exc:
-            problems.append(f"{ep.name}: entry point {ep.value} does not load ({_one_line(exc)})")
+            problems.append(f"{ep.name}: entry point {ep.value} does not load ({error_line(exc)})")
             continue
         actual = mapping.get(ep.name)
         if actual is builder:
@@ -320,14 +316,14 @@ def _check_current_registry_uri(report: Report, registry: Any, declared: set[str
         uri = mlflow.get_registry_uri()
         tracking = mlflow.get_tracking_uri()
     except Exception as exc:
-        report.add("registry uri", WARN, "cannot resolve the registry URI", _one_line(exc))
+        report.add("registry uri", WARN, "cannot resolve the registry URI", error_line(exc))
         return
     report.facts["tracking_uri"] = redact(tracking)
     report.facts["registry_uri"] = redact(uri)
     try:
         builder = registry.get_store_builder(uri)
     except Exception as exc:
-        report.add("registry uri", WARN, f"{redact(uri)}: MLflow has no store for it", _one_line(exc))
+        report.add("registry uri", WARN, f"{redact(uri)}: MLflow has no store for it", error_line(exc))
         return
     ours = {s for s in wrapped if registry._registry.get(s) is builder}
     if ours:
@@ -384,7 +380,7 @@ def check_would_record(report: Report, script: Optional[str], switched_off: bool
                    "a run here would wait on it; report this as a bug")  # fmt: skip
         return
     if error is not None:
-        report.add("would record", FAIL, f"{where}: the provider raised", _one_line(error))
+        report.add("would record", FAIL, f"{where}: the provider raised", error_line(error))
         return
     active, recorded = value
     recorded = dict(recorded or {})
@@ -420,7 +416,7 @@ def _why_no_commit(script: Optional[str]) -> str:
         out = subprocess.run([exe, "-C", where, "rev-parse", "--show-toplevel"], capture_output=True,
                              text=True, timeout=10)  # fmt: skip
     except (OSError, subprocess.SubprocessError) as exc:
-        return f"git did not answer: {_one_line(exc)}"
+        return f"git did not answer: {error_line(exc)}"
     if out.returncode != 0:
         return f"{where} is not inside a git repository (set MLFLOW_LINEAGE_GIT_COMMIT for builds without .git)"
     return f"{where} is in {out.stdout.strip()}, but the provider recorded no commit"

@@ -224,6 +224,17 @@ def test_provider_not_registered_by_mlflow_says_why(project, tmp_path, monkeypat
     assert "did not register it when `import mlflow` ran" in provider["why"]
 
 
+def test_a_registry_uri_mlflow_cannot_serve_is_reported_without_its_credentials(project, tmp_path):
+    """MLflow's own error quotes the URI whole; the doctor's report is what users paste into tickets."""
+    repo, _ = project
+    env = doctor_env(tmp_path, MLFLOW_REGISTRY_URI=f"foo://ci:{SECRET}@registry.example.com/x")
+    out = run_doctor(repo, env, "--format", "json")
+    uri = check(json.loads(out.stdout), "registry uri")
+    assert uri["status"] == "warn" and "MLflow has no store for it" in uri["summary"], uri
+    assert "foo://registry.example.com/x" in uri["why"], uri
+    assert SECRET not in out.stdout + out.stderr
+
+
 def test_bad_script_path_is_a_one_line_error(tmp_path):
     out = run_doctor(tmp_path, doctor_env(tmp_path), "--script", str(tmp_path / "nope.py"))
     assert out.returncode == 2
