@@ -11,7 +11,6 @@ Bump ``SCHEMA_VERSION`` when the meaning of a key changes; readers keep decoding
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Optional
@@ -90,7 +89,6 @@ REGISTRY_TAG_VALUE_MAX = 5000  # MLflow 3.17: 100,000; older releases: 5,000.
 UC_TAG_VALUE_MAX = 1000
 UC_TAG_KEY_MAX = 255
 UC_MAX_TAGS = 50
-_UC_FORBIDDEN_KEY_CHARS = re.compile(r"[.,\-=/:]")
 
 DIRTY_TRUE = "true"
 DIRTY_FALSE = "false"
@@ -293,10 +291,6 @@ def source_from_version_tags(tags: Mapping[str, str]) -> SourceRun:
             revision_id=tags.get(NOTEBOOK_REVISION_ID) or None,
         ),
     )
-
-
-def is_uc_safe_key(key: str) -> bool:
-    return len(key) <= UC_TAG_KEY_MAX and not _UC_FORBIDDEN_KEY_CHARS.search(key)
 
 
 def cap_for_registry(

@@ -8,7 +8,6 @@ content and offline viewers still render it.
 from __future__ import annotations
 
 import html as _html
-import json
 from typing import Optional
 
 from mlflow_lineage_plugin.resolve import graph as G
@@ -256,7 +255,3 @@ def markdown(lineage: G.Lineage) -> str:
     if not lineage.findings:
         out.append("No findings: lineage is complete.")
     return "\n".join(out) + "\n"
-
-
-def json_text(data: object) -> str:
-    return json.dumps(data, indent=2, default=str)
