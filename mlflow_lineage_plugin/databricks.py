@@ -23,9 +23,9 @@ from typing import Any, Optional
 from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin.bounded import Deadline, run_bounded
 from mlflow_lineage_plugin.tags import GitRef, Notebook, Workspace
-from mlflow_lineage_plugin.urls import normalize_remote, redact, redact_text, source_web_url
+from mlflow_lineage_plugin.urls import normalize_remote, redact_text, source_web_url
 from mlflow_lineage_plugin.warn_once import WarnOnce
-from mlflow_lineage_plugin.workspace import databricks_workspace_uri
+from mlflow_lineage_plugin.workspace import base_url, databricks_workspace_uri
 
 _logger = logging.getLogger(__name__)
 
@@ -192,14 +192,7 @@ def workspace_from_context(ctx: Optional[DatabricksContext]) -> Optional[Workspa
     if not host:
         return None
     uri = databricks_workspace_uri(host, ctx.workspace_id)
-    return Workspace(uri=uri, host=_base_url(host), workspace_id=ctx.workspace_id)
-
-
-def _base_url(host: str) -> str:
-    host = host.strip().rstrip("/")
-    if not host.startswith(("http://", "https://")):
-        host = "https://" + host
-    return redact(host) or host
+    return Workspace(uri=uri, host=base_url(uri), workspace_id=ctx.workspace_id)
 
 
 # --- bounded SDK calls ----------------------------------------------------------------------------
@@ -434,11 +427,8 @@ def _lookup_profile(profile: Optional[str], timeout: float) -> Workspace:
     if not cfg.host:
         raise ValueError("no Databricks host configured")
     workspace_id = str(WorkspaceClient(config=cfg).get_workspace_id())
-    return Workspace(
-        uri=databricks_workspace_uri(cfg.host, workspace_id),
-        host=_base_url(cfg.host),
-        workspace_id=workspace_id,
-    )
+    uri = databricks_workspace_uri(cfg.host, workspace_id)
+    return Workspace(uri=uri, host=base_url(uri), workspace_id=workspace_id)
 
 
 def workspace_for_profile(profile: Optional[str], *, timeout: Optional[float] = None) -> Optional[Workspace]:

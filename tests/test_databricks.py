@@ -97,6 +97,7 @@ def test_notebook_in_git_folder_maps_repos_info_to_git_ref(databricks_runtime):
     ws = workspace_from_context(ctx)
     assert ws is not None
     assert ws.uri == "https://adb-1234.5.azuredatabricks.net/?o=1234"
+    assert ws.host == "https://adb-1234.5.azuredatabricks.net"
     assert ws.workspace_id == "1234"
 
 
