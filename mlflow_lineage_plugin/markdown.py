@@ -75,6 +75,7 @@ class Summary:
 
 # --- Markdown primitives -------------------------------------------------------------------------------
 
+_SPACE = re.compile(r"\s")
 _ESCAPE = re.compile(r"([\\`*_\[\]()#])")  # the escapes CommonMark and showdown (MLflow's UI) share
 
 
@@ -105,7 +106,7 @@ def safe_url(url: Optional[str]) -> Optional[str]:
         host, port = parts.hostname, parts.port
     except ValueError:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not host or any(c.isspace() for c in url):
+    if parts.scheme.lower() not in ("http", "https") or not host or _SPACE.search(url):
         return None
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
