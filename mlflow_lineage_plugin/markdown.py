@@ -11,9 +11,10 @@ user set by hand wins over the plugin's own and may hold anything.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote, urlsplit
 
 from mlflow_lineage_plugin import tags as T
@@ -255,21 +256,30 @@ def version_description(tags: Mapping[str, str], run_name: Optional[str] = None,
 # --- from a resolved lineage graph ------------------------------------------------------------------------
 
 
-def summary_from_lineage(lineage: Lineage, version_id: str) -> Summary:
-    """The same facts read from the resolver's graph: the nodes reachable from one version node."""
+def _children(lineage: Lineage) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for e in lineage.edges:
+        out.setdefault(e.source, []).append(e.target)
+    return out
+
+
+def summary_from_lineage(lineage: Lineage, version_id: str,
+                         children: Optional[Mapping[str, list[str]]] = None) -> Summary:
+    """The same facts read from the resolver's graph: the first node of each kind reachable from one
+    version node (never through another version)."""
     from mlflow_lineage_plugin.resolve import graph as G
 
-    found: dict[str, object] = {}
-    seen, queue = {version_id}, [version_id]
+    children = _children(lineage) if children is None else children
+    found: dict[str, Any] = {}
+    seen, queue = {version_id}, deque([version_id])
     while queue:
-        node_id = queue.pop(0)
-        for e in lineage.children(node_id):
-            node = lineage.nodes.get(e.target)
-            if node is None or e.target in seen or node.kind in (G.MODEL_VERSION, G.REGISTERED_MODEL):
+        for target in children.get(queue.popleft(), ()):
+            node = lineage.nodes.get(target)
+            if node is None or target in seen or node.kind in (G.MODEL_VERSION, G.REGISTERED_MODEL):
                 continue
-            seen.add(e.target)
+            seen.add(target)
             found.setdefault(node.kind, node)
-            queue.append(e.target)
+            queue.append(target)
     run, script, nb, commit, repo = (found.get(k) for k in (G.RUN, G.ENTRY_SCRIPT, G.NOTEBOOK, G.GIT_COMMIT,
                                                            G.REPOSITORY))  # fmt: skip
     lm = found.get(G.LOGGED_MODEL)
@@ -299,8 +309,9 @@ def lineage_markdown(lineage: Lineage, mermaid: str) -> str:
     from mlflow_lineage_plugin.resolve import graph as G
 
     out = [f"**Lineage of {code(lineage.target)}**", ""]
+    children = _children(lineage)
     for node in lineage.of_kind(G.MODEL_VERSION):
-        line = summary_line(summary_from_lineage(lineage, node.id))
+        line = summary_line(summary_from_lineage(lineage, node.id, children))
         out.append(f"- {link(text(node.label), node.url)}" + (f": {line}" if line else ""))
     out += ["", "```mermaid", mermaid.rstrip(), "```", ""]
     for f in lineage.sorted_findings():

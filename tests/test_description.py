@@ -71,6 +71,9 @@ def test_only_links_that_exist_are_drawn():
     tags = version_tags(**{T.GIT_PATH: None, T.SOURCE_URL: None})
     assert f"code [3f2a9c1]({REPO}/commit/{COMMIT}) on `main`" in M.version_description(tags)
     assert M.version_description({T.SCHEMA: "1"}) == ""  # nothing known: no description at all
+    # A model logged outside any run: the LoggedModel names it.
+    tags = version_tags(**{T.RUN_ID: None, T.RUN_URL: None, T.MODEL_ID: "m-" + "0f" * 16})
+    assert M.version_description(tags).startswith(f"Logged as model `m-{'0f' * 16}` in [127.0.0.1:5000](")
 
 
 def test_uncommitted_changes_none_not_captured_captured_or_unknown():
@@ -163,6 +166,18 @@ def test_sqlite_version_gets_the_line_as_its_description(db):
     mv = client.create_model_version("desc_sqlite", "s3://b/m", dirty.info.run_id)
     assert client.get_model_version("desc_sqlite", mv.version).description.endswith(
         "uncommitted changes: not captured")
+
+
+def test_file_registry_store_takes_it_too(db, tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(tracking_uri=db, registry_uri=f"file://{tmp_path / 'registry'}")
+    run = _run(client)
+    client.create_registered_model("desc_file")
+    mv = client.create_model_version("desc_file", "s3://b/m", run.info.run_id)
+    assert client.get_model_version("desc_file", mv.version).description == (
+        f"Trained by run train-churn in `{db}` · {CODE} · uncommitted changes: none")
 
 
 def test_the_callers_description_wins_and_the_setting_turns_it_off(db, monkeypatch):
