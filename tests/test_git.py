@@ -11,7 +11,7 @@ import pytest
 from conftest import git
 
 from mlflow_lineage_plugin import git as gitmod
-from mlflow_lineage_plugin.git import parse_config, read_git_ref
+from mlflow_lineage_plugin.git import parse_config, process, read_git_ref
 
 pytestmark = pytest.mark.usefixtures("git_available")
 
@@ -38,13 +38,13 @@ class SpawnCounter:
 
     def __init__(self, monkeypatch):
         self.calls: list[list[str]] = []
-        real = gitmod._spawn
+        real = process.spawn
 
         def spawn(exe, args, cwd):
             self.calls.append(list(args))
             return real(exe, args, cwd)
 
-        monkeypatch.setattr(gitmod, "_spawn", spawn)
+        monkeypatch.setattr(process, "spawn", spawn)
 
 
 # --- commit, branch, path, link -----------------------------------------------------------------
