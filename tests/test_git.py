@@ -244,6 +244,30 @@ def test_dirty_check_timeout_records_unknown_and_kills_git(repos, tmp_path, monk
     assert time.monotonic() - started < 0.3
 
 
+def test_raised_dirty_timeout_is_honoured_on_the_next_run(repos, tmp_path, monkeypatch):
+    """The time-out warning tells the user to raise MLFLOW_LINEAGE_DIRTY_TIMEOUT: the next run in the
+    same process must use it, not wait out the retry pause meant for an unchanged limit."""
+    repo = repos.make(files={"train.py": "a\n", "lib.py": "b\n"})
+    stall = tmp_path / "stall"
+    stall.write_text("")
+    hook = tmp_path / "fsmonitor.sh"
+    hook.write_text(f"#!/bin/sh\nif [ -e {stall} ]; then exec sleep 30; fi\nexit 1\n")
+    hook.chmod(0o755)
+    git(repo, "config", "core.fsmonitor", str(hook))
+    (repo / "lib.py").write_text("changed\n")
+    monkeypatch.setenv("MLFLOW_LINEAGE_DIRTY_TIMEOUT", "0.5")
+    spawned = SpawnCounter(monkeypatch)
+    assert read_git_ref(str(repo / "train.py")).dirty is None
+    stall.unlink()  # git would now answer at once, but nothing says so: the pause holds
+    assert read_git_ref(str(repo / "train.py")).dirty is None
+    monkeypatch.setenv("MLFLOW_LINEAGE_DIRTY_TIMEOUT", "0.4")  # a shorter limit: still paused
+    assert read_git_ref(str(repo / "train.py")).dirty is None
+    assert len(spawned.calls) == 1
+    monkeypatch.setenv("MLFLOW_LINEAGE_DIRTY_TIMEOUT", "30")
+    assert read_git_ref(str(repo / "train.py"), timeout=60).dirty is True
+    assert len(spawned.calls) == 2
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/status").read_text()

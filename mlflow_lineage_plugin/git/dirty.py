@@ -19,7 +19,7 @@ from mlflow_lineage_plugin.git.refs import Repo
 RETRY_AFTER_TIMEOUT = 300.0  # seconds before a repository that timed out is checked again
 
 _clean_index = Memo()  # gitdir -> (commit, index key) of a clean `git status`
-_timed_out = Memo()  # gitdir -> (index key, when)
+_timed_out = Memo()  # gitdir -> (index key, when, the time limit that was too short)
 STATUS = ["-c", "status.renames=false", "-c", "diff.renames=false",
           "status", "--porcelain", "--untracked-files=no"]  # fmt: skip
 
@@ -29,8 +29,9 @@ class DirtyCheck:
     else by one bounded ``git status`` started early so it overlaps the rest of the look-up."""
 
     def __init__(self, repo: Repo, index: Optional[Index], commit: Optional[str], exe: Optional[str],
-                 deadline: float):
+                 deadline: float, limit: float = 0.0):
         self.repo, self.index, self.commit, self.exe, self.deadline = repo, index, commit, exe, deadline
+        self.limit = limit  # the seconds allowed by the settings, remembered with a time-out
         self.proc: Optional[subprocess.Popen] = None
         self.answer: Optional[bool] = None
         self.decided = False
@@ -42,9 +43,7 @@ class DirtyCheck:
         if provably_clean(self.repo, self.index, self.commit):
             self.answer, self.decided = False, True
             return
-        last = _timed_out.get(self.repo.gitdir)
-        index_key = self.index.key if self.index else None
-        if last and last[0] == index_key and time.monotonic() - last[1] < RETRY_AFTER_TIMEOUT:
+        if self._recently_timed_out():
             self.decided = True
             return
         try:
@@ -60,11 +59,13 @@ class DirtyCheck:
         self.decided = True
         index_key = self.index.key if self.index else None
         if out is None:
-            _timed_out.put(self.repo.gitdir, (index_key, time.monotonic()))
+            _timed_out.put(self.repo.gitdir, (index_key, time.monotonic(), self.limit))
+            setting = config.DIRTY_TIMEOUT if config.seconds(config.DIRTY_TIMEOUT) <= self.limit else (
+                f"{config.GIT_TIMEOUT}, which bounds all git work of a run")
             warn_once(
                 f"timeout:{self.repo.gitdir}",
                 f"git status did not finish in time in {self.repo.root}; the dirty state is recorded as "
-                f"unknown (raise {config.DIRTY_TIMEOUT} to wait longer)",
+                f"unknown (raise {setting} to wait longer)",
             )
             return None
         rc, stdout = out
@@ -75,6 +76,14 @@ class DirtyCheck:
                 stat_key(os.path.join(self.repo.gitdir, "index")) == index_key:
             _clean_index.put(self.repo.gitdir, (self.commit, index_key))
         return self.answer
+
+    def _recently_timed_out(self) -> bool:
+        """The same index timed out within ``RETRY_AFTER_TIMEOUT`` under a limit at least as long as
+        today's: trying again would only stall this run too. A raised limit is tried at once."""
+        last = _timed_out.get(self.repo.gitdir)
+        index_key = self.index.key if self.index else None
+        return bool(last) and last[0] == index_key and time.monotonic() - last[1] < RETRY_AFTER_TIMEOUT \
+            and self.limit <= last[2]
 
     def cancel(self) -> None:
         if self.proc is not None:

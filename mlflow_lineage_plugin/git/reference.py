@@ -28,13 +28,15 @@ def read_git_ref(entry_path: Optional[str], *, timeout: float = 2.0) -> Optional
     if not entry_path:
         return None
     try:
-        return _read(str(entry_path), time.monotonic() + max(float(timeout), 0.0))
+        return _read(str(entry_path), max(float(timeout), 0.0))
     except Exception as exc:  # never cost the run: one line, no traceback
         warn_once(f"error:{type(exc).__name__}", f"git reference not read ({type(exc).__name__})")
         return None
 
 
-def _read(entry_path: str, deadline: float) -> Optional[GitRef]:
+def _read(entry_path: str, timeout: float) -> Optional[GitRef]:
+    started = time.monotonic()
+    deadline = started + timeout
     target = os.path.realpath(os.path.abspath(os.path.expanduser(entry_path)))
     if not os.path.exists(target):
         return None
@@ -46,8 +48,8 @@ def _read(entry_path: str, deadline: float) -> Optional[GitRef]:
     rel = "" if rel == "." else rel
     if rel == ".git" or rel.startswith(("../", ".git/")):
         return None
-    started = time.monotonic()
-    sub_deadline = min(deadline, started + config.seconds(config.DIRTY_TIMEOUT))
+    dirty_limit = min(timeout, config.seconds(config.DIRTY_TIMEOUT))
+    sub_deadline = min(deadline, started + dirty_limit)
     exe = process.executable()
     commit, branch = read_head(repo)
     if commit is None and exe and head_needs_git(repo):
@@ -56,7 +58,7 @@ def _read(entry_path: str, deadline: float) -> Optional[GitRef]:
         return None
     index = read_index(repo)
 
-    dirty_job = DirtyCheck(repo, index, commit, exe, sub_deadline)
+    dirty_job = DirtyCheck(repo, index, commit, exe, sub_deadline, dirty_limit)
     try:
         dirty_job.start()
         if belongs(repo, index, rel, is_dir, exe, sub_deadline) is False:
