@@ -12,6 +12,7 @@ from conftest import git
 
 from mlflow_lineage_plugin import git as gitmod
 from mlflow_lineage_plugin.git import parse_config, process, read_git_ref
+from mlflow_lineage_plugin.tags import GitRef
 
 pytestmark = pytest.mark.usefixtures("git_available")
 
@@ -506,6 +507,7 @@ def test_git_env_of_the_process_does_not_redirect_git(repos, monkeypatch):
 )
 def test_corrupt_git_directory_never_raises(repos, damage):
     repo = repos.make(remote="https://github.com/acme/proj.git")
+    sha = head_file(repo)
     dotgit = repo / ".git"
     if damage == "garbage_head":
         (dotgit / "HEAD").write_bytes(b"\x00\xffnot a ref\n")
@@ -521,14 +523,21 @@ def test_corrupt_git_directory_never_raises(repos, damage):
     elif damage == "garbage_config":
         (dotgit / "config").write_bytes(b"[remote \"origin\"\n\turl = \xff\xfe[[[\n")
     ref = read_git_ref(str(repo / "train.py"))
-    if damage in ("garbage_head", "empty_head", "missing_gitdir"):
-        assert ref is None or ref.commit is None
-    elif damage == "garbage_ref":
-        assert ref is None or (ref.commit is None and ref.branch == "main")
-    elif damage == "truncated_index":
-        assert ref.commit == head_file(repo) and ref.dirty is None
-    else:
-        assert ref.commit == head_file(repo)
+    expected = {
+        # HEAD names no commit and no branch: git itself does not see a repository, neither do we
+        "garbage_head": None,
+        "empty_head": None,
+        "missing_gitdir": None,
+        # the branch is known, its commit is not: no commit, hence no dirty state and no link
+        "garbage_ref": GitRef(branch="main", repo_url="https://github.com/acme/proj", path="train.py"),
+        # git cannot read the index: the dirty state is unknown, everything else stands
+        "truncated_index": GitRef(commit=sha, branch="main", repo_url="https://github.com/acme/proj",
+                                  dirty=None, path="train.py",
+                                  source_url=f"https://github.com/acme/proj/blob/{sha}/train.py"),
+        # git refuses an unparsable config (so no dirty state) and no remote can be read from it
+        "garbage_config": GitRef(commit=sha, branch="main", repo_url=None, dirty=None, path="train.py"),
+    }[damage]
+    assert ref == expected
 
 
 def head_file(repo: Path) -> str:
