@@ -63,7 +63,7 @@ def _read(entry_path: str, timeout: float) -> Optional[GitRef]:
         dirty_job.start()
         if belongs(repo, index, rel, is_dir, exe, sub_deadline) is False:
             return None
-        remote = remote_url(repo, branch)
+        remote = remote_url(repo, branch, deadline)
         dirty = dirty_job.result()
     finally:
         dirty_job.cancel()

@@ -1,4 +1,7 @@
-"""Which remote a checkout came from, and its URL as configured."""
+"""Which remote a checkout came from, and its URL as ``git remote get-url`` prints it: the first
+configured URL with the longest matching ``url.<base>.insteadOf`` applied (``pushInsteadOf`` only
+concerns pushes), from every config file git reads, includes followed. Credentials that a rewrite
+brings in are removed later, with everything else, by ``urls.normalize_remote``."""
 
 from __future__ import annotations
 
@@ -8,42 +11,77 @@ import time
 from typing import Optional
 
 from mlflow_lineage_plugin.git import gitconfig, process
+from mlflow_lineage_plugin.git.cache import Memo, stat_key
+from mlflow_lineage_plugin.git.gitconfig import Entry
 from mlflow_lineage_plugin.git.refs import Repo
 
-
-def remote_url(repo: Repo, branch: Optional[str]) -> Optional[str]:
-    """The remote of the branch's upstream, else ``origin``, else the first remote configured."""
-    cfg = gitconfig.config_file(os.path.join(repo.commondir, "config"))
-    remotes = [(k[1], v[0]) for k, v in cfg.items() if k[0] == "remote" and k[2] == "url" and k[1] and v]
-    if not remotes and any(k[0] in ("include", "includeif") for k in cfg):
-        cfg, remotes = _config_via_git(repo)
-    by_name = dict(remotes)
-    upstream = cfg.get(("branch", branch, "remote"), [None])[0] if branch else None
-    if upstream and upstream != ".":
-        if upstream in by_name:
-            return by_name[upstream]
-        if "/" in upstream or ":" in upstream:  # a branch may name a URL as its remote
-            return upstream
-    if "origin" in by_name:
-        return by_name["origin"]
-    return remotes[0][1] if remotes else None
+_ENV = ("HOME", "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM")
+_answers = Memo()  # (gitdir, branch, env, git) -> (files with their stat keys, url)
 
 
-def _config_via_git(repo: Repo) -> tuple[dict, list[tuple[str, str]]]:
+def remote_url(repo: Repo, branch: Optional[str], deadline: Optional[float] = None) -> Optional[str]:
+    """The URL of the branch's upstream remote, else ``origin``'s, else the first remote's.
+
+    Kept until one of the config files it was read from (included ones too) changes."""
     exe = process.executable()
-    out = process.run(exe, ["config", "-z", "--list"], repo.root, time.monotonic() + 1.0) if exe else None
-    cfg: dict[tuple[str, Optional[str], str], list[str]] = {}
-    remotes: list[tuple[str, str]] = []
+    key = (repo.gitdir, branch, tuple(os.environ.get(k) for k in _ENV), exe)
+    hit = _answers.get(key)
+    if hit is not None and all(stat_key(path) == was for path, was in hit[0]):
+        return hit[1]
+    cfg = gitconfig.repo_config(repo.commondir, repo.gitdir, branch, exe)
+    entries: Optional[tuple[Entry, ...]] = cfg.entries
+    if not cfg.complete:
+        entries = _entries_via_git(exe, repo, deadline if deadline is not None else time.monotonic() + 1.0)
+        if entries is None:
+            return None  # not remembered: git may answer next time
+    url = choose_remote(entries, branch)
+    _answers.put(key, (cfg.files, url))
+    return url
+
+
+def choose_remote(entries: tuple[Entry, ...], branch: Optional[str]) -> Optional[str]:
+    urls: dict[str, str] = {}  # remote name -> its first URL, in the order remotes appear
+    upstream = None
+    rewrites: list[tuple[str, str]] = []  # (insteadOf prefix, base)
+    for section, sub, key, value in entries:
+        if section == "remote" and key == "url" and sub:
+            urls.setdefault(sub, value)
+        elif section == "branch" and key == "remote" and branch is not None and sub == branch:
+            upstream = value
+        elif section == "url" and key == "insteadof" and sub is not None:
+            rewrites.append((value, sub))
+    chosen = None
+    if upstream and upstream != ".":
+        if upstream in urls:
+            chosen = urls[upstream]
+        elif "/" in upstream or ":" in upstream:  # a branch may name a URL as its remote
+            chosen = upstream
+    if chosen is None:
+        chosen = urls.get("origin") or next(iter(urls.values()), None)
+    return rewrite(chosen, rewrites) if chosen else None
+
+
+def rewrite(url: str, rewrites: list[tuple[str, str]]) -> str:
+    """git's ``insteadOf``: the longest matching prefix wins, the first of equal length."""
+    best: Optional[tuple[str, str]] = None
+    for prefix, base in rewrites:
+        if url.startswith(prefix) and (best is None or len(prefix) > len(best[0])):
+            best = (prefix, base)
+    return best[1] + url[len(best[0]):] if best else url
+
+
+def _entries_via_git(exe: Optional[str], repo: Repo, deadline: float) -> Optional[tuple[Entry, ...]]:
+    out = process.run(exe, ["config", "-z", "--list"], repo.root, deadline) if exe else None
     if out is None or out[0] != 0:
-        return cfg, remotes
+        return None
+    entries = []
     for item in out[1].decode("utf-8", "replace").split("\0"):
         name, _, value = item.partition("\n")
         section, _, rest = name.partition(".")
         sub, _, key = rest.rpartition(".")
-        cfg.setdefault((section.lower(), sub or None, key.lower()), []).append(value)
-        if section.lower() == "remote" and key.lower() == "url" and sub:
-            remotes.append((sub, value))
-    return cfg, remotes
+        if key:
+            entries.append((section.lower(), sub or None, key.lower(), value))
+    return tuple(entries)
 
 
 def absolute_local_remote(remote: str, root: str) -> str:
