@@ -11,7 +11,7 @@ import pytest
 from conftest import git
 
 from mlflow_lineage_plugin import git as gitmod
-from mlflow_lineage_plugin.git import parse_config, process, read_git_ref
+from mlflow_lineage_plugin.git import dirty, parse_config, process, read_git_ref
 from mlflow_lineage_plugin.tags import GitRef
 
 pytestmark = pytest.mark.usefixtures("git_available")
@@ -156,19 +156,82 @@ def test_repeat_on_unchanged_checkout_starts_no_git_process(repos, monkeypatch):
     assert read_git_ref(entry).dirty is False
 
 
-def test_racily_clean_entries_are_always_rechecked(repos, monkeypatch):
+def test_racily_clean_entries_are_rechecked_until_settled(repos, monkeypatch):
     """A file stamped in the same second as the index may have changed after git hashed it without
-    its stat data showing it (coarse timestamps): git re-reads such files, and so must we."""
+    its stat data showing it (coarse timestamps): git re-reads such files, and so must we, as long as
+    a later write could still leave the same stat data (here: a time stamp in the future)."""
     repo = repos.make(files={"train.py": "a\n", "lib.py": "b\n"})
-    past = time.time() - 60
-    for name in ("train.py", "lib.py"):
-        os.utime(repo / name, (past, past))
+    now = time.time()
+    os.utime(repo / "train.py", (now + 3600, now + 3600))
+    os.utime(repo / "lib.py", (now - 120, now - 120))
     git(repo, "update-index", "-q", "--refresh")  # the index records those stat data
-    os.utime(repo / ".git/index", (past, past))  # ... and was written in that same second
+    os.utime(repo / ".git/index", (now - 60, now - 60))  # ... and is older than train.py: racy
     spawned = SpawnCounter(monkeypatch)
     for _ in range(3):
         assert read_git_ref(str(repo / "train.py")).dirty is False
     assert len(spawned.calls) == 3
+
+
+def _racy_fresh_clone(repos, tmp_path) -> Path:
+    """A fresh clone as git leaves it: files stamped in the index's own second (made certain here by
+    dating the index to the oldest file's time), so git re-reads every file on every status."""
+    src = repos.make("src", files={"train.py": "print(1)\n", "lib.py": "x = 1\n", "pkg/mod.py": "y\n"})
+    git(tmp_path, "clone", "-q", str(src), "clone")
+    clone = tmp_path / "clone"
+    files = [clone / p for p in ("train.py", "lib.py", "pkg/mod.py")]
+    oldest = min(f.stat().st_mtime_ns for f in files)
+    os.utime(clone / ".git/index", ns=(oldest, oldest))
+    # the proof trusts stat data only once they are SETTLED_SECONDS older than the status that saw them
+    newest = max(max(f.stat().st_ctime_ns, f.stat().st_mtime_ns) for f in files) / 1e9
+    time.sleep(max(0.0, newest + dirty.SETTLED_SECONDS + 0.2 - time.time()))
+    return clone
+
+
+def test_fresh_clone_regains_the_fast_path_without_writing_the_index(repos, tmp_path, monkeypatch):
+    clone = _racy_fresh_clone(repos, tmp_path)
+    index = clone / ".git/index"
+    before = (index.stat().st_ino, index.stat().st_mtime_ns)
+    spawned = SpawnCounter(monkeypatch)
+    entry = str(clone / "train.py")
+    assert read_git_ref(entry).dirty is False
+    assert len(spawned.calls) == 1 and "status" in spawned.calls[0]
+    for _ in range(3):
+        assert read_git_ref(entry).dirty is False
+    assert len(spawned.calls) == 1  # the second run and later: no process
+    assert (index.stat().st_ino, index.stat().st_mtime_ns) == before  # and the index was never written
+
+
+def test_fresh_clone_edit_is_seen_even_with_the_remembered_time_stamp(repos, tmp_path, monkeypatch):
+    clone = _racy_fresh_clone(repos, tmp_path)
+    entry = str(clone / "train.py")
+    assert read_git_ref(entry).dirty is False
+    assert read_git_ref(entry).dirty is False
+    lib = clone / "lib.py"
+    st = lib.stat()
+    lib.write_text("x = 2\n")  # same size, and dated back to the very time stamp that was remembered
+    os.utime(lib, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert lib.stat().st_mtime_ns == st.st_mtime_ns and lib.stat().st_size == st.st_size
+    assert read_git_ref(entry).dirty is True
+    assert read_git_ref(entry).dirty is True
+    lib.write_text("x = 1\n")
+    assert read_git_ref(entry).dirty is False
+    (clone / "pkg/mod.py").write_text("z\n")
+    assert read_git_ref(entry).dirty is True
+
+
+@pytest.mark.parametrize("rule_file", [".git/info/attributes", ".gitattributes", "pkg/.gitattributes"])
+def test_fresh_clone_proof_is_dropped_when_attributes_change(repos, tmp_path, monkeypatch, rule_file):
+    """git re-reads a racily clean file through its filters and attributes: new rules, new look."""
+    clone = _racy_fresh_clone(repos, tmp_path)
+    entry = str(clone / "train.py")
+    assert read_git_ref(entry).dirty is False
+    spawned = SpawnCounter(monkeypatch)
+    assert read_git_ref(entry).dirty is False
+    assert spawned.calls == []
+    (clone / rule_file).parent.mkdir(parents=True, exist_ok=True)
+    (clone / rule_file).write_text("*.py text eol=crlf\n")  # untracked, yet it changes git's comparison
+    read_git_ref(entry)
+    assert len(spawned.calls) == 1
 
 
 def test_fresh_for_every_call_commit_between_runs(repos):

@@ -58,7 +58,7 @@ def _read(entry_path: str, timeout: float) -> Optional[GitRef]:
         return None
     index = read_index(repo)
 
-    dirty_job = DirtyCheck(repo, index, commit, exe, sub_deadline, dirty_limit)
+    dirty_job = DirtyCheck(repo, index, commit, exe, sub_deadline, dirty_limit, branch)
     try:
         dirty_job.start()
         if belongs(repo, index, rel, is_dir, exe, sub_deadline) is False:
