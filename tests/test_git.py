@@ -495,6 +495,24 @@ def test_untracked_entry_checked_once_until_ignore_rules_change(repos, monkeypat
     assert read_git_ref(str(repo / "nb/new.ipynb")) is None
 
 
+def test_untracked_entry_checked_once_with_included_config(repos, tmp_path, monkeypatch):
+    """Ignore rules named by an included config file are followed like git follows them, so the
+    answer is still remembered until one of those files changes."""
+    repo = repos.make(files={"nb/old.ipynb": "{}\n"})
+    settle(repo)
+    rules = tmp_path / "team-excludes"
+    rules.write_text("")
+    (tmp_path / "team.inc").write_text(f"[core]\n\texcludesFile = {rules}\n")
+    git(repo, "config", "include.path", str(tmp_path / "team.inc"))
+    (repo / "nb/new.ipynb").write_text("{}\n")
+    spawned = SpawnCounter(monkeypatch)
+    for _ in range(3):
+        assert read_git_ref(str(repo / "nb/new.ipynb")).path == "nb/new.ipynb"
+    assert sum("check-ignore" in c for c in spawned.calls) == 1
+    rules.write_text("*.ipynb\n")
+    assert read_git_ref(str(repo / "nb/new.ipynb")) is None
+
+
 def test_search_stops_at_git_ceiling_directories(repos, monkeypatch):
     home = repos.make("home", files={"work/tracked.py": "x\n"})
     assert read_git_ref(str(home / "work/tracked.py")).path == "work/tracked.py"

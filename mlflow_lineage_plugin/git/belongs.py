@@ -14,7 +14,7 @@ _untracked = Memo()
 
 
 def belongs(repo: Repo, index: Optional[Index], rel: str, is_dir: bool, exe: Optional[str],
-            deadline: float) -> Optional[bool]:
+            deadline: float, branch: Optional[str] = None) -> Optional[bool]:
     """Whether the entry is part of this repository rather than a stray file in an outer one.
 
     Tracked (or, for a directory, holding tracked files): yes. Ignored: no. Untracked and not ignored:
@@ -43,38 +43,30 @@ def belongs(repo: Repo, index: Optional[Index], rel: str, is_dir: bool, exe: Opt
         return True
     if exe is None:
         return anchor_tracked
-    key = (repo.gitdir, index.key, rel, is_dir, _ignore_rules_key(repo, rel))
+    rules = _ignore_rules_key(repo, rel, branch)
+    key = (repo.gitdir, index.key, rel, is_dir, rules)
     if key in _untracked:
         return _untracked.get(key)
     out = process.run(exe, ["check-ignore", "-q", "--", rel], repo.root, deadline)
     if out is None or out[0] not in (0, 1):
         return anchor_tracked
     answer = anchor_tracked and out[0] == 1
-    if key[-1] is not None:
+    if rules[-1]:  # every config file known: a change in any of them changes the key
         _untracked.put(key, answer)
     return answer
 
 
-def _ignore_rules_key(repo: Repo, rel: str) -> Optional[tuple]:
-    """The state of every file git reads to decide whether ``rel`` is ignored, so an untracked entry
-    file (a notebook not yet committed) is checked once, not on every run. None when a config file
-    includes others (their names would need git's own resolution)."""
-    home = os.path.expanduser("~")
-    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-    configs = [
-        os.environ.get("GIT_CONFIG_GLOBAL") or os.path.join(home, ".gitconfig"),
-        os.path.join(xdg, "git", "config"),
-        os.environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig",
-        os.path.join(repo.commondir, "config"),
-    ]
+def _ignore_rules_key(repo: Repo, rel: str, branch: Optional[str]) -> tuple:
+    """The state of every file git reads to decide whether ``rel`` is ignored (config files with
+    their includes, exclude files, ``.gitignore`` files on the way), so an untracked entry file (a
+    notebook not yet committed) is checked once, not on every run."""
+    cfg = gitconfig.repo_config(repo.commondir, repo.gitdir, branch, process.executable())
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     excludes = [os.path.join(xdg, "git", "ignore"), os.path.join(repo.commondir, "info", "exclude")]
-    for path in configs:
-        cfg = gitconfig.config_file(path)
-        if any(k[0] in ("include", "includeif") for k in cfg):
-            return None
-        excludes += [os.path.expanduser(v) for v in cfg.get(("core", None, "excludesfile"), [])]
+    excludes += [os.path.expanduser(v) for v in cfg.values("core", None, "excludesfile")]
     parts = rel.split("/")[:-1]
     ignores = [os.path.join(repo.root, *parts[:i], ".gitignore") for i in range(len(parts) + 1)]
-    files = tuple(configs + excludes + ignores)
-    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("GIT_")))
-    return files, tuple(stat_key(f) for f in files), env
+    files = tuple([path for path, _ in cfg.files] + excludes + ignores)
+    env = tuple(sorted((k, v) for k, v in os.environ.items()
+                       if k.startswith("GIT_") or k in ("HOME", "XDG_CONFIG_HOME")))
+    return files, tuple(stat_key(f) for f in files), env, cfg.complete

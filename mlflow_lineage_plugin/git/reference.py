@@ -61,7 +61,7 @@ def _read(entry_path: str, timeout: float) -> Optional[GitRef]:
     dirty_job = DirtyCheck(repo, index, commit, exe, sub_deadline, dirty_limit, branch)
     try:
         dirty_job.start()
-        if belongs(repo, index, rel, is_dir, exe, sub_deadline) is False:
+        if belongs(repo, index, rel, is_dir, exe, sub_deadline, branch) is False:
             return None
         remote = remote_url(repo, branch, deadline)
         dirty = dirty_job.result()
