@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -41,13 +42,13 @@ def git_env() -> dict[str, str]:
     return env
 
 
-def spawn(exe: str, args: list[str], cwd: str) -> subprocess.Popen:
+def spawn(exe: str, args: list[str], cwd: str, env: Optional[dict[str, str]] = None) -> subprocess.Popen:
     """A git process in its own process group, so a time-out kills it and anything it started
     (hooks, fsmonitor) that could otherwise hold our pipe open. Every git process of the plugin
-    starts here."""
+    starts here; ``env`` adds to (or overrides) ``git_env()``."""
     kw: dict = {"start_new_session": True} if os.name == "posix" else {
         "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
-    return subprocess.Popen([exe, *args], cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL,
+    return subprocess.Popen([exe, *args], cwd=cwd, env={**git_env(), **(env or {})}, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, **kw)
 
 
@@ -59,6 +60,37 @@ def collect(proc: subprocess.Popen, deadline: float) -> Optional[tuple[int, byte
         kill(proc)
         return None
     return proc.returncode, out or b""
+
+
+def collect_capped(proc: subprocess.Popen, deadline: float, cap: int) -> Optional[tuple[int, bytes, int]]:
+    """(exit code, stdout, its size): stdout is read to the end to learn its size but kept only up
+    to ``cap`` bytes (b"" beyond), so a huge output never sits in memory. None past the deadline."""
+    if os.name != "posix" or proc.stdout is None:
+        out = collect(proc, deadline)
+        return None if out is None else (out[0], out[1] if len(out[1]) <= cap else b"", len(out[1]))
+    fd = proc.stdout.fileno()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            kill(proc)
+            return None
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size <= cap:
+            chunks.append(chunk)
+        elif chunks:
+            chunks = []
+    try:
+        rc = proc.wait(timeout=max(deadline - time.monotonic(), 0.001))
+    except subprocess.TimeoutExpired:
+        kill(proc)
+        return None
+    proc.stdout.close()
+    return rc, b"".join(chunks), size
 
 
 def kill(proc: subprocess.Popen) -> None:
@@ -73,11 +105,12 @@ def kill(proc: subprocess.Popen) -> None:
         proc.communicate(timeout=1.0)
 
 
-def run(exe: Optional[str], args: list[str], cwd: str, deadline: float) -> Optional[tuple[int, bytes]]:
+def run(exe: Optional[str], args: list[str], cwd: str, deadline: float,
+        env: Optional[dict[str, str]] = None) -> Optional[tuple[int, bytes]]:
     if exe is None or deadline <= time.monotonic():
         return None
     try:
-        proc = spawn(exe, args, cwd)
+        proc = spawn(exe, args, cwd, env) if env else spawn(exe, args, cwd)
     except OSError:
         return None
     return collect(proc, deadline)
