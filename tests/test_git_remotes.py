@@ -176,3 +176,28 @@ def test_remote_is_read_without_a_process_unless_only_git_can_tell(tmp_path, mon
     repo = _setup(tmp_path / "b", monkeypatch, "https://github.com/acme/x.git", CASES["hasconfig (git decides)"][1])
     assert read_git_ref(str(repo / "train.py")).repo_url == "https://mirror.example.com/acme/x"
     assert sum("config" in c for c in calls) == 1
+
+
+def test_worktree_matches_includeif_by_its_own_git_directory(tmp_path, monkeypatch):
+    """In a linked worktree git matches `gitdir:` against .git/worktrees/<name> of the main checkout."""
+    repo = _setup(tmp_path, monkeypatch, "gh:acme/x", {
+        "home/.gitconfig": '[includeIf "gitdir:{repo}/"]\n\tpath = main-rules\n'
+                           '[includeIf "gitdir:**/wt/"]\n\tpath = wt-rules\n',
+        "home/main-rules": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        "home/wt-rules": '[url "https://gitlab.example.com/"]\n\tinsteadOf = gh:acme/\n'})
+    wt = tmp_path / "wt"
+    git(repo, "worktree", "add", "-q", "-b", "exp", str(wt))
+    for checkout in (repo, wt):
+        assert read_git_ref(str(checkout / "train.py")).repo_url == urls.normalize_remote(get_url(checkout))
+    assert read_git_ref(str(wt / "train.py")).repo_url == "https://github.com/acme/x"
+
+
+def test_without_git_a_hasconfig_include_is_skipped_not_fatal(tmp_path, monkeypatch):
+    repo = _setup(tmp_path, monkeypatch, "gh:acme/x", {
+        "local": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        "home/.gitconfig": '[includeIf "hasconfig:remote.*.url:gh:**"]\n\tpath = work\n',
+        "home/work": "[core]\n\tautocrlf = false\n"})
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    assert read_git_ref(str(repo / "train.py")).repo_url == "https://github.com/acme/x"

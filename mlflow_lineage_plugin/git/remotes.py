@@ -29,12 +29,13 @@ def remote_url(repo: Repo, branch: Optional[str], deadline: Optional[float] = No
     if hit is not None and all(stat_key(path) == was for path, was in hit[0]):
         return hit[1]
     cfg = gitconfig.repo_config(repo.commondir, repo.gitdir, branch, exe)
-    entries: Optional[tuple[Entry, ...]] = cfg.entries
     if not cfg.complete:
         entries = _entries_via_git(exe, repo, deadline if deadline is not None else time.monotonic() + 1.0)
-        if entries is None:
-            return None  # not remembered: git may answer next time
-    url = choose_remote(entries, branch)
+        if entries is None:  # git could not say: our reading without what only git evaluates, unremembered
+            return choose_remote(cfg.entries, branch)
+        url = choose_remote(entries, branch)
+    else:
+        url = choose_remote(cfg.entries, branch)
     _answers.put(key, (cfg.files, url))
     return url
 
