@@ -34,6 +34,7 @@ _MAX_ATTRIBUTE_DIRS = 128  # beyond this many directories, no remembered proof (
 
 _clean_index = Memo()  # gitdir -> _Proof of the last clean `git status`
 _timed_out = Memo()  # gitdir -> (index key, when, the time limit that was too short)
+_found_dirty = Memo()  # gitdir -> index key of the last `git status` that found changes
 STATUS = ["-c", "status.renames=false", "-c", "diff.renames=false",
           "status", "--porcelain", "--untracked-files=no"]  # fmt: skip
 
@@ -73,7 +74,8 @@ class DirtyCheck:
         if self._recently_timed_out():
             self.decided = True
             return
-        if self.index is not None and self.index.provable and self.index.paths is not None:
+        if self.index is not None and self.index.provable and self.index.paths is not None and \
+                _index_settled(self.index) and _found_dirty.get(self.repo.gitdir) != self.index.key:
             rules = _content_rules(self.repo, self.index, self.branch, self.exe)
             self.before = (time.time_ns(), _lstat_all(self.repo, self.index), rules)
         try:
@@ -102,6 +104,8 @@ class DirtyCheck:
         if rc != 0:
             return None
         self.answer = bool(stdout.strip())
+        if self.index is not None:  # while it stays dirty, no proof to prepare
+            _found_dirty.put(self.repo.gitdir, self.index.key if self.answer else None)
         if not self.answer and self.index is not None and _index_settled(self.index) and \
                 stat_key(os.path.join(self.repo.gitdir, "index")) == index_key:
             _clean_index.put(self.repo.gitdir, _Proof(self.commit or "", self.branch, self.index.key,
