@@ -172,9 +172,10 @@ def test_racily_clean_entries_are_rechecked_until_settled(repos, monkeypatch):
     assert len(spawned.calls) == 3
 
 
-def _racy_fresh_clone(repos, tmp_path) -> Path:
+def _racy_fresh_clone(repos, tmp_path, monkeypatch) -> Path:
     """A fresh clone as git leaves it: files stamped in the index's own second (made certain here by
     dating the index to the oldest file's time), so git re-reads every file on every status."""
+    monkeypatch.setenv("MLFLOW_LINEAGE_DIRTY_TIMEOUT", "30")  # a loaded machine must not make it unknown
     src = repos.make("src", files={"train.py": "print(1)\n", "lib.py": "x = 1\n", "pkg/mod.py": "y\n"})
     git(tmp_path, "clone", "-q", str(src), "clone")
     clone = tmp_path / "clone"
@@ -188,49 +189,49 @@ def _racy_fresh_clone(repos, tmp_path) -> Path:
 
 
 def test_fresh_clone_regains_the_fast_path_without_writing_the_index(repos, tmp_path, monkeypatch):
-    clone = _racy_fresh_clone(repos, tmp_path)
+    clone = _racy_fresh_clone(repos, tmp_path, monkeypatch)
     index = clone / ".git/index"
     before = (index.stat().st_ino, index.stat().st_mtime_ns)
     spawned = SpawnCounter(monkeypatch)
     entry = str(clone / "train.py")
-    assert read_git_ref(entry).dirty is False
+    assert read_git_ref(entry, timeout=30).dirty is False
     assert len(spawned.calls) == 1 and "status" in spawned.calls[0]
     for _ in range(3):
-        assert read_git_ref(entry).dirty is False
+        assert read_git_ref(entry, timeout=30).dirty is False
     assert len(spawned.calls) == 1  # the second run and later: no process
     assert (index.stat().st_ino, index.stat().st_mtime_ns) == before  # and the index was never written
 
 
 def test_fresh_clone_edit_is_seen_even_with_the_remembered_time_stamp(repos, tmp_path, monkeypatch):
-    clone = _racy_fresh_clone(repos, tmp_path)
+    clone = _racy_fresh_clone(repos, tmp_path, monkeypatch)
     entry = str(clone / "train.py")
-    assert read_git_ref(entry).dirty is False
-    assert read_git_ref(entry).dirty is False
+    assert read_git_ref(entry, timeout=30).dirty is False
+    assert read_git_ref(entry, timeout=30).dirty is False
     lib = clone / "lib.py"
     st = lib.stat()
     lib.write_text("x = 2\n")  # same size, and dated back to the very time stamp that was remembered
     os.utime(lib, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert lib.stat().st_mtime_ns == st.st_mtime_ns and lib.stat().st_size == st.st_size
-    assert read_git_ref(entry).dirty is True
-    assert read_git_ref(entry).dirty is True
+    assert read_git_ref(entry, timeout=30).dirty is True
+    assert read_git_ref(entry, timeout=30).dirty is True
     lib.write_text("x = 1\n")
-    assert read_git_ref(entry).dirty is False
+    assert read_git_ref(entry, timeout=30).dirty is False
     (clone / "pkg/mod.py").write_text("z\n")
-    assert read_git_ref(entry).dirty is True
+    assert read_git_ref(entry, timeout=30).dirty is True
 
 
 @pytest.mark.parametrize("rule_file", [".git/info/attributes", ".gitattributes", "pkg/.gitattributes"])
 def test_fresh_clone_proof_is_dropped_when_attributes_change(repos, tmp_path, monkeypatch, rule_file):
     """git re-reads a racily clean file through its filters and attributes: new rules, new look."""
-    clone = _racy_fresh_clone(repos, tmp_path)
+    clone = _racy_fresh_clone(repos, tmp_path, monkeypatch)
     entry = str(clone / "train.py")
-    assert read_git_ref(entry).dirty is False
+    assert read_git_ref(entry, timeout=30).dirty is False
     spawned = SpawnCounter(monkeypatch)
-    assert read_git_ref(entry).dirty is False
+    assert read_git_ref(entry, timeout=30).dirty is False
     assert spawned.calls == []
     (clone / rule_file).parent.mkdir(parents=True, exist_ok=True)
     (clone / rule_file).write_text("*.py text eol=crlf\n")  # untracked, yet it changes git's comparison
-    read_git_ref(entry)
+    read_git_ref(entry, timeout=30)
     assert len(spawned.calls) == 1
 
 
