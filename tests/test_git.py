@@ -156,6 +156,19 @@ def test_repeat_on_unchanged_checkout_starts_no_git_process(repos, monkeypatch):
     assert read_git_ref(entry).dirty is False
 
 
+def test_clear_forgets_every_remembered_answer(repos, monkeypatch):
+    repo = repos.make(files={"train.py": "print('hi')\n"})
+    settle(repo)
+    entry = str(repo / "train.py")
+    spawned = SpawnCounter(monkeypatch)
+    assert read_git_ref(entry).dirty is False
+    assert read_git_ref(entry).dirty is False
+    assert len(spawned.calls) == 1
+    gitmod.clear()
+    assert read_git_ref(entry).dirty is False
+    assert len(spawned.calls) == 2  # the clean status of this index was forgotten with the rest
+
+
 def test_racily_clean_entries_are_rechecked_until_settled(repos, monkeypatch):
     """A file stamped in the same second as the index may have changed after git hashed it without
     its stat data showing it (coarse timestamps): git re-reads such files, and so must we, as long as
