@@ -137,7 +137,7 @@ def resolver_walk(url: str) -> int:
     return len(g.of_kind("git_commit"))
 
 
-def measure(server: Server, walks: dict, repeat: int) -> tuple[dict, dict, dict]:
+def measure(server: Server, walks: dict, repeat: int, load: Load) -> tuple[dict, dict, dict]:
     """Each walk once per repeat, their order alternating; seconds, requests and answer of every call."""
     times: dict[str, list[float]] = {k: [] for k in walks}
     reqs: dict[str, list[int]] = {k: [] for k in walks}
@@ -151,6 +151,7 @@ def measure(server: Server, walks: dict, repeat: int) -> tuple[dict, dict, dict]
             times[name].append(time.perf_counter() - t0)
             time.sleep(0.5)  # let the access log catch up
             reqs[name].append(server.requests() - before)
+            load.sample()
     return times, reqs, found
 
 
@@ -178,7 +179,7 @@ def main() -> int:
         try:
             for walk in walks.values():  # warm both paths once (imports, server caches), unmeasured
                 walk(url)
-            times, reqs, found = measure(server, walks, args.repeat)
+            times, reqs, found = measure(server, walks, args.repeat, load)
         finally:
             server.stop()
 
