@@ -309,7 +309,7 @@ def test_interrupted_apply_resumes_to_the_same_result(uri, prefix, monkeypatch):
     versions = [register(uri, prefix + "m", run, monkeypatch) for _ in range(6)]
 
     job = Backfill(uri, options=Options(apply=True, workers=2))
-    real = job.registry.set_model_version_tag
+    real = job._set_version_tag
     count = {"n": 0}
 
     def set_tag_then_press_ctrl_c(*args):
@@ -318,7 +318,7 @@ def test_interrupted_apply_resumes_to_the_same_result(uri, prefix, monkeypatch):
         if count["n"] == 4:  # mid-way through the first version
             job.stop()
 
-    monkeypatch.setattr(job.registry, "set_model_version_tag", set_tag_then_press_ctrl_c)
+    monkeypatch.setattr(job, "_set_version_tag", set_tag_then_press_ctrl_c)
     report = job.run(Selection(models=(prefix + "m",)))
     assert report.interrupted and not report.complete
     assert any(i.state is State.STOPPED for i in report.items)

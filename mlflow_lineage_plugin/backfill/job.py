@@ -20,10 +20,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
+from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin import source as S
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.backfill.plan import run_has_git_fact, run_writes, version_writes
 from mlflow_lineage_plugin.backfill.report import Item, Report, State
+from mlflow_lineage_plugin.registry import PROMPT_TAG
 from mlflow_lineage_plugin.urls import error_line, redact
 
 VERSION_PAGE = 1000  # versions per search_model_versions request
@@ -32,7 +34,7 @@ RUN_BATCH = 100  # run ids per `attributes.run_id IN (...)` search
 EXPERIMENT_CHUNK = 200  # experiment ids per search_runs request
 RUN_CACHE = 20_000  # runs kept for versions that share a run; older ones are read again if needed
 DEFAULT_RETRIES = 5
-DEFAULT_BACKOFF = 1.0  # seconds, doubled per retry by MLflow's client (urllib3), unless Retry-After says
+DEFAULT_BACKOFF = 1  # seconds, an int for MLflow; doubled per retry by urllib3 unless Retry-After says
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class Progress:
 
 
 @contextlib.contextmanager
-def mlflow_http_retries(retries: int, backoff: float = DEFAULT_BACKOFF) -> Iterator[None]:
+def mlflow_http_retries(retries: int, backoff: int = DEFAULT_BACKOFF) -> Iterator[None]:
     """Bound MLflow's own HTTP retries for this job (its default waits minutes per request).
 
     A value the user set in MLflow's own variables wins. Process-wide while the job runs, which is
@@ -241,8 +243,13 @@ class Backfill:
     def _places(self) -> list[Place]:
         from mlflow_lineage_plugin.workspace import workspace_for_tracking_uri
 
-        ws = workspace_for_tracking_uri(self.tracking_uri)
-        places = [Place(ws.uri if ws else None, self.tracking_uri, self._client)]
+        # The workspace named for runs that do not say: this process's override (a public URL behind a
+        # proxy), else the tracking URI's, as the registry wrapper names it at creation.
+        home = config.get(config.WORKSPACE_URI)
+        if not home:
+            ws = workspace_for_tracking_uri(self.tracking_uri)
+            home = ws.uri if ws else None
+        places = [Place(home, self.tracking_uri, self._client)]
         for ws_uri, target in self.mapping.items():
             if target != self.tracking_uri:
                 places.append(Place(ws_uri, target, self._client))
@@ -365,6 +372,8 @@ class Backfill:
             version = str(v.version)
             if isinstance(present, str):
                 report.add(Item("version", name, version, State.CANNOT, present))
+            elif present.get(PROMPT_TAG, "").lower() == "true":
+                report.add(Item("version", name, version, State.SKIPPED, "a prompt: the plugin never enriches prompts"))
             elif T.SCHEMA in present and not self.options.overwrite:
                 report.add(Item("version", name, version, State.ENRICHED))
             else:
@@ -422,13 +431,22 @@ class Backfill:
             notes.append("its source run records no git commit")
         return Item("version", name, version, State.ENRICH, "; ".join(notes) or None, writes)
 
+    def _set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        # MlflowClient.set_model_version_tag first reads the registered model (is it a prompt?) on every
+        # call: a second request per tag. Prompts were already left out from the versions' own tags.
+        inner = getattr(self.registry, "_get_registry_client", None)
+        if inner is not None:
+            inner().set_model_version_tag(name, version, key, value)
+        else:
+            self.registry.set_model_version_tag(name, version, key, value)
+
     def _write_version(self, item: Item) -> None:
         try:
             for key, value in item.writes.items():
                 if self._stop.is_set():  # between two tags, never inside one: each is one request
                     item.state, item.reason = State.STOPPED, "interrupted while writing; a rerun completes it"
                     return
-                self.registry.set_model_version_tag(item.group, item.key, key, value)
+                self._set_version_tag(item.group, item.key, key, value)
                 item.written += 1
             item.state = State.WRITTEN
         except Exception as exc:
