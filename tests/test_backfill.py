@@ -330,3 +330,24 @@ def test_interrupted_apply_resumes_to_the_same_result(uri, prefix, monkeypatch):
     assert code == 0, out
     want = {**tags_of(uri, prefix + "ref", reference.version), T.ORIGIN: T.ORIGIN_BACKFILL}
     assert all(tags_of(uri, prefix + "m", v.version) == want for v in versions)
+
+
+def test_copy_model_version_keeps_lineage_and_backfill_repairs_a_copy_that_lost_it(uri, prefix, monkeypatch):
+    from mlflow import MlflowClient
+
+    run = make_run(uri, GIT_TAGS)
+    src = register(uri, prefix + "src", run, monkeypatch, plugin=True)
+    original = tags_of(uri, prefix + "src", src.version)
+    monkeypatch.setenv("MLFLOW_LINEAGE_DISABLE", "true")  # a copy made where the plugin is not installed
+    copied = MlflowClient(uri).copy_model_version(f"models:/{prefix}src/{src.version}", prefix + "copy")
+    monkeypatch.delenv("MLFLOW_LINEAGE_DISABLE")
+    assert tags_of(uri, prefix + "copy", copied.version) == original  # still the original run and workspace
+    # a tool that copied the model but not its tags (what export-import users report)
+    lost = register(uri, prefix + "lost", run, monkeypatch, source=f"models:/{prefix}src/{src.version}")
+    assert T.RUN_ID not in tags_of(uri, prefix + "lost", lost.version)
+
+    code, out = cli("--model", prefix + "copy", "--model", prefix + "lost", "--apply")
+    assert code == 0, out
+    assert f"model {prefix}copy: 1 version: 1 already enriched" in out
+    assert tags_of(uri, prefix + "lost", lost.version) == {**original, T.ORIGIN: T.ORIGIN_BACKFILL}
+    assert original[T.RUN_ID] == run

@@ -203,3 +203,30 @@ def test_database_backends_plan_apply_and_idempotence(servers, backend, prefix, 
     assert all(tags_of(url, prefix + "m", v.version) == want for v in versions)
     code, out = cli("--tracking-uri", url, "--model", prefix + "m", "--apply", "--format", "json")
     assert code == 0 and json.loads(out)["tags_written"] == 0
+
+
+def test_reregistered_on_a_second_server_regains_lineage_through_the_workspace_mapping(servers, prefix,
+                                                                                       monkeypatch):
+    """What mlflow-export-import does: the model files go to a second server and are registered there
+    with the original run id, while the run stays on the first server."""
+    first, second = servers["sqlite"].url, servers["sqlite2"].url
+    run = make_run(first, GIT_TAGS)
+    want = expected_tags(first, prefix + "orig", run, monkeypatch)  # as registered on the first server
+    imported = register(second, prefix + "m", run, monkeypatch, source=f"runs:/{run}/model")
+
+    code, out = cli("--tracking-uri", second, "--model", prefix + "m", "--apply")
+    assert code == 1, out
+    assert f"version {imported.version}: cannot: source run {run} not found in {second}" in out
+
+    monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACES", f"http://127.0.0.1:9={'http://127.0.0.1:9'};{first}={first}")
+    code, out = cli("--tracking-uri", second, "--model", prefix + "m", "--apply", "--retries", "0")
+    assert code == 0, out
+    got = tags_of(second, prefix + "m", imported.version)
+    assert got == want and got[T.WORKSPACE_URI] == first and got[T.RUN_ID] == run
+
+    other = register(second, prefix + "m", "f" * 32, monkeypatch)  # a run no reachable workspace has
+    code, out = cli("--tracking-uri", second, "--model", prefix + "m", "--retries", "0")
+    assert code == 1
+    line = next(x for x in out.splitlines() if f"version {other.version}: cannot:" in x)
+    assert f"source run {'f' * 32} not found in {second} or {first}" in line
+    assert "runs could not be read from http://127.0.0.1:9 (" in line

@@ -197,9 +197,11 @@ class RunIndex:
                     self._cache[rid] = found
             while len(self._cache) > RUN_CACHE:
                 self._cache.popitem(last=False)
-        where = " or ".join(p.shown() for p in self.places)
         for rid in missing:
-            out[rid] = "; ".join(problems[rid]) or f"source run {rid} not found in {where}"
+            failed = problems[rid]
+            asked = [p.shown() for p in self.places if not any(p.shown() in f for f in failed)]
+            why = [f"source run {rid} not found in {' or '.join(asked)}"] if asked else []
+            out[rid] = "; ".join(why + failed)
         return out
 
 
