@@ -182,17 +182,17 @@ def check(targets: tuple[str, ...], require: Optional[str], mlmodel: bool, fmt: 
 class _ClickProgress:
     """A progress bar on a terminal (stderr), nothing elsewhere: the summary is printed either way.
 
-    ``click.progressbar``: click already comes with MLflow, draws only on a terminal, and a unit per
-    model (or experiment) is all the granularity a streamed job can know in advance.
+    ``click.progressbar``: click already comes with MLflow and is all a bar needs (length, ETA,
+    terminal width); the length of a streamed job is an estimate from the model listing.
     """
 
     def __init__(self) -> None:
         self._bar = None
-        self._enabled = sys.stderr.isatty()
+        self.enabled = sys.stderr.isatty()
 
     def begin(self, label: str, length: int) -> None:
         self.end()
-        if self._enabled and length:
+        if self.enabled and length:
             self._bar = click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True)
             self._bar.__enter__()
 

@@ -351,3 +351,33 @@ def test_copy_model_version_keeps_lineage_and_backfill_repairs_a_copy_that_lost_
     assert f"model {prefix}copy: 1 version: 1 already enriched" in out
     assert tags_of(uri, prefix + "lost", lost.version) == {**original, T.ORIGIN: T.ORIGIN_BACKFILL}
     assert original[T.RUN_ID] == run
+
+
+def test_a_progress_bar_on_a_terminal_and_only_the_summary_elsewhere(uri, prefix, monkeypatch, tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    run = make_run(uri, GIT_TAGS)
+    for _ in range(3):
+        register(uri, prefix + "m", run, monkeypatch)
+    cmd = [str(Path(sys.executable).parent / "mlflow-lineage"), "backfill", "--tracking-uri", uri,
+           "--model", prefix + "*"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_LINEAGE_")}
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=slave, text=True, env=env, cwd=tmp_path, timeout=180)
+        os.close(slave)
+        shown = b""
+        with contextlib.suppress(OSError):
+            while chunk := os.read(master, 65536):
+                shown += chunk
+    finally:
+        os.close(master)
+    assert p.returncode == 0, p.stdout
+    assert "versions" in shown.decode() and "3/3" in shown.decode()  # click's bar with its position
+    assert "total versions: 3: 3 would enrich" in p.stdout and "3/3" not in p.stdout
+    code, out = cli("--model", prefix + "*")  # not a terminal: the summary alone
+    assert code == 0 and "3/3" not in out and out.startswith(f"model {prefix}m: 3 versions")

@@ -58,6 +58,8 @@ class Options:
 class Progress:
     """What the job tells a progress display; the default shows nothing."""
 
+    enabled = False  # a display that shows a bar wants a length: the job may spend a listing on it
+
     def begin(self, label: str, length: int) -> None: ...
 
     def advance(self, n: int = 1) -> None: ...
@@ -303,28 +305,51 @@ class Backfill:
 
     # --- versions -----------------------------------------------------------------------------------
 
-    def _model_names(self, sel: Selection) -> list[str]:
-        exact = [m for m in sel.models if not any(c in m for c in "*?[")]
-        globs = [m for m in sel.models if m not in exact]
-        names = list(dict.fromkeys(exact))
-        if sel.all_models or globs:
-            token = None
-            while True:
-                page = self.registry.search_registered_models(max_results=1000, page_token=token)
-                for m in page:
-                    if (sel.all_models or any(fnmatch.fnmatchcase(m.name, g) for g in globs)) and m.name not in names:
-                        names.append(m.name)
-                token = page.token
-                if not token:
-                    break
-        return names
-
-    def _version_pages(self, name: str) -> Iterator[list]:
-        quote = '"' if "'" in name else "'"
+    def _listed_models(self, sel: Selection, globs: list[str]) -> Iterator[Any]:
         token = None
         while True:
-            page = self.registry.search_model_versions(filter_string=f"name = {quote}{name}{quote}",
-                                                       max_results=VERSION_PAGE, page_token=token)
+            page = self.registry.search_registered_models(max_results=1000, page_token=token)
+            for m in page:
+                if sel.all_models or any(fnmatch.fnmatchcase(m.name, g) for g in globs):
+                    yield m
+            token = page.token
+            if not token:
+                return
+
+    def _searches(self, sel: Selection) -> tuple[list[tuple[str, Optional[Callable[[str], bool]]]], int]:
+        """The version searches that cover the selection, and an estimate of the versions for progress.
+
+        One search spans many models where the registry allows it (all models, ``name IN``, ``name
+        LIKE`` for a glob, filtered exactly here): a registry of many small models then costs a page per
+        1,000 versions, not a request per model. Unity Catalog searches one model at a time.
+        """
+        exact = list(dict.fromkeys(m for m in sel.models if not any(c in m for c in "*?[")))
+        globs = [m for m in sel.models if m not in exact]
+        estimate = 0
+        listed: list[str] = []
+        if (sel.all_models or globs) and (self.unity_catalog or self.progress.enabled):
+            for m in self._listed_models(sel, globs):
+                listed.append(m.name)
+                estimate += max((int(v.version) for v in (m.latest_versions or [])), default=0)
+        if self.unity_catalog:
+            return [(f"name = {_quoted(n)}", None) for n in dict.fromkeys(exact + listed)], estimate
+        if sel.all_models:
+            return [("", None)], estimate
+        searches: list[tuple[str, Optional[Callable[[str], bool]]]] = [
+            (f"name IN ({', '.join(_quoted(n) for n in exact[i:i + 100])})", None) for i in range(0, len(exact), 100)
+        ]
+        for g in globs:
+            like = "".join("%" if c == "*" else "_" if c == "?" else c for c in g)
+            # LIKE's `_` and `%` inside a name match more, never less; the exact test is fnmatch's
+            searches.append(("" if "[" in g else f"name LIKE {_quoted(like)}",
+                             lambda n, g=g: fnmatch.fnmatchcase(n, g)))
+        return searches, estimate
+
+    def _version_pages(self, filter_string: str) -> Iterator[list]:
+        token = None
+        while True:
+            page = self.registry.search_model_versions(filter_string=filter_string, max_results=VERSION_PAGE,
+                                                       page_token=token)
             yield list(page)
             token = page.token
             if not token:
@@ -332,25 +357,30 @@ class Backfill:
 
     def _versions(self, sel: Selection, report: Report, index: RunIndex, pool: ThreadPoolExecutor) -> None:
         try:
-            names = self._model_names(sel)
+            searches, estimate = self._searches(sel)
         except Exception as exc:
             report.error(f"registered models could not be listed: {error_line(exc)}")
             return
-        self.progress.begin("versions", len(names))
-        for name in names:
-            seen = 0
+        self.progress.begin("versions", estimate)
+        seen: set[tuple[str, str]] = set()
+        names_seen: set[str] = set()
+        for filter_string, keep in searches:
             try:
-                for page in self._version_pages(name):
-                    page = [v for v in page if sel.since_ms is None or (v.creation_timestamp or 0) >= sel.since_ms]
-                    seen += len(page)
-                    self._version_page(name, page, sel, report, index, pool)
+                for page in self._version_pages(filter_string):
+                    page = [v for v in page
+                            if (keep is None or keep(v.name)) and (v.name, str(v.version)) not in seen
+                            and (sel.since_ms is None or (v.creation_timestamp or 0) >= sel.since_ms)]
+                    seen.update((v.name, str(v.version)) for v in page)
+                    names_seen.update(v.name for v in page)
+                    self._version_page(page, sel, report, index, pool)
+                    self.progress.advance(len(page))
             except KeyboardInterrupt:
                 raise
             except Exception as exc:
-                report.error(f"versions of model {name} could not be listed: {error_line(exc)}")
-            if not seen and name in sel.models:
+                report.error(f"versions could not be listed ({filter_string or 'all models'}): {error_line(exc)}")
+        for name in dict.fromkeys(sel.models):
+            if not any(c in name for c in "*?[") and name not in names_seen and sel.since_ms is None:
                 report.error(f"model {name}: no versions found (no such model?)")
-            self.progress.advance()
 
     def _present_tags(self, page: list, pool: ThreadPoolExecutor) -> list[Union[dict, str]]:
         """Each version's tags. Unity Catalog's search answers without tags, so UC asks per version."""
@@ -366,12 +396,12 @@ class Backfill:
 
         return list(pool.map(get, page))
 
-    def _version_page(self, name: str, page: list, sel: Selection, report: Report, index: RunIndex,
+    def _version_page(self, page: list, sel: Selection, report: Report, index: RunIndex,
                       pool: ThreadPoolExecutor) -> None:
         presents = self._present_tags(page, pool)
         todo = []
         for v, present in zip(page, presents):
-            version = str(v.version)
+            name, version = v.name, str(v.version)
             if isinstance(present, str):
                 report.add(Item("version", name, version, State.CANNOT, present))
             elif present.get(PROMPT_TAG, "").lower() == "true":
@@ -385,7 +415,7 @@ class Backfill:
         found = index.lookup([r for r in run_ids if r])
         for (v, present), run_id in zip(todo, run_ids):
             model_id = getattr(v, "model_id", None) or S.model_id_from_source(v.source)
-            item = self._plan_version(name, v, present, run_id, model_id, models.get(model_id or ""),
+            item = self._plan_version(v.name, v, present, run_id, model_id, models.get(model_id or ""),
                                       found.get(run_id or ""), sel, index)
             report.add(item)
             if item.state is State.ENRICH and self.options.apply:
@@ -509,6 +539,10 @@ class Backfill:
             item.written, item.state = len(item.writes), State.WRITTEN
         except Exception as exc:
             item.state, item.reason = State.FAILED, f"tags could not be written: {error_line(exc)}"
+
+
+def _quoted(value: str) -> str:
+    return f'"{value}"' if "'" in value else f"'{value}'"
 
 
 class _NoModel:
