@@ -381,3 +381,14 @@ def test_a_progress_bar_on_a_terminal_and_only_the_summary_elsewhere(uri, prefix
     assert "total versions: 3: 3 would enrich" in p.stdout and "3/3" not in p.stdout
     code, out = cli("--model", prefix + "*")  # not a terminal: the summary alone
     assert code == 0 and "3/3" not in out and out.startswith(f"model {prefix}m: 3 versions")
+
+
+def test_workspace_override_names_runs_that_do_not_say_without_its_credentials(uri, prefix, monkeypatch):
+    run = make_run(uri, GIT_TAGS)
+    v = register(uri, prefix + "m", run, monkeypatch)
+    monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", "https://user:s3cret@mlflow.example.com/")
+    code, out = cli("--model", prefix + "m", "--apply")
+    assert code == 0, out
+    got = tags_of(uri, prefix + "m", v.version)
+    assert got[T.WORKSPACE_URI] == "https://mlflow.example.com"
+    assert "s3cret" not in json.dumps(got)

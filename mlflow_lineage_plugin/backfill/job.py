@@ -249,10 +249,14 @@ class Backfill:
 
         # The workspace named for runs that do not say: this process's override (a public URL behind a
         # proxy), else the tracking URI's, as the registry wrapper names it at creation.
-        home = config.get(config.WORKSPACE_URI)
-        if not home:
+        override = config.get(config.WORKSPACE_URI)
+        if override:
+            from mlflow_lineage_plugin.context import _override_workspace  # the run provider's reading of it
+
+            ws = _override_workspace(override)
+        else:
             ws = workspace_for_tracking_uri(self.tracking_uri)
-            home = ws.uri if ws else None
+        home = ws.uri if ws else None
         places = [Place(home, self.tracking_uri, self._client)]
         for ws_uri, target in self.mapping.items():
             if target != self.tracking_uri:
