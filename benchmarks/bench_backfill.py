@@ -125,12 +125,33 @@ def spread(xs: list[float]) -> str:
     return f"median {statistics.median(xs):7.2f} s   p10 {q[0]:7.2f}   p90 {q[-1]:7.2f}   (n={len(xs)})"
 
 
+def plan_only(server, args, env: dict) -> int:
+    before = len(log_lines(server))
+    dt, peak, out = run_side([CLI, "backfill", "--tracking-uri", server.url, "--all-models", "--format", "json",
+                              "--workers", str(args.workers)], env)
+    time.sleep(0.5)
+    reads = len(log_lines(server)[before:])
+    totals = json.loads(out)["totals"].get("version", {})
+    per_version = reads / args.versions
+    print(f"dry run of {args.versions} versions: {dt:.2f} s, {reads} requests ({per_version:.4f} per version), "
+          f"peak {peak:.1f} MB, plan {totals}")
+    ok = per_version <= READS_PER_VERSION and peak <= PEAK_MB and totals.get("would enrich") == args.versions
+    print(f"  {'OK  ' if per_version <= READS_PER_VERSION else 'MISS'} reads per version <= {READS_PER_VERSION}")
+    print(f"  {'OK  ' if peak <= PEAK_MB else 'MISS'} peak memory <= {PEAK_MB} MB")
+    load_end = os.getloadavg()
+    print(f"load average at end: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
+    return 0 if ok else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--versions", type=int, default=100)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3, help="measurements per side, alternated")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--plan-only", action="store_true",
+                        help="only the dry run at this size: reads per version and peak memory, no naive loop "
+                             "(the full 10,000-version plan fits in minutes where writing it takes hours here)")
     args = parser.parse_args()
 
     load_start = os.getloadavg()
@@ -148,6 +169,8 @@ def main() -> int:
             t0 = time.perf_counter()
             populate(db, args.versions, args.runs, str(Path(tmp) / "artifacts"))
             print(f"populated in {time.perf_counter() - t0:.0f} s")
+            if args.plan_only:
+                return plan_only(server, args, env)
             sides = {
                 "naive loop": [sys.executable, "-c", NAIVE, server.url],
                 "backfill --apply": [CLI, "backfill", "--tracking-uri", server.url, "--all-models", "--apply",
