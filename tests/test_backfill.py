@@ -392,3 +392,19 @@ def test_workspace_override_names_runs_that_do_not_say_without_its_credentials(u
     got = tags_of(uri, prefix + "m", v.version)
     assert got[T.WORKSPACE_URI] == "https://mlflow.example.com"
     assert "s3cret" not in json.dumps(got)
+
+
+def test_a_version_of_a_logged_model_made_outside_any_run_gets_the_models_lineage(uri, prefix, monkeypatch):
+    from mlflow import MlflowClient
+
+    c = MlflowClient(uri)
+    model = c.create_logged_model("0", tags=GIT_TAGS)
+    assert not model.source_run_id
+    ref = register(uri, prefix + "ref", None, monkeypatch, plugin=True, source=f"models:/{model.model_id}")
+    old = register(uri, prefix + "m", None, monkeypatch, source=f"models:/{model.model_id}")
+    want = tags_of(uri, prefix + "ref", ref.version)
+    assert want[T.MODEL_ID] == model.model_id and want[T.GIT_COMMIT] == COMMIT  # what creation writes
+
+    code, out = cli("--model", prefix + "m", "--apply")
+    assert code == 0, out
+    assert tags_of(uri, prefix + "m", old.version) == {**want, T.ORIGIN: T.ORIGIN_BACKFILL}
