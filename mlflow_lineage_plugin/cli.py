@@ -200,9 +200,6 @@ class _ClickProgress:
         if self._bar is not None:
             self._bar.update(n)
 
-    def note(self, text: str) -> None:
-        pass
-
     def end(self) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
