@@ -408,3 +408,21 @@ def test_a_version_of_a_logged_model_made_outside_any_run_gets_the_models_lineag
     code, out = cli("--model", prefix + "m", "--apply")
     assert code == 0, out
     assert tags_of(uri, prefix + "m", old.version) == {**want, T.ORIGIN: T.ORIGIN_BACKFILL}
+
+
+def test_runs_and_versions_in_one_job(uri, prefix, monkeypatch):
+    from mlflow import MlflowClient
+
+    dbx = {T.MLFLOW_DATABRICKS_GIT_REPO_URL: "https://github.com/acme/models",
+           T.MLFLOW_DATABRICKS_GIT_REPO_COMMIT: COMMIT,
+           T.MLFLOW_DATABRICKS_WORKSPACE_URL: "https://adb-1.2.azuredatabricks.net",
+           T.MLFLOW_DATABRICKS_WORKSPACE_ID: "1234"}
+    run = make_run(uri, dbx, experiment=prefix + "exp")
+    v = register(uri, prefix + "m", run, monkeypatch)
+    exp = MlflowClient(uri).get_experiment_by_name(prefix + "exp").experiment_id
+    code, out = cli("--runs", "--versions", "--experiment", exp, "--model", prefix + "m", "--apply")
+    assert code == 0, out
+    assert f"experiment {exp}: 1 run: 1 enriched" in out and f"model {prefix}m: 1 version: 1 enriched" in out
+    assert MlflowClient(uri).get_run(run).data.tags[T.MLFLOW_GIT_COMMIT] == COMMIT
+    got = tags_of(uri, prefix + "m", v.version)
+    assert got[T.GIT_COMMIT] == COMMIT and got[T.WORKSPACE_URI] == "https://adb-1.2.azuredatabricks.net/?o=1234"
