@@ -20,6 +20,8 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
+from mlflow.exceptions import MlflowException
+
 from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin import source as S
 from mlflow_lineage_plugin import tags as T
@@ -30,10 +32,20 @@ from mlflow_lineage_plugin.urls import error_line
 _logger = logging.getLogger(__name__)
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"
-KNOWN_REQUIREMENTS = frozenset({"commit", "clean"})
+KNOWN_REQUIREMENTS = config.KNOWN_REQUIREMENTS
 _RETRY_WORKSPACE_AFTER = 300.0  # seconds before asking again for a workspace that could not be told
 _SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"  # mlflow.server.constants.BACKEND_STORE_URI_ENV_VAR
 _SERVER_REGISTRY_ENV = "_MLFLOW_SERVER_REGISTRY_STORE"  # ...REGISTRY_STORE_URI_ENV_VAR
+
+
+class LineageRefusal(MlflowException):
+    """Strict mode said no: the one error the wrapper lets through to the caller (HTTP 400 from a
+    server). Every other exception of the enrichment is ours and never costs the registration."""
+
+    def __init__(self, message: str):
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
 
 
 class LineageRegistryStore:
@@ -92,9 +104,9 @@ class LineageRegistryStore:
         if not config.disabled():
             try:
                 tags, run_link = self._enrich(name, source, run_id, tags, run_link, model_id)
+            except LineageRefusal:
+                raise
             except Exception as exc:
-                if getattr(exc, "_lineage_refusal", False):
-                    raise
                 # A bug of ours must never cost the user's registration.
                 _logger.warning("mlflow-lineage: new version of model '%s' registered without lineage: %s",
                                 name, error_line(exc))
@@ -104,6 +116,11 @@ class LineageRegistryStore:
         if "model_id" in self._inner_params:
             kwargs["model_id"] = model_id
         return self._inner.create_model_version(name, source, run_id, tags, run_link, description, **kwargs)
+
+    def rename_registered_model(self, name, new_name):
+        if config.disabled() or not _is_file_store(self._inner):
+            return self._inner.rename_registered_model(name, new_name)
+        return _rename_on_file_store(self._inner, name, new_name)
 
     def _enrich(self, name, source, run_id, tags, run_link, model_id):
         pairs = _tag_pairs(tags)
@@ -124,9 +141,13 @@ class LineageRegistryStore:
         # Read even when the run is this thread's active run: the active run object holds the tags of
         # the run's start, and a tag the user set since (`mlflow.set_tag(...)`) must win.
         fetched = S.fetch(self._get_reader, run_id=run_id, model_id=model_id, timeout=_timeout())
+        experiment_hint, not_here = None, None
+        if self._server and fetched.missing:
+            fallback, experiment_hint, not_here = _workspace_the_request_names(run_link, run_id)
         src = S.source_run(run_id=run_id, model_id=model_id, run=fetched.run, model=fetched.model,
-                           fallback_workspace_uri=fallback)
-        _enforce(required, src, name, fetched.problems)
+                           fallback_workspace_uri=fallback, fallback_experiment_id=experiment_hint)
+        _enforce(required, src, name, fetched.problems,
+                 unread=fetched.run is None and fetched.model is None and bool(fetched.problems))
 
         ours = {k: v for k, v in T.version_tags(src, unity_catalog=self._unity_catalog).items() if k not in user}
         if self._unity_catalog:
@@ -135,7 +156,7 @@ class LineageRegistryStore:
         if not self._unity_catalog and not run_link and src.run_url and self._run_is_elsewhere(src.workspace_uri):
             run_link = src.run_url
 
-        notes = list(fetched.problems)
+        notes = list(fetched.problems) + ([not_here] if not_here else [])
         if fetched.run is not None and fetched.run.deleted:
             notes.append(f"source run {fetched.run.run_id} is deleted")
         if notes:
@@ -153,7 +174,7 @@ class LineageRegistryStore:
                 if self._server:
                     from mlflow.server import handlers
 
-                    self._reader = S.store_reader(handlers._get_tracking_store())
+                    self._reader = S.store_reader(handlers._get_tracking_store(), _timeout())
                 else:
                     self._reader = S.reader_for_tracking_uri(self._tracking_uri or _current_tracking_uri(),
                                                              _timeout())
@@ -194,6 +215,59 @@ class LineageRegistryStore:
         return uri
 
 
+# --- MLflow's file store: rename keeping every tag ----------------------------------------------------
+
+
+def _is_file_store(store: Any) -> bool:
+    try:
+        from mlflow.store.model_registry.file_store import FileStore
+    except ImportError:
+        return False
+    return isinstance(store, FileStore)
+
+
+def _rename_on_file_store(store: Any, name: str, new_name: str):
+    """MLflow's file store renames by copying each version and then setting its tags with
+    ``for tag in mv.tags``, but ``mv.tags`` is a dict, so any version tag (every version the plugin
+    enriched) fails with ``'str' object has no attribute 'key'`` half-way through the copy; it also
+    never copies the model's own tags and aliases. So: take every tag and alias off, let MLflow
+    rename the bare model, and put them all back on the new name, through the store's public calls.
+    """
+    from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
+
+    model = store.get_registered_model(name)  # MLflow's own "not found" error
+    versions = _all_versions(store, name)
+    for mv in versions:
+        for key in mv.tags:
+            store.delete_model_version_tag(name, mv.version, key)
+    try:
+        store.rename_registered_model(name, new_name)
+    except Exception:
+        for mv in versions:  # e.g. the new name is taken: the model stays as it was
+            for key, value in mv.tags.items():
+                store.set_model_version_tag(name, mv.version, ModelVersionTag(key, value))
+        raise
+    for mv in versions:
+        for key, value in mv.tags.items():
+            store.set_model_version_tag(new_name, mv.version, ModelVersionTag(key, value))
+    for key, value in (model.tags or {}).items():
+        store.set_registered_model_tag(new_name, RegisteredModelTag(key, value))
+    for alias, version in (model.aliases or {}).items():
+        store.set_registered_model_alias(new_name, alias, version)
+    return store.get_registered_model(new_name)
+
+
+def _all_versions(store: Any, name: str) -> list:
+    escaped = name.replace("'", "\\'")
+    out, token = [], None
+    while True:
+        page = store.search_model_versions(f"name = '{escaped}'", max_results=1000, page_token=token)
+        out.extend(page)
+        token = getattr(page, "token", None)
+        if not token:
+            return out
+
+
 # --- helpers ----------------------------------------------------------------------------------------
 
 
@@ -226,30 +300,25 @@ def _timeout() -> float:
 
 
 def _requirements() -> frozenset[str]:
-    required = config.required()
-    unknown = required - KNOWN_REQUIREMENTS
-    if unknown:
-        from mlflow.exceptions import MlflowException
-        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-
-        exc = MlflowException(
-            f"{config.REQUIRE}={config.get(config.REQUIRE)!r}: unknown requirement(s) "
-            f"{', '.join(sorted(unknown))}; use a comma-separated subset of: {', '.join(sorted(KNOWN_REQUIREMENTS))}",
-            error_code=INVALID_PARAMETER_VALUE,
-        )
-        exc._lineage_refusal = True
-        raise exc
-    return required
+    if config.unknown_requirements():
+        raise LineageRefusal(config.setting_problem(config.REQUIRE, config.get(config.REQUIRE) or ""))
+    return config.required()
 
 
 def _enforce(required: frozenset[str], src: Optional[T.SourceRun], name: str,
-             problems: tuple[str, ...] = ()) -> None:
-    """Strict mode: refuse a version whose code cannot be named, before anything is created."""
+             problems: tuple[str, ...] = (), unread: bool = False) -> None:
+    """Strict mode: refuse a version whose code cannot be named, before anything is created.
+
+    ``unread``: the source could not be read, so a missing commit says nothing about the run.
+    """
     if not required:
         return
     reasons = []
     if src is None:
         reasons.append("it has no source run or LoggedModel")
+    elif unread and not src.git.commit:
+        what = " and clean state" if "clean" in required else ""
+        reasons.append(f"its source could not be read, so its commit{what} cannot be confirmed")
     else:
         if "commit" in required and not src.git.commit:
             reasons.append("its source run records no git commit")
@@ -258,19 +327,24 @@ def _enforce(required: frozenset[str], src: Optional[T.SourceRun], name: str,
                            else "its source run cannot be confirmed clean (git dirty state unknown)")
     if not reasons:
         return
-    from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-
     why = "; ".join(reasons)
     if problems:
         why += f" ({'; '.join(problems)})"
-    exc = MlflowException(
+    raise LineageRefusal(
         f"mlflow-lineage: refusing to register a version of model '{name}' because {why}. "
-        f"{config.REQUIRE}={config.get(config.REQUIRE)} is set.",
-        error_code=INVALID_PARAMETER_VALUE,
+        f"{config.REQUIRE}={config.get(config.REQUIRE)} is set."
     )
-    exc._lineage_refusal = True  # passes the wrapper's own "never fail the user" net
-    raise exc
+
+
+def _workspace_the_request_names(run_link: Optional[str], run_id: Optional[str]
+                                 ) -> tuple[Optional[str], Optional[str], str]:
+    """A server that does not hold the run (a shared registry; the run is on the client's tracking
+    server) must not name itself as the run's workspace: only the request can say where the run is."""
+    named = S.workspace_from_run_link(run_link, run_id)
+    if named:
+        return named[0], named[1], f"its workspace {named[0]} is taken from the request's run_link"
+    return None, None, ("it is not on this server and the request names no workspace (no run_link), "
+                        "so only its id is recorded")
 
 
 def _current_tracking_uri() -> str:
