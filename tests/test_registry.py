@@ -197,6 +197,7 @@ def test_bare_paths_are_claimed_through_the_frame_of_mlflows_own_registry(tmp_pa
     walking the call stack to MLflow's ``register_entrypoints``; this pins that against the MLflow
     in use: a fresh registry, loaded the way MLflow loads it, maps a scheme-less path to the wrapper."""
     from mlflow.store.model_registry.file_store import FileStore
+    from mlflow.tracking._model_registry import utils
     from mlflow.tracking._model_registry.registry import ModelRegistryStoreRegistry
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
@@ -205,7 +206,7 @@ def test_bare_paths_are_claimed_through_the_frame_of_mlflows_own_registry(tmp_pa
     reg.register_entrypoints()
     assert reg._registry[""] is not registry.build_file
     reg = ModelRegistryStoreRegistry()
-    reg.register("", __import__("mlflow.tracking._model_registry.utils", fromlist=["x"])._get_file_store)
+    reg.register("", utils._get_file_store)  # what MLflow registers for scheme-less paths
     reg.register_entrypoints()
     assert reg._registry[""] is registry.build_file
     store = reg.get_store(str(tmp_path / "mlruns"), None)
