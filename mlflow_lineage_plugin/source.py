@@ -287,15 +287,12 @@ def _bounded_select(conn, query, timeout: Optional[float]) -> list:
     optimizer hints with the statement; SQLite's busy timeout and SQL Server's lock timeout are
     per connection, so they are put back.
     """
-    import sqlalchemy as sa
-
     if not timeout or timeout <= 0:
         return conn.execute(query).all()
     ms = max(1, int(timeout * 1000))
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        conn.execute(sa.text(f"SET LOCAL statement_timeout = {ms}"))
-        conn.execute(sa.text(f"SET LOCAL lock_timeout = {ms}"))
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}")
         return conn.execute(query).all()
     if dialect in ("mysql", "mariadb"):
         seconds = max(1, -(-ms // 1000))  # lock-wait limits count whole seconds
@@ -309,6 +306,8 @@ def _bounded_select(conn, query, timeout: Optional[float]) -> list:
         return conn.execute(query.prefix_with(f"/*+ {hint} */")).all()
     if dialect == "sqlite":
         before = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        if before == ms:  # MLflow's default (Python's 5 s) and ours agree: nothing to change
+            return conn.execute(query).all()
         conn.exec_driver_sql(f"PRAGMA busy_timeout = {ms}")
         try:
             return conn.execute(query).all()

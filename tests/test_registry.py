@@ -605,6 +605,34 @@ def test_the_fast_sql_reader_reads_exactly_what_get_run_reads(sqlite_uri):
         fast.get_run("0" * 32)
 
 
+def test_the_fast_sql_reader_gives_up_on_a_locked_sqlite_file_and_puts_the_busy_timeout_back(sqlite_uri):
+    """The read's limit lives in the database connection (SQLite: its busy timeout); MLflow's own
+    writes on the same pooled connection must get their own limit back afterwards."""
+    import sqlite3
+
+    from mlflow import MlflowClient
+    from mlflow.tracking._tracking_service.utils import _get_store
+    from sqlalchemy.exc import OperationalError
+
+    store = _get_store(sqlite_uri)
+    run = _tagged_run(MlflowClient())
+    reader = source.SqlTagsReader(store, timeout=0.3)
+    with store.engine.connect() as conn:
+        before = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    assert before != 300
+    locker = sqlite3.connect(sqlite_uri[len("sqlite:///"):], isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(OperationalError, match="locked"):
+            reader.get_run(run.info.run_id)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == before
+    assert reader.get_run(run.info.run_id).tags[T.MLFLOW_GIT_COMMIT] == COMMIT
+
+
 def test_end_to_end_from_a_real_git_checkout(name, sqlite_uri, repos, git_available):
     """A training script in a real repository: the run provider tags the run, log_model registers
     the model, and the version carries the checkout's commit without any test-made tags."""
