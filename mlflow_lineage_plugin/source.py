@@ -8,6 +8,7 @@ could not read instead of raising, so a registration never fails because lineage
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -265,62 +266,78 @@ class SqlTagsReader(StoreReader):
         self.timeout = timeout
 
     def get_run(self, run_id: str) -> RunFacts:
-        import sqlalchemy as sa
-        from mlflow.store.tracking.dbmodels.models import SqlRun, SqlTag
-
-        query = (sa.select(SqlRun.experiment_id, SqlRun.lifecycle_stage, SqlTag.key, SqlTag.value)
-                 .select_from(SqlRun).outerjoin(SqlTag, SqlTag.run_uuid == SqlRun.run_uuid)
-                 .where(SqlRun.run_uuid == run_id))  # fmt: skip
         with self.store.engine.connect() as conn:
-            rows = _bounded_select(conn, query, self.timeout)
+            rows = _bounded_select(conn, {"run_id": run_id}, self.timeout)
         if not rows:
             return super().get_run(run_id)  # MLflow's own "run not found" error
         tags = {key: value for _, _, key, value in rows if key is not None}
         return RunFacts(run_id=run_id, experiment_id=str(rows[0][0]), tags=tags, deleted=rows[0][1] == "deleted")
 
 
-def _bounded_select(conn, query, timeout: Optional[float]) -> list:
-    """Run ``query`` with the database's own statement / lock-wait limit of ``timeout`` seconds.
+@functools.cache
+def _run_tags_query():
+    import sqlalchemy as sa
+    from mlflow.store.tracking.dbmodels.models import SqlRun, SqlTag
+
+    return (sa.select(SqlRun.experiment_id, SqlRun.lifecycle_stage, SqlTag.key, SqlTag.value)
+            .select_from(SqlRun).outerjoin(SqlTag, SqlTag.run_uuid == SqlRun.run_uuid)
+            .where(SqlRun.run_uuid == sa.bindparam("run_id")))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)
+def _driver_sql(dialect) -> str:
+    """The query as the driver sees it, compiled once per dialect (it is prefixed per dialect)."""
+    return str(_run_tags_query().compile(dialect=dialect))
+
+
+_SQLITE_BUSY_KEY = "mlflow_lineage_busy_timeout"
+
+
+def _bounded_select(conn, params: dict, timeout: Optional[float]) -> list:
+    """Run the run-tags query with the database's own statement / lock-wait limit of ``timeout`` s.
 
     Each dialect's limit ends with the query: PostgreSQL's ``SET LOCAL`` with the transaction the
     connection's return to the pool rolls back, MariaDB's ``SET STATEMENT ... FOR`` and MySQL's
     optimizer hints with the statement; SQLite's busy timeout and SQL Server's lock timeout are
-    per connection, so they are put back.
+    per connection, so they are put back. The limits travel in the query's own round trip.
     """
+    query = _run_tags_query()
     if not timeout or timeout <= 0:
-        return conn.execute(query).all()
+        return conn.execute(query, params).all()
     ms = max(1, int(timeout * 1000))
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}")
-        return conn.execute(query).all()
+        limits = f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}; "
+        return list(conn.exec_driver_sql(limits + _driver_sql(conn.dialect), params).all())
     if dialect in ("mysql", "mariadb"):
         seconds = max(1, -(-ms // 1000))  # lock-wait limits count whole seconds
         if getattr(conn.dialect, "is_mariadb", False):
-            compiled = query.compile(dialect=conn.dialect)
-            limits = (f"max_statement_time={ms / 1000:.3f}, lock_wait_timeout={seconds}, "
-                      f"innodb_lock_wait_timeout={seconds}")
-            return list(conn.exec_driver_sql(f"SET STATEMENT {limits} FOR {compiled}", compiled.params).all())
+            limits = (f"SET STATEMENT max_statement_time={ms / 1000:.3f}, lock_wait_timeout={seconds}, "
+                      f"innodb_lock_wait_timeout={seconds} FOR ")
+            return list(conn.exec_driver_sql(limits + _driver_sql(conn.dialect), params).all())
         hint = (f"MAX_EXECUTION_TIME({ms}) SET_VAR(lock_wait_timeout={seconds}) "
                 f"SET_VAR(innodb_lock_wait_timeout={seconds})")
-        return conn.execute(query.prefix_with(f"/*+ {hint} */")).all()
+        return conn.execute(query.prefix_with(f"/*+ {hint} */"), params).all()
     if dialect == "sqlite":
-        before = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        info = conn.connection.info  # lives as long as the database connection itself
+        before = info.get(_SQLITE_BUSY_KEY)
+        if before is None:
+            before = info[_SQLITE_BUSY_KEY] = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
         if before == ms:  # MLflow's default (Python's 5 s) and ours agree: nothing to change
-            return conn.execute(query).all()
+            return conn.execute(query, params).all()
         conn.exec_driver_sql(f"PRAGMA busy_timeout = {ms}")
         try:
-            return conn.execute(query).all()
+            return conn.execute(query, params).all()
         finally:
             conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(before or 0)}")
     if dialect == "mssql":
         before = conn.exec_driver_sql("SELECT @@LOCK_TIMEOUT").scalar()
         conn.exec_driver_sql(f"SET LOCK_TIMEOUT {ms}")
         try:
-            return conn.execute(query).all()
+            return conn.execute(query, params).all()
         finally:
             conn.exec_driver_sql(f"SET LOCK_TIMEOUT {int(before if before is not None else -1)}")
-    return conn.execute(query).all()
+    return conn.execute(query, params).all()
 
 
 def store_reader(store, timeout: Optional[float] = None) -> StoreReader:
