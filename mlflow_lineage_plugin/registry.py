@@ -32,7 +32,6 @@ from mlflow_lineage_plugin.urls import error_line
 _logger = logging.getLogger(__name__)
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"
-KNOWN_REQUIREMENTS = config.KNOWN_REQUIREMENTS
 _RETRY_WORKSPACE_AFTER = 300.0  # seconds before asking again for a workspace that could not be told
 _SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"  # mlflow.server.constants.BACKEND_STORE_URI_ENV_VAR
 _SERVER_REGISTRY_ENV = "_MLFLOW_SERVER_REGISTRY_STORE"  # ...REGISTRY_STORE_URI_ENV_VAR
@@ -230,42 +229,35 @@ def _rename_on_file_store(store: Any, name: str, new_name: str):
     """MLflow's file store renames by copying each version and then setting its tags with
     ``for tag in mv.tags``, but ``mv.tags`` is a dict, so any version tag (every version the plugin
     enriched) fails with ``'str' object has no attribute 'key'`` half-way through the copy; it also
-    never copies the model's own tags and aliases. So: take every tag and alias off, let MLflow
-    rename the bare model, and put them all back on the new name, through the store's public calls.
+    never copies the model's own tags and aliases. Here the model's folder is copied whole (tags,
+    aliases, soft-deleted versions and all), the name in each metadata file is rewritten with the
+    store's own helpers (the ones MLflow's rename uses), and only then the old folder goes.
     """
-    from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
+    import shutil
 
-    model = store.get_registered_model(name)  # MLflow's own "not found" error
-    versions = _all_versions(store, name)
-    for mv in versions:
-        for key in mv.tags:
-            store.delete_model_version_tag(name, mv.version, key)
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST
+
+    old_dir = store._get_registered_model_path(name)
+    if not os.path.exists(old_dir):
+        raise MlflowException(f"Registered Model with name={name} not found", RESOURCE_DOES_NOT_EXIST)
+    new_dir = store._get_registered_model_path(new_name)
+    if os.path.exists(new_dir):
+        raise MlflowException(f"Registered Model (name={new_name}) already exists.", RESOURCE_ALREADY_EXISTS)
+    now = int(time.time() * 1000)
+    shutil.copytree(old_dir, new_dir)
     try:
-        store.rename_registered_model(name, new_name)
-    except Exception:
-        for mv in versions:  # e.g. the new name is taken: the model stays as it was
-            for key, value in mv.tags.items():
-                store.set_model_version_tag(name, mv.version, ModelVersionTag(key, value))
+        for mv in store._list_file_model_versions_under_path(new_dir):
+            mv.name, mv.last_updated_timestamp = new_name, now
+            store._save_model_version_as_meta_file(mv, meta_dir=os.path.join(new_dir, f"version-{mv.version}"))
+        model = store._get_registered_model_from_path(new_dir)
+        model.name, model.last_updated_timestamp = new_name, now
+        store._save_registered_model_as_meta_file(model, meta_dir=new_dir)
+    except BaseException:
+        shutil.rmtree(new_dir, ignore_errors=True)  # the model stays as it was
         raise
-    for mv in versions:
-        for key, value in mv.tags.items():
-            store.set_model_version_tag(new_name, mv.version, ModelVersionTag(key, value))
-    for key, value in (model.tags or {}).items():
-        store.set_registered_model_tag(new_name, RegisteredModelTag(key, value))
-    for alias, version in (model.aliases or {}).items():
-        store.set_registered_model_alias(new_name, alias, version)
+    shutil.rmtree(old_dir)
     return store.get_registered_model(new_name)
-
-
-def _all_versions(store: Any, name: str) -> list:
-    escaped = name.replace("'", "\\'")
-    out, token = [], None
-    while True:
-        page = store.search_model_versions(f"name = '{escaped}'", max_results=1000, page_token=token)
-        out.extend(page)
-        token = getattr(page, "token", None)
-        if not token:
-            return out
 
 
 # --- helpers ----------------------------------------------------------------------------------------

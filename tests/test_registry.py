@@ -465,8 +465,8 @@ def test_a_repository_has_one_spelling_whichever_tag_names_it(name, sqlite_uri, 
 
 
 def _rename_on_a_file_store(tmp_path, tracking_uri: str, plugin: bool, monkeypatch):
-    """The same steps plugin on and off: two versions of a model from a tagged run, a model tag, an
-    alias, then a rename. Returns what a user reads back under the new name."""
+    """The same steps plugin on and off: three versions of a model from a tagged run (one deleted), a
+    model tag, an alias, then a rename. Returns what a user reads back under the new name."""
     from mlflow import MlflowClient
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
@@ -477,8 +477,9 @@ def _rename_on_a_file_store(tmp_path, tracking_uri: str, plugin: bool, monkeypat
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=f"file://{tmp_path / ('on' if plugin else 'off')}")
     run = _tagged_run(client)
     client.create_registered_model("before", tags={"owner": "ml"})
-    for _ in range(2):
+    for _ in range(3):
         client.create_model_version("before", f"runs:/{run.info.run_id}/model", run.info.run_id)
+    client.delete_model_version("before", "3")  # the file store keeps it, soft-deleted, tags and all
     client.set_registered_model_alias("before", "champion", "2")
     client.rename_registered_model("before", "after")
     model = client.get_registered_model("after")
