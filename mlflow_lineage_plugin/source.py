@@ -285,9 +285,18 @@ def _run_tags_query():
 
 
 @functools.lru_cache(maxsize=16)
-def _driver_sql(dialect) -> str:
-    """The query as the driver sees it, compiled once per dialect (it is prefixed per dialect)."""
-    return str(_run_tags_query().compile(dialect=dialect))
+def _compiled(dialect):
+    return _run_tags_query().compile(dialect=dialect)
+
+
+def _driver_call(dialect, params: dict, prefix: str) -> tuple[str, object]:
+    """``prefix`` + the query, with its parameters as this driver takes them (named or positional),
+    for the dialects whose limit must stand in the statement text itself."""
+    compiled = _compiled(dialect)
+    values = compiled.construct_params(params)
+    if dialect.positional:
+        return prefix + compiled.string, tuple(values[name] for name in compiled.positiontup)
+    return prefix + compiled.string, values
 
 
 _SQLITE_BUSY_KEY = "mlflow_lineage_busy_timeout"
@@ -307,14 +316,17 @@ def _bounded_select(conn, params: dict, timeout: Optional[float]) -> list:
     ms = max(1, int(timeout * 1000))
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        limits = f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}; "
-        return list(conn.exec_driver_sql(limits + _driver_sql(conn.dialect), params).all())
+        limits = f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}"
+        if conn.dialect.driver == "psycopg2":  # sent as one simple query: one round trip
+            return list(conn.exec_driver_sql(*_driver_call(conn.dialect, params, limits + "; ")).all())
+        conn.exec_driver_sql(limits)  # drivers that bind server-side take one statement per call
+        return conn.execute(query, params).all()
     if dialect in ("mysql", "mariadb"):
         seconds = max(1, -(-ms // 1000))  # lock-wait limits count whole seconds
         if getattr(conn.dialect, "is_mariadb", False):
             limits = (f"SET STATEMENT max_statement_time={ms / 1000:.3f}, lock_wait_timeout={seconds}, "
                       f"innodb_lock_wait_timeout={seconds} FOR ")
-            return list(conn.exec_driver_sql(limits + _driver_sql(conn.dialect), params).all())
+            return list(conn.exec_driver_sql(*_driver_call(conn.dialect, params, limits)).all())
         hint = (f"MAX_EXECUTION_TIME({ms}) SET_VAR(lock_wait_timeout={seconds}) "
                 f"SET_VAR(innodb_lock_wait_timeout={seconds})")
         return conn.execute(query.prefix_with(f"/*+ {hint} */"), params).all()
