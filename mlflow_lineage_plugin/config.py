@@ -74,7 +74,10 @@ def disabled() -> bool:
 
 def required() -> frozenset[str]:
     """The strict-mode requirements, e.g. {"commit", "clean"}; empty when strict mode is off."""
-    raw = get(REQUIRE) or ""
+    return _requirements(get(REQUIRE) or "")
+
+
+def _requirements(raw: str) -> frozenset[str]:
     return frozenset(p.strip().lower() for p in raw.split(",") if p.strip())
 
 
@@ -109,7 +112,7 @@ def setting_problem(name: str, value: str) -> Optional[str]:
     if name == DISABLE and lowered not in _TRUE | _FALSE:
         return f"{name}={value!r} is neither true nor false (use true/1/yes/on or false/0/no/off)"
     if name == REQUIRE:
-        unknown = unknown_requirements()
+        unknown = _requirements(value) - KNOWN_REQUIREMENTS
         if unknown:
             return (f"{name}={value!r}: unknown requirement(s) {', '.join(sorted(unknown))}; every model "
                     f"version registration will be refused; use a comma-separated subset of: "
