@@ -211,6 +211,16 @@ def check_switch(report: Report) -> bool:
     return False
 
 
+def check_settings(report: Report) -> None:
+    from mlflow_lineage_plugin import config
+
+    problems = config.problems()
+    for line in problems:
+        report.add("settings", FAIL, line)
+    if not problems:
+        report.add("settings", OK, "every MLFLOW_LINEAGE_* setting is valid")
+
+
 def _safe_value(value: str) -> str:
     from mlflow_lineage_plugin.urls import redact
 
@@ -435,6 +445,7 @@ def diagnose(script: Optional[str] = None) -> Report:
         have_mlflow = check_mlflow(report)
     check_git(report)
     switched_off = check_switch(report)
+    check_settings(report)
     if have_mlflow:
         check_provider(report, dist, captured)
         check_registry(report, dist, captured)
