@@ -132,6 +132,26 @@ def normalize_remote(remote: Optional[str]) -> Optional[str]:
     return _clean_path(os.path.abspath(remote)) if remote else None
 
 
+def remote_from_setting(value: Optional[str]) -> Optional[str]:
+    """A repository URL given in a setting, in ``normalize_remote``'s form, or None when the value is
+    not a git URL at all.
+
+    Stricter than a remote read from git config: there a relative path is a real remote, but a setting
+    holding ``ghp_...`` or ``Bearer ...`` is a secret in the wrong variable, and resolving it against
+    the working directory would record it. So only URLs with a scheme, scp-style ``host:path`` and
+    absolute paths count, and never anything with white space in it.
+    """
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    if any(ch.isspace() for ch in value):
+        return None
+    is_url = bool(_SCHEME.match(value)) or bool(_SCP_LIKE.match(value) and not _WINDOWS_DRIVE.match(value))
+    if not (is_url or os.path.isabs(value) or _WINDOWS_DRIVE.match(value)):
+        return None
+    return normalize_remote(value)
+
+
 def _clean_path(path: str) -> str:
     path = path.rstrip("/")
     return path[:-4] if path.endswith(".git") else path
