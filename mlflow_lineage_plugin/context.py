@@ -223,11 +223,11 @@ def _override_workspace(raw: str) -> Optional[Workspace]:
     """``MLFLOW_LINEAGE_WORKSPACE_URI`` as given, minus any credentials; the ``?o=`` id and
     ``?workspace=`` name are the only query parameters kept."""
     from mlflow_lineage_plugin import workspace as ws
-    from mlflow_lineage_plugin.urls import redact
+    from mlflow_lineage_plugin.urls import looks_like_uri_setting, redact
 
-    raw = raw.strip()
-    if any(ch.isspace() for ch in raw) or not ("://" in raw or os.path.isabs(raw)):
+    if not looks_like_uri_setting(raw):
         return None  # e.g. a token pasted into the wrong variable: never recorded
+    raw = raw.strip()
     parsed = ws.parse_workspace_uri(raw)
     base = redact(raw) or ""
     if not base:

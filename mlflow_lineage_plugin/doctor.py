@@ -200,7 +200,7 @@ def check_switch(report: Report) -> bool:
     from mlflow_lineage_plugin import config
 
     raw = os.environ.get(config.DISABLE)
-    settings = {name: _safe_value(os.environ[name]) for name in config.ALL_SETTINGS if name in os.environ}
+    settings = {name: _safe_value(os.environ[name], name) for name in config.ALL_SETTINGS if name in os.environ}
     report.facts["settings"] = settings
     if config.disabled():
         report.add("off switch", FAIL, f"{config.DISABLE}={raw}: the plugin does nothing in this environment",
@@ -211,9 +211,16 @@ def check_switch(report: Report) -> bool:
     return False
 
 
-def _safe_value(value: str) -> str:
-    from mlflow_lineage_plugin.urls import redact
+def _safe_value(value: str, name: str = "") -> str:
+    """A setting as it may be printed. A repository URL that is no git URL is ignored by the provider
+    and not shown either: it is often a token pasted into the wrong variable."""
+    from mlflow_lineage_plugin import config
+    from mlflow_lineage_plugin.urls import looks_like_uri_setting, redact, remote_from_setting
 
+    if name == config.GIT_REPO_URL and value.strip() and not remote_from_setting(value):
+        return "(ignored: not a git URL)"
+    if name == config.WORKSPACE_URI and value.strip() and not looks_like_uri_setting(value):
+        return "(ignored: not a URI)"
     return redact(value) or ""
 
 

@@ -132,6 +132,17 @@ def normalize_remote(remote: Optional[str]) -> Optional[str]:
     return _clean_path(os.path.abspath(remote)) if remote else None
 
 
+def looks_like_uri_setting(value: Optional[str]) -> bool:
+    """Whether a setting that names a place (a workspace URI) is a URI or an absolute path at all.
+
+    Anything else (``ghp_...``, ``Bearer ...``) is a secret in the wrong variable: ignored, never shown.
+    """
+    value = (value or "").strip()
+    if not value or any(ch.isspace() for ch in value):
+        return False
+    return bool(_SCHEME.match(value)) or os.path.isabs(value) or bool(_WINDOWS_DRIVE.match(value))
+
+
 def remote_from_setting(value: Optional[str]) -> Optional[str]:
     """A repository URL given in a setting, in ``normalize_remote``'s form, or None when the value is
     not a git URL at all.
