@@ -214,6 +214,13 @@ def test_store_is_wrapped_and_still_answers_as_mlflows_own(sqlite_uri):
     assert again.get_host_creds().host == "http://127.0.0.1:1"
 
 
+def test_registry_wrapper_still_reads_a_sql_source_run_with_one_query(sqlite_uri):
+    """The registry wrapper's fast path for a SQL tracking store checks the store's exact type."""
+    from mlflow_lineage_plugin import source
+
+    assert type(source.reader_for_tracking_uri(sqlite_uri, 5.0)) is source.SqlTagsReader
+
+
 def test_concurrent_runs_each_get_their_own_answer(widgets, sqlite_uri, provider_for):
     provider_for(widgets / "src" / "train.py")
     client = MlflowClient()
