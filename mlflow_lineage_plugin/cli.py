@@ -34,7 +34,7 @@ def _guard(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from mlflow_lineage_plugin.resolve.clients import ResolveError, describe_error
+        from mlflow_lineage_plugin.errors import ResolveError, describe_error
         from mlflow_lineage_plugin.resolve.target import TargetError
 
         try:
@@ -149,7 +149,7 @@ def check(targets: tuple[str, ...], require: Optional[str], mlmodel: bool, fmt: 
     Made for CI and deployment gates: `mlflow-lineage check models:/fraud@champion --require commit,clean`.
     """
     from mlflow_lineage_plugin.resolve import resolve
-    from mlflow_lineage_plugin.resolve.clients import Clients
+    from mlflow_lineage_plugin.resolve.endpoints import Clients
     from mlflow_lineage_plugin.resolve.target import parse_target
 
     reqs = _parse_require(require)

@@ -365,7 +365,7 @@ def test_profile_workspace_from_databrickscfg(home, databricks_server, caplog):
 
 
 def test_default_profile_for_bare_databricks_uri(home, databricks_server, monkeypatch):
-    from mlflow_lineage_plugin.workspace import workspace_for_tracking_uri
+    from mlflow_lineage_plugin.tracking_workspace import workspace_for_tracking_uri
 
     monkeypatch.setenv("MLFLOW_LINEAGE_DATABRICKS_TIMEOUT", str(T))  # the caller passes no timeout
     s = databricks_server

@@ -22,7 +22,8 @@ def sample() -> G.Lineage:
     g.add(G.Node("exp", G.EXPERIMENT, "experiment /Users/a/fraud"))
     g.add(G.Node("nb", G.NOTEBOOK, "notebook /Repos/a/fraud/train"))
     g.add(G.Node("c", G.GIT_COMMIT, "commit 0123456789ab on main", url="https://github.com/acme/fraud/commit/0123"))
-    g.add(G.Node("repo", G.REPOSITORY, "repository https://github.com/acme/fraud"))
+    g.add(G.Node("repo", G.REPOSITORY, "repository https://github.com/acme/fraud",
+                 url="https://github.com/acme/fraud"))
     for s, t, r in [("rm", "v3", "version"), ("v3", "run", "run"), ("run", "exp", "experiment"),
                     ("run", "nb", "from notebook"), ("nb", "c", "at commit"), ("c", "repo", "in repository")]:
         g.link(s, t, r)
@@ -32,16 +33,18 @@ def sample() -> G.Lineage:
 
 
 def test_text_tree_is_exact():
+    """A relation is printed only when the label does not already say it, and a URL the label
+    already shows is not printed again (``run: run nightly``, ``in repository: repository X X``)."""
     assert render.text(sample()) == (
         "lineage of models:/fraud/3\n"
         "registered model fraud\n"
         "└── version: fraud version 3  @champion\n"
-        "    └── run: run nightly  in https://adb-1.azuredatabricks.net/?o=1 · "
+        "    └── run nightly  in https://adb-1.azuredatabricks.net/?o=1 · "
         "https://adb-1.azuredatabricks.net/?o=1#mlflow/experiments/1/runs/r\n"
-        "        ├── experiment: experiment /Users/a/fraud\n"
-        "        └── from notebook: notebook /Repos/a/fraud/train\n"
-        "            └── at commit: commit 0123456789ab on main  https://github.com/acme/fraud/commit/0123\n"
-        "                └── in repository: repository https://github.com/acme/fraud\n"
+        "        ├── experiment /Users/a/fraud\n"
+        "        └── notebook /Repos/a/fraud/train\n"
+        "            └── commit 0123456789ab on main  https://github.com/acme/fraud/commit/0123\n"
+        "                └── repository https://github.com/acme/fraud\n"
         "\n"
         "findings (1):\n"
         "  ! warning [clean]: commit 0123456789ab had uncommitted changes\n"
@@ -54,7 +57,7 @@ def test_shared_nodes_print_once():
     g.link("rm", "v4", "version")
     g.link("v4", "run", "run")
     out = render.text(g)
-    assert out.count("run: run nightly") == 2 and out.count("(see above)") == 1
+    assert out.count("run nightly") == 2 and out.count("(see above)") == 1
     assert out.count("experiment /Users/a/fraud") == 1
 
 

@@ -18,8 +18,7 @@ import time
 import pytest
 from conftest import RepoFactory, git, start_mlflow_server
 
-from mlflow_lineage_plugin import resolve
-from mlflow_lineage_plugin.resolve import ResolveError
+from mlflow_lineage_plugin.resolve import ResolveError, resolve
 from mlflow_lineage_plugin.resolve import graph as G
 
 BUILDER = textwrap.dedent(

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import RepoFactory, git
 
-from mlflow_lineage_plugin import find, resolve
-from mlflow_lineage_plugin.resolve import ResolveError
+from mlflow_lineage_plugin.resolve import ResolveError, find, resolve
 from mlflow_lineage_plugin.resolve import graph as G
 
 BUILDER = textwrap.dedent(

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from mlflow_lineage_plugin import tags as T
-from mlflow_lineage_plugin.resolve.clients import Clients, ResolveError, bounded, describe_error, show_workspace
+from mlflow_lineage_plugin.errors import ResolveError, describe_error
+from mlflow_lineage_plugin.resolve.endpoints import Clients, bounded
 from mlflow_lineage_plugin.urls import normalize_remote, redact, same_repo
-from mlflow_lineage_plugin.workspace import run_page_url
+from mlflow_lineage_plugin.workspace import run_page_url, show_workspace
 
 _HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
 EXPERIMENT_BATCH = 100

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.errors import NOT_FOUND
 from mlflow_lineage_plugin.resolve import graph as G
-from mlflow_lineage_plugin.resolve.clients import NOT_FOUND, show_workspace
 from mlflow_lineage_plugin.resolve.mlmodel import native_artifacts
-from mlflow_lineage_plugin.resolve.target import model_id_in_source
+from mlflow_lineage_plugin.source import model_id_from_source
 from mlflow_lineage_plugin.urls import normalize_remote, redact, source_web_url
-from mlflow_lineage_plugin.workspace import parse_workspace_uri, run_page_url
+from mlflow_lineage_plugin.workspace import parse_workspace_uri, run_page_url, show_workspace
 
 _INTERACTIVE = ("ipykernel_launcher", "ipykernel", "<stdin>", "-c", "ipython")
 
@@ -43,7 +43,7 @@ def model_id_of(version: Any) -> Optional[str]:
     mid = getattr(version, "model_id", None)
     if mid:
         return mid
-    return model_id_in_source(getattr(version, "source", None))
+    return model_id_from_source(getattr(version, "source", None))
 
 
 # --- registry side ---------------------------------------------------------------------------------

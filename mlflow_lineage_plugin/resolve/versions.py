@@ -8,14 +8,18 @@ is none, which workspace could not be read. It asks no server; it reads the vers
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.errors import NOT_FOUND, SERVER_ERROR
 from mlflow_lineage_plugin.resolve import graph as G
 from mlflow_lineage_plugin.resolve import nodes as N
-from mlflow_lineage_plugin.resolve.clients import NOT_FOUND, SERVER_ERROR, Endpoint, show_workspace
-from mlflow_lineage_plugin.resolve.fetch import Fetcher
 from mlflow_lineage_plugin.urls import redact, same_repo
+from mlflow_lineage_plugin.workspace import show_workspace
+
+if TYPE_CHECKING:
+    from mlflow_lineage_plugin.resolve.endpoints import Endpoint
+    from mlflow_lineage_plugin.resolve.fetch import Fetcher
 
 
 @dataclass

@@ -17,18 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional, Union
 
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.databricks import uc_source_workspace
+from mlflow_lineage_plugin.errors import NOT_FOUND, ResolveError, describe_error, is_not_found
 from mlflow_lineage_plugin.resolve import graph as G
 from mlflow_lineage_plugin.resolve import nodes as N
-from mlflow_lineage_plugin.resolve.clients import (
-    NOT_FOUND,
-    Clients,
-    Endpoint,
-    ResolveError,
-    bounded,
-    describe_error,
-    is_not_found,
-    uc_source_workspace,
-)
+from mlflow_lineage_plugin.resolve.endpoints import Clients, Endpoint, bounded
 from mlflow_lineage_plugin.resolve.fetch import Fetcher
 from mlflow_lineage_plugin.resolve.mlmodel import fetch_mlmodel_pair
 from mlflow_lineage_plugin.resolve.target import (
