@@ -34,10 +34,11 @@ def _guard(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from mlflow_lineage_plugin.errors import ResolveError, describe_error
+        from mlflow_lineage_plugin.errors import ResolveError, describe_error, unsupported_scheme
         from mlflow_lineage_plugin.resolve.target import TargetError
 
         try:
+            _quiet_mlflow()
             return fn(*args, **kwargs)
         except (TargetError, ResolveError) as exc:
             _fail(str(exc))
@@ -46,9 +47,21 @@ def _guard(fn: Callable) -> Callable:
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as exc:  # the promise is one line, whatever broke
-            _fail(f"{type(exc).__name__}: {describe_error(exc)}")
+            _fail(unsupported_scheme(exc) or f"{type(exc).__name__}: {describe_error(exc)}")
 
     return wrapper
+
+
+def _quiet_mlflow() -> None:
+    """MLflow logs at INFO to stderr (``Creating initial MLflow database tables...``); the CLI's
+    promise is one line per error, so only its warnings pass, unless the user chose a level."""
+    import logging
+    import os
+
+    import mlflow  # noqa: F401  (configures its loggers on import; set the level after that)
+
+    if not os.environ.get("MLFLOW_LOGGING_LEVEL"):
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def _connection_options(fn: Callable) -> Callable:

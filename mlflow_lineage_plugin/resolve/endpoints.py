@@ -178,6 +178,10 @@ class Clients:
         # MLflow's own precedence: explicit, MLFLOW_REGISTRY_URI, else the registry is the tracking store
         self.registry_uri = (registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
                              or mlflow.get_registry_uri())  # fmt: skip
+        defaulted = not tracking_uri and not os.environ.get("MLFLOW_TRACKING_URI")
+        check_store_exists(self.tracking_uri, "tracking", defaulted)
+        if self.registry_uri != self.tracking_uri:
+            check_store_exists(self.registry_uri, "registry", False)
         self.timeout = config.seconds(config.RESOLVE_TIMEOUT, timeout)
         self.mapping = configured_mapping() if mapping is None else {canonical(k): v for k, v in mapping.items()}
         self.home_workspace = home_workspace_uri(self.tracking_uri)
@@ -233,6 +237,73 @@ class Clients:
         if self.home_workspace and _same_workspace(key, self.home_workspace):
             return Endpoint(workspace_uri, self.tracking_uri, "home")
         return resolve_endpoint(workspace_uri)
+
+
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+def missing_store(uri: str) -> Optional[str]:
+    """Why a local store URI names no store on this machine, or None when it does (or is remote).
+
+    MLflow creates a SQLite file or a store directory that does not exist the moment a client opens
+    it, so a read would leave one behind, often in a place the user did not mean (a typo, three
+    slashes instead of four, the default ``mlflow.db`` of whatever folder the shell is in).
+    """
+    u = uri.strip()
+    if u.startswith("sqlite:"):
+        if not u.startswith("sqlite:///"):
+            return None  # sqlite:// is an in-memory database
+        path = u[len("sqlite:///"):].split("?", 1)[0]
+        if not path or path == ":memory:":
+            return None
+        p = Path(path)
+        relative = "" if p.is_absolute() else (
+            f"; three slashes make a relative path (from {Path.cwd()}), an absolute one takes four: "
+            f"sqlite:///{Path.cwd() / p}"
+        )  # fmt: skip
+        if not p.is_file():
+            return f"SQLite store {path} does not exist{relative}"
+        if not _has_mlflow_tables(p):
+            return f"SQLite file {path} holds no MLflow store (MLflow would create its tables there)"
+        return None
+    if u.startswith("file:"):
+        path = urlsplit(u).path
+        if path and not Path(path).is_dir():
+            return f"file store {path} does not exist"
+        return None
+    if "://" in u or u in ("databricks", "databricks-uc", "uc") or not u:
+        return None
+    # A bare path: MLflow reads it as a file store directory.
+    if u.lower().endswith(_SQLITE_SUFFIXES):
+        return f"{u} is a path, which MLflow reads as a file store directory; for a SQLite database use sqlite:///{u}"
+    if not Path(u).expanduser().is_dir():
+        return f"file store {u} does not exist"
+    return None
+
+
+def _has_mlflow_tables(path: Path) -> bool:
+    """Whether a SQLite file already holds MLflow's tables, read without writing to it."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1)
+        try:
+            return con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'"
+                               ).fetchone() is not None
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return True  # locked or unusual: let MLflow open it and say what is wrong
+
+
+def check_store_exists(uri: str, what: str, defaulted: bool = False) -> None:
+    """Raise ``ResolveError`` naming the path when ``uri`` is a local store that is not there."""
+    reason = missing_store(uri)
+    if reason is None:
+        return
+    hint = " (MLflow's default: no tracking URI is set; set MLFLOW_TRACKING_URI or pass --tracking-uri)" \
+        if defaulted else ""
+    raise ResolveError(f"{what} URI {redact(uri) or uri}: {reason}{hint}")
 
 
 def _same_workspace(a: str, b: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -291,6 +292,30 @@ def code_nodes(g: G.Lineage, parent_id: str, git: T.GitRef, notebook: T.Notebook
         ))  # fmt: skip
         g.link(commit.id, rnode.id, "in repository")
     return commit.id
+
+
+@dataclass(frozen=True)
+class Code:
+    """What a run's (or LoggedModel's) tags say about the code that ran."""
+
+    git: T.GitRef
+    notebook: T.Notebook
+    entry: Optional[str]  # mlflow.source.name
+    source_type: Optional[str]
+
+
+def code_from_tags(g: G.Lineage, parent_id: str, tags: dict[str, str], ws_uri: Optional[str], origin: str,
+                   fallback_git: Optional[T.GitRef] = None, with_entry: bool = True) -> Code:
+    """The one way tags become code nodes under ``parent_id``: notebook or entry script, commit,
+    repository. ``fallback_git`` stands in when the tags name no commit (a run whose LoggedModel
+    does); ``with_entry=False`` shows no entry script (the tags are not the run's)."""
+    git = T.git_from_run_tags(tags)
+    if not git.commit and fallback_git is not None:
+        git = fallback_git
+    code = Code(git, T.notebook_from_run_tags(tags), tags.get(T.MLFLOW_SOURCE_NAME), tags.get(T.MLFLOW_SOURCE_TYPE))
+    entry = None if git.path or not with_entry else script_path(code.entry, code.source_type)
+    code_nodes(g, parent_id, git, code.notebook, entry, ws_uri, origin)
+    return code
 
 
 def dirty_finding(g: G.Lineage, git: T.GitRef, what: str, node_id: str) -> None:
