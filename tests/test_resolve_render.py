@@ -148,3 +148,50 @@ def test_markdown_has_mermaid_and_findings():
 def test_unknown_format():
     with pytest.raises(ValueError, match="unknown format 'svg'"):
         render.render(sample(), "svg")
+
+
+def _runtime_imports(module) -> set[str]:
+    """Modules a source file imports when it runs (``if TYPE_CHECKING:`` blocks left out)."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    for node in list(ast.walk(tree)):
+        for field in ("body", "orelse"):
+            stmts = getattr(node, field, None)
+            if isinstance(stmts, list):
+                setattr(node, field, [s for s in stmts if not (isinstance(s, ast.If) and "TYPE_CHECKING"
+                                                              in ast.unparse(s.test))])
+    out = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    out |= {f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    return out
+
+
+def test_graph_building_modules_import_no_io_module():
+    """``nodes`` and ``versions`` build from what was read; they never reach the client module."""
+    from mlflow_lineage_plugin.resolve import nodes, versions
+
+    io = ("mlflow.", "mlflow_lineage_plugin.resolve.clients.", "mlflow_lineage_plugin.resolve.endpoints.",
+          "mlflow_lineage_plugin.resolve.fetch.", "mlflow_lineage_plugin.resolve.walk.",
+          "mlflow_lineage_plugin.resolve.target.", "mlflow_lineage_plugin.databricks.")
+    for module in (nodes, versions):
+        assert not {m for m in _runtime_imports(module) if (m + ".").startswith(io)}, module.__name__
+
+
+def test_kinds_severities_and_requirements_are_closed_string_sets():
+    assert isinstance(G.RUN, G.NodeKind) and G.RUN == "run" and f"{G.RUN}" == "run"
+    assert set(G.KINDS) == set(G.NodeKind) and len(G.KINDS) == 12
+    assert [s.value for s in G.Severity] == ["error", "warning", "info"]
+    assert {"commit", "clean"} - set(G.REQUIREMENTS) == set()
+    assert json.loads(sample().to_json())["nodes"][0]["kind"] == "registered_model"
+
+
+def test_resolve_is_a_plain_package_that_exports_functions():
+    import types
+
+    import mlflow_lineage_plugin.resolve as pkg
+    from mlflow_lineage_plugin.resolve import find, resolve
+
+    assert type(pkg) is types.ModuleType
+    assert resolve.__module__ == "mlflow_lineage_plugin.resolve.walk"
+    assert find.__module__ == "mlflow_lineage_plugin.resolve.find"
