@@ -195,3 +195,27 @@ def test_resolve_is_a_plain_package_that_exports_functions():
     assert type(pkg) is types.ModuleType
     assert resolve.__module__ == "mlflow_lineage_plugin.resolve.walk"
     assert find.__module__ == "mlflow_lineage_plugin.resolve.find"
+
+
+def test_tags_become_code_nodes_in_one_place():
+    """Runs, LoggedModels and versions all turn tags into notebook/script → commit → repository here."""
+    from mlflow_lineage_plugin import tags as T
+    from mlflow_lineage_plugin.resolve import nodes as N
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    g = G.Lineage("t")
+    g.add(G.Node("run", G.RUN, "run r"))
+    tags = {T.MLFLOW_GIT_COMMIT: commit, T.MLFLOW_GIT_REPO_URL: "git@github.com:acme/m.git",
+            T.MLFLOW_SOURCE_NAME: "train.py", T.MLFLOW_SOURCE_TYPE: "LOCAL"}
+    code = N.code_from_tags(g, "run", tags, None, "run tags")
+    assert code.git.commit == commit and code.entry == "train.py"
+    assert [n.kind for n in g.nodes.values()] == [G.RUN, G.ENTRY_SCRIPT, G.GIT_COMMIT, G.REPOSITORY]
+    assert g.of_kind(G.REPOSITORY)[0].attrs["url"] == "https://github.com/acme/m"
+
+    g2 = G.Lineage("t")
+    g2.add(G.Node("run", G.RUN, "run r"))
+    fallback = T.GitRef(commit=commit)
+    code = N.code_from_tags(g2, "run", {T.MLFLOW_SOURCE_NAME: "x.py"}, None, "run tags", fallback_git=fallback,
+                            with_entry=False)
+    assert code.git == fallback and not g2.of_kind(G.ENTRY_SCRIPT)
+    assert [(e.source, e.relation) for e in g2.edges] == [("run", "at commit")]
