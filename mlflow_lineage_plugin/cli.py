@@ -6,9 +6,13 @@ cannot be found or a registry that cannot be read. Errors are one line on stderr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import logging
+import os
 import sys
+from collections.abc import Iterator
 from typing import Callable, Optional
 
 import click
@@ -38,8 +42,8 @@ def _guard(fn: Callable) -> Callable:
         from mlflow_lineage_plugin.resolve.target import TargetError
 
         try:
-            _quiet_mlflow()
-            return fn(*args, **kwargs)
+            with _quiet_mlflow():
+                return fn(*args, **kwargs)
         except (TargetError, ResolveError) as exc:
             _fail(str(exc))
         except (click.exceptions.Exit, click.ClickException, SystemExit):
@@ -52,16 +56,25 @@ def _guard(fn: Callable) -> Callable:
     return wrapper
 
 
-def _quiet_mlflow() -> None:
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
     """MLflow logs at INFO to stderr (``Creating initial MLflow database tables...``); the CLI's
-    promise is one line per error, so only its warnings pass, unless the user chose a level."""
-    import logging
-    import os
-
-    import mlflow  # noqa: F401  (configures its loggers on import; set the level after that)
-
-    if not os.environ.get("MLFLOW_LOGGING_LEVEL"):
-        logging.getLogger("mlflow").setLevel(logging.WARNING)
+    promise is one line per error, so only its warnings pass while a command runs, unless the user
+    chose a level. MLflow reads ``MLFLOW_LOGGING_LEVEL`` when it is imported (not before a malformed
+    target is rejected); once imported, its logger is set directly."""
+    if os.environ.get("MLFLOW_LOGGING_LEVEL"):
+        yield
+        return
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    os.environ["MLFLOW_LOGGING_LEVEL"] = "WARNING"
+    if "mlflow" in sys.modules:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        os.environ.pop("MLFLOW_LOGGING_LEVEL", None)
+        logger.setLevel(level)
 
 
 def _connection_options(fn: Callable) -> Callable:

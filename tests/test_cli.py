@@ -364,3 +364,21 @@ def test_find_without_matches_names_the_stores_it_searched(cli, store):
     assert f"nothing matched in tracking store {store['uri']} and registry {store['uri']}" in none.stdout
     js = json.loads(cli("find", "--commit", "fffffff", "--format", "json").stdout)
     assert js["searched"] == {"tracking_uri": store["uri"], "registry_uri": store["uri"]}
+
+
+def test_mlflows_info_lines_are_kept_off_the_terminal_while_a_command_runs(monkeypatch):
+    import logging
+
+    import mlflow  # noqa: F401  (configures MLflow's loggers at INFO)
+
+    from mlflow_lineage_plugin.cli import _quiet_mlflow
+
+    monkeypatch.delenv("MLFLOW_LOGGING_LEVEL", raising=False)
+    log = logging.getLogger("mlflow.store.db.utils")
+    assert log.isEnabledFor(logging.INFO)
+    with _quiet_mlflow():
+        assert not log.isEnabledFor(logging.INFO) and log.isEnabledFor(logging.WARNING)
+    assert log.isEnabledFor(logging.INFO), "the process's own setting is back afterwards"
+    monkeypatch.setenv("MLFLOW_LOGGING_LEVEL", "DEBUG")
+    with _quiet_mlflow():
+        assert log.isEnabledFor(logging.INFO), "a level the user chose is kept"
