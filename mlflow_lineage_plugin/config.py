@@ -139,7 +139,7 @@ def setting_problem(name: str, value: str) -> Optional[str]:
             return (f"{name}={value!r} is not a positive number of seconds; "
                     f"the default {DEFAULT_SECONDS[name]:g} is used")
     if name in (WORKSPACES, CONFIG_FILE):
-        from mlflow_lineage_plugin.resolve.clients import load_mapping_file, parse_mapping_env
+        from mlflow_lineage_plugin.resolve.endpoints import load_mapping_file, parse_mapping_env
         from mlflow_lineage_plugin.urls import redact_text
 
         try:

@@ -193,6 +193,7 @@ def _workspace(ctx, timeout: float, problems: list[str]) -> Optional[Workspace]:
     Databricks look-up has already said so itself: no second warning for it here.
     """
     from mlflow_lineage_plugin import workspace as ws
+    from mlflow_lineage_plugin.tracking_workspace import workspace_for_tracking_uri
 
     override = config.get(config.WORKSPACE_URI)
     if override:
@@ -213,7 +214,7 @@ def _workspace(ctx, timeout: float, problems: list[str]) -> Optional[Workspace]:
         from mlflow_lineage_plugin import databricks
 
         return databricks.workspace_for_profile(ws.databricks_profile(tracking_uri), timeout=timeout)
-    found = ws.workspace_for_tracking_uri(tracking_uri)
+    found = workspace_for_tracking_uri(tracking_uri)
     if found is None:
         problems.append("workspace URI unknown for the active tracking URI")
     return found

@@ -22,7 +22,7 @@ from typing import Any, Optional
 import click
 
 from mlflow_lineage_plugin.bounded import run_bounded
-from mlflow_lineage_plugin.urls import error_line
+from mlflow_lineage_plugin.errors import error_line
 
 DIST_NAME = "mlflow-lineage-plugin"
 PROVIDER_GROUP = "mlflow.run_context_provider"

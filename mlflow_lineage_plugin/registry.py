@@ -29,7 +29,8 @@ from mlflow_lineage_plugin import source as S
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin import workspace as W
 from mlflow_lineage_plugin.bounded import run_bounded
-from mlflow_lineage_plugin.urls import error_line
+from mlflow_lineage_plugin.errors import error_line
+from mlflow_lineage_plugin.tracking_workspace import active_workspace_name
 
 _logger = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ class LineageRegistryStore:
         if self._server:
             here = self._fallback_workspace_uri()
         elif self._store_uri and not W.is_databricks_uri(self._store_uri):
-            here = W.oss_workspace_uri(self._store_uri, W.active_workspace_name())
+            here = W.oss_workspace_uri(self._store_uri, active_workspace_name())
         else:
             return True
         return not here or here.rstrip("/") != run_workspace_uri.rstrip("/")
@@ -361,7 +362,7 @@ def _current_tracking_uri() -> str:
 
 
 def _workspace_uri_of(tracking_uri: Optional[str]) -> Optional[str]:
-    from mlflow_lineage_plugin.workspace import workspace_for_tracking_uri
+    from mlflow_lineage_plugin.tracking_workspace import workspace_for_tracking_uri
 
     ws = workspace_for_tracking_uri(tracking_uri)
     return ws.uri if ws else None
@@ -382,7 +383,7 @@ def _request_workspace_uri() -> Optional[str]:
         host_url = flask.request.host_url.rstrip("/") + (os.environ.get("_MLFLOW_STATIC_PREFIX") or "")
     except Exception:
         return None
-    from mlflow_lineage_plugin.workspace import active_workspace_name, oss_workspace_uri
+    from mlflow_lineage_plugin.workspace import oss_workspace_uri
 
     return oss_workspace_uri(host_url, active_workspace_name())
 

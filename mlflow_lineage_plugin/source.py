@@ -17,7 +17,8 @@ from urllib.parse import parse_qs
 
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.bounded import run_bounded
-from mlflow_lineage_plugin.urls import error_line, normalize_remote
+from mlflow_lineage_plugin.errors import error_line
+from mlflow_lineage_plugin.urls import normalize_remote
 from mlflow_lineage_plugin.workspace import databricks_workspace_uri, oss_workspace_uri, run_page_url
 
 _MODEL_SOURCE = re.compile(r"^models:/(m-[0-9a-f]{32})(?:/.*)?$")

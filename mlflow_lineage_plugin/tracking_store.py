@@ -22,7 +22,7 @@ import sys
 from typing import Any, Callable, Optional
 
 from mlflow_lineage_plugin import config, reconcile
-from mlflow_lineage_plugin.urls import error_line
+from mlflow_lineage_plugin.errors import error_line
 
 _logger = logging.getLogger(__name__)
 

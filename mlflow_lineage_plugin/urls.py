@@ -226,10 +226,3 @@ def same_repo(a: Optional[str], b: Optional[str]) -> bool:
     na, nb = normalize_remote(a), normalize_remote(b)
     return bool(na and nb and na.lower() == nb.lower())
 
-
-def error_line(exc: BaseException) -> str:
-    """``Type: first line`` of an exception, without credentials: texts from MLflow, requests and
-    SQLAlchemy quote URIs with their userinfo."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = redact_text(text)[:300]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

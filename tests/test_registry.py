@@ -10,7 +10,7 @@ import pickle
 
 import pytest
 
-from mlflow_lineage_plugin import registry, source, urls
+from mlflow_lineage_plugin import errors, registry, source
 from mlflow_lineage_plugin import tags as T
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -121,7 +121,7 @@ def test_nothing_read_still_names_what_is_known():
 
 
 def test_error_descriptions_carry_no_credentials():
-    text = urls.error_line(RuntimeError("cannot reach https://bob:s3cret@host:5000/api\nmore"))
+    text = errors.error_line(RuntimeError("cannot reach https://bob:s3cret@host:5000/api\nmore"))
     assert "s3cret" not in text and "bob" not in text and "\n" not in text
     assert text.startswith("RuntimeError: cannot reach https://host:5000/api")
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlflow_lineage_plugin import context, doctor, urls, workspace
+from mlflow_lineage_plugin import context, doctor, tracking_workspace, urls, workspace
 from mlflow_lineage_plugin import tags as T
 
 # Secrets are built from segments that each carry a marker absent from every other part of the URL
@@ -259,5 +259,5 @@ def test_tracking_uris_become_credential_free_workspace_uris(uri, expected):
 )
 def test_workspace_host_is_a_base_url_or_nothing(uri, host):
     """Databricks workspaces carry their base URL as host; tracking servers the same shape."""
-    ws = workspace.workspace_for_tracking_uri(uri)
+    ws = tracking_workspace.workspace_for_tracking_uri(uri)
     assert ws is not None and ws.host == host
