@@ -140,7 +140,7 @@ def test_bad_options(cli, args, says):
     [
         (["show"], "Error: Missing argument 'TARGET'.", 4),
         (["show", "models:/good/1", "--format", "svg"],
-         "Error: Invalid value for '--format': 'svg' is not one of 'text', 'json', 'mermaid', 'dot'.", 4),
+         "Error: Invalid value for '--format': 'svg' is not one of 'text', 'json', 'mermaid', 'dot', 'markdown'.", 4),
         (["show", "models:/good/1", "--timeout", "0"],
          "Error: Invalid value for '--timeout': 0.0 is not in the range x>=0.1.", 4),
         (["show", "models:/good/1", "--timeout", "soon"],
