@@ -292,3 +292,45 @@ def test_unity_catalog_versions_are_enriched_from_the_workspace_uc_names(servers
         assert code == 1 and not [r for r in uc.requests if r.path.endswith("/model-versions/set-tag")]
     finally:
         uc.stop()
+
+
+def test_with_apply_the_progress_bar_counts_versions_once_written(servers, prefix, monkeypatch):
+    """The bar is not full while tags are still being written: with --apply it counts versions done."""
+    from mlflow_lineage_plugin.backfill import Backfill, Options, Selection
+    from mlflow_lineage_plugin.backfill.job import Progress
+    from mlflow_lineage_plugin.backfill.report import State
+
+    url = servers["sqlite"].url
+    run = make_run(url, GIT_TAGS)
+    for _ in range(3):
+        register(url, prefix + "m", run, monkeypatch)
+    register(url, prefix + "m", run, monkeypatch, plugin=True)  # already enriched: done without a write
+    monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", url)
+
+    def slow_writes(seen):
+        return Fault(delay=0.2) if seen.path.endswith(SET_TAG) else None
+
+    with FaultProxy(url, slow_writes) as proxy:
+
+        def versions_written() -> int:  # lineage_schema is each version's last tag
+            return len({s.body.get("version") for s in proxy.requests_to(SET_TAG)
+                        if s.status == 200 and s.body.get("key") == T.SCHEMA})
+
+        class Recorder(Progress):
+            enabled = True
+
+            def __init__(self):
+                self.length, self.shown = 0, []
+
+            def begin(self, label: str, length: int) -> None:
+                self.length = length
+
+            def advance(self, n: int = 1) -> None:
+                self.shown.append((self.shown[-1][0] + n if self.shown else n, versions_written()))
+
+        bar = Recorder()
+        report = Backfill(proxy.url, proxy.url, options=Options(apply=True), progress=bar, mapping={}).run(
+            Selection(models=(prefix + "m*",)))
+    assert report.totals("version") == {State.WRITTEN: 3, State.ENRICHED: 1}
+    assert bar.length == 4 and [pos for pos, _ in bar.shown] == [1, 2, 3, 4]
+    assert bar.shown[-1] == (4, 3)  # full only once the three versions are written

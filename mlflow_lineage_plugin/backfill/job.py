@@ -227,6 +227,7 @@ class Backfill:
         self._registry = None
         self._uc_places: dict[str, Union[Place, str]] = {}  # UC's run_workspace_id -> where its runs are
         self._uc_lock = threading.Lock()
+        self._progress_lock = threading.Lock()
 
     # --- clients ----------------------------------------------------------------------------------
 
@@ -379,7 +380,6 @@ class Backfill:
                     seen.update((v.name, str(v.version)) for v in page)
                     names_seen.update(v.name for v in page)
                     self._version_page(page, sel, report, index, pool)
-                    self.progress.advance(len(page))
             except KeyboardInterrupt:
                 raise
             except Exception as exc:
@@ -416,6 +416,8 @@ class Backfill:
                 report.add(Item("version", name, version, State.ENRICHED))
             else:
                 todo.append((v, present))
+                continue
+            self._advance()
         models = self._logged_models([S.model_id_from_source(v.source) for v, _ in todo if not v.run_id], pool)
         run_ids = [v.run_id or (models.get(S.model_id_from_source(v.source)) or _NO).source_run_id for v, _ in todo]
         where = self._run_workspaces([v for v, _ in todo], index, pool) if self.unity_catalog else [None] * len(todo)
@@ -435,7 +437,9 @@ class Backfill:
                                       hit, sel, index)
             report.add(item)
             if item.state is State.ENRICH and self.options.apply:
-                self._submit(pool, self._write_version, item)
+                self._submit(pool, self._write_version, item)  # advances the bar once written
+            else:
+                self._advance()
 
     # --- Unity Catalog: where a version's run lives ----------------------------------------------
 
@@ -544,7 +548,18 @@ class Backfill:
         else:
             self.registry.set_model_version_tag(name, version, key, value)
 
+    def _advance(self, n: int = 1) -> None:
+        """The bar counts versions done: planned in a dry run, written (or failed) with ``--apply``."""
+        with self._progress_lock:
+            self.progress.advance(n)
+
     def _write_version(self, item: Item) -> None:
+        try:
+            self._write_version_tags(item)
+        finally:
+            self._advance()
+
+    def _write_version_tags(self, item: Item) -> None:
         try:
             for key, value in item.writes.items():
                 if self._stop.is_set():  # between two tags, never inside one: each is one request
