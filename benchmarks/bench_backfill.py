@@ -17,7 +17,7 @@ The floor: the same tag writes alone, precomputed (no reads, no planning), once 
 best speed-up any backfill could reach on this server and load, and "one at a time" / "concurrent" says
 whether the server runs concurrent writes in parallel (1.0x: it serialises them).
 
-    .venv/bin/python benchmarks/bench_backfill.py [--versions 100] [--runs 20] [--rounds 3]
+    .venv/bin/python benchmarks/bench_backfill.py [--versions 100] [--runs 20] [--rounds 3] [--server-workers 4]
 """
 
 from __future__ import annotations
@@ -109,6 +109,35 @@ def populate(db_uri: str, n_versions: int, n_runs: int, artifacts: str) -> None:
         registry.create_model_version(f"bench_model_{i % MODELS:02d}", f"runs:/{rid}/model", rid)
 
 
+def start_server(tmp: Path, backend: str, workers: int):
+    """The tests' one-worker server, or one with ``workers`` processes (``mlflow server``'s default is 4)."""
+    if workers == 1:
+        return start_mlflow_server(tmp, backend=backend, plugin=False, timeout=240)
+    import requests
+    from conftest import MlflowServer, free_port
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = tmp / f"server-{port}.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    env.update(MLFLOW_LINEAGE_DISABLE="true", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+           "--backend-store-uri", backend, "--artifacts-destination", str(tmp / "artifacts"),
+           "--workers", str(workers)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, cwd=tmp)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if requests.get(f"{url}/health", timeout=1).status_code == 200:
+                return MlflowServer(url, proc, log, backend)
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"mlflow server did not start:\n{log.read_text()[-3000:]}")
+
+
 def reset_version_tags(db_uri: str) -> None:
     import sqlalchemy as sa
 
@@ -168,6 +197,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3, help="measurements per side, alternated")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--server-workers", type=int, default=1,
+                        help="processes of the mlflow server (the tests' 1 by default; mlflow server's own is 4)")
     parser.add_argument("--plan-only", action="store_true",
                         help="only the dry run at this size: reads per version and peak memory, no naive loop "
                              "(the full 10,000-version plan fits in minutes where writing it takes hours here)")
@@ -183,7 +214,8 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     ok = True
     with tempfile.TemporaryDirectory() as tmp, postgres_database("lineage_bench") as db:
-        server = start_mlflow_server(Path(tmp) / "server", backend=db, plugin=False, timeout=240)
+        server = start_server(Path(tmp) / "server", db, args.server_workers)
+        print(f"mlflow server with {args.server_workers} worker process(es); backfill --workers {args.workers}")
         try:
             t0 = time.perf_counter()
             populate(db, args.versions, args.runs, str(Path(tmp) / "artifacts"))
