@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import mariadb_database, postgres_database, start_mlflow_server
 from fixtures.fault_proxy import Fault, FaultProxy
-from test_backfill import GIT_TAGS, make_run, register, tags_of
+from test_backfill import GIT_TAGS, UC_KEY, make_run, register, tags_of
 
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.cli import main
@@ -229,3 +229,108 @@ def test_reregistered_on_a_second_server_regains_lineage_through_the_workspace_m
     line = next(x for x in out.splitlines() if f"version {other.version}: cannot:" in x)
     assert f"source run {'f' * 32} not found in {second} or {first}" in line
     assert "runs could not be read from http://127.0.0.1:9 (" in line
+
+
+# --- Unity Catalog: UC's run_workspace_id says which workspace holds a version's run -----------------
+
+
+def test_unity_catalog_versions_are_enriched_from_the_workspace_uc_names(servers, tmp_path, monkeypatch):
+    """A ``databricks-uc`` registry (the UC stand-in) whose versions' runs live in other workspaces (a real
+    ``mlflow server``): one reached through ``MLFLOW_LINEAGE_WORKSPACES``, one through a
+    ``~/.databrickscfg`` profile that records its ``workspace_id``, one that nothing reaches. UC's search
+    answers without tags, so each version's tags are read one at a time; UC's limits hold on every write."""
+    from fixtures.databricks_server import isolate_databricks_env, write_databrickscfg
+    from fixtures.uc_server import TOKEN, UcStandIn
+
+    runs_server = servers["sqlite"]
+    isolate_databricks_env(monkeypatch, tmp_path / "home")
+    uc = UcStandIn().start()
+    try:
+        write_databrickscfg(tmp_path / "home", {
+            "uc": {"host": uc.url, "token": TOKEN},
+            "ws777": {"host": runs_server.url, "token": "dapi-777", "workspace_id": "777"},
+        })  # fmt: skip
+        mapped_ws = "https://adb-555.azuredatabricks.net/?o=555"
+        monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACES", f"{mapped_ws}={runs_server.url}")
+        long_path = "deep/" * 300 + "train.py"  # 1,508 characters: over UC's 1,000
+        run_a = make_run(runs_server.url, GIT_TAGS, experiment="uc-a")
+        run_b = make_run(runs_server.url, {**GIT_TAGS, T.GIT_PATH: long_path}, experiment="uc-b")
+        crowded = {f"team_key_{i}": "x" for i in range(47)}  # room for three more under UC's 50
+        name = "main.ml.fraud"
+        v_mapped = uc.add_version(name, run_a, crowded, run_workspace_id=555)
+        v_profile = uc.add_version(name, run_b, run_workspace_id=777)
+        v_nowhere = uc.add_version(name, "f" * 32, run_workspace_id=999)
+        home = f"sqlite:///{tmp_path / 'home.db'}"
+
+        code, out = cli("--model", name, "--apply", "--format", "json", "--tracking-uri", home,
+                        "--registry-uri", "databricks-uc://uc")
+        assert code == 1, out
+        items = {i["version"]: i for i in json.loads(out[out.index("{"):])["items"]}
+        assert items[v_mapped]["state"] == "enriched" and items[v_profile]["state"] == "enriched", out
+        assert items[v_nowhere]["state"] == "cannot"
+        assert "workspace id 999" in items[v_nowhere]["reason"] and "~/.databrickscfg" in items[v_nowhere]["reason"]
+
+        mapped, profiled = uc.tags_of(name, v_mapped), uc.tags_of(name, v_profile)
+        assert mapped[T.WORKSPACE_URI] == mapped_ws and mapped[T.RUN_ID] == run_a
+        assert profiled[T.WORKSPACE_URI] == f"{runs_server.url}/?o=777" and profiled[T.RUN_ID] == run_b
+        assert profiled[T.ORIGIN] == T.ORIGIN_BACKFILL and profiled[T.SCHEMA] == T.SCHEMA_VERSION
+        assert profiled[T.GIT_PATH].startswith("deep/")  # cut to fit UC, not dropped
+        # UC's cap: the three most important lineage keys fill the room left, as at creation
+        assert len(mapped) == 50 and set(mapped) - set(crowded) == {T.WORKSPACE_URI, T.RUN_ID, T.GIT_COMMIT}
+        for tags in (mapped, profiled):
+            assert all(UC_KEY.fullmatch(k) and len(v) <= 1000 for k, v in tags.items()), tags
+        sets = [r for r in uc.requests if r.path.endswith("/model-versions/set-tag")]
+        assert len(sets) == sum(len(i["tags"]) for i in items.values() if i["state"] == "enriched")
+        # UC's search answers without tags: one tag read per version, and one UC read of run_workspace_id
+        gets = [r for r in uc.requests if r.path.endswith("/model-versions/get")]
+        assert len(gets) == 3
+        assert len([r for r in uc.requests if r.path.startswith("/api/2.1/unity-catalog/models/")]) == 3
+
+        uc.requests.clear()
+        code, out = cli("--model", name, "--apply", "--format", "json", "--tracking-uri", home,
+                        "--registry-uri", "databricks-uc://uc")
+        assert code == 1 and not [r for r in uc.requests if r.path.endswith("/model-versions/set-tag")]
+    finally:
+        uc.stop()
+
+
+def test_with_apply_the_progress_bar_counts_versions_once_written(servers, prefix, monkeypatch):
+    """The bar is not full while tags are still being written: with --apply it counts versions done."""
+    from mlflow_lineage_plugin.backfill import Backfill, Options, Selection
+    from mlflow_lineage_plugin.backfill.job import Progress
+    from mlflow_lineage_plugin.backfill.report import State
+
+    url = servers["sqlite"].url
+    run = make_run(url, GIT_TAGS)
+    for _ in range(3):
+        register(url, prefix + "m", run, monkeypatch)
+    register(url, prefix + "m", run, monkeypatch, plugin=True)  # already enriched: done without a write
+    monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", url)
+
+    def slow_writes(seen):
+        return Fault(delay=0.2) if seen.path.endswith(SET_TAG) else None
+
+    with FaultProxy(url, slow_writes) as proxy:
+
+        def versions_written() -> int:  # lineage_schema is each version's last tag
+            return len({s.body.get("version") for s in proxy.requests_to(SET_TAG)
+                        if s.status == 200 and s.body.get("key") == T.SCHEMA})
+
+        class Recorder(Progress):
+            enabled = True
+
+            def __init__(self):
+                self.length, self.shown = 0, []
+
+            def begin(self, label: str, length: int) -> None:
+                self.length = length
+
+            def advance(self, n: int = 1) -> None:
+                self.shown.append((self.shown[-1][0] + n if self.shown else n, versions_written()))
+
+        bar = Recorder()
+        report = Backfill(proxy.url, proxy.url, options=Options(apply=True), progress=bar, mapping={}).run(
+            Selection(models=(prefix + "m*",)))
+    assert report.totals("version") == {State.WRITTEN: 3, State.ENRICHED: 1}
+    assert bar.length == 4 and [pos for pos, _ in bar.shown] == [1, 2, 3, 4]
+    assert bar.shown[-1] == (4, 3)  # full only once the three versions are written

@@ -161,7 +161,9 @@ class RunIndex:
         self._cache: OrderedDict[str, tuple[S.RunFacts, Place]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def lookup(self, run_ids: Iterable[str]) -> dict[str, Found]:
+    def lookup(self, run_ids: Iterable[str], places: Optional[list[Place]] = None) -> dict[str, Found]:
+        """Where each run lives: in ``places`` when given (a workspace UC named), else home, then mapped."""
+        places = places or self.places
         out: dict[str, Found] = {}
         missing = []
         with self._lock:
@@ -172,7 +174,7 @@ class RunIndex:
                 else:
                     missing.append(rid)
         problems: dict[str, list[str]] = {rid: [] for rid in missing}
-        for place in self.places:
+        for place in places:
             if not missing:
                 break
             if place.down:
@@ -200,7 +202,7 @@ class RunIndex:
                 self._cache.popitem(last=False)
         for rid in missing:
             failed = problems[rid]
-            asked = [p.shown() for p in self.places if not any(p.shown() in f for f in failed)]
+            asked = [p.shown() for p in places if not any(p.shown() in f for f in failed)]
             why = [f"source run {rid} not found in {' or '.join(asked)}"] if asked else []
             out[rid] = "; ".join(why + failed)
         return out
@@ -224,6 +226,9 @@ class Backfill:
         self._stop = threading.Event()
         self._pending: list[Future] = []
         self._registry = None
+        self._uc_places: dict[str, Union[Place, str]] = {}  # UC's run_workspace_id -> where its runs are
+        self._uc_lock = threading.Lock()
+        self._progress_lock = threading.Lock()
 
     # --- clients ----------------------------------------------------------------------------------
 
@@ -376,7 +381,6 @@ class Backfill:
                     seen.update((v.name, str(v.version)) for v in page)
                     names_seen.update(v.name for v in page)
                     self._version_page(page, sel, report, index, pool)
-                    self.progress.advance(len(page))
             except KeyboardInterrupt:
                 raise
             except Exception as exc:
@@ -413,16 +417,86 @@ class Backfill:
                 report.add(Item("version", name, version, State.ENRICHED))
             else:
                 todo.append((v, present))
+                continue
+            self._advance()
         models = self._logged_models([S.model_id_from_source(v.source) for v, _ in todo if not v.run_id], pool)
         run_ids = [v.run_id or (models.get(S.model_id_from_source(v.source)) or _NO).source_run_id for v, _ in todo]
-        found = index.lookup([r for r in run_ids if r])
-        for (v, present), run_id in zip(todo, run_ids):
+        where = self._run_workspaces([v for v, _ in todo], index, pool) if self.unity_catalog else [None] * len(todo)
+        found = index.lookup([r for r, w in zip(run_ids, where) if r and not isinstance(w, Place)])
+        named: dict[int, tuple[Place, list[str]]] = {}
+        for r, w in zip(run_ids, where):
+            if r and isinstance(w, Place):
+                named.setdefault(id(w), (w, []))[1].append(r)
+        for place, ids in named.values():
+            found.update(index.lookup(ids, [place]))
+        for (v, present), run_id, w in zip(todo, run_ids, where):
             model_id = getattr(v, "model_id", None) or S.model_id_from_source(v.source)
+            hit = found.get(run_id or "")
+            if isinstance(w, str) and (hit is None or isinstance(hit, str)):
+                hit = w  # UC named a workspace nothing here reaches, and the run is not in those that are
             item = self._plan_version(v.name, v, present, run_id, model_id, models.get(model_id or ""),
-                                      found.get(run_id or ""), sel, index)
+                                      hit, sel, index)
             report.add(item)
             if item.state is State.ENRICH and self.options.apply:
-                self._submit(pool, self._write_version, item)
+                self._submit(pool, self._write_version, item)  # advances the bar once written
+            else:
+                self._advance()
+
+    # --- Unity Catalog: where a version's run lives ----------------------------------------------
+
+    def _run_workspaces(self, versions: list, index: RunIndex,
+                        pool: ThreadPoolExecutor) -> list[Union[Place, str, None]]:
+        """Per version, the place UC's ``run_workspace_id`` names: a Place, why none reaches it, or None.
+
+        None (UC records no workspace, or could not be asked) means: search home and the mapping.
+        """
+
+        def one(v) -> Union[Place, str, None]:
+            if not v.run_id:
+                return None
+            try:
+                ws_id = self._uc_run_workspace_id(v.name, str(v.version))
+            except Exception:
+                return None
+            return self._place_for_workspace_id(ws_id, index) if ws_id else None
+
+        return list(pool.map(one, versions))
+
+    def _uc_run_workspace_id(self, name: str, version: str) -> Optional[str]:
+        """UC's own REST API, with the registry store's credentials: MLflow's UC messages drop the field."""
+        from urllib.parse import quote
+
+        from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+        store = self.registry._get_registry_client().store
+        endpoint = f"/api/2.1/unity-catalog/models/{quote(name, safe='')}/versions/{quote(version, safe='')}"
+        resp = verify_rest_response(http_request(store.get_host_creds(), endpoint, "GET"), endpoint)
+        ws_id = resp.json().get("run_workspace_id")
+        return str(ws_id) if ws_id else None
+
+    def _place_for_workspace_id(self, ws_id: str, index: RunIndex) -> Union[Place, str]:
+        """The workspace mapping first, then a ``~/.databrickscfg`` profile that records ``workspace_id``."""
+        from mlflow_lineage_plugin.workspace import parse_workspace_uri
+
+        with self._uc_lock:
+            known = self._uc_places.get(ws_id)
+            if known is not None:
+                return known
+            place: Union[Place, str]
+            for p in index.places:
+                if p.workspace_uri and parse_workspace_uri(p.workspace_uri).workspace_id == ws_id:
+                    place = p
+                    break
+            else:
+                profile, host = _profile_for_workspace_id(ws_id)
+                if profile:
+                    place = Place(f"{host}/?o={ws_id}" if host else None, f"databricks://{profile}", self._client)
+                else:
+                    place = (f"Unity Catalog records that its run lives in workspace id {ws_id}, which no "
+                             f"{config.WORKSPACES} entry nor ~/.databrickscfg profile (workspace_id = {ws_id}) "
+                             "names")  # fmt: skip
+            self._uc_places[ws_id] = place
+            return place
 
     def _logged_models(self, model_ids: list[Optional[str]], pool: ThreadPoolExecutor) -> dict[str, S.ModelFacts]:
         """Only versions registered from a LoggedModel without a run id need it: rare, read one by one."""
@@ -475,7 +549,18 @@ class Backfill:
         else:
             self.registry.set_model_version_tag(name, version, key, value)
 
+    def _advance(self, n: int = 1) -> None:
+        """The bar counts versions done: planned in a dry run, written (or failed) with ``--apply``."""
+        with self._progress_lock:
+            self.progress.advance(n)
+
     def _write_version(self, item: Item) -> None:
+        try:
+            self._write_version_tags(item)
+        finally:
+            self._advance()
+
+    def _write_version_tags(self, item: Item) -> None:
         try:
             for key, value in item.writes.items():
                 if self._stop.is_set():  # between two tags, never inside one: each is one request
@@ -542,6 +627,24 @@ class Backfill:
             item.written, item.state = len(item.writes), State.WRITTEN
         except Exception as exc:
             item.state, item.reason = State.FAILED, f"tags could not be written: {error_line(exc)}"
+
+
+def _profile_for_workspace_id(ws_id: str) -> tuple[Optional[str], Optional[str]]:
+    """(profile, host) of the first ``~/.databrickscfg`` section whose ``workspace_id`` is ``ws_id``."""
+    import configparser
+
+    from mlflow_lineage_plugin.resolve.clients import databricks_config_path, profile_host
+
+    path = databricks_config_path()
+    parser = configparser.ConfigParser(interpolation=None, default_section="__no_default__")
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return None, None
+    for section in parser.sections():
+        if parser.get(section, "workspace_id", fallback="").strip() == ws_id:
+            return section, profile_host(section)
+    return None, None
 
 
 def _quoted(value: str) -> str:
