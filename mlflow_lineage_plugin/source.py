@@ -232,6 +232,10 @@ def store_reader(store) -> StoreReader:
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
     except ImportError:
         return StoreReader(store)
+    from mlflow_lineage_plugin.tracking_store import LineageTrackingStore
+
+    if type(store) is LineageTrackingStore:  # our own tracking-store wrapper: read its inner store
+        store = store.inner
     if type(store) is SqlAlchemyStore and hasattr(store, "engine"):
         return SqlTagsReader(store)
     return StoreReader(store)
