@@ -21,7 +21,7 @@ import os
 import sys
 from typing import Any, Callable, Optional
 
-from mlflow_lineage_plugin import config, reconcile
+from mlflow_lineage_plugin import config, reconcile, uncommitted
 from mlflow_lineage_plugin.urls import error_line
 
 _logger = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ class LineageTrackingStore:
                                                tags=tags, params=params, model_type=model_type, **kwargs)
 
     def _after_create_run(self, run: Any) -> None:
-        """The run exists and its id is known: the place for work that needs both (not used yet)."""
+        """The run exists and its id is known: the place for work that needs both."""
+        uncommitted.attach(self._inner, run, self._store_uri)
 
     def _final_tags(self, tags, what: str):
         fresh = reconcile.take()
