@@ -68,40 +68,44 @@ class LineageTrackingStore:
     # --- the changed calls ------------------------------------------------------------------------
 
     def create_run(self, experiment_id, user_id, start_time, tags, run_name):
-        tags = self._final_tags(tags, "run")
+        tags, fresh = self._final_tags(tags, "run")
         run = self._inner.create_run(experiment_id=experiment_id, user_id=user_id, start_time=start_time,
                                      tags=tags, run_name=run_name)  # fmt: skip
-        self._after_create_run(run)
+        if fresh is not None:
+            self._after_create_run(run, fresh)
         return run
 
     def create_logged_model(self, experiment_id, name=None, source_run_id=None, tags=None, params=None,
                             model_type=None, **kwargs):
-        tags = self._final_tags(tags, "LoggedModel")
+        tags, _ = self._final_tags(tags, "LoggedModel")
         return self._inner.create_logged_model(experiment_id=experiment_id, name=name, source_run_id=source_run_id,
                                                tags=tags, params=params, model_type=model_type, **kwargs)
 
-    def _after_create_run(self, run: Any) -> None:
-        """The run exists and its id is known: the place for work that needs both."""
+    def _after_create_run(self, run: Any, fresh: reconcile.Fresh) -> None:
+        """The run exists, its id is known, and so is the provider's answer it was created with: the
+        place for work that needs all three. The uncommitted changes captured with that answer are
+        stored with the run (``uncommitted``)."""
         uncommitted.attach(self._inner, run, self._store_uri)
 
-    def _final_tags(self, tags, what: str):
+    def _final_tags(self, tags, what: str) -> tuple[Any, Optional[reconcile.Fresh]]:
+        """The tags to create with, and the provider's answer when it applied to them."""
         fresh = reconcile.take()
         if fresh is None or not tags or config.disabled() or os.environ.get(BENCH_OFF_ENV) == "1":
-            return tags
+            return tags, None
         try:
             pairs = [(t.key, t.value) for t in tags]
             merged = dict(pairs)
             if len(merged) != len(pairs) or not reconcile.applies(fresh, merged):
-                return tags
+                return tags, None
             final = reconcile.reconcile(merged, fresh)
             if final == merged:
-                return tags
+                return tags, fresh
             cls = type(tags[0])
-            return [cls(k, v) for k, v in final.items()]
+            return [cls(k, v) for k, v in final.items()], fresh
         except Exception as exc:  # a bug of ours must never cost the user's run
             _logger.warning("mlflow-lineage: new %s created with its tags as merged, not reconciled: %s",
                             what, error_line(exc))
-            return tags
+            return tags, None
 
 
 # --- builders ---------------------------------------------------------------------------------------
