@@ -136,7 +136,7 @@ def _restore_changes(base: Restored, src: Source, git: T.GitRef) -> Restored:
     from dataclasses import replace
 
     diff = git.diff
-    if diff is None and src.mlflow_diff is not None:
+    if src.mlflow_diff is not None and not src.tags.get(T.GIT_DIFF):
         return _apply_mlflow_diff(base, src.mlflow_diff)
     if diff is None:
         if git.dirty is False:

@@ -11,6 +11,8 @@ Bump ``SCHEMA_VERSION`` when the meaning of a key changes; readers keep decoding
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Optional
@@ -135,6 +137,7 @@ class GitDiff:
     size: Optional[int] = None
     files: Optional[int] = None
     excluded: Optional[int] = None
+    inline: bool = False  # the text is the tag itself (MLflow's ``mlflow.source.git.diff``), no artifact
 
     @property
     def captured(self) -> bool:
@@ -226,9 +229,15 @@ def diff_tags(diff: Optional[GitDiff]) -> dict[str, str]:
 
 
 def diff_from_tags(tags: Mapping[str, str]) -> Optional[GitDiff]:
+    """Ours, or MLflow's own ``mlflow.source.git.diff`` (the text itself, on GenAI LoggedModels): kept too."""
     state = (tags.get(GIT_DIFF) or "").strip().lower()
     if not state:
-        return None
+        text = tags.get(MLFLOW_GIT_DIFF)
+        if not text or not text.strip():
+            return None
+        data = text.encode("utf-8")
+        return GitDiff(GIT_DIFF_CAPTURED, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+                       files=len(re.findall(r"^diff --git ", text, re.M)), inline=True)
     sha = (tags.get(GIT_DIFF_SHA256) or "").strip().lower()
     return GitDiff(state=state, sha256=sha or None, size=_count(tags.get(GIT_DIFF_BYTES)),
                    files=_count(tags.get(GIT_DIFF_FILES)), excluded=_count(tags.get(GIT_DIFF_EXCLUDED)))

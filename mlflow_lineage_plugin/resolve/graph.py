@@ -40,7 +40,8 @@ _SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
 REQ_COMMIT = "commit"
 REQ_CLEAN = "clean"
 REQ_REACHABLE = "reachable"
-REQUIREMENTS = (REQ_COMMIT, REQ_CLEAN, REQ_REACHABLE)
+REQ_EXACT = "exact"  # the commit, plus the uncommitted changes kept and intact (or none)
+REQUIREMENTS = (REQ_COMMIT, REQ_CLEAN, REQ_REACHABLE, REQ_EXACT)
 
 
 @dataclass
@@ -148,6 +149,8 @@ class Lineage:
         """Findings that break any of ``requirements`` (all error/warning findings when None)."""
         if requirements is None:
             return [f for f in self.findings if f.severity in (ERROR, WARNING)]
+        if REQ_EXACT in requirements:  # exact code needs a commit first
+            requirements = {*requirements, REQ_COMMIT}
         return [f for f in self.findings if f.requirement in requirements]
 
     def sorted_findings(self) -> list[Finding]:

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional, Union
 
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.resolve import changes
 from mlflow_lineage_plugin.resolve import graph as G
 from mlflow_lineage_plugin.resolve import nodes as N
 from mlflow_lineage_plugin.resolve.clients import (
@@ -423,4 +424,5 @@ def resolve(
                 walker.walk_run(t.run_id or "")
         finally:
             walker.close()
+        changes.verify(lineage, clients)
     return lineage
