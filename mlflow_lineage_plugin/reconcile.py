@@ -68,7 +68,7 @@ def _callers(key: str, value: str, fresh: Fresh) -> bool:
     return value != fresh.mlflow_git.get(key)
 
 
-def _repo_url_value(key: str, value: str, caller: bool) -> Optional[str]:
+def _repo_url_value(value: str, caller: bool) -> Optional[str]:
     """Every repository URL in one credential-free normal form. A caller's value that is no git URL
     at all is kept as given (explicit tags win) but nothing is derived from it; a provider's is dropped."""
     normal = normalize_remote(value) if value else None
@@ -87,7 +87,7 @@ def reconcile(tags: Mapping[str, str], fresh: Fresh) -> dict[str, str]:
         out = dict(tags)
         for key in REPO_URL_KEYS:
             if key in out:
-                value = _repo_url_value(key, out[key], key in caller)
+                value = _repo_url_value(out[key], key in caller)
                 if value is None:
                     del out[key]
                 else:
@@ -123,7 +123,7 @@ def reconcile(tags: Mapping[str, str], fresh: Fresh) -> dict[str, str]:
     }
     for key in REPO_URL_KEYS:
         if key in caller:
-            values[key] = _repo_url_value(key, caller[key], True)
+            values[key] = _repo_url_value(caller[key], True)
 
     out = {k: v for k, v in tags.items() if k not in GIT_KEYS}
     for key in GIT_KEYS:
