@@ -223,3 +223,26 @@ def test_mlflow_server_with_proxied_artifacts_and_a_local_artifact_root(project,
     assert mlflow.get_run(local).data.tags[T.GIT_DIFF_SHA256] == hashlib.sha256(expected).hexdigest()
     mlflow.set_tracking_uri(None)
     os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+def test_one_pass_capture_matches_git_and_still_leaves_secrets_out(repos):
+    """The capture's single git pass reads file names from the patch headers; unusual names (quoted by
+    git) and renamed secrets fall back to the two-pass capture, with the same result."""
+    from mlflow_lineage_plugin.git.patch import DiffState, _patch_paths, capture_patch
+
+    repo = repos.make("names", files={"plain.py": "1\n", "with space b/x.py": "1\n", "naïve.py": "1\n",
+                                      "old.py": "x = 1\n" * 20, "cfg/api.key": "k1\n"})
+    commit = git(repo, "rev-parse", "HEAD")
+    for name in ("plain.py", "with space b/x.py"):
+        (repo / name).write_text("2\n")
+    git(repo, "mv", "old.py", "new.py")
+    patch = git_diff(repo)
+    assert sorted(_patch_paths(patch)) == ["new.py", "old.py", "plain.py", "with space b/x.py"]
+    got = capture_patch(str(repo), commit)
+    assert got.state is DiffState.CAPTURED and got.patch == patch and got.files == 3
+    (repo / "naïve.py").write_text("2\n")
+    assert _patch_paths(git_diff(repo)) is None  # quoted: the two-pass capture decides
+    assert capture_patch(str(repo), commit).patch == git_diff(repo)
+    git(repo, "mv", "cfg/api.key", "cfg/renamed.txt")
+    got = capture_patch(str(repo), commit)
+    assert got.excluded == 1 and b"cfg/api.key" not in got.patch
