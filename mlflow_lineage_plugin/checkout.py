@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from mlflow_lineage_plugin import tags as T
@@ -133,8 +133,6 @@ def _logged_model_source(client: Any, model_id: str, run_id: Optional[str]) -> S
 
 
 def _restore_changes(base: Restored, src: Source, git: T.GitRef) -> Restored:
-    from dataclasses import replace
-
     diff = git.diff
     if src.mlflow_diff is not None and not src.tags.get(T.GIT_DIFF):
         return _apply_mlflow_diff(base, src.mlflow_diff)
@@ -181,10 +179,8 @@ _STATE_REASONS = {
 }
 
 
-def _apply_mlflow_diff(base: Restored, text: str):
+def _apply_mlflow_diff(base: Restored, text: str) -> Restored:
     """MLflow's own git versioning keeps the diff text itself (no sha256, no untracked files)."""
-    from dataclasses import replace
-
     if not text.strip():
         return replace(base, exact=True)
     with tempfile.TemporaryDirectory(prefix="mlflow-lineage-checkout-") as tmp:
@@ -253,5 +249,7 @@ def _remove(directory: str, created: bool) -> None:
         return
     for name in os.listdir(directory) if os.path.isdir(directory) else ():
         path = os.path.join(directory, name)
-        shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) and not os.path.islink(path) \
-            else os.remove(path)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)
