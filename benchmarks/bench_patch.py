@@ -57,7 +57,7 @@ def dirty(path: Path, n: int = 10) -> None:
 
 
 def stats(values: list[float]) -> str:
-    q = statistics.quantiles(values, n=10) if len(values) > 1 else values * 9
+    q = statistics.quantiles(values, n=10, method="inclusive") if len(values) > 1 else values * 9
     return f"median {statistics.median(values):9.3f}  p10 {q[0]:9.3f}  p90 {q[-1]:9.3f}"
 
 
