@@ -214,6 +214,15 @@ def test_store_is_wrapped_and_still_answers_as_mlflows_own(sqlite_uri):
     assert again.get_host_creds().host == "http://127.0.0.1:1"
 
 
+def test_every_builtin_scheme_and_bare_paths_are_wrapped():
+    """Pins, for the installed MLflow, the lazy ``file`` entry point's frame walk that claims ``""``."""
+    from mlflow.tracking._tracking_service.utils import _tracking_store_registry as registry
+
+    for scheme in ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "file", ""):
+        assert registry._registry[scheme].__module__ == tracking_store.__name__, scheme
+    assert registry._registry[""] is tracking_store.build_file
+
+
 def test_registry_wrapper_still_reads_a_sql_source_run_with_one_query(sqlite_uri):
     """The registry wrapper's fast path for a SQL tracking store checks the store's exact type."""
     from mlflow_lineage_plugin import source
