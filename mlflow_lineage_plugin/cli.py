@@ -290,6 +290,35 @@ def backfill(models: tuple[str, ...], all_models: bool, experiments: tuple[str, 
     sys.exit(EXIT_OK if report.complete else EXIT_FINDINGS)
 
 
+@main.command()
+@click.argument("target")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--repo", "repo", type=click.Path(file_okay=False), default=None,
+              help="A local clone to take the commit from (fetches nothing); default: clone the recorded repository.")
+@_connection_options
+@_guard
+def checkout(target: str, directory: str, repo: Optional[str], tracking_uri: Optional[str],
+             registry_uri: Optional[str], timeout: Optional[float]) -> None:
+    """Rebuild the source of TARGET in DIRECTORY (new or empty): the recorded commit plus the run's kept
+    uncommitted changes, verified by sha256.
+
+    Exits 0 when the result is exact, 1 when restored but not exact (the reason is printed), 2 on bad
+    input. TARGET takes the forms of `show`.
+    """
+    from mlflow_lineage_plugin.checkout import CheckoutError
+    from mlflow_lineage_plugin.checkout import checkout as do_checkout
+
+    _check_uri(tracking_uri, "--tracking-uri")
+    _check_uri(registry_uri, "--registry-uri")
+    try:
+        restored = do_checkout(target, directory, repo=repo, tracking_uri=tracking_uri, registry_uri=registry_uri,
+                               timeout=timeout)
+    except CheckoutError as exc:
+        _fail(str(exc))
+    click.echo(restored.summary(), nl=False)
+    sys.exit(EXIT_OK if restored.exact else EXIT_FINDINGS)
+
+
 def _register() -> None:
     from mlflow_lineage_plugin.doctor import doctor
 

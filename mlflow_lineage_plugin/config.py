@@ -28,16 +28,22 @@ WORKSPACES = "MLFLOW_LINEAGE_WORKSPACES"  # resolver: "uri=tracking_uri;uri2=...
 CONFIG_FILE = "MLFLOW_LINEAGE_CONFIG"  # resolver: path to a TOML/JSON mapping file
 RESOLVE_TIMEOUT = "MLFLOW_LINEAGE_RESOLVE_TIMEOUT"  # resolver: seconds per remote request
 DESCRIPTION = "MLFLOW_LINEAGE_DESCRIPTION"  # "false": new versions get no lineage description
+DIFF = "MLFLOW_LINEAGE_DIFF"  # "false": a dirty run's uncommitted changes are not kept
+DIFF_MAX_BYTES = "MLFLOW_LINEAGE_DIFF_MAX_BYTES"  # a larger patch is not stored at all
+DIFF_EXCLUDE = "MLFLOW_LINEAGE_DIFF_EXCLUDE"  # gitignore-style patterns (comma or newline separated)
+DIFF_UNTRACKED = "MLFLOW_LINEAGE_DIFF_UNTRACKED"  # "true": also untracked files .gitignore does not exclude
+DIFF_TIMEOUT = "MLFLOW_LINEAGE_DIFF_TIMEOUT"  # seconds for the capture, and again for the upload
 
 ALL_SETTINGS = (
     DISABLE, GIT_COMMIT, GIT_BRANCH, GIT_REPO_URL, GIT_PATH, GIT_DIRTY, GIT_TIMEOUT, DIRTY_TIMEOUT,
     DATABRICKS_TIMEOUT, REGISTRY_TIMEOUT, WORKSPACE_URI, REQUIRE, WORKSPACES, CONFIG_FILE, RESOLVE_TIMEOUT,
-    DESCRIPTION,
+    DESCRIPTION, DIFF, DIFF_MAX_BYTES, DIFF_EXCLUDE, DIFF_UNTRACKED, DIFF_TIMEOUT,
 )  # fmt: skip
 
 # The time limits' defaults, next to their names so each is stated once.
 DEFAULT_SECONDS = {
     GIT_TIMEOUT: 2.0, DIRTY_TIMEOUT: 1.0, DATABRICKS_TIMEOUT: 3.0, REGISTRY_TIMEOUT: 5.0, RESOLVE_TIMEOUT: 30.0,
+    DIFF_TIMEOUT: 5.0,
 }  # fmt: skip
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -68,6 +74,15 @@ def seconds(name: str, override: Optional[float] = None) -> float:
     except ValueError:
         return default
     return value if value > 0 else default
+
+
+def byte_count(name: str, default: int) -> int:
+    """A size in bytes: a non-negative integer, else the default."""
+    try:
+        value = int(get(name) or default)
+    except ValueError:
+        return default
+    return value if value >= 0 else default
 
 
 def disabled() -> bool:

@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from mlflow_lineage_plugin import config, reconcile
+from mlflow_lineage_plugin import config, reconcile, uncommitted
 from mlflow_lineage_plugin.tags import GitRef, Workspace, run_tags
 from mlflow_lineage_plugin.warn_once import WarnOnce
 
@@ -38,6 +38,8 @@ class Collected:
     git: Optional[GitRef] = None
     workspace: Optional[Workspace] = None
     notebook_file: Optional[str] = None  # a Jupyter notebook's own .ipynb, when it could be found
+    checkout: Optional[str] = None  # the path whose checkout ``git`` was read from, when it was
+    databricks: bool = False  # a Databricks notebook or job context was found
     problems: list[str] = field(default_factory=list)
 
 
@@ -69,6 +71,8 @@ class _Provider:
             _warn_once("; ".join(found.problems))
         try:
             ours = run_tags(found.git, found.workspace, found.notebook_file)
+            # The uncommitted changes: tags now, the patch left for the store wrapper (``uncommitted``).
+            ours.update(uncommitted.prepare(found.git, found.checkout, databricks=found.databricks))
         except Exception as e:
             _warn_once(f"lineage tags not recorded ({type(e).__name__})")
             return {}
@@ -145,6 +149,9 @@ def collect(entry_file: Optional[str] = None) -> Collected:
     if detected is None:
         detected = _step(out, "git reference", _git_from_checkout, out, git_budget, entry_file)
     out.git = _merge(detected, overrides)
+    out.databricks = ctx is not None
+    if out.checkout and (out.git is None or detected is None or out.git.commit != detected.commit):
+        out.checkout = None  # the recorded commit is not the checkout's: its changes say nothing of it
 
     out.workspace = _step(out, "workspace URI", _workspace, ctx, db_budget, out.problems)
     return out
@@ -182,6 +189,7 @@ def _git_from_checkout(out: Collected, timeout: float, entry_file: Optional[str]
     entry_file = os.path.abspath(entry_file) if entry_file else entry.entry_path()
     if entry_file and entry_file.endswith(".ipynb"):
         out.notebook_file = entry_file
+    out.checkout = entry_file
     return git.read_git_ref(entry_file, timeout=timeout)
 
 

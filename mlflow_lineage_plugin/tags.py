@@ -11,6 +11,8 @@ Bump ``SCHEMA_VERSION`` when the meaning of a key changes; readers keep decoding
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Optional
@@ -69,10 +71,27 @@ NOTEBOOK_PATH = "lineage_notebook_path"
 NOTEBOOK_ID = "lineage_notebook_id"
 NOTEBOOK_REVISION_ID = "lineage_notebook_revision_id"
 
-# Uncommitted-changes capture (issue 11), read by the version description once they exist.
-GIT_DIFF = "lineage_git_diff"  # captured | too_large | excluded_only | failed | off
-GIT_DIFF_FILES = "lineage_git_diff_files"
+# Uncommitted changes of a dirty run (issue 11): on the run, its LoggedModel and its model versions.
+GIT_DIFF = "lineage_git_diff"  # captured | too_large | excluded_only | failed | off | unavailable
+GIT_DIFF_SHA256 = "lineage_git_diff_sha256"  # of the stored patch
+GIT_DIFF_BYTES = "lineage_git_diff_bytes"  # size of the whole patch, stored or not
+GIT_DIFF_FILES = "lineage_git_diff_files"  # files the patch changes
+GIT_DIFF_EXCLUDED = "lineage_git_diff_excluded"  # changed files left out as likely secrets (a count)
 GIT_DIFF_CAPTURED = "captured"
+GIT_DIFF_TOO_LARGE = "too_large"
+GIT_DIFF_EXCLUDED_ONLY = "excluded_only"
+GIT_DIFF_FAILED = "failed"
+GIT_DIFF_OFF = "off"
+GIT_DIFF_UNAVAILABLE = "unavailable"  # no local checkout to read (Databricks Git folders)
+GIT_DIFF_STATES = (GIT_DIFF_CAPTURED, GIT_DIFF_TOO_LARGE, GIT_DIFF_EXCLUDED_ONLY, GIT_DIFF_FAILED, GIT_DIFF_OFF,
+                   GIT_DIFF_UNAVAILABLE)  # fmt: skip
+DIFF_KEYS = (GIT_DIFF, GIT_DIFF_SHA256, GIT_DIFF_BYTES, GIT_DIFF_FILES, GIT_DIFF_EXCLUDED)
+#: Where the patch is stored, relative to the run's artifact root.
+DIFF_ARTIFACT_DIR = "lineage"
+DIFF_ARTIFACT_NAME = "uncommitted.patch"
+DIFF_ARTIFACT_PATH = f"{DIFF_ARTIFACT_DIR}/{DIFF_ARTIFACT_NAME}"
+#: What MLflow's own GenAI git versioning writes on a LoggedModel: the diff text itself, no cap.
+MLFLOW_GIT_DIFF = "mlflow.source.git.diff"
 # --- plugin key written by `mlflow-lineage backfill` on versions and runs it enriched afterwards ---
 # The run's tags at backfill time may differ from what they were when the version was created, so
 # a reader can tell copied-at-creation lineage from lineage added later.
@@ -83,14 +102,15 @@ ORIGIN_BACKFILL = "backfill"
 PLUGIN_KEYS = (
     SCHEMA, WORKSPACE_URI, GIT_PATH, SOURCE_URL, RUN_ID, EXPERIMENT_ID, MODEL_ID, RUN_URL,
     GIT_COMMIT, GIT_BRANCH, GIT_REPO_URL, GIT_DIRTY, NOTEBOOK_PATH, NOTEBOOK_ID,
-    NOTEBOOK_REVISION_ID, ORIGIN,
+    NOTEBOOK_REVISION_ID, ORIGIN, *DIFF_KEYS,
 )  # fmt: skip
 
 #: Keys on a model version, most important first: a registry that caps the number of tags
 #: (Unity Catalog: 50) keeps the head of this list and drops the tail.
 VERSION_KEY_PRIORITY = (
     WORKSPACE_URI, RUN_ID, GIT_COMMIT, GIT_REPO_URL, SCHEMA, MODEL_ID, EXPERIMENT_ID, RUN_URL,
-    GIT_PATH, GIT_DIRTY, GIT_BRANCH, SOURCE_URL, NOTEBOOK_PATH, NOTEBOOK_REVISION_ID, NOTEBOOK_ID,
+    GIT_PATH, GIT_DIRTY, GIT_DIFF, GIT_DIFF_SHA256, GIT_BRANCH, SOURCE_URL, NOTEBOOK_PATH,
+    NOTEBOOK_REVISION_ID, NOTEBOOK_ID, GIT_DIFF_BYTES, GIT_DIFF_FILES, GIT_DIFF_EXCLUDED,
 )  # fmt: skip
 
 # --- value limits -------------------------------------------------------------------------------
@@ -108,14 +128,31 @@ DIRTY_UNKNOWN = "unknown"
 _ATOMIC_KEYS = frozenset(
     {
         SOURCE_URL, RUN_URL, WORKSPACE_URI, GIT_REPO_URL, MLFLOW_GIT_REPO_URL,
-        MLFLOW_GIT_REPO_URL_LEGACY, GIT_COMMIT, MLFLOW_GIT_COMMIT, RUN_ID, MODEL_ID,
+        MLFLOW_GIT_REPO_URL_LEGACY, GIT_COMMIT, MLFLOW_GIT_COMMIT, RUN_ID, MODEL_ID, GIT_DIFF_SHA256,
     }
 )  # fmt: skip
 
 
 @dataclass(frozen=True)
+class GitDiff:
+    """What became of a dirty run's uncommitted changes (``lineage/uncommitted.patch``)."""
+
+    state: str  # one of GIT_DIFF_STATES (or a newer writer's value, kept as read)
+    sha256: Optional[str] = None
+    size: Optional[int] = None
+    files: Optional[int] = None
+    excluded: Optional[int] = None
+    inline: bool = False  # the text is the tag itself (MLflow's ``mlflow.source.git.diff``), no artifact
+
+    @property
+    def captured(self) -> bool:
+        return self.state == GIT_DIFF_CAPTURED
+
+
+@dataclass(frozen=True)
 class GitRef:
-    """The code a run came from. ``dirty`` is None when it could not be checked in time."""
+    """The code a run came from. ``dirty`` is None when it could not be checked in time; ``diff`` is
+    what became of the uncommitted changes (None for a clean run or one recorded before issue 11)."""
 
     commit: Optional[str] = None
     branch: Optional[str] = None
@@ -123,6 +160,7 @@ class GitRef:
     dirty: Optional[bool] = None
     path: Optional[str] = None
     source_url: Optional[str] = None
+    diff: Optional[GitDiff] = None
 
     def is_empty(self) -> bool:
         return not any((self.commit, self.branch, self.repo_url, self.path))
@@ -175,6 +213,39 @@ def dirty_from_tag(value: Optional[str]) -> Optional[bool]:
     if v in ("false", "0", "no"):
         return False
     return None
+
+
+def _count(value: Optional[str]) -> Optional[int]:
+    v = (value or "").strip()
+    return int(v) if v.isdigit() else None
+
+
+def diff_tags(diff: Optional[GitDiff]) -> dict[str, str]:
+    """The ``lineage_git_diff*`` tags of a dirty run; none without a state."""
+    if diff is None or not diff.state:
+        return {}
+    out = {GIT_DIFF: diff.state}
+    if diff.sha256:
+        out[GIT_DIFF_SHA256] = diff.sha256
+    for key, n in ((GIT_DIFF_BYTES, diff.size), (GIT_DIFF_FILES, diff.files), (GIT_DIFF_EXCLUDED, diff.excluded)):
+        if n is not None and (n > 0 or key != GIT_DIFF_EXCLUDED):
+            out[key] = str(n)
+    return out
+
+
+def diff_from_tags(tags: Mapping[str, str]) -> Optional[GitDiff]:
+    """Ours, or MLflow's own ``mlflow.source.git.diff`` (the text itself, on GenAI LoggedModels): kept too."""
+    state = (tags.get(GIT_DIFF) or "").strip().lower()
+    if not state:
+        text = tags.get(MLFLOW_GIT_DIFF)
+        if not text or not text.strip():
+            return None
+        data = text.encode("utf-8")
+        return GitDiff(GIT_DIFF_CAPTURED, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+                       files=len(re.findall(r"^diff --git ", text, re.M)), inline=True)
+    sha = (tags.get(GIT_DIFF_SHA256) or "").strip().lower()
+    return GitDiff(state=state, sha256=sha or None, size=_count(tags.get(GIT_DIFF_BYTES)),
+                   files=_count(tags.get(GIT_DIFF_FILES)), excluded=_count(tags.get(GIT_DIFF_EXCLUDED)))
 
 
 def fit_value(key: str, value: str, limit: int) -> Optional[str]:
@@ -239,6 +310,7 @@ def git_from_run_tags(tags: Mapping[str, str]) -> GitRef:
         dirty=dirty_from_tag(tags.get(MLFLOW_GIT_DIRTY)),
         path=path or None,
         source_url=tags.get(SOURCE_URL) or None,
+        diff=diff_from_tags(tags),
     )
 
 
@@ -268,6 +340,7 @@ def version_tags(src: SourceRun, *, unity_catalog: bool = False) -> dict[str, st
         NOTEBOOK_PATH: src.notebook.path,
         NOTEBOOK_REVISION_ID: src.notebook.revision_id,
         NOTEBOOK_ID: src.notebook.id,
+        **(diff_tags(src.git.diff) if src.git.commit else {}),
     }
     out: dict[str, str] = {}
     for key in VERSION_KEY_PRIORITY:
@@ -294,6 +367,7 @@ def source_from_version_tags(tags: Mapping[str, str]) -> SourceRun:
             dirty=dirty_from_tag(tags.get(GIT_DIRTY)),
             path=tags.get(GIT_PATH) or None,
             source_url=tags.get(SOURCE_URL) or None,
+            diff=diff_from_tags(tags),
         ),
         notebook=Notebook(
             path=tags.get(NOTEBOOK_PATH) or None,

@@ -21,7 +21,7 @@ import os
 import sys
 from typing import Any, Callable, Optional
 
-from mlflow_lineage_plugin import config, reconcile
+from mlflow_lineage_plugin import config, reconcile, uncommitted
 from mlflow_lineage_plugin.errors import error_line
 
 _logger = logging.getLogger(__name__)
@@ -83,7 +83,9 @@ class LineageTrackingStore:
 
     def _after_create_run(self, run: Any, fresh: reconcile.Fresh) -> None:
         """The run exists, its id is known, and so is the provider's answer it was created with: the
-        place for work that needs all three (the uncommitted-changes capture). Nothing yet."""
+        place for work that needs all three. The uncommitted changes captured with that answer are
+        stored with the run (``uncommitted``)."""
+        uncommitted.attach(self._inner, run, self._store_uri)
 
     def _final_tags(self, tags, what: str) -> tuple[Any, Optional[reconcile.Fresh]]:
         """The tags to create with, and the provider's answer when it applied to them."""

@@ -411,3 +411,52 @@ def test_shared_registry_description_leads_to_the_run_on_the_other_server(ui, wo
     save_for_docs(ui.shot(page, "shared-version-description", clip=clip), "ui-model-version-description.png")
     _open_link_and_check_run(page, box.get_by_role("link", name=RUN_NAME, exact=True), world)
     page.close()
+
+
+# --- uncommitted changes (issue 11) ---------------------------------------------------------------------
+
+DIRTY_SCRIPT = '''\
+import mlflow
+
+mlflow.set_experiment("churn-dirty")
+with mlflow.start_run(run_name="train-dirty") as run:
+    mlflow.log_metric("accuracy", 0.75)
+print("RESULT " + run.info.experiment_id + " " + run.info.run_id)
+'''
+
+
+def test_run_artifacts_tab_shows_the_uncommitted_patch(ui, tmp_path):
+    """A run started from a dirty checkout: its Artifacts tab lists lineage/uncommitted.patch, and the
+    download the tab offers is the patch git itself prints. (MLflow previews only a fixed list of file
+    extensions, ``.patch`` not among them: the tab shows the file and its download, not its text.)"""
+    quiet = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server = start_mlflow_server(tmp_path / "server", env=quiet, timeout=240)
+    try:
+        repo = RepoFactory(tmp_path / "repos").make(
+            "churn", files={SCRIPT_PATH: DIRTY_SCRIPT, "src/features.py": "WINDOW = 7\n"}, remote=REMOTE)
+        (repo / "src/features.py").write_text("WINDOW = 14  # longer window for the retrain\n")
+        expected = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=repo, capture_output=True, text=True,
+                                  check=True).stdout
+        env = {**os.environ, **quiet, **GIT_ENV, "MLFLOW_TRACKING_URI": server.url}
+        for name in list(env):
+            if name.startswith("MLFLOW_LINEAGE_") or name == "MLFLOW_REGISTRY_URI":
+                env.pop(name)
+        proc = subprocess.Popen([sys.executable, SCRIPT_PATH], cwd=repo, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        experiment_id, run_id = _result(proc, "dirty training script").split()
+        url = f"{server.url}/#/experiments/{experiment_id}/runs/{run_id}/artifactPath/{T.DIFF_ARTIFACT_PATH}"
+        page = ui.open(url)
+        page.get_by_text("uncommitted.patch", exact=True).first.wait_for(state="visible")
+        page.get_by_text("lineage", exact=True).first.wait_for(state="visible")
+        body = page.locator("body").inner_text()
+        assert "Artifacts" in body
+        import requests
+
+        download = requests.get(f"{server.url}/get-artifact", params={"path": T.DIFF_ARTIFACT_PATH, "run_uuid": run_id},
+                                timeout=30)
+        assert download.status_code == 200 and download.text == expected
+        assert "WINDOW = 14  # longer window for the retrain" in download.text
+        save_for_docs(ui.shot(page, "run-patch"), "ui-run-patch.png")
+        page.close()
+    finally:
+        server.stop()

@@ -630,20 +630,13 @@ class Backfill:
 
 
 def _profile_for_workspace_id(ws_id: str) -> tuple[Optional[str], Optional[str]]:
-    """(profile, host) of the first ``~/.databrickscfg`` section whose ``workspace_id`` is ``ws_id``."""
-    import configparser
+    """(profile, host) of the first ``~/.databrickscfg`` profile whose own ``workspace_id`` is ``ws_id``."""
+    from mlflow_lineage_plugin.databricks import profile_host, read_profiles
 
-    from mlflow_lineage_plugin.resolve.clients import databricks_config_path, profile_host
-
-    path = databricks_config_path()
-    parser = configparser.ConfigParser(interpolation=None, default_section="__no_default__")
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, OSError, UnicodeDecodeError):
-        return None, None
-    for section in parser.sections():
-        if parser.get(section, "workspace_id", fallback="").strip() == ws_id:
-            return section, profile_host(section)
+    profiles, _ = read_profiles()
+    for name, values in profiles.items():
+        if (values.get("workspace_id") or "").strip() == ws_id:
+            return name, profile_host(name)
     return None, None
 
 

@@ -80,6 +80,10 @@ def _capture(checkout: str, commit: str, max_bytes: int, rules: ExcludeRules, un
     exe = process.executable()
     if repo is None or exe is None:
         return Patch(DiffState.FAILED, reason="no git checkout" if repo is None else "no git executable")
+    if not untracked:
+        quick = _one_pass(exe, repo.root, commit, max_bytes, rules, deadline)
+        if quick is not None:
+            return quick
     changed = _paths(exe, repo.root, ["diff", commit, "--name-only", "-z", "--no-renames"], deadline)
     new = _paths(exe, repo.root, ["ls-files", "--others", "--exclude-standard", "-z"], deadline) \
         if untracked else []
@@ -112,6 +116,49 @@ def _capture(checkout: str, commit: str, max_bytes: int, rules: ExcludeRules, un
         return Patch(DiffState.TOO_LARGE, size=size, excluded=len(left_out))
     return Patch(DiffState.CAPTURED, patch=data, sha256=hashlib.sha256(data).hexdigest(), size=size,
                  files=files, excluded=len(left_out))
+
+
+def _one_pass(exe: str, root: str, commit: str, max_bytes: int, rules: ExcludeRules,
+              deadline: float) -> Optional[Patch]:
+    """The common case with one git pass over the tree instead of two: the patch names its own files.
+    None when it cannot settle the case (over the cap, a quoted name, a file to leave out, git failed):
+    the two-pass capture then decides."""
+    try:
+        proc = process.spawn(exe, [*_DIFF, commit], root)
+    except OSError:
+        return None
+    out = process.collect_capped(proc, deadline, max(int(max_bytes), 0))
+    if out is None or out[0] != 0 or out[2] > max_bytes:
+        return None
+    data = out[1]
+    names = _patch_paths(data)
+    if names is None or any(rules.excluded(p) for p in names):
+        return None
+    return Patch(DiffState.CAPTURED, patch=data, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+                 files=len(re.findall(rb"^diff --git ", data, re.M)))
+
+
+def _patch_paths(data: bytes) -> Optional[list[str]]:
+    """Every path a patch touches, from its headers (``diff --git a/P b/P``, ``rename/copy from/to``);
+    None when one is quoted (git quotes unusual names) and so cannot be read back plainly."""
+    out = []
+    for line in data.split(b"\n"):
+        if line.startswith(b"diff --git "):
+            rest = line[len(b"diff --git "):]
+            half = (len(rest) - 5) // 2
+            name = rest[2:2 + half]
+            if rest.startswith(b'"') or half <= 0:
+                return None
+            if rest == b"a/" + name + b" b/" + name:
+                out.append(name)
+            elif not (b" b/" in rest and rest.startswith(b"a/")):
+                return None  # a rename's header: its ``rename from/to`` lines name both files
+        elif line.startswith((b"rename from ", b"rename to ", b"copy from ", b"copy to ")):
+            name = line.split(b" ", 2)[2]
+            if name.startswith(b'"'):
+                return None
+            out.append(name)
+    return [n.decode("utf-8", "surrogateescape") for n in out]
 
 
 def _failed(deadline: float, what: str) -> Patch:

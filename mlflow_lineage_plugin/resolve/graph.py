@@ -51,6 +51,7 @@ class Requirement(_StrEnum):
     COMMIT = "commit"
     CLEAN = "clean"
     REACHABLE = "reachable"
+    EXACT = "exact"  # the commit, plus the uncommitted changes kept and intact (or none)
 
 
 REGISTERED_MODEL = NodeKind.REGISTERED_MODEL
@@ -75,6 +76,7 @@ _SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
 REQ_COMMIT = Requirement.COMMIT
 REQ_CLEAN = Requirement.CLEAN
 REQ_REACHABLE = Requirement.REACHABLE
+REQ_EXACT = Requirement.EXACT
 REQUIREMENTS = tuple(Requirement)
 
 
@@ -183,6 +185,8 @@ class Lineage:
         """Findings that break any of ``requirements`` (all error/warning findings when None)."""
         if requirements is None:
             return [f for f in self.findings if f.severity in (ERROR, WARNING)]
+        if REQ_EXACT in requirements:  # exact code needs a commit first
+            requirements = {*requirements, REQ_COMMIT}
         return [f for f in self.findings if f.requirement in requirements]
 
     def sorted_findings(self) -> list[Finding]:

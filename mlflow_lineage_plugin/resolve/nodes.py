@@ -285,6 +285,11 @@ def code_nodes(g: G.Lineage, parent_id: str, git: T.GitRef, notebook: T.Notebook
                "from": origin},
     ))  # fmt: skip
     g.link(code_id or parent_id, commit.id, "at commit")
+    if git.diff is not None:
+        changes = commit.attrs.setdefault("changes", [])
+        entry = changes_entry(g.nodes.get(parent_id), git.diff)
+        if entry not in changes:
+            changes.append(entry)
     if repo:
         rnode = g.add(G.Node(
             f"repository:{repo.lower()}", G.REPOSITORY, f"repository {repo}",
@@ -318,14 +323,45 @@ def code_from_tags(g: G.Lineage, parent_id: str, tags: dict[str, str], ws_uri: O
     return code
 
 
+def changes_entry(holder: Optional[G.Node], diff: T.GitDiff) -> dict:
+    """The kept uncommitted changes of one run, as the commit node lists them (a link where the run
+    has a web page)."""
+    run_id = holder.attrs.get("run_id") if holder is not None and holder.kind == G.RUN else None
+    url = None
+    if run_id and holder is not None and holder.url and diff.captured and not diff.inline:
+        base, sep, query = holder.url.partition("?workspace=")
+        url = f"{base}/artifactPath/{T.DIFF_ARTIFACT_PATH}{sep}{query}"
+    return {k: v for k, v in {
+        "run_id": run_id, "state": diff.state, "files": diff.files, "bytes": diff.size, "sha256": diff.sha256,
+        "excluded": diff.excluded, "kept_in": (T.MLFLOW_GIT_DIFF if diff.inline else T.DIFF_ARTIFACT_PATH)
+        if diff.captured else None, "url": url,
+    }.items() if v is not None}  # fmt: skip
+
+
+def _kept(diff: Optional[T.GitDiff]) -> str:
+    if diff is None:
+        return "its uncommitted changes were not kept"
+    if diff.captured:
+        where = T.MLFLOW_GIT_DIFF if diff.inline else T.DIFF_ARTIFACT_PATH
+        files = f"{diff.files} file{'' if diff.files == 1 else 's'}, " if diff.files is not None else ""
+        left = f"; {diff.excluded} left out as likely secrets" if diff.excluded else ""
+        return f"its uncommitted changes were kept ({files}{where}{left})"
+    return f"its uncommitted changes were not kept ({T.GIT_DIFF}={diff.state})"
+
+
 def dirty_finding(g: G.Lineage, git: T.GitRef, what: str, node_id: str) -> None:
+    exact = git.diff is not None and git.diff.captured and not git.diff.excluded
     if git.dirty is True:
         g.note(G.Finding(G.WARNING, "dirty", f"{what}: commit {git.commit[:12]} had uncommitted changes "
-                         "when the run started, so the code that ran is not exactly that commit",
+                         f"when the run started, so the code that ran is not exactly that commit; {_kept(git.diff)}",
                          node_id, G.REQ_CLEAN))
     elif git.dirty is None:
         g.note(G.Finding(G.WARNING, "dirty_unknown", f"{what}: whether the working tree of commit "
                          f"{git.commit[:12]} was clean is not recorded", node_id, G.REQ_CLEAN))
+    if git.dirty is not False and not exact:
+        why = _kept(git.diff) if git.dirty else "its checkout state is unknown and no changes were kept"
+        g.note(G.Finding(G.WARNING, "not_exact", f"{what}: the exact code cannot be rebuilt: {why}",
+                         node_id, G.REQ_EXACT))
 
 
 def script_path(entry: Optional[str], source_type: Optional[str]) -> Optional[str]:

@@ -72,6 +72,8 @@ def _detail(node: G.Node, with_url: bool = True) -> str:
             bits.append(a["run_id"])
     elif node.kind == G.MLFLOW_MODEL and a.get("flavors") and ", ".join(a["flavors"]) not in node.label:
         bits.append("flavors: " + ", ".join(a["flavors"]))
+    elif node.kind == G.GIT_COMMIT and a.get("changes"):
+        bits.extend(_changes(c) for c in a["changes"])
     if node.workspace_uri and node.kind in (G.RUN, G.LOGGED_MODEL):
         bits.append(f"in {node.workspace_uri}")
     if node.url and with_url and node.url not in node.label:
@@ -95,6 +97,16 @@ def _relation_prefix(relation: Optional[str], label: str) -> str:
     if squash and label.replace(" ", "").lower().startswith(squash):
         return ""
     return f"{relation}: "
+
+
+def _changes(c: dict) -> str:
+    """One run's uncommitted changes on its commit: whether they were kept, how many, where."""
+    if c.get("state") != "captured":
+        return f"changes not kept ({c.get('state')})"
+    size = f", {c['bytes']} bytes" if c.get("bytes") is not None else ""
+    intact = {True: ", intact", False: ", NOT intact"}.get(c.get("intact"), "")
+    where = c.get("url") or c.get("kept_in")
+    return f"changes kept: {c.get('files', '?')} files{size}{intact} {where}"
 
 
 def text(lineage: G.Lineage) -> str:

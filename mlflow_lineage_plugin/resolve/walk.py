@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional, Union
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.databricks import uc_source_workspace
 from mlflow_lineage_plugin.errors import NOT_FOUND, ResolveError, describe_error, is_not_found
+from mlflow_lineage_plugin.resolve import changes
 from mlflow_lineage_plugin.resolve import graph as G
 from mlflow_lineage_plugin.resolve import nodes as N
 from mlflow_lineage_plugin.resolve.endpoints import Clients, Endpoint, bounded
@@ -404,4 +405,5 @@ def resolve(
                 walker.walk_run(t.run_id or "")
         finally:
             walker.close()
+        changes.verify(lineage, clients)
     return lineage

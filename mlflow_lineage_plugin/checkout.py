@@ -1,0 +1,255 @@
+"""Rebuild the source of a model version, LoggedModel or run in a new directory: the recorded commit,
+plus the uncommitted changes kept with the run (``lineage/uncommitted.patch``), verified by sha256.
+
+Never touches the user's own working tree: the code goes into a fresh clone (of the recorded
+repository with the user's own git credentials, or of a local clone given as ``repo``, which fetches
+nothing). No credential is written anywhere: the clone's remote is the recorded, credential-free URL or
+the given path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional
+
+from mlflow_lineage_plugin import tags as T
+
+
+class CheckoutError(Exception):
+    """Bad input (exit code 2): a directory that is not new, an unknown target, a commit that is not
+    in the repository. The message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What ``checkout`` rebuilt. ``exact``: the tree is the run's working tree at its start (tracked
+    files; untracked ones too where they were captured); otherwise ``reason`` says what is missing."""
+
+    directory: str
+    commit: str
+    exact: bool
+    reason: Optional[str] = None
+    run_id: Optional[str] = None
+    repo: Optional[str] = None
+    patch_sha256: Optional[str] = None
+    files: tuple[str, ...] = field(default_factory=tuple)  # files the applied patch changed
+
+    def summary(self) -> str:
+        lines = [f"restored commit {self.commit} into {self.directory}"]
+        if self.run_id:
+            lines[0] += f" (run {self.run_id})"
+        if self.patch_sha256:
+            lines.append(f"applied {T.DIFF_ARTIFACT_PATH} (sha256 {self.patch_sha256[:12]}... verified): "
+                         f"{len(self.files)} file{'' if len(self.files) == 1 else 's'} changed")
+            lines.extend(f"  {p}" for p in self.files)
+        lines.append("exact: the run's code as it was at its start" if self.exact
+                     else f"not exact: {self.reason}")
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the code of a target is recorded: the run (or runless LoggedModel) and its tags."""
+
+    tags: Mapping[str, str]
+    run_id: Optional[str] = None
+    client: Any = None  # an MlflowClient that reaches the run's workspace
+    mlflow_diff: Optional[str] = None  # MLflow's own ``mlflow.source.git.diff`` text, when that is all
+
+
+def checkout(target: str, directory: str, *, repo: Optional[str] = None, tracking_uri: Optional[str] = None,
+             registry_uri: Optional[str] = None, timeout: Optional[float] = None) -> Restored:
+    """Rebuild ``target``'s source in ``directory`` (new or empty). Raises ``CheckoutError`` on bad
+    input, ``resolve.TargetError``/``ResolveError`` for a target that cannot be read."""
+    directory = os.path.abspath(os.path.expanduser(directory))
+    _check_directory(directory)
+    if repo is not None:
+        repo = os.path.abspath(os.path.expanduser(repo))
+        if not os.path.isdir(repo) or _git(["rev-parse", "--git-dir"], repo).returncode != 0:
+            raise CheckoutError(f"--repo {repo} is not a git repository")
+    src = find_source(target, tracking_uri=tracking_uri, registry_uri=registry_uri, timeout=timeout)
+    git = T.git_from_run_tags(src.tags)
+    if not git.commit:
+        raise CheckoutError(f"{target} records no git commit")
+    origin = repo or git.repo_url
+    if not origin:
+        raise CheckoutError(f"{target} records no repository URL; give --repo PATH (a local clone)")
+    created = not os.path.exists(directory)
+    try:
+        _clone(origin, directory, local=repo is not None)
+        commit = git.commit.lower()
+        if _git(["cat-file", "-e", f"{commit}^{{commit}}"], directory).returncode != 0:
+            raise CheckoutError(f"commit {commit} is not in {origin} (rewritten or force-pushed away?)")
+        done = _git(["checkout", "--quiet", "--detach", commit], directory)
+        if done.returncode != 0:
+            raise CheckoutError(f"commit {commit} could not be checked out: {_last_line(done.stderr)}")
+    except BaseException:
+        _remove(directory, created)
+        raise
+    base = Restored(directory=directory, commit=commit, exact=False, run_id=src.run_id, repo=origin)
+    return _restore_changes(base, src, git)
+
+
+def find_source(target: str, *, tracking_uri: Optional[str] = None, registry_uri: Optional[str] = None,
+                timeout: Optional[float] = None) -> Source:
+    """The run behind ``target``, through the resolver (versions, aliases, LoggedModels, runs)."""
+    from mlflow_lineage_plugin.resolve import graph as G
+    from mlflow_lineage_plugin.resolve import resolve
+    from mlflow_lineage_plugin.resolve.endpoints import Clients
+
+    clients = Clients(tracking_uri, registry_uri, timeout)
+    lineage = resolve(target, clients=clients)
+    runs = [n for n in lineage.of_kind(G.RUN) if n.attrs.get("run_id")]
+    if len({n.attrs["run_id"] for n in runs}) > 1:
+        raise CheckoutError(f"{target} names {len(runs)} runs; name one model version, LoggedModel or run")
+    if runs:
+        node = runs[0]
+        endpoint = clients.endpoint(node.workspace_uri)
+        if not endpoint.tracking_uri:
+            raise CheckoutError(f"the workspace of run {node.attrs['run_id']} cannot be reached"
+                                f"{f': {endpoint.reason}' if endpoint.reason else ''}")
+        client = clients.tracking(endpoint.tracking_uri)
+        run = client.get_run(node.attrs["run_id"])
+        tags = dict(run.data.tags or {})
+        models = lineage.of_kind(G.LOGGED_MODEL)
+        if not T.git_from_run_tags(tags).commit and len(models) == 1:
+            return _logged_model_source(client, models[0].attrs["model_id"], run.info.run_id)
+        return Source(tags=tags, run_id=run.info.run_id, client=client)
+    models = lineage.of_kind(G.LOGGED_MODEL)
+    if len(models) == 1:  # a model logged outside any run: its own tags are all there is
+        return _logged_model_source(clients.tracking(), models[0].attrs["model_id"], None)
+    raise CheckoutError(f"{target} leads to no run")
+
+
+def _logged_model_source(client: Any, model_id: str, run_id: Optional[str]) -> Source:
+    tags = dict(client.get_logged_model(model_id).tags or {})
+    return Source(tags=tags, run_id=run_id, client=client, mlflow_diff=tags.get(T.MLFLOW_GIT_DIFF))
+
+
+def _restore_changes(base: Restored, src: Source, git: T.GitRef) -> Restored:
+    diff = git.diff
+    if src.mlflow_diff is not None and not src.tags.get(T.GIT_DIFF):
+        return _apply_mlflow_diff(base, src.mlflow_diff)
+    if diff is None:
+        if git.dirty is False:
+            return replace(base, exact=True)
+        why = ("the run was made from uncommitted changes that were not kept" if git.dirty
+               else "the run's checkout state is unknown (not checked in time), so changes may be missing")
+        return replace(base, reason=why)
+    if diff.state != T.GIT_DIFF_CAPTURED:
+        return replace(base, reason=_STATE_REASONS.get(diff.state, f"{T.GIT_DIFF}={diff.state}"))
+    if not diff.sha256:
+        return replace(base, reason=f"the run records no {T.GIT_DIFF_SHA256}: the patch cannot be verified")
+    if src.client is None or not src.run_id:
+        return replace(base, reason="the patch is kept with a run, and this target has none")
+    with tempfile.TemporaryDirectory(prefix="mlflow-lineage-checkout-") as tmp:
+        try:
+            path = src.client.download_artifacts(src.run_id, T.DIFF_ARTIFACT_PATH, tmp)
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except Exception as exc:
+            from mlflow_lineage_plugin.errors import error_line
+
+            return replace(base, reason=f"{T.DIFF_ARTIFACT_PATH} could not be read from run {src.run_id} "
+                                        f"({error_line(exc)})")
+        if hashlib.sha256(data).hexdigest() != diff.sha256:
+            return replace(base, reason=f"{T.DIFF_ARTIFACT_PATH} does not match its recorded sha256: not applied")
+        files, problem = _apply(base.directory, path)
+    if problem:
+        return replace(base, reason=problem)
+    restored = replace(base, patch_sha256=diff.sha256, files=files)
+    if diff.excluded:
+        n = diff.excluded
+        return replace(restored, reason=f"{n} changed file{'' if n == 1 else 's'} left out as likely secrets")
+    return replace(restored, exact=True)
+
+
+_STATE_REASONS = {
+    T.GIT_DIFF_TOO_LARGE: "the uncommitted changes were larger than the capture limit and not kept",
+    T.GIT_DIFF_EXCLUDED_ONLY: "every changed file was left out as a likely secret",
+    T.GIT_DIFF_FAILED: "the uncommitted changes could not be captured or stored",
+    T.GIT_DIFF_OFF: "the capture of uncommitted changes was turned off for this run",
+    T.GIT_DIFF_UNAVAILABLE: "the run's checkout had no local copy to read changes from (Databricks Git folder)",
+}
+
+
+def _apply_mlflow_diff(base: Restored, text: str) -> Restored:
+    """MLflow's own git versioning keeps the diff text itself (no sha256, no untracked files)."""
+    if not text.strip():
+        return replace(base, exact=True)
+    with tempfile.TemporaryDirectory(prefix="mlflow-lineage-checkout-") as tmp:
+        path = os.path.join(tmp, "mlflow.diff")
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")
+        files, problem = _apply(base.directory, path)
+    if problem:
+        return replace(base, reason=problem)
+    return replace(base, exact=True, files=files, patch_sha256=hashlib.sha256(text.encode()).hexdigest())
+
+
+def _apply(directory: str, patch_path: str) -> tuple[tuple[str, ...], Optional[str]]:
+    """``git apply --index``: the index takes submodule pointers and new files as the run had them."""
+    done = _git(["apply", "--index", "--whitespace=nowarn", patch_path], directory)
+    if done.returncode != 0:
+        return (), f"the patch did not apply: {_last_line(done.stderr)}"
+    names = _git(["diff", "--cached", "--name-only", "-z", "HEAD"], directory)
+    files = tuple(p for p in names.stdout.decode("utf-8", "surrogateescape").split("\0") if p)
+    return files, None
+
+
+# --- git and the directory -------------------------------------------------------------------------
+
+
+def _check_directory(directory: str) -> None:
+    if os.path.exists(directory):
+        if not os.path.isdir(directory):
+            raise CheckoutError(f"{directory} exists and is not a directory")
+        if os.listdir(directory):
+            raise CheckoutError(f"{directory} is not empty; give a new directory")
+
+
+def _env() -> dict[str, str]:
+    from mlflow_lineage_plugin.git.process import LOCAL_REPO_ENV
+
+    return {k: v for k, v in os.environ.items() if k not in LOCAL_REPO_ENV}
+
+
+def _git(args: list[str], cwd: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, env=_env(), stdin=subprocess.DEVNULL, capture_output=True)
+
+
+def _clone(origin: str, directory: str, *, local: bool) -> None:
+    """A clone without a checkout; from a local clone by hard links, fetching nothing over a network.
+    The user's own git (config, credential helpers, prompts) does the talking to a remote."""
+    if shutil.which("git") is None:
+        raise CheckoutError("git is not on PATH")
+    args = ["clone", "--quiet", "--no-checkout", *(["--local"] if local else []), "--", origin, directory]
+    done = subprocess.run(["git", *args], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if done.returncode != 0:
+        from mlflow_lineage_plugin.urls import redact_text
+
+        raise CheckoutError(f"git clone of {origin} failed: {redact_text(_last_line(done.stderr))}")
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = [line.strip() for line in (stderr or b"").decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def _remove(directory: str, created: bool) -> None:
+    """Undo a clone that cannot be used: the directory as it was (absent, or empty)."""
+    if created:
+        shutil.rmtree(directory, ignore_errors=True)
+        return
+    for name in os.listdir(directory) if os.path.isdir(directory) else ():
+        path = os.path.join(directory, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)

@@ -1,0 +1,54 @@
+"""Whether a run's kept uncommitted changes are still intact: the stored ``lineage/uncommitted.patch``
+read back and its sha256 compared with the run's tag. Part of the ``exact`` requirement.
+
+At most ``MAX_VERIFIED`` patches per resolve (each at most ``MLFLOW_LINEAGE_DIFF_MAX_BYTES``); beyond that
+the rest are said to be unverified rather than read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+
+from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.errors import describe_error
+from mlflow_lineage_plugin.resolve import graph as G
+from mlflow_lineage_plugin.resolve.endpoints import Clients
+
+MAX_VERIFIED = 10
+
+
+def verify(g: G.Lineage, clients: Clients) -> None:
+    """A finding (requirement ``exact``) for every kept patch that is missing or does not match."""
+    todo = []
+    for commit in g.of_kind(G.GIT_COMMIT):
+        for entry in commit.attrs.get("changes") or ():
+            if entry.get("kept_in") == T.DIFF_ARTIFACT_PATH and entry.get("run_id") and entry.get("sha256"):
+                todo.append((commit, entry))
+    for commit, entry in todo[:MAX_VERIFIED]:
+        problem = _check(g, clients, entry["run_id"], entry["sha256"])
+        entry["intact"] = problem is None
+        if problem:
+            g.note(G.Finding(G.ERROR, "changes_not_intact", f"run {entry['run_id']}: {problem}", commit.id,
+                             G.REQ_EXACT))
+    if len(todo) > MAX_VERIFIED:
+        g.note(G.Finding(G.WARNING, "changes_not_verified", f"{len(todo) - MAX_VERIFIED} kept patches were not "
+                         f"read back (at most {MAX_VERIFIED} per resolve)", None, G.REQ_EXACT))
+
+
+def _check(g: G.Lineage, clients: Clients, run_id: str, sha256: str):
+    run = g.nodes.get(f"run:{run_id}")
+    endpoint = clients.endpoint(run.workspace_uri if run is not None else None)
+    if not endpoint.tracking_uri:
+        return f"{T.DIFF_ARTIFACT_PATH} cannot be read: its workspace is unreachable"
+    try:
+        with tempfile.TemporaryDirectory(prefix="mlflow-lineage-verify-") as tmp:
+            path = clients.tracking(endpoint.tracking_uri).download_artifacts(run_id, T.DIFF_ARTIFACT_PATH, tmp)
+            with open(os.path.join(tmp, path) if not os.path.isabs(path) else path, "rb") as fh:
+                data = fh.read()
+    except Exception as exc:
+        return f"{T.DIFF_ARTIFACT_PATH} could not be read ({describe_error(exc, clients.timeout)})"
+    if hashlib.sha256(data).hexdigest() != sha256:
+        return f"{T.DIFF_ARTIFACT_PATH} does not match its recorded sha256"
+    return None
