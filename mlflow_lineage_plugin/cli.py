@@ -179,6 +179,55 @@ def check(targets: tuple[str, ...], require: Optional[str], mlmodel: bool, fmt: 
     sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
+@main.command("openlineage")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--dry-run", is_flag=True, help="Print the events as JSON lines instead of sending them.")
+@_connection_options
+@_guard
+def openlineage_cmd(targets: tuple[str, ...], dry_run: bool, tracking_uri: Optional[str],
+                    registry_uri: Optional[str], timeout: Optional[float]) -> None:
+    """Send one OpenLineage RunEvent per run reached from TARGETS (same forms as `show`).
+
+    The transport is openlineage-python's own configuration: OPENLINEAGE_URL, or OPENLINEAGE_CONFIG /
+    openlineage.yml (http, file, console, kafka). Exits 1 when a run could not be read.
+    """
+    from mlflow_lineage_plugin import openlineage as ol
+    from mlflow_lineage_plugin.resolve.clients import Clients
+    from mlflow_lineage_plugin.resolve.target import parse_target
+
+    if not ol.available():
+        _fail(ol.INSTALL_HINT)
+    _check_uri(tracking_uri, "--tracking-uri")
+    _check_uri(registry_uri, "--registry-uri")
+    parsed = [parse_target(t) for t in targets]
+    sender = None
+    if not dry_run:
+        try:
+            sender = ol.client()
+        except ol.NotConfigured as exc:
+            _fail(f"{exc}; or use --dry-run")
+    events, problems = ol.events_for(parsed, Clients(tracking_uri, registry_uri, timeout))
+    if dry_run:
+        for ev in events:
+            click.echo(ol.to_json(ev))
+    else:
+        sent = 0
+        try:
+            for ev in events:
+                ol.emit([ev], sender)
+                sent += 1
+        except Exception as exc:
+            from mlflow_lineage_plugin.urls import error_line
+
+            _fail(f"OpenLineage {ol.transport_kind(sender)} transport: {error_line(exc)} "
+                  f"({sent} of {len(events)} events sent)")
+        click.echo(f"sent {sent} OpenLineage event{'s' if sent != 1 else ''} "
+                   f"({ol.transport_kind(sender)} transport)", err=True)
+    for p in problems:
+        click.echo(f"mlflow-lineage: {p}", err=True)
+    sys.exit(EXIT_FINDINGS if problems else EXIT_OK)
+
+
 def _register() -> None:
     from mlflow_lineage_plugin.doctor import doctor
 
