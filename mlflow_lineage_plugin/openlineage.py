@@ -52,6 +52,7 @@ DATASET_INPUT_FACET = "mlflow_dataset"
 # names the same OpenLineage run (consumers merge by run id) whatever machine or release sends it.
 RUN_ID_NAMESPACE = uuid.UUID("5d0f6a8e-3c1b-5e27-9a4f-6c2b1e8d7f30")
 MODEL = "MODEL"
+_RETRY_TRANSPORT_AFTER = 60.0  # seconds a failed transport is left alone: a dead endpoint costs one warning
 
 _STATES = {"FINISHED": "COMPLETE", "FAILED": "FAIL", "KILLED": "ABORT", "RUNNING": "RUNNING",
            "SCHEDULED": "RUNNING"}  # fmt: skip
@@ -476,13 +477,17 @@ class _Worker:
         self._q: queue.Queue = queue.Queue(maxsize=1000)
         self._lock = threading.Lock()
         self._thread: Optional[threading.Thread] = None
+        self._at_exit = False
+        self.down_until = float("-inf")  # after a failed send: skip sending until then
 
     def submit(self, job: Callable[[], None]) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="mlflow-lineage-openlineage", daemon=True)
                 self._thread.start()
-                atexit.register(self.drain)
+                if not self._at_exit:
+                    atexit.register(self.drain)
+                    self._at_exit = True
         try:
             self._q.put_nowait(job)
         except queue.Full:
@@ -505,8 +510,8 @@ class _Worker:
         deadline = time.monotonic() + limit
         while self._q.unfinished_tasks:
             if time.monotonic() >= deadline:
-                _logger.warning("mlflow-lineage: %d OpenLineage event(s) not sent within %g s of exit",
-                                self._q.unfinished_tasks, limit)
+                _logger.warning("mlflow-lineage: %d OpenLineage event(s) not sent within %g s of exit: the "
+                                "transport did not finish in time", self._q.unfinished_tasks, limit)
                 return False
             time.sleep(0.02)
         return True
@@ -587,8 +592,14 @@ def _send_version(run_id: str, name: str, version: str, ws: Optional[str], track
                       else None)  # fmt: skip
     facts = facts_from_run(run, experiment_name=getattr(exp, "name", None), workspace_uri=fallback,
                            versions=[(name, version)], registry_namespace=reg_ns)
+    if time.monotonic() < _worker.down_until:
+        _logger.debug("mlflow-lineage: OpenLineage event for version %s of model '%s' skipped: the transport "
+                      "failed moments ago", version, name)
+        return
     try:
         c.emit(run_event(facts))
     except Exception as exc:
+        _worker.down_until = time.monotonic() + _RETRY_TRANSPORT_AFTER
         _warn(f"mlflow-lineage: OpenLineage event for version {version} of model '{name}' not sent "
-              f"({transport_kind(c)} transport): {error_line(exc)}", key="openlineage-send")
+              f"({transport_kind(c)} transport): {error_line(exc)}; new versions skip sending for "
+              f"{_RETRY_TRANSPORT_AFTER:g} s", key="openlineage-send")

@@ -113,7 +113,8 @@ def _facet_classes() -> dict[str, type]:
         cls = todo.pop()
         classes.append(cls)
         todo.extend(cls.__subclasses__())
-    return {cls._get_schema(): cls for cls in classes}
+    # attrs replaces a decorated class with a new one; the bare original lingers among the subclasses
+    return {cls._get_schema(): cls for cls in classes if "__attrs_attrs__" in cls.__dict__}
 
 
 def _rebuild_facets(facets: dict, where: str) -> None:
