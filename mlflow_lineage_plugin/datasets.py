@@ -115,7 +115,7 @@ def name_dataset(source_type: Optional[str], source: dict[str, Any], name: str,
     A source that names no place of its own (a pandas frame built in code) is named inside the
     run's workspace, so two runs that logged the same in-memory dataset still meet in one node.
     """
-    home = redact(workspace_uri) or workspace_uri or "mlflow"
+    home = workspace_uri or "mlflow"  # the caller's credential-free workspace URI, ``?o=`` kept
     stype = (source_type or "").lower()
     if stype == DELTA:
         version = source.get("delta_table_version")
