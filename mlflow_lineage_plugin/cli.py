@@ -97,24 +97,26 @@ def show(target: str, fmt: str, mlmodel: bool, tracking_uri: Optional[str], regi
 @click.option("--branch", help="A branch name.")
 @click.option("--repo", "repo_url", help="A repository URL in any spelling (ssh, https, with or without .git).")
 @click.option("--notebook", help="A Databricks notebook path.")
+@click.option("--dataset", help="A logged dataset: its name, digest or source (s3://bucket/key, a path, a Delta "
+              "table name, which matches every version of it unless given as TABLE@VERSION).")
 @click.option("--experiment-id", "experiment_ids", multiple=True, help="Search only these experiments.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_connection_options
 @_guard
 def find(commit: Optional[str], branch: Optional[str], repo_url: Optional[str], notebook: Optional[str],
-         experiment_ids: tuple[str, ...], fmt: str, tracking_uri: Optional[str], registry_uri: Optional[str],
-         timeout: Optional[float]) -> None:
-    """Runs and model versions that came from a commit, branch, repository or notebook.
+         dataset: Optional[str], experiment_ids: tuple[str, ...], fmt: str, tracking_uri: Optional[str],
+         registry_uri: Optional[str], timeout: Optional[float]) -> None:
+    """Runs and model versions that came from a commit, branch, repository, notebook or dataset.
 
     Options combine with AND. Exits 1 when nothing matches.
     """
     from mlflow_lineage_plugin.resolve import find as do_find
 
-    if not any((commit, branch, repo_url, notebook)):
-        _fail("give at least one of --commit, --branch, --repo, --notebook")
+    if not any((commit, branch, repo_url, notebook, dataset)):
+        _fail("give at least one of --commit, --branch, --repo, --notebook, --dataset")
     _check_uri(tracking_uri, "--tracking-uri")
     _check_uri(registry_uri, "--registry-uri")
-    result = do_find(commit=commit, branch=branch, repo_url=repo_url, notebook=notebook,
+    result = do_find(commit=commit, branch=branch, repo_url=repo_url, notebook=notebook, dataset=dataset,
                      tracking_uri=tracking_uri, registry_uri=registry_uri,
                      experiment_ids=list(experiment_ids) or None, timeout=timeout)
     click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.to_text(), nl=fmt == "json")

@@ -57,6 +57,14 @@ class DatasetRef:
         return self.source.get("delta_table_name") if self.source_type == DELTA else None
 
     @property
+    def label(self) -> str:
+        """``name (place vN)``: the place only where it says more than the name."""
+        place = self.table or self.location
+        bits = [place] if self.source_type != CODE and place != self.name else []
+        bits += [f"v{self.version}"] if self.version else []
+        return f"{self.name} ({' '.join(bits)})" if bits else self.name
+
+    @property
     def location(self) -> str:
         """The data's address in one string: namespace and name joined as OpenLineage does."""
         if self.namespace == "file":

@@ -25,10 +25,11 @@ ENTRY_SCRIPT = "entry_script"
 GIT_COMMIT = "git_commit"
 REPOSITORY = "repository"
 WORKSPACE = "workspace"
+DATASET = "dataset"  # an input the run logged with mlflow.log_input
 
 KINDS = (
     REGISTERED_MODEL, MODEL_VERSION, LOGGED_MODEL, MLFLOW_MODEL, NATIVE_ARTIFACT, RUN, EXPERIMENT,
-    NOTEBOOK, ENTRY_SCRIPT, GIT_COMMIT, REPOSITORY, WORKSPACE,
+    NOTEBOOK, ENTRY_SCRIPT, GIT_COMMIT, REPOSITORY, WORKSPACE, DATASET,
 )  # fmt: skip
 
 ERROR = "error"
