@@ -54,6 +54,8 @@ TRAIN = textwrap.dedent(
     with mlflow.start_run(run_name="broken", tags={"lineage_workspace_uri": databricks_ws}) as bad:
         mlflow.log_input(delta, context="eval")
     mlflow.MlflowClient().set_terminated(bad.info.run_id, "FAILED")
+    mlflow.MlflowClient().create_registered_model("broken")
+    mlflow.MlflowClient().create_model_version("broken", f"runs:/{bad.info.run_id}/model", bad.info.run_id)
     json.dump({"run_id": run.info.run_id, "failed_run_id": bad.info.run_id,
                "version": str(info.registered_model_version)}, open(out_path, "w"))
     '''
@@ -220,7 +222,8 @@ def test_dry_run_prints_one_valid_event_per_run_with_job_code_datasets_and_model
     assert out["facets"]["version"]["datasetVersion"] == w["version"]
 
     # The failed run lives in a Databricks workspace: its job and its Delta table are named there.
-    assert bad["job"]["namespace"] == DATABRICKS_WS and bad["outputs"] == []
+    assert bad["job"]["namespace"] == DATABRICKS_WS
+    assert [(o["namespace"], o["name"]) for o in bad["outputs"]] == [(w["ws"], "broken/1")]
     assert [(d["namespace"], d["name"]) for d in bad["inputs"]] == [
         ("databricks://adb-42.azuredatabricks.net", "main.sales.churn")]
 
@@ -322,6 +325,17 @@ def test_dead_endpoint_is_one_line(env, monkeypatch):
 def test_unknown_run_is_the_resolvers_one_line_error(env):
     res = cli("openlineage", "0123456789abcdef0123456789abcdef", "--dry-run")
     assert res.exit_code == 2 and res.stderr.startswith("mlflow-lineage: error: run 0123456789abcdef")
+
+
+def test_a_run_that_cannot_be_read_is_named_and_exits_1(env, monkeypatch):
+    """Without the mapping, the failed run's Databricks workspace cannot be reached from here."""
+    monkeypatch.delenv("MLFLOW_LINEAGE_WORKSPACES")
+    res = cli("openlineage", "models:/broken", "models:/churn/1", "--dry-run")
+    assert res.exit_code == 1
+    assert [json.loads(line)["run"]["facets"][O.RUN_FACET]["runId"] for line in res.stdout.splitlines()] == [
+        env["run_id"]]
+    (line,) = res.stderr.splitlines()
+    assert line.startswith(f"mlflow-lineage: run {env['failed_run_id']}: no event: ") and "no profile" in line
 
 
 def test_without_the_extra_the_command_says_how_to_install_it(env):
