@@ -88,9 +88,11 @@ class RunFacts:
 
 def facts_from_run(run: Any, *, experiment_name: Optional[str], workspace_uri: Optional[str],
                    versions: Iterable[tuple[str, str]] = (), registry_namespace: Optional[str] = None) -> RunFacts:
+    from mlflow_lineage_plugin.resolve.clients import show_workspace  # credential-free, ?o= kept
+
     info = run.info
     rtags = dict(run.data.tags or {})
-    ws = redact_workspace(rtags.get(T.WORKSPACE_URI) or workspace_uri) or "mlflow"
+    ws = show_workspace(rtags.get(T.WORKSPACE_URI) or workspace_uri) or "mlflow"
     return RunFacts(
         run_id=info.run_id, experiment_id=str(info.experiment_id), experiment_name=experiment_name,
         status=str(info.status), start_time=info.start_time, end_time=info.end_time, workspace_uri=ws,
@@ -98,12 +100,6 @@ def facts_from_run(run: Any, *, experiment_name: Optional[str], workspace_uri: O
         versions=tuple(sorted(set(versions), key=lambda v: (v[0], int(v[1]) if v[1].isdigit() else 0))),
         registry_namespace=registry_namespace,
     )  # fmt: skip
-
-
-def redact_workspace(uri: Optional[str]) -> Optional[str]:
-    from mlflow_lineage_plugin.resolve.clients import show_workspace
-
-    return show_workspace(uri)
 
 
 def registry_namespace(registry_uri: Optional[str]) -> Optional[str]:
