@@ -68,7 +68,7 @@ def _check_uri(value: Optional[str], option: str) -> None:
 
 @main.command()
 @click.argument("target")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "mermaid", "dot"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "mermaid", "dot", "markdown"]), default="text",
               show_default=True, help="Output format.")
 @click.option("--mlmodel", is_flag=True, help="Download the small MLmodel files: list flavors, compare the "
               "registry's copy with the run's, report a missing copy.")

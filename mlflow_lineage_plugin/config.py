@@ -25,12 +25,13 @@ REQUIRE = "MLFLOW_LINEAGE_REQUIRE"  # e.g. "commit,clean": refuse versions witho
 WORKSPACES = "MLFLOW_LINEAGE_WORKSPACES"  # resolver: "uri=tracking_uri;uri2=..." mapping
 CONFIG_FILE = "MLFLOW_LINEAGE_CONFIG"  # resolver: path to a TOML/JSON mapping file
 RESOLVE_TIMEOUT = "MLFLOW_LINEAGE_RESOLVE_TIMEOUT"  # resolver: seconds per remote request
+DESCRIPTION = "MLFLOW_LINEAGE_DESCRIPTION"  # "false": new versions get no lineage description
 OPENLINEAGE = "MLFLOW_LINEAGE_OPENLINEAGE"  # "true": each new model version sends its run's OpenLineage event
 
 ALL_SETTINGS = (
     DISABLE, GIT_COMMIT, GIT_BRANCH, GIT_REPO_URL, GIT_PATH, GIT_DIRTY, GIT_TIMEOUT, DIRTY_TIMEOUT,
     DATABRICKS_TIMEOUT, REGISTRY_TIMEOUT, WORKSPACE_URI, REQUIRE, WORKSPACES, CONFIG_FILE, RESOLVE_TIMEOUT,
-    OPENLINEAGE,
+    DESCRIPTION, OPENLINEAGE,
 )  # fmt: skip
 
 # The time limits' defaults, next to their names so each is stated once.

@@ -21,6 +21,7 @@ import time
 from typing import Any, Callable, Optional
 
 from mlflow_lineage_plugin import config
+from mlflow_lineage_plugin import description as D
 from mlflow_lineage_plugin import source as S
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin import workspace as W
@@ -91,7 +92,8 @@ class LineageRegistryStore:
                              local_model_path=None, model_id=None):
         if not config.disabled():
             try:
-                tags, run_link = self._enrich(name, source, run_id, tags, run_link, model_id)
+                tags, run_link, description = self._enrich(name, source, run_id, tags, run_link, model_id,
+                                                           description)
             except Exception as exc:
                 if getattr(exc, "_lineage_refusal", False):
                     raise
@@ -110,20 +112,20 @@ class LineageRegistryStore:
             emit_new_version(mv, self._tracking_uri, self._store_uri, self._server)
         return mv
 
-    def _enrich(self, name, source, run_id, tags, run_link, model_id):
+    def _enrich(self, name, source, run_id, tags, run_link, model_id, description=None):
         pairs = _tag_pairs(tags)
         user = dict(pairs)
         if user.get(PROMPT_TAG, "").lower() == "true":
-            return tags, run_link
+            return tags, run_link, description
         required = _requirements()
         if T.SCHEMA in user:
             # Already enriched upstream (the client has the plugin too): no second read.
             _enforce(required, T.source_from_version_tags(user), name)
-            return tags, run_link
+            return tags, run_link, D.for_new_version(description, pairs, unity_catalog=self._unity_catalog)
         model_id = model_id or S.model_id_from_source(source)
         if not run_id and not model_id:
             _enforce(required, None, name)
-            return tags, run_link
+            return tags, run_link, description
 
         fallback = self._fallback_workspace_uri()
         # Read even when the run is this thread's active run: the active run object holds the tags of
@@ -148,7 +150,10 @@ class LineageRegistryStore:
                 "mlflow-lineage: new version of model '%s' registered with partial lineage: %s",
                 name, "; ".join(notes),
             )  # fmt: skip
-        return new_tags, run_link
+        run_name = fetched.run.tags.get(T.MLFLOW_RUN_NAME) if fetched.run is not None else None
+        description = D.for_new_version(description, pairs + list(ours.items()), run_name,
+                                        unity_catalog=self._unity_catalog)
+        return new_tags, run_link, description
 
     # --- where to read, and the workspace to name when the run does not say ----------------------
 

@@ -70,6 +70,11 @@ NOTEBOOK_PATH = "lineage_notebook_path"
 NOTEBOOK_ID = "lineage_notebook_id"
 NOTEBOOK_REVISION_ID = "lineage_notebook_revision_id"
 
+# Uncommitted-changes capture (issue 11), read by the version description once they exist.
+GIT_DIFF = "lineage_git_diff"  # captured | too_large | excluded_only | failed | off
+GIT_DIFF_FILES = "lineage_git_diff_files"
+GIT_DIFF_CAPTURED = "captured"
+
 #: Every plugin-owned key, for the README table and the doctor.
 PLUGIN_KEYS = (
     SCHEMA, WORKSPACE_URI, GIT_PATH, SOURCE_URL, RUN_ID, EXPERIMENT_ID, MODEL_ID, RUN_URL,

@@ -11,7 +11,8 @@ import pytest
 from conftest import git
 
 from mlflow_lineage_plugin import git as gitmod
-from mlflow_lineage_plugin.git import parse_config, read_git_ref
+from mlflow_lineage_plugin.git import dirty, parse_config, process, read_git_ref
+from mlflow_lineage_plugin.tags import GitRef
 
 pytestmark = pytest.mark.usefixtures("git_available")
 
@@ -38,13 +39,13 @@ class SpawnCounter:
 
     def __init__(self, monkeypatch):
         self.calls: list[list[str]] = []
-        real = gitmod._spawn
+        real = process.spawn
 
         def spawn(exe, args, cwd):
             self.calls.append(list(args))
             return real(exe, args, cwd)
 
-        monkeypatch.setattr(gitmod, "_spawn", spawn)
+        monkeypatch.setattr(process, "spawn", spawn)
 
 
 # --- commit, branch, path, link -----------------------------------------------------------------
@@ -155,19 +156,96 @@ def test_repeat_on_unchanged_checkout_starts_no_git_process(repos, monkeypatch):
     assert read_git_ref(entry).dirty is False
 
 
-def test_racily_clean_entries_are_always_rechecked(repos, monkeypatch):
+def test_clear_forgets_every_remembered_answer(repos, monkeypatch):
+    repo = repos.make(files={"train.py": "print('hi')\n"})
+    settle(repo)
+    entry = str(repo / "train.py")
+    spawned = SpawnCounter(monkeypatch)
+    assert read_git_ref(entry).dirty is False
+    assert read_git_ref(entry).dirty is False
+    assert len(spawned.calls) == 1
+    gitmod.clear()
+    assert read_git_ref(entry).dirty is False
+    assert len(spawned.calls) == 2  # the clean status of this index was forgotten with the rest
+
+
+def test_racily_clean_entries_are_rechecked_until_settled(repos, monkeypatch):
     """A file stamped in the same second as the index may have changed after git hashed it without
-    its stat data showing it (coarse timestamps): git re-reads such files, and so must we."""
+    its stat data showing it (coarse timestamps): git re-reads such files, and so must we, as long as
+    a later write could still leave the same stat data (here: a time stamp in the future)."""
     repo = repos.make(files={"train.py": "a\n", "lib.py": "b\n"})
-    past = time.time() - 60
-    for name in ("train.py", "lib.py"):
-        os.utime(repo / name, (past, past))
+    now = time.time()
+    os.utime(repo / "train.py", (now + 3600, now + 3600))
+    os.utime(repo / "lib.py", (now - 120, now - 120))
     git(repo, "update-index", "-q", "--refresh")  # the index records those stat data
-    os.utime(repo / ".git/index", (past, past))  # ... and was written in that same second
+    os.utime(repo / ".git/index", (now - 60, now - 60))  # ... and is older than train.py: racy
     spawned = SpawnCounter(monkeypatch)
     for _ in range(3):
         assert read_git_ref(str(repo / "train.py")).dirty is False
     assert len(spawned.calls) == 3
+
+
+def _racy_fresh_clone(repos, tmp_path, monkeypatch) -> Path:
+    """A fresh clone as git leaves it: files stamped in the index's own second (made certain here by
+    dating the index to the oldest file's time), so git re-reads every file on every status."""
+    monkeypatch.setenv("MLFLOW_LINEAGE_DIRTY_TIMEOUT", "30")  # a loaded machine must not make it unknown
+    src = repos.make("src", files={"train.py": "print(1)\n", "lib.py": "x = 1\n", "pkg/mod.py": "y\n"})
+    git(tmp_path, "clone", "-q", str(src), "clone")
+    clone = tmp_path / "clone"
+    files = [clone / p for p in ("train.py", "lib.py", "pkg/mod.py")]
+    oldest = min(f.stat().st_mtime_ns for f in files)
+    os.utime(clone / ".git/index", ns=(oldest, oldest))
+    # the proof trusts stat data only once they are SETTLED_SECONDS older than the status that saw them
+    newest = max(max(f.stat().st_ctime_ns, f.stat().st_mtime_ns) for f in files) / 1e9
+    time.sleep(max(0.0, newest + dirty.SETTLED_SECONDS + 0.2 - time.time()))
+    return clone
+
+
+def test_fresh_clone_regains_the_fast_path_without_writing_the_index(repos, tmp_path, monkeypatch):
+    clone = _racy_fresh_clone(repos, tmp_path, monkeypatch)
+    index = clone / ".git/index"
+    before = (index.stat().st_ino, index.stat().st_mtime_ns)
+    spawned = SpawnCounter(monkeypatch)
+    entry = str(clone / "train.py")
+    assert read_git_ref(entry, timeout=30).dirty is False
+    assert len(spawned.calls) == 1 and "status" in spawned.calls[0]
+    for _ in range(3):
+        assert read_git_ref(entry, timeout=30).dirty is False
+    assert len(spawned.calls) == 1  # the second run and later: no process
+    assert (index.stat().st_ino, index.stat().st_mtime_ns) == before  # and the index was never written
+
+
+def test_fresh_clone_edit_is_seen_even_with_the_remembered_time_stamp(repos, tmp_path, monkeypatch):
+    clone = _racy_fresh_clone(repos, tmp_path, monkeypatch)
+    entry = str(clone / "train.py")
+    assert read_git_ref(entry, timeout=30).dirty is False
+    assert read_git_ref(entry, timeout=30).dirty is False
+    lib = clone / "lib.py"
+    st = lib.stat()
+    lib.write_text("x = 2\n")  # same size, and dated back to the very time stamp that was remembered
+    os.utime(lib, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert lib.stat().st_mtime_ns == st.st_mtime_ns and lib.stat().st_size == st.st_size
+    assert read_git_ref(entry, timeout=30).dirty is True
+    assert read_git_ref(entry, timeout=30).dirty is True
+    lib.write_text("x = 1\n")
+    assert read_git_ref(entry, timeout=30).dirty is False
+    (clone / "pkg/mod.py").write_text("z\n")
+    assert read_git_ref(entry, timeout=30).dirty is True
+
+
+@pytest.mark.parametrize("rule_file", [".git/info/attributes", ".gitattributes", "pkg/.gitattributes"])
+def test_fresh_clone_proof_is_dropped_when_attributes_change(repos, tmp_path, monkeypatch, rule_file):
+    """git re-reads a racily clean file through its filters and attributes: new rules, new look."""
+    clone = _racy_fresh_clone(repos, tmp_path, monkeypatch)
+    entry = str(clone / "train.py")
+    assert read_git_ref(entry, timeout=30).dirty is False
+    spawned = SpawnCounter(monkeypatch)
+    assert read_git_ref(entry, timeout=30).dirty is False
+    assert spawned.calls == []
+    (clone / rule_file).parent.mkdir(parents=True, exist_ok=True)
+    (clone / rule_file).write_text("*.py text eol=crlf\n")  # untracked, yet it changes git's comparison
+    read_git_ref(entry, timeout=30)
+    assert len(spawned.calls) == 1
 
 
 def test_fresh_for_every_call_commit_between_runs(repos):
@@ -242,6 +320,30 @@ def test_dirty_check_timeout_records_unknown_and_kills_git(repos, tmp_path, monk
     started = time.monotonic()
     assert read_git_ref(str(repo / "train.py")).dirty is None  # remembered: no second stall
     assert time.monotonic() - started < 0.3
+
+
+def test_raised_dirty_timeout_is_honoured_on_the_next_run(repos, tmp_path, monkeypatch):
+    """The time-out warning tells the user to raise MLFLOW_LINEAGE_DIRTY_TIMEOUT: the next run in the
+    same process must use it, not wait out the retry pause meant for an unchanged limit."""
+    repo = repos.make(files={"train.py": "a\n", "lib.py": "b\n"})
+    stall = tmp_path / "stall"
+    stall.write_text("")
+    hook = tmp_path / "fsmonitor.sh"
+    hook.write_text(f"#!/bin/sh\nif [ -e {stall} ]; then exec sleep 30; fi\nexit 1\n")
+    hook.chmod(0o755)
+    git(repo, "config", "core.fsmonitor", str(hook))
+    (repo / "lib.py").write_text("changed\n")
+    monkeypatch.setenv("MLFLOW_LINEAGE_DIRTY_TIMEOUT", "0.5")
+    spawned = SpawnCounter(monkeypatch)
+    assert read_git_ref(str(repo / "train.py")).dirty is None
+    stall.unlink()  # git would now answer at once, but nothing says so: the pause holds
+    assert read_git_ref(str(repo / "train.py")).dirty is None
+    monkeypatch.setenv("MLFLOW_LINEAGE_DIRTY_TIMEOUT", "0.4")  # a shorter limit: still paused
+    assert read_git_ref(str(repo / "train.py")).dirty is None
+    assert len(spawned.calls) == 1
+    monkeypatch.setenv("MLFLOW_LINEAGE_DIRTY_TIMEOUT", "30")
+    assert read_git_ref(str(repo / "train.py"), timeout=60).dirty is True
+    assert len(spawned.calls) == 2
 
 
 def _alive(pid: int) -> bool:
@@ -407,6 +509,24 @@ def test_untracked_entry_checked_once_until_ignore_rules_change(repos, monkeypat
     assert read_git_ref(str(repo / "nb/new.ipynb")) is None
 
 
+def test_untracked_entry_checked_once_with_included_config(repos, tmp_path, monkeypatch):
+    """Ignore rules named by an included config file are followed like git follows them, so the
+    answer is still remembered until one of those files changes."""
+    repo = repos.make(files={"nb/old.ipynb": "{}\n"})
+    settle(repo)
+    rules = tmp_path / "team-excludes"
+    rules.write_text("")
+    (tmp_path / "team.inc").write_text(f"[core]\n\texcludesFile = {rules}\n")
+    git(repo, "config", "include.path", str(tmp_path / "team.inc"))
+    (repo / "nb/new.ipynb").write_text("{}\n")
+    spawned = SpawnCounter(monkeypatch)
+    for _ in range(3):
+        assert read_git_ref(str(repo / "nb/new.ipynb")).path == "nb/new.ipynb"
+    assert sum("check-ignore" in c for c in spawned.calls) == 1
+    rules.write_text("*.ipynb\n")
+    assert read_git_ref(str(repo / "nb/new.ipynb")) is None
+
+
 def test_search_stops_at_git_ceiling_directories(repos, monkeypatch):
     home = repos.make("home", files={"work/tracked.py": "x\n"})
     assert read_git_ref(str(home / "work/tracked.py")).path == "work/tracked.py"
@@ -482,6 +602,7 @@ def test_git_env_of_the_process_does_not_redirect_git(repos, monkeypatch):
 )
 def test_corrupt_git_directory_never_raises(repos, damage):
     repo = repos.make(remote="https://github.com/acme/proj.git")
+    sha = head_file(repo)
     dotgit = repo / ".git"
     if damage == "garbage_head":
         (dotgit / "HEAD").write_bytes(b"\x00\xffnot a ref\n")
@@ -497,14 +618,21 @@ def test_corrupt_git_directory_never_raises(repos, damage):
     elif damage == "garbage_config":
         (dotgit / "config").write_bytes(b"[remote \"origin\"\n\turl = \xff\xfe[[[\n")
     ref = read_git_ref(str(repo / "train.py"))
-    if damage in ("garbage_head", "empty_head", "missing_gitdir"):
-        assert ref is None or ref.commit is None
-    elif damage == "garbage_ref":
-        assert ref is None or (ref.commit is None and ref.branch == "main")
-    elif damage == "truncated_index":
-        assert ref.commit == head_file(repo) and ref.dirty is None
-    else:
-        assert ref.commit == head_file(repo)
+    expected = {
+        # HEAD names no commit and no branch: git itself does not see a repository, neither do we
+        "garbage_head": None,
+        "empty_head": None,
+        "missing_gitdir": None,
+        # the branch is known, its commit is not: no commit, hence no dirty state and no link
+        "garbage_ref": GitRef(branch="main", repo_url="https://github.com/acme/proj", path="train.py"),
+        # git cannot read the index: the dirty state is unknown, everything else stands
+        "truncated_index": GitRef(commit=sha, branch="main", repo_url="https://github.com/acme/proj",
+                                  dirty=None, path="train.py",
+                                  source_url=f"https://github.com/acme/proj/blob/{sha}/train.py"),
+        # git refuses an unparsable config (so no dirty state) and no remote can be read from it
+        "garbage_config": GitRef(commit=sha, branch="main", repo_url=None, dirty=None, path="train.py"),
+    }[damage]
+    assert ref == expected
 
 
 def head_file(repo: Path) -> str:

@@ -371,3 +371,39 @@ def test_resolver_html_shows_the_chain_with_working_links(ui, world):
     assert box.locator(".sev-error").count() == 0
     save_for_docs(ui.shot(page, "resolver-html", clip=box), "ui-resolver.png")
     page.close()
+
+
+# --- the model version's description (the plugin's Markdown line, rendered by MLflow) ---------------------
+
+
+def description_links(page) -> dict[str, str]:
+    """The links MLflow drew from the version's Markdown description: text → absolute href."""
+    box = page.get_by_test_id("note-editor-preview-content")
+    box.locator("a").first.wait_for()
+    return dict(box.locator("a").evaluate_all("els => els.map(a => [a.textContent, a.href])"))
+
+
+def test_version_description_links_the_run_and_the_file_at_the_commit(ui, world):
+    page = ui.open(f"{world.a}/#/models/churn/versions/1", ready="Source Run")
+    links = description_links(page)
+    assert links[RUN_NAME] == world.run_page
+    assert links[f"{SCRIPT_PATH} @ {world.commit[:7]}"] == world.source_url
+    assert links["acme/churn"] == REPO_WEB
+    assert links[world.a.split("://")[1]] == f"{world.a}/"
+    text = page.get_by_test_id("note-editor-preview-content").inner_text()
+    assert f"on {BRANCH}" in text and "uncommitted changes: none" in text
+    run_link = page.get_by_test_id("note-editor-preview-content").get_by_role("link", name=RUN_NAME, exact=True)
+    _open_link_and_check_run(page, run_link, world)  # a person's click lands on the run page
+    page.close()
+
+
+def test_shared_registry_description_leads_to_the_run_on_the_other_server(ui, world):
+    page = ui.open(f"{world.b}/#/models/churn-shared/versions/{world.shared_version}", ready="Source Run")
+    links = description_links(page)
+    assert links[RUN_NAME] == world.run_page  # server A, written by the registry on server B
+    assert links[f"{SCRIPT_PATH} @ {world.commit[:7]}"] == world.source_url
+    box = page.get_by_test_id("note-editor-preview-content")
+    clip = region(page, page.get_by_text("Registered Models", exact=True).first, box)
+    save_for_docs(ui.shot(page, "shared-version-description", clip=clip), "ui-model-version-description.png")
+    _open_link_and_check_run(page, box.get_by_role("link", name=RUN_NAME, exact=True), world)
+    page.close()

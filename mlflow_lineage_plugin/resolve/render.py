@@ -12,7 +12,7 @@ from typing import Optional
 
 from mlflow_lineage_plugin.resolve import graph as G
 
-FORMATS = ("text", "json", "mermaid", "dot")
+FORMATS = ("text", "json", "mermaid", "dot", "markdown")
 
 _MARK = {G.ERROR: "✗", G.WARNING: "!", G.INFO: "i"}
 _KIND_NAMES = {
@@ -252,11 +252,7 @@ def html(lineage: G.Lineage) -> str:
 
 
 def markdown(lineage: G.Lineage) -> str:
-    """Markdown with a Mermaid block (GitHub, Databricks and Jupyter render it) and the findings."""
-    out = [f"**Lineage of `{lineage.target}`**", "", "```mermaid", mermaid(lineage).rstrip(), "```", ""]
-    for f in lineage.sorted_findings():
-        req = f" `{f.requirement}`" if f.requirement else ""
-        out.append(f"- **{f.severity}**{req}: {f.message}")
-    if not lineage.findings:
-        out.append("No findings: lineage is complete.")
-    return "\n".join(out) + "\n"
+    """The version descriptions' own renderer (``mlflow_lineage_plugin.markdown``), around the Mermaid block."""
+    from mlflow_lineage_plugin.markdown import lineage_markdown
+
+    return lineage_markdown(lineage, mermaid(lineage))

@@ -1,0 +1,172 @@
+"""The uncommitted changes of a checkout as one patch: the bytes ``git diff <commit> --binary``
+prints (staged and unstaged together, submodule pointers included; the same as ``git diff HEAD
+--binary`` while HEAD is that commit), so ``git apply`` on a checkout of the commit rebuilds the
+working tree's tracked files exactly.
+
+Pure capture: no MLflow, no upload. Files that usually hold secrets are left out by name
+(``DEFAULT_EXCLUDES`` plus the caller's gitignore-style patterns, matched ignoring case so
+``.ENV`` or ``Secrets.yaml`` are left out too); a patch over the size cap is not kept at all (a cut
+patch does not apply); every git process is bounded by one deadline, and the user's index is never
+written (untracked files are added to a temporary copy of it).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Optional
+
+from mlflow_lineage_plugin.git import process
+from mlflow_lineage_plugin.git.refs import HEX, find_repo
+from mlflow_lineage_plugin.git.wildmatch import wildmatch_regex
+
+DEFAULT_MAX_BYTES = 1 << 20
+DEFAULT_EXCLUDES = (
+    ".env*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_ed25519*", ".netrc", ".npmrc", ".pypirc",
+    "*credentials*", "*secret*",
+)  # fmt: skip
+# What the patch must be, whatever the user's config says: no colour, no external diff or textconv
+# (their output does not apply), the standard a/ b/ prefixes, paths from the top of the tree.
+_DIFF = ["-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "diff.relative=false",
+         "diff", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"]  # fmt: skip
+
+
+class DiffState(str, enum.Enum):
+    CAPTURED = "captured"  # the patch is kept (empty when nothing changed)
+    TOO_LARGE = "too_large"  # over the cap: nothing kept, ``size`` says how large it was
+    EXCLUDED_ONLY = "excluded_only"  # every changed file was left out as a likely secret
+    FAILED = "failed"  # git could not say in time, or the input was not a checkout and commit
+
+
+@dataclass(frozen=True)
+class Patch:
+    state: DiffState
+    patch: bytes = b""
+    sha256: Optional[str] = None  # of ``patch``; None when nothing is kept
+    size: int = 0  # bytes of the whole patch, kept or not
+    files: int = 0  # files the patch changes
+    excluded: int = 0  # changed files left out by the exclude patterns
+    reason: Optional[str] = None  # one line for FAILED: never a path's content
+
+
+def capture_patch(checkout: str, commit: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                  exclude: Iterable[str] = (), untracked: bool = False, timeout: float = 10.0) -> Patch:
+    """The changes of ``checkout``'s working tree relative to ``commit``; never raises.
+
+    ``exclude``: gitignore-style patterns added to ``DEFAULT_EXCLUDES``. ``untracked``: also the
+    untracked files git does not ignore, as new files. ``max_bytes`` caps the kept patch.
+    """
+    deadline = time.monotonic() + max(float(timeout), 0.0)
+    try:
+        return _capture(checkout, commit, max_bytes, ExcludeRules([*DEFAULT_EXCLUDES, *exclude]), untracked,
+                        deadline)
+    except Exception as exc:  # a capture must never cost the run
+        return Patch(DiffState.FAILED, reason=f"capture failed ({type(exc).__name__})")
+
+
+def _capture(checkout: str, commit: str, max_bytes: int, rules: ExcludeRules, untracked: bool,
+             deadline: float) -> Patch:
+    commit = (commit or "").strip().lower()
+    if not HEX.match(commit):
+        return Patch(DiffState.FAILED, reason="not a full commit id")
+    repo = find_repo(os.path.realpath(checkout))
+    exe = process.executable()
+    if repo is None or exe is None:
+        return Patch(DiffState.FAILED, reason="no git checkout" if repo is None else "no git executable")
+    changed = _paths(exe, repo.root, ["diff", commit, "--name-only", "-z", "--no-renames"], deadline)
+    new = _paths(exe, repo.root, ["ls-files", "--others", "--exclude-standard", "-z"], deadline) \
+        if untracked else []
+    if changed is None or new is None:
+        return _failed(deadline, "git diff")
+    left_out = [p for p in changed + new if rules.excluded(p)]
+    kept_new = [p for p in new if not rules.excluded(p)]
+    if left_out and len(left_out) == len(changed) + len(new):
+        return Patch(DiffState.EXCLUDED_ONLY, excluded=len(left_out))
+    pathspecs = ["--", ".", *(f":(exclude,literal){p}" for p in left_out)] if left_out else []
+    with tempfile.TemporaryDirectory(prefix="mlflow-lineage-") as tmp:
+        env = None
+        if kept_new:
+            env = {"GIT_INDEX_FILE": _index_copy(repo.gitdir, tmp)}
+            added = process.run(exe, ["add", "--intent-to-add", "--", *(f":(literal){p}" for p in kept_new)],
+                                repo.root, deadline, env)
+            if added is None or added[0] != 0:
+                return _failed(deadline, "git add --intent-to-add")
+        try:
+            proc = process.spawn(exe, [*_DIFF, commit, *pathspecs], repo.root, env) if env else \
+                process.spawn(exe, [*_DIFF, commit, *pathspecs], repo.root)
+        except OSError:
+            return Patch(DiffState.FAILED, reason="git did not start")
+        out = process.collect_capped(proc, deadline, max(int(max_bytes), 0))
+    if out is None or out[0] != 0:
+        return _failed(deadline, "git diff")
+    _, data, size = out
+    files = len(re.findall(rb"^diff --git ", data, re.M)) if size <= max_bytes else 0
+    if size > max_bytes:
+        return Patch(DiffState.TOO_LARGE, size=size, excluded=len(left_out))
+    return Patch(DiffState.CAPTURED, patch=data, sha256=hashlib.sha256(data).hexdigest(), size=size,
+                 files=files, excluded=len(left_out))
+
+
+def _failed(deadline: float, what: str) -> Patch:
+    late = time.monotonic() >= deadline
+    return Patch(DiffState.FAILED, reason=f"{what} did not finish in time" if late else f"{what} failed")
+
+
+def _paths(exe: str, root: str, args: list[str], deadline: float) -> Optional[list[str]]:
+    out = process.run(exe, args, root, deadline)
+    if out is None or out[0] != 0:
+        return None
+    return [p for p in out[1].decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def _index_copy(gitdir: str, tmp: str) -> str:
+    """A private copy of the index for ``git add --intent-to-add``: the user's stays untouched."""
+    path = os.path.join(tmp, "index")
+    src = os.path.join(gitdir, "index")
+    if os.path.exists(src):
+        shutil.copyfile(src, path)
+    return path
+
+
+class ExcludeRules:
+    """gitignore-style patterns (``#`` comments, ``!`` re-includes, a leading or inner ``/`` anchors
+    to the top, a trailing ``/`` matches directories only); the last matching pattern decides, and a
+    left-out directory leaves out everything in it. Case is ignored: a secret is a secret in capitals."""
+
+    def __init__(self, patterns: Iterable[str]):
+        self.rules: list[tuple[bool, bool, bool, re.Pattern]] = []  # (negated, anchored, dir_only, regex)
+        for raw in patterns:
+            pattern = raw.strip()
+            if not pattern or pattern.startswith("#"):
+                continue
+            negated = pattern.startswith("!")
+            pattern = pattern[1:] if negated else pattern
+            dir_only = pattern.endswith("/")
+            pattern = pattern.rstrip("/")
+            anchored = "/" in pattern
+            regex = wildmatch_regex(pattern.lstrip("/"), icase=True)
+            if pattern and regex is not None:
+                self.rules.append((negated, anchored, dir_only, regex))
+
+    def excluded(self, path: str) -> bool:
+        parts = path.split("/")
+        for depth in range(1, len(parts) + 1):  # a directory left out leaves out what it holds
+            if self._decide("/".join(parts[:depth]), parts[depth - 1], is_dir=depth < len(parts)):
+                return True
+        return False
+
+    def _decide(self, path: str, name: str, is_dir: bool) -> bool:
+        verdict = False
+        for negated, anchored, dir_only, regex in self.rules:
+            if dir_only and not is_dir:
+                continue
+            if regex.match(path if anchored else name):
+                verdict = not negated
+        return verdict

@@ -1,0 +1,116 @@
+"""git processes, each bounded: its own process group, killed with everything it started when its
+deadline passes, and never taking the index lock (``GIT_OPTIONAL_LOCKS=0``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+from typing import Optional
+
+from mlflow_lineage_plugin.git.cache import Memo
+
+# What git itself drops from the environment before it works in another repository (a submodule):
+# inherited from a hook or a wrapper, these would point our git at the wrong repository.
+LOCAL_REPO_ENV = (
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT",
+    "GIT_OBJECT_DIRECTORY", "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE",
+    "GIT_INDEX_FILE", "GIT_NO_REPLACE_OBJECTS", "GIT_REPLACE_REF_BASE", "GIT_PREFIX",
+    "GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE", "GIT_COMMON_DIR",
+)  # fmt: skip
+
+_executables = Memo(limit=8)
+
+
+def executable() -> Optional[str]:
+    """``git`` on the current PATH (looked up again when PATH changes)."""
+    path = os.environ.get("PATH")
+    if path not in _executables:
+        _executables.put(path, shutil.which("git", path=path))
+    return _executables.get(path)
+
+
+def git_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in LOCAL_REPO_ENV}
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env.setdefault("LC_ALL", "C")
+    return env
+
+
+def spawn(exe: str, args: list[str], cwd: str, env: Optional[dict[str, str]] = None) -> subprocess.Popen:
+    """A git process in its own process group, so a time-out kills it and anything it started
+    (hooks, fsmonitor) that could otherwise hold our pipe open. Every git process of the plugin
+    starts here; ``env`` adds to (or overrides) ``git_env()``."""
+    kw: dict = {"start_new_session": True} if os.name == "posix" else {
+        "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+    return subprocess.Popen([exe, *args], cwd=cwd, env={**git_env(), **(env or {})}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, **kw)
+
+
+def collect(proc: subprocess.Popen, deadline: float) -> Optional[tuple[int, bytes]]:
+    """(exit code, stdout), or None when the deadline passed first (the process group is killed)."""
+    try:
+        out, _ = proc.communicate(timeout=max(deadline - time.monotonic(), 0.001))
+    except subprocess.TimeoutExpired:
+        kill(proc)
+        return None
+    return proc.returncode, out or b""
+
+
+def collect_capped(proc: subprocess.Popen, deadline: float, cap: int) -> Optional[tuple[int, bytes, int]]:
+    """(exit code, stdout, its size): stdout is read to the end to learn its size but kept only up
+    to ``cap`` bytes (b"" beyond), so a huge output never sits in memory. None past the deadline."""
+    if os.name != "posix" or proc.stdout is None:
+        out = collect(proc, deadline)
+        return None if out is None else (out[0], out[1] if len(out[1]) <= cap else b"", len(out[1]))
+    fd = proc.stdout.fileno()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            kill(proc)
+            return None
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size <= cap:
+            chunks.append(chunk)
+        elif chunks:
+            chunks = []
+    try:
+        rc = proc.wait(timeout=max(deadline - time.monotonic(), 0.001))
+    except subprocess.TimeoutExpired:
+        kill(proc)
+        return None
+    proc.stdout.close()
+    return rc, b"".join(chunks), size
+
+
+def kill(proc: subprocess.Popen) -> None:
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except OSError:
+        pass
+    with contextlib.suppress(Exception):
+        proc.communicate(timeout=1.0)
+
+
+def run(exe: Optional[str], args: list[str], cwd: str, deadline: float,
+        env: Optional[dict[str, str]] = None) -> Optional[tuple[int, bytes]]:
+    if exe is None or deadline <= time.monotonic():
+        return None
+    try:
+        proc = spawn(exe, args, cwd, env) if env else spawn(exe, args, cwd)
+    except OSError:
+        return None
+    return collect(proc, deadline)
