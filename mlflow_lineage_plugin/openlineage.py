@@ -456,8 +456,14 @@ def emit(events: Sequence[Any], c: Any = None) -> int:
     return sent
 
 
-def events_for(targets: Sequence[Any], clients: Any) -> tuple[list[Any], list[str]]:
-    """(events, problems) for the runs reached from ``targets``: the Python API of the command."""
+def events_for(targets: Sequence[Any], clients: Any = None, *, tracking_uri: Optional[str] = None,
+               registry_uri: Optional[str] = None, timeout: Optional[float] = None) -> tuple[list[Any], list[str]]:
+    """(events, problems) for the runs reached from ``targets`` (model or run URIs, as ``resolve`` takes):
+    the Python API of ``mlflow-lineage openlineage``. ``problems`` names each run that could not be read."""
+    if clients is None:
+        from mlflow_lineage_plugin.resolve.clients import Clients
+
+        clients = Clients(tracking_uri, registry_uri, timeout)
     got = gather(targets, clients)
     return [run_event(f) for f in got.facts], got.problems
 

@@ -232,6 +232,8 @@ def test_events_are_the_same_every_time(env):
     """Re-emitting is idempotent: the same run gives the same run id and the same event."""
     first, second = dry_run("models:/churn/1"), dry_run(f"runs:/{env['run_id']}/model")
     assert first == second
+    events, problems = O.events_for([f"models:/churn/{env['version']}"], tracking_uri=env["uri"])  # Python API
+    assert problems == [] and [O.to_dict(e) for e in events] == first
 
 
 # --- transports -----------------------------------------------------------------------------------------
