@@ -109,9 +109,12 @@ def test_the_live_event_is_the_commands_event(project, receiver, tmp_path):
     assert cmd == live
 
 
-def test_switched_off_sends_nothing(project, receiver, tmp_path):
-    register(project, f"sqlite:///{tmp_path / 'mlflow.db'}", {"OPENLINEAGE_URL": receiver.url})
-    assert receiver.bodies == []
+@pytest.mark.parametrize("switches", [{}, {"MLFLOW_LINEAGE_OPENLINEAGE": "true", "MLFLOW_LINEAGE_DISABLE": "true"}],
+                         ids=["flag not set", "plugin disabled"])
+def test_switched_off_sends_nothing(project, receiver, tmp_path, switches):
+    out, stderr = register(project, f"sqlite:///{tmp_path / 'mlflow.db'}", {"OPENLINEAGE_URL": receiver.url,
+                                                                           **switches})
+    assert out["versions"] == [1, 2] and receiver.bodies == [] and ol_warnings(stderr) == []
 
 
 def test_dead_endpoint_costs_one_warning_and_no_registration(project, tmp_path):
