@@ -1,10 +1,13 @@
 """Resolving a whole registered model: 1,000 versions whose runs are spread over 50 experiments, on a
 local ``mlflow server``. Counts the HTTP requests the server answered (its access log) and the time,
 for the resolver and for a naive walk (``get_model_version``, ``get_run``, ``get_experiment`` per
-version) in the same run; reports medians.
+version) in the same run: both warmed up once, unmeasured, then alternated repeat by repeat. Every
+walk must find all the versions' commits. Prints median (p10-p90) per walk, the speed-up of medians
+and of each repeat's pair, and the load at start and end.
 
-Budget: at most 0.2 requests per version and at least 5x faster than the naive walk; exits 1 when
-over budget.
+Budget: at most 0.2 requests per version (the resolver's batched look-ups: lose them and it is one
+request or more per version) and at least 5x faster than the naive walk; exits 1 when over budget or
+when a walk finds the wrong number of commits.
 
     .venv/bin/python benchmarks/bench_resolve.py [--versions 1000] [--experiments 50] [--repeat 3]
 """
@@ -15,7 +18,6 @@ import argparse
 import contextlib
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 import requests
+from spread import Load, median, order, spread
 
 MAX_REQUESTS_PER_VERSION = 0.2
 MIN_SPEEDUP = 5.0
@@ -134,16 +137,22 @@ def resolver_walk(url: str) -> int:
     return len(g.of_kind("git_commit"))
 
 
-def measure(server: Server, fn, repeat: int) -> tuple[float, int, int]:
-    times, reqs, result = [], [], 0
-    for _ in range(repeat):
-        before = server.requests()
-        t0 = time.perf_counter()
-        result = fn(server.url)
-        times.append(time.perf_counter() - t0)
-        time.sleep(0.5)  # let the access log catch up
-        reqs.append(server.requests() - before)
-    return statistics.median(times), int(statistics.median(reqs)), result
+def measure(server: Server, walks: dict, repeat: int, load: Load) -> tuple[dict, dict, dict]:
+    """Each walk once per repeat, their order alternating; seconds, requests and answer of every call."""
+    times: dict[str, list[float]] = {k: [] for k in walks}
+    reqs: dict[str, list[int]] = {k: [] for k in walks}
+    found: dict[str, list[int]] = {k: [] for k in walks}
+    for i in range(repeat):
+        for name in order(list(walks), i):
+            time.sleep(0.5)  # the previous walk's requests are all in the access log
+            before = server.requests()
+            t0 = time.perf_counter()
+            found[name].append(walks[name](server.url))
+            times[name].append(time.perf_counter() - t0)
+            time.sleep(0.5)  # let the access log catch up
+            reqs[name].append(server.requests() - before)
+            load.sample()
+    return times, reqs, found
 
 
 def main() -> int:
@@ -152,7 +161,10 @@ def main() -> int:
     ap.add_argument("--experiments", type=int, default=50)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    load = Load()
+    print(load.start_line())
 
+    walks = {"naive": naive_walk, "resolver": resolver_walk}
     # tmpfs when there is one: the benchmark is about requests and the walk, not about fsync
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     with tempfile.TemporaryDirectory(dir=shm) as tmp:
@@ -165,28 +177,32 @@ def main() -> int:
         print(f"built {args.versions} versions over {args.experiments} experiments in {time.perf_counter() - t0:.1f} s")
         server = Server(base, db_uri, port)
         try:
-            # warm both paths once (imports, server caches), unmeasured
-            resolver_walk(url)
-            r_time, r_reqs, r_found = measure(server, resolver_walk, args.repeat)
-            n_time, n_reqs, n_found = measure(server, naive_walk, args.repeat)
+            for walk in walks.values():  # warm both paths once (imports, server caches), unmeasured
+                walk(url)
+            times, reqs, found = measure(server, walks, args.repeat, load)
         finally:
             server.stop()
 
-    if r_found != args.versions or n_found != args.versions:
-        print(f"wrong answer: resolver found {r_found} commits, naive {n_found}, expected {args.versions}")
-        return 1
+    wrong = {k: v for k, v in found.items() if any(n != args.versions for n in v)}
+    r_reqs = median(reqs["resolver"])
     per_version = r_reqs / args.versions
-    speedup = n_time / r_time
-    print(f"{'walk':<10} {'median s':>9} {'requests':>9} {'req/version':>12}")
-    print(f"{'naive':<10} {n_time:>9.2f} {n_reqs:>9} {n_reqs / args.versions:>12.3f}")
-    print(f"{'resolver':<10} {r_time:>9.2f} {r_reqs:>9} {per_version:>12.3f}")
-    print(f"speed-up {speedup:.1f}x (budget >= {MIN_SPEEDUP:g}x); "
+    speedup = median(times["naive"]) / median(times["resolver"])
+    paired = [n / r for n, r in zip(times["naive"], times["resolver"])]
+    print(f"{'walk':<10} {'seconds: median (p10-p90)':>26} {'requests':>9} {'req/version':>12}")
+    for name in walks:
+        print(f"{name:<10} {spread(times[name], digits=2):>26} {median(reqs[name]):>9.0f} "
+              f"{median(reqs[name]) / args.versions:>12.3f}")
+    print(f"speed-up {speedup:.1f}x of medians, {spread(paired)} per repeat (budget >= {MIN_SPEEDUP:g}x); "
           f"{per_version:.3f} requests per version (budget <= {MAX_REQUESTS_PER_VERSION:g}); "
-          f"medians of {args.repeat}")
+          f"{args.repeat} repeats, alternated")
+    for line in load.end_lines():
+        print(line)
     over = per_version > MAX_REQUESTS_PER_VERSION or speedup < MIN_SPEEDUP
     if over:
         print("OVER BUDGET")
-    return 1 if over else 0
+    for name, counts in wrong.items():
+        print(f"FAIL wrong answer: the {name} walk found {counts} commits, expected {args.versions} every time")
+    return 1 if over or wrong else 0
 
 
 if __name__ == "__main__":

@@ -181,6 +181,91 @@ def check(targets: tuple[str, ...], require: Optional[str], mlmodel: bool, fmt: 
     sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
+class _ClickProgress:
+    """A progress bar on a terminal (stderr), nothing elsewhere: the summary is printed either way.
+
+    ``click.progressbar``: click already comes with MLflow and is all a bar needs (length, ETA,
+    terminal width); the length of a streamed job is an estimate from the model listing.
+    """
+
+    def __init__(self) -> None:
+        self._bar = None
+        self.enabled = sys.stderr.isatty()
+
+    def begin(self, label: str, length: int) -> None:
+        self.end()
+        if self.enabled and length:
+            self._bar = click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True)
+            self._bar.__enter__()
+
+    def advance(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def end(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+@main.command()
+@click.option("--model", "models", multiple=True, metavar="NAME",
+              help="A registered model; repeatable; globs allowed ('fraud-*').")
+@click.option("--all-models", is_flag=True, help="Every registered model.")
+@click.option("--experiment", "experiments", multiple=True, metavar="ID",
+              help="Repeatable. --runs: the runs of these experiments (default: every experiment); "
+                   "versions: only those whose source run is in them.")
+@click.option("--since", type=click.DateTime(), default=None,
+              help="Only versions created (runs started) at or after this date, UTC.")
+@click.option("--versions", "do_versions", is_flag=True, help="Enrich model versions (the default).")
+@click.option("--runs", "do_runs", is_flag=True, help="Enrich runs from the facts they already record.")
+@click.option("--apply", is_flag=True, help="Write. Without it, only the plan is shown (dry run).")
+@click.option("--overwrite", is_flag=True, help="Also rewrite plugin tags whose value differs from the source.")
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Concurrent requests.")
+@click.option("--retries", type=click.IntRange(0, 10), default=5, show_default=True,
+              help="Retries per request on HTTP 429/5xx (honouring Retry-After) before that item fails.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--registry-uri", envvar="MLFLOW_REGISTRY_URI", default=None,
+              help="Model registry URI [MLFLOW_REGISTRY_URI; default: the tracking URI].")
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="Tracking URI [MLFLOW_TRACKING_URI].")
+@_guard
+def backfill(models: tuple[str, ...], all_models: bool, experiments: tuple[str, ...], since, do_versions: bool,
+             do_runs: bool, apply: bool, overwrite: bool, workers: int, retries: int, fmt: str,
+             registry_uri: Optional[str], tracking_uri: Optional[str]) -> None:
+    """Add lineage to the versions (and runs) made before the plugin was installed.
+
+    Dry run by default: prints per model what is already enriched, what would be, and what cannot be
+    and why. --apply writes only missing tags (plus lineage_origin=backfill); a second --apply writes
+    nothing. Exit 0 when everything is done, 1 when something could not be enriched (listed), 130 when
+    interrupted (run it again to continue), 2 on bad usage.
+    """
+    import datetime as dt
+
+    from mlflow_lineage_plugin.backfill import Backfill, Options, Selection
+    from mlflow_lineage_plugin.resolve.clients import configured_mapping
+
+    _check_uri(tracking_uri, "--tracking-uri")
+    _check_uri(registry_uri, "--registry-uri")
+    versions = do_versions or not do_runs
+    if versions and not (models or all_models):
+        _fail("choose the versions: --model NAME (repeatable, globs allowed) or --all-models; "
+              "or only runs with --runs")
+    if models and all_models:
+        _fail("--model and --all-models exclude each other")
+    since_ms = None
+    if since is not None:
+        since_ms = int(since.replace(tzinfo=since.tzinfo or dt.timezone.utc).timestamp() * 1000)
+    job = Backfill(tracking_uri, registry_uri, mapping=configured_mapping(), progress=_ClickProgress(),
+                   options=Options(apply=apply, overwrite=overwrite, workers=workers, retries=retries))
+    report = job.run(Selection(models=models, all_models=all_models, experiments=experiments, since_ms=since_ms,
+                               versions=versions, runs=do_runs))
+    click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else report.to_text(), nl=fmt == "json")
+    if report.interrupted:
+        sys.exit(130)
+    sys.exit(EXIT_OK if report.complete else EXIT_FINDINGS)
+
+
 @main.command("openlineage")
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--dry-run", is_flag=True, help="Print the events as JSON lines instead of sending them.")

@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
 from mlflow_lineage_plugin import config
@@ -135,9 +136,7 @@ class LineageRegistryStore:
                            fallback_workspace_uri=fallback)
         _enforce(required, src, name, fetched.problems)
 
-        ours = {k: v for k, v in T.version_tags(src, unity_catalog=self._unity_catalog).items() if k not in user}
-        if self._unity_catalog:
-            ours = T.cap_for_registry(ours, len(user), T.UC_MAX_TAGS)
+        ours = missing_version_tags(src, user, unity_catalog=self._unity_catalog)
         new_tags = _as_entities(pairs) + _as_entities(list(ours.items()))
         if not self._unity_catalog and not run_link and src.run_url and self._run_is_elsewhere(src.workspace_uri):
             run_link = src.run_url
@@ -205,6 +204,17 @@ class LineageRegistryStore:
 
 
 # --- helpers ----------------------------------------------------------------------------------------
+
+
+def missing_version_tags(src: T.SourceRun, present: Mapping[str, str], *, unity_catalog: bool) -> dict[str, str]:
+    """The lineage tags a version with tags ``present`` lacks, under the registry's limits.
+
+    Shared by version creation and ``mlflow-lineage backfill``, so both write exactly the same tags.
+    """
+    ours = {k: v for k, v in T.version_tags(src, unity_catalog=unity_catalog).items() if k not in present}
+    if unity_catalog:
+        ours = T.cap_for_registry(ours, len(present), T.UC_MAX_TAGS)
+    return ours
 
 
 def _param_names(fn) -> frozenset[str]:

@@ -74,12 +74,17 @@ NOTEBOOK_REVISION_ID = "lineage_notebook_revision_id"
 GIT_DIFF = "lineage_git_diff"  # captured | too_large | excluded_only | failed | off
 GIT_DIFF_FILES = "lineage_git_diff_files"
 GIT_DIFF_CAPTURED = "captured"
+# --- plugin key written by `mlflow-lineage backfill` on versions and runs it enriched afterwards ---
+# The run's tags at backfill time may differ from what they were when the version was created, so
+# a reader can tell copied-at-creation lineage from lineage added later.
+ORIGIN = "lineage_origin"
+ORIGIN_BACKFILL = "backfill"
 
 #: Every plugin-owned key, for the README table and the doctor.
 PLUGIN_KEYS = (
     SCHEMA, WORKSPACE_URI, GIT_PATH, SOURCE_URL, RUN_ID, EXPERIMENT_ID, MODEL_ID, RUN_URL,
     GIT_COMMIT, GIT_BRANCH, GIT_REPO_URL, GIT_DIRTY, NOTEBOOK_PATH, NOTEBOOK_ID,
-    NOTEBOOK_REVISION_ID,
+    NOTEBOOK_REVISION_ID, ORIGIN,
 )  # fmt: skip
 
 #: Keys on a model version, most important first: a registry that caps the number of tags

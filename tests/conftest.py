@@ -7,6 +7,7 @@ In CI (``CI=true``) a missing service fails the test; elsewhere it skips with th
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import shutil
 import socket
@@ -30,6 +31,15 @@ def need(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required in CI: {reason}")
     pytest.skip(reason)
+
+
+def need_module(name: str, reason: str):
+    """The module, imported; when it cannot be, skip locally and fail in CI, like a missing service
+    (``pytest.importorskip`` would skip in CI too)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        need(False, f"cannot import {name} ({exc}): {reason}")
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -202,7 +212,7 @@ def mlflow_server_factory(tmp_path):
 def mariadb_database(prefix: str = "lineage"):
     """A throw-away database on the machine's MariaDB, as a SQLAlchemy URI; any scope can use it."""
     need(port_open("127.0.0.1", 3306), "MariaDB is not listening on 127.0.0.1:3306")
-    pymysql = pytest.importorskip("pymysql")
+    pymysql = need_module("pymysql", "the MariaDB tests connect through PyMySQL (test extra)")
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database="test")
     with conn.cursor() as c:
@@ -219,7 +229,7 @@ def mariadb_database(prefix: str = "lineage"):
 def postgres_database(prefix: str = "lineage"):
     """A throw-away database on the machine's PostgreSQL, as a SQLAlchemy URI; any scope can use it."""
     need(port_open("127.0.0.1", 5432), "PostgreSQL is not listening on 127.0.0.1:5432")
-    psycopg2 = pytest.importorskip("psycopg2")
+    psycopg2 = need_module("psycopg2", "the PostgreSQL tests connect through psycopg2 (test extra)")
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     conn = psycopg2.connect(host="127.0.0.1", port=5432, user="root", dbname="test")
     conn.autocommit = True

@@ -136,21 +136,32 @@ def test_bad_options(cli, args, says):
 
 
 @pytest.mark.parametrize(
-    "args",
+    "args, error, lines",
     [
-        ["show"],
-        ["show", "models:/good/1", "--format", "svg"],
-        ["show", "models:/good/1", "--timeout", "0"],
-        ["show", "models:/good/1", "--timeout", "soon"],
-        ["check"],
-        ["nonsense"],
-        ["find", "--commit"],
+        (["show"], "Error: Missing argument 'TARGET'.", 4),
+        (["show", "models:/good/1", "--format", "svg"],
+         "Error: Invalid value for '--format': 'svg' is not one of 'text', 'json', 'mermaid', 'dot'.", 4),
+        (["show", "models:/good/1", "--timeout", "0"],
+         "Error: Invalid value for '--timeout': 0.0 is not in the range x>=0.1.", 4),
+        (["show", "models:/good/1", "--timeout", "soon"],
+         "Error: Invalid value for '--timeout': 'soon' is not a valid float range.", 4),
+        (["check"], "Error: Missing argument 'TARGETS...'.", 4),
+        (["nonsense"], "Error: No such command 'nonsense'.", 4),
+        (["find", "--commit"], "Error: Option '--commit' requires an argument.", 1),
     ],
 )
-def test_usage_errors_exit_2(cli, args):
+def test_usage_errors_exit_2(cli, args, error, lines):
+    """Click's usage errors: the usage line, the --help hint, a blank line and the error itself (only
+    the error when click has no command context yet), on stderr, nothing on stdout."""
     r = cli(*args)
     assert r.exit_code == 2
-    assert "Traceback" not in r.output
+    assert r.stdout == ""
+    err = r.stderr.splitlines()
+    assert len(err) == lines, r.stderr
+    assert err[-1] == error
+    if lines == 4:
+        assert err[0].startswith("Usage: ") and err[1].startswith("Try '") and err[1].endswith(" --help' for help.")
+        assert err[2] == ""
 
 
 def test_broken_workspace_mapping_setting(cli):
@@ -273,13 +284,19 @@ def test_find(cli, store):
 
 
 def test_console_script_in_a_subprocess(store, tmp_path):
-    """The installed ``mlflow-lineage`` entry point behaves like the in-process CLI."""
-    exe = [sys.executable, "-c", "from mlflow_lineage_plugin.cli import main; main()"]
+    """The installed ``mlflow-lineage`` script (pip's wrapper for the entry point) behaves like the
+    in-process CLI."""
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("mlflow-lineage")
+    assert script.is_file(), f"{script} is not installed: pip install -e . writes it"
     env = {"MLFLOW_TRACKING_URI": store["uri"], "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    bad = subprocess.run([*exe, "show", "models:/good/x1"], capture_output=True, text=True, env=env, timeout=300)
+    bad = subprocess.run([str(script), "show", "models:/good/x1"], capture_output=True, text=True, env=env,
+                         timeout=300)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("mlflow-lineage: error: 'models:/good/x1'")
     assert "Traceback" not in bad.stderr
-    ok = subprocess.run([*exe, "check", "models:/good/1"], capture_output=True, text=True, env=env, timeout=300)
+    ok = subprocess.run([str(script), "check", "models:/good/1"], capture_output=True, text=True, env=env,
+                        timeout=300)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.startswith("OK    models:/good/1")
+    assert ok.stdout == f"OK    models:/good/1 (commit {COMMIT[:12]})\n"

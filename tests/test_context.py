@@ -259,8 +259,9 @@ MODEL_SCRIPT = textwrap.dedent(
 
 
 def test_logged_models_carry_the_same_tags(widgets, sqlite_uri):
-    if int(mlflow.__version__.split(".")[0]) < 3:
-        pytest.skip("LoggedModels exist from MLflow 3 on")
+    from conftest import need
+
+    need(int(mlflow.__version__.split(".")[0]) >= 3, "LoggedModels exist from MLflow 3 on")
     (widgets / "src" / "log_models.py").write_text(MODEL_SCRIPT)
     git(widgets, "add", "-A")
     git(widgets, "commit", "-q", "-m", "models")

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from conftest import ROOT, git, need
+from conftest import ROOT, git, need, need_module
 
 from mlflow_lineage_plugin import tags as T
 
@@ -142,7 +142,7 @@ def run(cmd: list[str], log: list[str], timeout: float = 900, **kw) -> subproces
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
     """The wheel, built from a copy of the package sources (so the shared tree gets no build/)."""
-    pytest.importorskip("build", reason="the `build` package (test extra) builds the wheel")
+    need_module("build", "the `build` package (test extra) builds the wheel")
     base = tmp_path_factory.mktemp("wheel")
     src = base / "src"
     src.mkdir()

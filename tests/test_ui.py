@@ -221,7 +221,9 @@ def region(page, top, bottom, pad: int = 12) -> dict:
 # --- run page -----------------------------------------------------------------------------------------
 
 
-def test_run_page_source_box_shows_branch_and_short_commit(ui, world):
+def test_run_page_source_box_shows_mlflows_own_branch_and_commit_of_a_script(ui, world):
+    """MLflow's own git provider writes these tags for a script, plugin or not: this checks that the
+    plugin leaves them as MLflow draws them. The notebook test below shows what only the plugin adds."""
     page = ui.open(world.run_page, ready="About this run")
     source = page.get_by_test_id("key-value-Source")
     source.wait_for()
@@ -335,7 +337,9 @@ def _open_link_and_check_run(page, link, world: World) -> None:
 # --- LoggedModel page (MLflow 3) ----------------------------------------------------------------------
 
 
-def test_logged_model_page_shows_git_reference(ui, world):
+def test_logged_model_page_shows_mlflows_own_git_reference_of_a_script(ui, world):
+    """MLflow copies a script run's git tags onto the LoggedModel itself, plugin or not: this checks
+    that the plugin leaves MLflow's *Logged from* box intact, not the plugin's own effect."""
     page = ui.open(f"{world.a}/#/experiments/{world.experiment_id}/models/{world.model_id}", ready="Logged from")
     logged_from = page.get_by_test_id("key-value-Logged from")
     text = logged_from.inner_text()

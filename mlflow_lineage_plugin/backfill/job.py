@@ -1,0 +1,566 @@
+"""Reading, planning and writing one backfill: batched reads, bounded concurrency, clean stops.
+
+Reads are batched: versions one page per model (``search_model_versions``), runs 100 ids per
+``search_runs`` over all experiments of a workspace, so a registry of 10,000 versions costs a few dozen
+reads. Writes are one request per tag (MLflow has no batch write for version tags; runs get one
+``log_batch`` each). HTTP retries with back-off on 429 and 5xx, honouring ``Retry-After``, are MLflow's
+own client's: the job only bounds their number, and a request that still fails is that version's
+failure, never the job's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Union
+
+from mlflow_lineage_plugin import config
+from mlflow_lineage_plugin import source as S
+from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.backfill.plan import run_has_git_fact, run_writes, version_writes
+from mlflow_lineage_plugin.backfill.report import Item, Report, State
+from mlflow_lineage_plugin.registry import PROMPT_TAG
+from mlflow_lineage_plugin.urls import error_line, redact
+
+VERSION_PAGE = 1000  # versions per search_model_versions request
+RUN_PAGE = 1000  # runs per search_runs request in --runs
+RUN_BATCH = 100  # run ids per `attributes.run_id IN (...)` search
+EXPERIMENT_CHUNK = 200  # experiment ids per search_runs request
+RUN_CACHE = 20_000  # runs kept for versions that share a run; older ones are read again if needed
+DEFAULT_RETRIES = 5
+DEFAULT_BACKOFF = 1  # seconds, an int for MLflow; doubled per retry by urllib3 unless Retry-After says
+
+
+@dataclass(frozen=True)
+class Selection:
+    models: tuple[str, ...] = ()  # names or globs (``fraud-*``)
+    all_models: bool = False
+    experiments: tuple[str, ...] = ()
+    since_ms: Optional[int] = None  # versions created / runs started at or after this time
+    versions: bool = True
+    runs: bool = False
+
+
+@dataclass(frozen=True)
+class Options:
+    apply: bool = False
+    overwrite: bool = False
+    workers: int = 4
+    retries: int = DEFAULT_RETRIES
+
+
+class Progress:
+    """What the job tells a progress display; the default shows nothing."""
+
+    enabled = False  # a display that shows a bar wants a length: the job may spend a listing on it
+
+    def begin(self, label: str, length: int) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+    def end(self) -> None: ...
+
+
+@contextlib.contextmanager
+def mlflow_http_retries(retries: int, backoff: int = DEFAULT_BACKOFF) -> Iterator[None]:
+    """Bound MLflow's own HTTP retries for this job (its default waits minutes per request).
+
+    A value the user set in MLflow's own variables wins. Process-wide while the job runs, which is
+    what the CLI wants.
+    """
+    wanted = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries), "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(backoff)}
+    set_here = {k: v for k, v in wanted.items() if k not in os.environ}
+    os.environ.update(set_here)
+    try:
+        yield
+    finally:
+        for k in set_here:
+            os.environ.pop(k, None)
+
+
+# --- where runs are read ---------------------------------------------------------------------------
+
+
+class Place:
+    """A workspace whose runs can be searched: this client's own, or one of the resolver's mapping."""
+
+    def __init__(self, workspace_uri: Optional[str], tracking_uri: str, client_factory: Callable[[str], Any]):
+        self.workspace_uri = workspace_uri
+        self.tracking_uri = tracking_uri
+        self._factory = client_factory
+        self._client = None
+        self._experiments: Optional[list[str]] = None
+        self.down: Optional[str] = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self):
+        with self._lock:
+            if self._client is None:
+                self._client = self._factory(self.tracking_uri)
+            return self._client
+
+    def shown(self) -> str:
+        return redact(self.workspace_uri or self.tracking_uri) or "?"
+
+    def experiment_ids(self) -> list[str]:
+        with self._lock:
+            if self._experiments is not None:
+                return self._experiments
+        from mlflow.entities import ViewType
+
+        ids, token = [], None
+        while True:
+            page = self.client.search_experiments(view_type=ViewType.ALL, max_results=1000, page_token=token)
+            ids += [str(e.experiment_id) for e in page]
+            token = page.token
+            if not token:
+                break
+        with self._lock:
+            self._experiments = ids
+        return ids
+
+    def search_runs(self, run_ids: list[str]) -> list[S.RunFacts]:
+        """The runs among ``run_ids`` that live here, deleted ones included (as version creation reads them)."""
+        from mlflow.entities import ViewType
+
+        found = []
+        quoted = ",".join(f"'{r}'" for r in run_ids if _is_run_id(r))
+        if not quoted:
+            return found
+        exps = self.experiment_ids()
+        for i in range(0, len(exps), EXPERIMENT_CHUNK):
+            runs = self.client.search_runs(
+                exps[i:i + EXPERIMENT_CHUNK], filter_string=f"attributes.run_id IN ({quoted})",
+                run_view_type=ViewType.ALL, max_results=len(run_ids),
+            )  # fmt: skip
+            found += [S.run_facts_from_entity(r) for r in runs]
+        return found
+
+
+def _is_run_id(value: str) -> bool:
+    return bool(value) and all(c.isalnum() or c in "-_" for c in value)
+
+
+Found = Union[tuple[S.RunFacts, Place], str]  # the run and where it lives, or why it was not found
+
+
+class RunIndex:
+    """Looks runs up in batches, home first, then the mapped workspaces; remembers a bounded number."""
+
+    def __init__(self, places: list[Place], pool: ThreadPoolExecutor):
+        self.places = places
+        self.pool = pool
+        self._cache: OrderedDict[str, tuple[S.RunFacts, Place]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def lookup(self, run_ids: Iterable[str]) -> dict[str, Found]:
+        out: dict[str, Found] = {}
+        missing = []
+        with self._lock:
+            for rid in dict.fromkeys(run_ids):
+                if rid in self._cache:
+                    self._cache.move_to_end(rid)
+                    out[rid] = self._cache[rid]
+                else:
+                    missing.append(rid)
+        problems: dict[str, list[str]] = {rid: [] for rid in missing}
+        for place in self.places:
+            if not missing:
+                break
+            if place.down:
+                for rid in missing:
+                    problems[rid].append(f"{place.shown()} unreachable ({place.down})")
+                continue
+            batches = [missing[i:i + RUN_BATCH] for i in range(0, len(missing), RUN_BATCH)]
+            futures = [(b, self.pool.submit(place.search_runs, b)) for b in batches]
+            for batch, fut in futures:
+                try:
+                    for facts in fut.result():
+                        out[facts.run_id] = (facts, place)
+                except Exception as exc:
+                    reason = error_line(exc)
+                    if place is not self.places[0]:
+                        place.down = reason  # a mapped workspace that fails is skipped from now on
+                    for rid in batch:
+                        problems[rid].append(f"runs could not be read from {place.shown()} ({reason})")
+            missing = [rid for rid in missing if rid not in out]
+        with self._lock:
+            for rid, found in out.items():
+                if not isinstance(found, str):
+                    self._cache[rid] = found
+            while len(self._cache) > RUN_CACHE:
+                self._cache.popitem(last=False)
+        for rid in missing:
+            failed = problems[rid]
+            asked = [p.shown() for p in self.places if not any(p.shown() in f for f in failed)]
+            why = [f"source run {rid} not found in {' or '.join(asked)}"] if asked else []
+            out[rid] = "; ".join(why + failed)
+        return out
+
+
+# --- the job ---------------------------------------------------------------------------------------
+
+
+class Backfill:
+    def __init__(self, tracking_uri: Optional[str] = None, registry_uri: Optional[str] = None, *,
+                 options: Options = Options(), mapping: Optional[dict[str, str]] = None,
+                 progress: Optional[Progress] = None):
+        import mlflow
+
+        self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        self.registry_uri = registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri \
+            or mlflow.get_registry_uri()  # fmt: skip
+        self.options = options
+        self.progress = progress or Progress()
+        self.mapping = dict(mapping or {})
+        self._stop = threading.Event()
+        self._pending: list[Future] = []
+        self._registry = None
+
+    # --- clients ----------------------------------------------------------------------------------
+
+    def _client(self, tracking_uri: str):
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=tracking_uri, registry_uri=self.registry_uri)
+
+    @property
+    def registry(self):
+        if self._registry is None:
+            self._registry = self._client(self.tracking_uri)
+        return self._registry
+
+    @property
+    def unity_catalog(self) -> bool:
+        scheme = self.registry_uri.split("://", 1)[0] if "://" in self.registry_uri else self.registry_uri
+        return scheme.lower() in ("databricks-uc", "uc")
+
+    def _places(self) -> list[Place]:
+        from mlflow_lineage_plugin.workspace import workspace_for_tracking_uri
+
+        # The workspace named for runs that do not say: this process's override (a public URL behind a
+        # proxy), else the tracking URI's, as the registry wrapper names it at creation.
+        override = config.get(config.WORKSPACE_URI)
+        if override:
+            from mlflow_lineage_plugin.context import _override_workspace  # the run provider's reading of it
+
+            ws = _override_workspace(override)
+        else:
+            ws = workspace_for_tracking_uri(self.tracking_uri)
+        home = ws.uri if ws else None
+        places = [Place(home, self.tracking_uri, self._client)]
+        for ws_uri, target in self.mapping.items():
+            if target != self.tracking_uri:
+                places.append(Place(ws_uri, target, self._client))
+        return places
+
+    # --- the run ------------------------------------------------------------------------------------
+
+    def run(self, selection: Selection) -> Report:
+        report = Report(applied=self.options.apply)
+        pool = ThreadPoolExecutor(max_workers=max(1, self.options.workers), thread_name_prefix="lineage-backfill")
+        try:
+            with mlflow_http_retries(self.options.retries):
+                if selection.runs:
+                    self._runs(selection, report, pool)
+                if selection.versions:
+                    self._versions(selection, report, RunIndex(self._places(), pool), pool)
+                self._drain()
+            if self._stop.is_set():
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            self._stop.set()
+            report.interrupted = True
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self.progress.end()
+        if report.interrupted:
+            for item in report.items:
+                if item.state is State.ENRICH and self.options.apply:
+                    item.state, item.reason = State.STOPPED, "interrupted before it was written"
+        return report
+
+    def stop(self) -> None:
+        """Stop after the tags being written now; what is left is written by the next run."""
+        self._stop.set()
+
+    def _submit(self, pool: ThreadPoolExecutor, fn: Callable, *args) -> None:
+        if self._stop.is_set():
+            raise KeyboardInterrupt
+        limit = max(1, self.options.workers) * 4  # bounded: a huge registry never queues everything
+        while len(self._pending) >= limit:
+            done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
+            self._pending = [f for f in self._pending if f not in done]
+        self._pending.append(pool.submit(fn, *args))
+
+    def _drain(self) -> None:
+        while self._pending:
+            done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
+            self._pending = [f for f in self._pending if f not in done]
+
+    # --- versions -----------------------------------------------------------------------------------
+
+    def _listed_models(self, sel: Selection, globs: list[str]) -> Iterator[Any]:
+        token = None
+        while True:
+            page = self.registry.search_registered_models(max_results=1000, page_token=token)
+            for m in page:
+                if sel.all_models or any(fnmatch.fnmatchcase(m.name, g) for g in globs):
+                    yield m
+            token = page.token
+            if not token:
+                return
+
+    def _searches(self, sel: Selection) -> tuple[list[tuple[str, Optional[Callable[[str], bool]]]], int]:
+        """The version searches that cover the selection, and an estimate of the versions for progress.
+
+        One search spans many models where the registry allows it (all models, ``name IN``, ``name
+        LIKE`` for a glob, filtered exactly here): a registry of many small models then costs a page per
+        1,000 versions, not a request per model. Unity Catalog searches one model at a time.
+        """
+        exact = list(dict.fromkeys(m for m in sel.models if not any(c in m for c in "*?[")))
+        globs = [m for m in sel.models if m not in exact]
+        estimate = 0
+        listed: list[str] = []
+        if (sel.all_models or globs) and (self.unity_catalog or self.progress.enabled):
+            for m in self._listed_models(sel, globs):
+                listed.append(m.name)
+                estimate += max((int(v.version) for v in (m.latest_versions or [])), default=0)
+        if self.unity_catalog:
+            return [(f"name = {_quoted(n)}", None) for n in dict.fromkeys(exact + listed)], estimate
+        if sel.all_models:
+            return [("", None)], estimate
+        searches: list[tuple[str, Optional[Callable[[str], bool]]]] = [
+            (f"name IN ({', '.join(_quoted(n) for n in exact[i:i + 100])})", None) for i in range(0, len(exact), 100)
+        ]
+        for g in globs:
+            like = "".join("%" if c == "*" else "_" if c == "?" else c for c in g)
+            # LIKE's `_` and `%` inside a name match more, never less; the exact test is fnmatch's
+            searches.append(("" if "[" in g else f"name LIKE {_quoted(like)}",
+                             lambda n, g=g: fnmatch.fnmatchcase(n, g)))
+        return searches, estimate
+
+    def _version_pages(self, filter_string: str) -> Iterator[list]:
+        token = None
+        while True:
+            page = self.registry.search_model_versions(filter_string=filter_string, max_results=VERSION_PAGE,
+                                                       page_token=token)
+            yield list(page)
+            token = page.token
+            if not token:
+                return
+
+    def _versions(self, sel: Selection, report: Report, index: RunIndex, pool: ThreadPoolExecutor) -> None:
+        try:
+            searches, estimate = self._searches(sel)
+        except Exception as exc:
+            report.error(f"registered models could not be listed: {error_line(exc)}")
+            return
+        self.progress.begin("versions", estimate)
+        seen: set[tuple[str, str]] = set()
+        names_seen: set[str] = set()
+        for filter_string, keep in searches:
+            try:
+                for page in self._version_pages(filter_string):
+                    page = [v for v in page
+                            if (keep is None or keep(v.name)) and (v.name, str(v.version)) not in seen
+                            and (sel.since_ms is None or (v.creation_timestamp or 0) >= sel.since_ms)]
+                    seen.update((v.name, str(v.version)) for v in page)
+                    names_seen.update(v.name for v in page)
+                    self._version_page(page, sel, report, index, pool)
+                    self.progress.advance(len(page))
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                report.error(f"versions could not be listed ({filter_string or 'all models'}): {error_line(exc)}")
+        for name in dict.fromkeys(sel.models):
+            if not any(c in name for c in "*?[") and name not in names_seen and sel.since_ms is None:
+                report.error(f"model {name}: no versions found (no such model?)")
+
+    def _present_tags(self, page: list, pool: ThreadPoolExecutor) -> list[Union[dict, str]]:
+        """Each version's tags. Unity Catalog's search answers without tags, so UC asks per version."""
+        if not self.unity_catalog:
+            return [{t.key: t.value for t in _tag_list(v.tags)} for v in page]
+
+        def get(v):
+            try:
+                full = self.registry.get_model_version(v.name, v.version)
+                return {t.key: t.value for t in _tag_list(full.tags)}
+            except Exception as exc:
+                return f"its tags could not be read ({error_line(exc)})"
+
+        return list(pool.map(get, page))
+
+    def _version_page(self, page: list, sel: Selection, report: Report, index: RunIndex,
+                      pool: ThreadPoolExecutor) -> None:
+        presents = self._present_tags(page, pool)
+        todo = []
+        for v, present in zip(page, presents):
+            name, version = v.name, str(v.version)
+            if isinstance(present, str):
+                report.add(Item("version", name, version, State.CANNOT, present))
+            elif present.get(PROMPT_TAG, "").lower() == "true":
+                report.add(Item("version", name, version, State.SKIPPED, "a prompt: the plugin never enriches prompts"))
+            elif T.SCHEMA in present and not self.options.overwrite:
+                report.add(Item("version", name, version, State.ENRICHED))
+            else:
+                todo.append((v, present))
+        models = self._logged_models([S.model_id_from_source(v.source) for v, _ in todo if not v.run_id], pool)
+        run_ids = [v.run_id or (models.get(S.model_id_from_source(v.source)) or _NO).source_run_id for v, _ in todo]
+        found = index.lookup([r for r in run_ids if r])
+        for (v, present), run_id in zip(todo, run_ids):
+            model_id = getattr(v, "model_id", None) or S.model_id_from_source(v.source)
+            item = self._plan_version(v.name, v, present, run_id, model_id, models.get(model_id or ""),
+                                      found.get(run_id or ""), sel, index)
+            report.add(item)
+            if item.state is State.ENRICH and self.options.apply:
+                self._submit(pool, self._write_version, item)
+
+    def _logged_models(self, model_ids: list[Optional[str]], pool: ThreadPoolExecutor) -> dict[str, S.ModelFacts]:
+        """Only versions registered from a LoggedModel without a run id need it: rare, read one by one."""
+        ids = [m for m in dict.fromkeys(model_ids) if m]
+
+        def get(mid):
+            try:
+                return S.model_facts_from_entity(self.registry.get_logged_model(mid))
+            except Exception:
+                return None
+
+        return {m: f for m, f in zip(ids, pool.map(get, ids)) if f is not None}
+
+    def _plan_version(self, name: str, v, present: dict, run_id: Optional[str], model_id: Optional[str],
+                      model: Optional[S.ModelFacts], found: Optional[Found], sel: Selection,
+                      index: RunIndex) -> Item:
+        version = str(v.version)
+        if not run_id and not model_id:
+            where = redact(v.source) or "an unknown source"
+            return Item("version", name, version, State.CANNOT,
+                        f"registered from {where} without a source run or LoggedModel")
+        if model_id and not run_id and model is None:
+            return Item("version", name, version, State.CANNOT, f"LoggedModel {model_id} could not be read")
+        run, place = None, index.places[0]
+        if run_id:
+            if isinstance(found, str) or found is None:
+                return Item("version", name, version, State.CANNOT, found or f"source run {run_id} not found")
+            run, place = found
+        src = S.source_run(run_id=run_id, model_id=model_id, run=run, model=model,
+                           fallback_workspace_uri=place.workspace_uri)
+        if sel.experiments and src.experiment_id not in sel.experiments:
+            return Item("version", name, version, State.SKIPPED,
+                        f"its source run is in experiment {src.experiment_id}, outside the selection")
+        writes = version_writes(present, src, unity_catalog=self.unity_catalog, overwrite=self.options.overwrite)
+        if not writes:
+            return Item("version", name, version, State.ENRICHED)
+        notes = []
+        if run is not None and run.deleted:
+            notes.append(f"source run {run.run_id} is deleted")
+        if not src.git.commit:
+            notes.append("its source run records no git commit")
+        return Item("version", name, version, State.ENRICH, "; ".join(notes) or None, writes)
+
+    def _set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        # MlflowClient.set_model_version_tag first reads the registered model (is it a prompt?) on every
+        # call: a second request per tag. Prompts were already left out from the versions' own tags.
+        inner = getattr(self.registry, "_get_registry_client", None)
+        if inner is not None:
+            inner().set_model_version_tag(name, version, key, value)
+        else:
+            self.registry.set_model_version_tag(name, version, key, value)
+
+    def _write_version(self, item: Item) -> None:
+        try:
+            for key, value in item.writes.items():
+                if self._stop.is_set():  # between two tags, never inside one: each is one request
+                    item.state, item.reason = State.STOPPED, "interrupted while writing; a rerun completes it"
+                    return
+                self._set_version_tag(item.group, item.key, key, value)
+                item.written += 1
+            item.state = State.WRITTEN
+        except Exception as exc:
+            item.state, item.reason = State.FAILED, f"tag could not be written: {error_line(exc)}"
+
+    # --- runs ---------------------------------------------------------------------------------------
+
+    def _runs(self, sel: Selection, report: Report, pool: ThreadPoolExecutor) -> None:
+        from mlflow.entities import ViewType
+
+        home = self._places()[0]
+        try:
+            exps = list(sel.experiments) or home.experiment_ids()
+        except Exception as exc:
+            report.error(f"experiments could not be listed: {error_line(exc)}")
+            return
+        since = f"attributes.start_time >= {sel.since_ms}" if sel.since_ms is not None else ""
+        self.progress.begin("runs", len(exps))
+        for exp in exps:
+            token = None
+            try:
+                while True:
+                    page = home.client.search_runs([exp], filter_string=since, run_view_type=ViewType.ACTIVE_ONLY,
+                                                   max_results=RUN_PAGE, page_token=token)
+                    for run in page:
+                        self._plan_run(exp, run, report, pool)
+                    token = page.token
+                    if not token:
+                        break
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                report.error(f"runs of experiment {exp} could not be listed: {error_line(exc)}")
+            self.progress.advance()
+
+    def _plan_run(self, exp: str, run, report: Report, pool: ThreadPoolExecutor) -> None:
+        tags = dict(run.data.tags)
+        rid = run.info.run_id
+        writes = run_writes(tags, overwrite=self.options.overwrite)
+        if writes:
+            item = report.add(Item("run", exp, rid, State.ENRICH, None, writes))
+            if self.options.apply:
+                self._submit(pool, self._write_run, item)
+        elif T.SCHEMA in tags or run_has_git_fact(tags):
+            report.add(Item("run", exp, rid, State.ENRICHED))
+        else:
+            report.add(Item("run", exp, rid, State.CANNOT,
+                            "records no git fact (no commit, branch, repository or path): left untouched"))
+
+    def _write_run(self, item: Item) -> None:
+        from mlflow.entities import RunTag
+
+        if self._stop.is_set():
+            item.state, item.reason = State.STOPPED, "interrupted before it was written"
+            return
+        try:  # one request for all of a run's tags: written together or not at all
+            self.registry.log_batch(item.key, tags=[RunTag(k, v) for k, v in item.writes.items()])
+            item.written, item.state = len(item.writes), State.WRITTEN
+        except Exception as exc:
+            item.state, item.reason = State.FAILED, f"tags could not be written: {error_line(exc)}"
+
+
+def _quoted(value: str) -> str:
+    return f'"{value}"' if "'" in value else f"'{value}'"
+
+
+class _NoModel:
+    source_run_id = None
+
+
+_NO = _NoModel()
+
+
+def _tag_list(tags) -> list:
+    if isinstance(tags, dict):
+        return [_KV(k, v) for k, v in tags.items()]
+    return list(tags or [])
+
+
+@dataclass(frozen=True)
+class _KV:
+    key: str
+    value: str

@@ -1,0 +1,231 @@
+"""`mlflow-lineage backfill` against real `mlflow server` processes (SQLite, PostgreSQL, MariaDB
+backends, started without the plugin, like a registry from before it), through an HTTP stand-in that
+answers 429/503 where a test says so: batched reads, retries, per-version failures, Ctrl-C and resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import mariadb_database, postgres_database, start_mlflow_server
+from fixtures.fault_proxy import Fault, FaultProxy
+from test_backfill import GIT_TAGS, make_run, register, tags_of
+
+from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.cli import main
+
+SET_TAG = "/model-versions/set-tag"
+CLI = str(Path(sys.executable).parent / "mlflow-lineage")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    for name in ("MLFLOW_LINEAGE_DISABLE", "MLFLOW_LINEAGE_REQUIRE", "MLFLOW_LINEAGE_WORKSPACE_URI",
+                 "MLFLOW_LINEAGE_WORKSPACES", "MLFLOW_LINEAGE_CONFIG", "MLFLOW_TRACKING_URI",
+                 "MLFLOW_REGISTRY_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+class _Servers:
+    """Servers without the plugin, each started on first use: sqlite, pg (PostgreSQL), maria (MariaDB)."""
+
+    def __init__(self, base, stack: contextlib.ExitStack):
+        self.base, self.stack, self.started = base, stack, {}
+
+    def __getitem__(self, kind: str):
+        if kind not in self.started:
+            backend = None
+            if kind == "pg":
+                backend = self.stack.enter_context(postgres_database("lineage_bf"))
+            elif kind == "maria":
+                backend = self.stack.enter_context(mariadb_database("lineage_bf"))
+            server = start_mlflow_server(self.base / kind, backend=backend, plugin=False, timeout=240)
+            self.stack.callback(server.stop)
+            self.started[kind] = server
+        return self.started[kind]
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    with contextlib.ExitStack() as stack:
+        yield _Servers(tmp_path_factory.mktemp("bf_servers"), stack)
+
+
+@pytest.fixture
+def prefix(request) -> str:
+    return "bfs_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:60] + "_"
+
+
+def cli(*args: str) -> tuple[int, str]:
+    r = CliRunner().invoke(main, ["backfill", *args])
+    return r.exit_code, r.output
+
+
+def expected_tags(url: str, name: str, run_id: str, monkeypatch) -> dict:
+    """What the registry wrapper writes at creation, read from a version made with the plugin."""
+    ref = register(url, name + "_ref", run_id, monkeypatch, plugin=True)
+    return {**tags_of(url, name + "_ref", ref.version), T.ORIGIN: T.ORIGIN_BACKFILL}
+
+
+def test_reads_are_batched_and_every_other_request_writes_one_tag(servers, prefix, monkeypatch):
+    url = servers["sqlite"].url
+    runs = [make_run(url, GIT_TAGS, experiment=prefix + f"exp{i % 2}") for i in range(4)]
+    for m in range(3):
+        for r in runs:
+            register(url, f"{prefix}m{m}", r, monkeypatch)
+    monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", url)  # the proxy is not the workspace
+    with FaultProxy(url) as proxy:
+        code, out = cli("--tracking-uri", proxy.url, "--model", prefix + "m*", "--apply", "--format", "json")
+    report = json.loads(out)
+    assert code == 0, out
+    assert report["totals"]["version"] == {"enriched": 12}
+    paths = [s.path for s in proxy.seen]
+    assert not [p for p in paths if p.endswith(("/runs/get", "/model-versions/get"))], paths
+    writes = [p for p in paths if p.endswith(SET_TAG)]
+    reads = [p for p in paths if not p.endswith(SET_TAG)]
+    assert len(writes) == report["tags_written"] > 0
+    # one page of versions for the three models (name LIKE), experiments once, the 4 runs in one search
+    assert sorted(reads) == ["/api/2.0/mlflow/experiments/search", "/api/2.0/mlflow/model-versions/search",
+                             "/api/2.0/mlflow/runs/search"], reads
+
+
+def test_429_retry_after_is_honoured_and_the_job_completes(servers, prefix, monkeypatch):
+    url = servers["sqlite"].url
+    run = make_run(url, GIT_TAGS)
+    v = register(url, prefix + "m", run, monkeypatch)
+    refused: set[str] = set()
+
+    def once_429(seen):
+        kind = seen.path.rsplit("/", 2)[-2] + "/" + seen.path.rsplit("/", 1)[-1]
+        if kind in ("model-versions/search", "runs/search", "model-versions/set-tag") and kind not in refused:
+            refused.add(kind)
+            return Fault(429, retry_after="2")
+        return None
+
+    monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", url)  # the proxy is not the workspace
+    with FaultProxy(url, once_429) as proxy:
+        code, out = cli("--tracking-uri", proxy.url, "--model", prefix + "m", "--apply")
+    assert code == 0, out
+    assert len(refused) == 3
+    assert tags_of(url, prefix + "m", v.version) == expected_tags(url, prefix + "m", run, monkeypatch)
+    first, second = proxy.requests_to(SET_TAG)[:2]
+    assert first.status == 429 and second.status == 200 and first.body == second.body
+    assert second.at - first.at >= 1.9  # waited as told, not the client's own (immediate) first retry
+
+
+def test_503_for_a_while_is_retried_and_for_good_fails_only_that_version(servers, prefix, monkeypatch):
+    url = servers["sqlite"].url
+    run = make_run(url, GIT_TAGS)
+    flaky, broken, fine = (register(url, prefix + "m", run, monkeypatch) for _ in range(3))
+    attempts = {"flaky": 0}
+
+    def rule(seen):
+        if not seen.path.endswith(SET_TAG):
+            return None
+        if seen.body.get("version") == str(broken.version):
+            return Fault(503)
+        if seen.body.get("version") == str(flaky.version) and attempts["flaky"] < 2:
+            attempts["flaky"] += 1
+            return Fault(503)
+        return None
+
+    monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", url)  # the proxy is not the workspace
+    with FaultProxy(url, rule) as proxy:
+        code, out = cli("--tracking-uri", proxy.url, "--model", prefix + "m", "--apply", "--retries", "2")
+    assert code == 1, out
+    assert f"version {broken.version}: failed: tag could not be written" in out
+    assert "total versions: 3: 2 enriched, 1 failed" in out
+    want = expected_tags(url, prefix + "m", run, monkeypatch)
+    assert tags_of(url, prefix + "m", flaky.version) == want
+    assert tags_of(url, prefix + "m", fine.version) == want
+    assert T.SCHEMA not in tags_of(url, prefix + "m", broken.version)
+
+    code, out = cli("--tracking-uri", url, "--model", prefix + "m", "--apply")  # the outage is over
+    assert code == 0, out
+    assert tags_of(url, prefix + "m", broken.version) == want
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_continues(servers, prefix, monkeypatch, tmp_path):
+    url = servers["sqlite"].url
+    run = make_run(url, GIT_TAGS)
+    versions = [register(url, prefix + "m", run, monkeypatch) for _ in range(8)]
+    want = expected_tags(url, prefix + "m", run, monkeypatch)
+
+    def slow_writes(seen):
+        return Fault(delay=0.2) if seen.path.endswith(SET_TAG) else None
+
+    skip = ("MLFLOW_LINEAGE_", "MLFLOW_TRACKING", "MLFLOW_REG")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
+    env["MLFLOW_LINEAGE_WORKSPACE_URI"] = url  # the proxy is not the workspace
+    with FaultProxy(url, slow_writes) as proxy:
+        proc = subprocess.Popen(
+            [CLI, "backfill", "--tracking-uri", proxy.url,
+             "--model", prefix + "m", "--apply", "--workers", "2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while len(proxy.requests_to(SET_TAG)) < 5 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted: run the same command again to continue" in out
+    assert "Traceback" not in err
+    partial = [tags_of(url, prefix + "m", v.version) for v in versions]
+    assert any(T.SCHEMA not in t for t in partial)  # it really stopped before the end
+    for t in partial:  # every tag that was written is whole
+        assert all(t[k] == want[k] for k in t), t
+
+    code, out = cli("--tracking-uri", url, "--model", prefix + "m", "--apply")
+    assert code == 0, out
+    assert all(tags_of(url, prefix + "m", v.version) == want for v in versions)
+
+
+@pytest.mark.parametrize("backend", ["pg", "maria"])
+def test_database_backends_plan_apply_and_idempotence(servers, backend, prefix, monkeypatch):
+    url = servers[backend].url
+    run = make_run(url, GIT_TAGS)
+    versions = [register(url, prefix + "m", run, monkeypatch) for _ in range(3)]
+    code, out = cli("--tracking-uri", url, "--model", prefix + "m")
+    assert code == 0 and "3 would enrich" in out, out
+    assert cli("--tracking-uri", url, "--model", prefix + "m", "--apply")[0] == 0
+    want = expected_tags(url, prefix + "m", run, monkeypatch)
+    assert all(tags_of(url, prefix + "m", v.version) == want for v in versions)
+    code, out = cli("--tracking-uri", url, "--model", prefix + "m", "--apply", "--format", "json")
+    assert code == 0 and json.loads(out)["tags_written"] == 0
+
+
+def test_reregistered_on_a_second_server_regains_lineage_through_the_workspace_mapping(servers, prefix,
+                                                                                       monkeypatch):
+    """What mlflow-export-import does: the model files go to a second server and are registered there
+    with the original run id, while the run stays on the first server."""
+    first, second = servers["sqlite"].url, servers["sqlite2"].url
+    run = make_run(first, GIT_TAGS)
+    want = expected_tags(first, prefix + "orig", run, monkeypatch)  # as registered on the first server
+    imported = register(second, prefix + "m", run, monkeypatch, source=f"runs:/{run}/model")
+
+    code, out = cli("--tracking-uri", second, "--model", prefix + "m", "--apply")
+    assert code == 1, out
+    assert f"version {imported.version}: cannot: source run {run} not found in {second}" in out
+
+    monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACES", f"http://127.0.0.1:9={'http://127.0.0.1:9'};{first}={first}")
+    code, out = cli("--tracking-uri", second, "--model", prefix + "m", "--apply", "--retries", "0")
+    assert code == 0, out
+    got = tags_of(second, prefix + "m", imported.version)
+    assert got == want and got[T.WORKSPACE_URI] == first and got[T.RUN_ID] == run
+
+    other = register(second, prefix + "m", "f" * 32, monkeypatch)  # a run no reachable workspace has
+    code, out = cli("--tracking-uri", second, "--model", prefix + "m", "--retries", "0")
+    assert code == 1
+    line = next(x for x in out.splitlines() if f"version {other.version}: cannot:" in x)
+    assert f"source run {'f' * 32} not found in {second} or {first}" in line
+    assert "runs could not be read from http://127.0.0.1:9 (" in line
