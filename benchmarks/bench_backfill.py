@@ -52,7 +52,7 @@ NAIVE = textwrap.dedent("""
     from mlflow import MlflowClient
     from mlflow_lineage_plugin import source as S
     from mlflow_lineage_plugin.backfill.plan import version_writes
-    from mlflow_lineage_plugin.workspace import workspace_for_tracking_uri
+    from mlflow_lineage_plugin.tracking_workspace import workspace_for_tracking_uri
 
     url = sys.argv[1]
     c = MlflowClient(url, url)

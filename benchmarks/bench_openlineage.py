@@ -89,7 +89,7 @@ def resolve_side(url: str) -> tuple[int, int]:
 
 def events_side(url: str) -> tuple[int, int]:
     from mlflow_lineage_plugin import openlineage
-    from mlflow_lineage_plugin.resolve.clients import Clients
+    from mlflow_lineage_plugin.resolve.endpoints import Clients
 
     events, problems = openlineage.events_for([f"models:/{MODEL}"], Clients(url, url, 120))
     if problems:

@@ -128,7 +128,7 @@ def naive_walk(url: str) -> int:
 
 
 def resolver_walk(url: str) -> int:
-    from mlflow_lineage_plugin import resolve
+    from mlflow_lineage_plugin.resolve import resolve
 
     g = resolve(f"models:/{MODEL}", tracking_uri=url, registry_uri=url, timeout=120)
     errors = [f for f in g.findings if f.severity == "error"]

@@ -90,7 +90,7 @@ def show_model_version(client, name: str, version: str) -> None:
 # --- hook: the lineage resolved from the version (resolver, issue 4) ------------------------------
 def show_resolved_lineage(tracking_uri: str, name: str, version: str) -> None:
     """The question the plugin exists to answer: which code made this model version?"""
-    from mlflow_lineage_plugin import resolve
+    from mlflow_lineage_plugin.resolve import resolve
 
     target = f"models:/{name}/{version}"
     print(f"\n$ mlflow-lineage show {target}")

@@ -41,7 +41,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--registry-uri")
     args = parser.parse_args(argv)
 
-    from mlflow_lineage_plugin import find, resolve
+    from mlflow_lineage_plugin.resolve import find, resolve
 
     with tempfile.TemporaryDirectory() as tmp:
         tracking_uri, target = args.tracking_uri, args.target

@@ -6,9 +6,13 @@ cannot be found or a registry that cannot be read. Errors are one line on stderr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import logging
+import os
 import sys
+from collections.abc import Iterator
 from typing import Callable, Optional
 
 import click
@@ -34,11 +38,12 @@ def _guard(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from mlflow_lineage_plugin.resolve.clients import ResolveError, describe_error
+        from mlflow_lineage_plugin.errors import ResolveError, describe_error, unsupported_scheme
         from mlflow_lineage_plugin.resolve.target import TargetError
 
         try:
-            return fn(*args, **kwargs)
+            with _quiet_mlflow():
+                return fn(*args, **kwargs)
         except (TargetError, ResolveError) as exc:
             _fail(str(exc))
         except (click.exceptions.Exit, click.ClickException, SystemExit):
@@ -46,9 +51,30 @@ def _guard(fn: Callable) -> Callable:
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as exc:  # the promise is one line, whatever broke
-            _fail(f"{type(exc).__name__}: {describe_error(exc)}")
+            _fail(unsupported_scheme(exc) or f"{type(exc).__name__}: {describe_error(exc)}")
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """MLflow logs at INFO to stderr (``Creating initial MLflow database tables...``); the CLI's
+    promise is one line per error, so only its warnings pass while a command runs, unless the user
+    chose a level. MLflow reads ``MLFLOW_LOGGING_LEVEL`` when it is imported (not before a malformed
+    target is rejected); once imported, its logger is set directly."""
+    if os.environ.get("MLFLOW_LOGGING_LEVEL"):
+        yield
+        return
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    os.environ["MLFLOW_LOGGING_LEVEL"] = "WARNING"
+    if "mlflow" in sys.modules:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        os.environ.pop("MLFLOW_LOGGING_LEVEL", None)
+        logger.setLevel(level)
 
 
 def _connection_options(fn: Callable) -> Callable:
@@ -151,7 +177,7 @@ def check(targets: tuple[str, ...], require: Optional[str], mlmodel: bool, fmt: 
     Made for CI and deployment gates: `mlflow-lineage check models:/fraud@champion --require commit,clean`.
     """
     from mlflow_lineage_plugin.resolve import resolve
-    from mlflow_lineage_plugin.resolve.clients import Clients
+    from mlflow_lineage_plugin.resolve.endpoints import Clients
     from mlflow_lineage_plugin.resolve.target import parse_target
 
     reqs = _parse_require(require)
@@ -243,7 +269,7 @@ def backfill(models: tuple[str, ...], all_models: bool, experiments: tuple[str, 
     import datetime as dt
 
     from mlflow_lineage_plugin.backfill import Backfill, Options, Selection
-    from mlflow_lineage_plugin.resolve.clients import configured_mapping
+    from mlflow_lineage_plugin.resolve.endpoints import configured_mapping
 
     _check_uri(tracking_uri, "--tracking-uri")
     _check_uri(registry_uri, "--registry-uri")
@@ -279,7 +305,7 @@ def openlineage_cmd(targets: tuple[str, ...], dry_run: bool, tracking_uri: Optio
     openlineage.yml (http, file, console, kafka). Exits 1 when a run could not be read.
     """
     from mlflow_lineage_plugin import openlineage as ol
-    from mlflow_lineage_plugin.resolve.clients import Clients
+    from mlflow_lineage_plugin.resolve.endpoints import Clients
     from mlflow_lineage_plugin.resolve.target import parse_target
 
     if not ol.available():
@@ -304,7 +330,7 @@ def openlineage_cmd(targets: tuple[str, ...], dry_run: bool, tracking_uri: Optio
                 ol.emit([ev], sender)
                 sent += 1
         except Exception as exc:
-            from mlflow_lineage_plugin.urls import error_line
+            from mlflow_lineage_plugin.errors import error_line
 
             _fail(f"OpenLineage {ol.transport_kind(sender)} transport: {error_line(exc)} "
                   f"({sent} of {len(events)} events sent)")

@@ -5,7 +5,9 @@ Read lazily (not at import) so a notebook that sets a variable between two runs 
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from typing import Optional
 
 ENV_PREFIX = "MLFLOW_LINEAGE_"
@@ -40,6 +42,12 @@ DEFAULT_SECONDS = {
 }  # fmt: skip
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_DIRTY_WORDS = {"true", "1", "yes", "false", "0", "no", "unknown"}
+_COMMIT = re.compile(r"^[0-9a-fA-F]{4,64}$")
+
+#: What strict mode (``REQUIRE``) can ask of a new model version's source run.
+KNOWN_REQUIREMENTS = frozenset({"commit", "clean"})
 
 
 def get(name: str) -> Optional[str]:
@@ -69,5 +77,74 @@ def disabled() -> bool:
 
 def required() -> frozenset[str]:
     """The strict-mode requirements, e.g. {"commit", "clean"}; empty when strict mode is off."""
-    raw = get(REQUIRE) or ""
+    return _requirements(get(REQUIRE) or "")
+
+
+def _requirements(raw: str) -> frozenset[str]:
     return frozenset(p.strip().lower() for p in raw.split(",") if p.strip())
+
+
+def unknown_requirements() -> frozenset[str]:
+    return required() - KNOWN_REQUIREMENTS
+
+
+def problems() -> list[str]:
+    """One line per setting in the environment that will not do what its name promises.
+
+    Shared by ``mlflow-lineage doctor`` and the hooks, so a value the hooks would reject (or
+    silently ignore) is reported before a run or a registration meets it. Values that may hold a
+    URL or a path are never echoed: a value in the wrong variable may be a secret.
+    """
+    out: list[str] = []
+    for name in sorted(n for n in os.environ if n.startswith(ENV_PREFIX) and n not in ALL_SETTINGS):
+        close = difflib.get_close_matches(name, ALL_SETTINGS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        out.append(f"{name} is not a setting of mlflow-lineage{hint}; it is ignored")
+    for name in ALL_SETTINGS:
+        value = get(name)
+        if value is None:
+            continue
+        line = setting_problem(name, value)
+        if line:
+            out.append(line)
+    return out
+
+
+def setting_problem(name: str, value: str) -> Optional[str]:
+    lowered = value.lower()
+    if name == DISABLE and lowered not in _TRUE | _FALSE:
+        return f"{name}={value!r} is neither true nor false (use true/1/yes/on or false/0/no/off)"
+    if name == REQUIRE:
+        unknown = _requirements(value) - KNOWN_REQUIREMENTS
+        if unknown:
+            return (f"{name}={value!r}: unknown requirement(s) {', '.join(sorted(unknown))}; every model "
+                    f"version registration will be refused; use a comma-separated subset of: "
+                    f"{', '.join(sorted(KNOWN_REQUIREMENTS))}")
+    if name == GIT_COMMIT and not _COMMIT.match(value):
+        return f"{name} is not a commit hash (4 to 64 hex characters); it is ignored"
+    if name == GIT_DIRTY and lowered not in _DIRTY_WORDS:
+        return f"{name}={value!r} is not true/false/unknown; it is ignored"
+    if name == GIT_REPO_URL:
+        from mlflow_lineage_plugin.urls import normalize_remote
+
+        if not normalize_remote(value):
+            return f"{name} is not a git remote URL; it is ignored"
+    if name == WORKSPACE_URI and "://" not in value:
+        return f"{name} is not a URI (expected scheme://host..., e.g. https://mlflow.example.com)"
+    if name in DEFAULT_SECONDS:
+        try:
+            ok = float(value) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            return (f"{name}={value!r} is not a positive number of seconds; "
+                    f"the default {DEFAULT_SECONDS[name]:g} is used")
+    if name in (WORKSPACES, CONFIG_FILE):
+        from mlflow_lineage_plugin.resolve.endpoints import load_mapping_file, parse_mapping_env
+        from mlflow_lineage_plugin.urls import redact_text
+
+        try:
+            parse_mapping_env(value) if name == WORKSPACES else load_mapping_file(value)
+        except Exception as exc:  # the resolver's own one-line mapping errors
+            return redact_text(str(exc).strip().splitlines()[0])
+    return None

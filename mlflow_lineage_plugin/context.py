@@ -16,10 +16,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from mlflow_lineage_plugin import config
+from mlflow_lineage_plugin import config, reconcile
 from mlflow_lineage_plugin.tags import GitRef, Workspace, run_tags
 from mlflow_lineage_plugin.warn_once import WarnOnce
 
@@ -40,8 +41,16 @@ class Collected:
     problems: list[str] = field(default_factory=list)
 
 
-class LineageRunContext:
-    """Entry point ``mlflow.run_context_provider``: ``lineage``."""
+class _Provider:
+    """What ``LineageRunContext`` does; the class MLflow loads adds MLflow's base class (see below).
+
+    ``entry_file`` names the script or notebook whose checkout to read (``doctor --script``, tests);
+    MLflow itself constructs the provider without one, and the entry file of this process is found
+    afresh for every run.
+    """
+
+    def __init__(self, entry_file: Optional[str] = None):
+        self._entry_file = entry_file
 
     def in_context(self) -> bool:
         try:
@@ -50,26 +59,77 @@ class LineageRunContext:
             return False
 
     def tags(self) -> dict[str, str]:
+        reconcile.leave(None)  # an answer left by an earlier look-up is never the answer for this run
         try:
-            found = collect()
+            found = collect(self._entry_file)
         except Exception as e:  # a bug here must never cost the user's run
             _warn_once(f"lineage tags not recorded ({type(e).__name__})")
             return {}
         if found.problems:
             _warn_once("; ".join(found.problems))
         try:
-            return run_tags(found.git, found.workspace, found.notebook_file)
+            ours = run_tags(found.git, found.workspace, found.notebook_file)
         except Exception as e:
             _warn_once(f"lineage tags not recorded ({type(e).__name__})")
             return {}
+        # For the tracking-store wrapper, which sees the final tags of the run this answer is for.
+        reconcile.leave(reconcile.Fresh(ours=dict(ours), git=found.git, mlflow_git=_mlflow_git_values()))
+        return ours
+
+
+def _mlflow_git_values() -> dict[str, str]:
+    """What MLflow's own git provider answers in this process (it reads git once and caches it), so the
+    store wrapper can tell MLflow's possibly stale values from the caller's. Never starts a git read."""
+    registry = sys.modules.get("mlflow.tracking.context.registry")
+    git_context = sys.modules.get("mlflow.tracking.context.git_context")
+    if registry is None or git_context is None:
+        return {}
+    out: dict[str, str] = {}
+    try:
+        for provider in registry._run_context_provider_registry:
+            if isinstance(provider, git_context.GitRunContext):
+                cached = getattr(provider, "_cache", {}).get("git_info") or {}
+                out.update({k: v for k, v in cached.items() if isinstance(v, str)})
+    except Exception:
+        return {}
+    return out
+
+
+def _provider_class() -> type:
+    """``LineageRunContext``: the provider as a subclass of MLflow's ``RunContextProvider``.
+
+    Built on first access, not at import: importing MLflow's base class runs ``import mlflow``, which
+    loads this very entry point; a class statement below such an import would not exist yet when MLflow
+    asks for it, and MLflow would drop the provider with a warning. Whichever access comes first (MLflow's
+    entry-point load, inside that import, or a user's) builds the one class; the other finds it.
+    """
+    cls = globals().get("_LINEAGE_RUN_CONTEXT")
+    if cls is None:
+        from mlflow.tracking.context.abstract_context import RunContextProvider
+
+        cls = globals().get("_LINEAGE_RUN_CONTEXT")  # the import above may have built it
+        if cls is None:
+            cls = type("LineageRunContext", (_Provider, RunContextProvider),
+                       {"__module__": __name__, "__doc__": "Entry point ``mlflow.run_context_provider``: ``lineage``."})
+            globals()["_LINEAGE_RUN_CONTEXT"] = cls
+    return cls
+
+
+def __getattr__(name: str):
+    if name == "LineageRunContext":
+        return _provider_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _warn_once(message: str) -> None:
     _warnings(f"mlflow-lineage: {message}")
 
 
-def collect() -> Collected:
-    """Look up the git reference and workspace of this process, within the configured time limits."""
+def collect(entry_file: Optional[str] = None) -> Collected:
+    """Look up the git reference and workspace of this process, within the configured time limits.
+
+    ``entry_file``: the script, notebook or directory whose checkout to read; default: this process's
+    entry file (``entry.entry_path``)."""
     out = Collected()
     git_budget = config.seconds(config.GIT_TIMEOUT)
     db_budget = config.seconds(config.DATABRICKS_TIMEOUT)
@@ -83,7 +143,7 @@ def collect() -> Collected:
         if detected is None:
             detected = _step(out, "git reference of the Databricks Git folder", _git_from_workspace, ctx, db_budget)
     if detected is None:
-        detected = _step(out, "git reference", _git_from_checkout, out, git_budget)
+        detected = _step(out, "git reference", _git_from_checkout, out, git_budget, entry_file)
     out.git = _merge(detected, overrides)
 
     out.workspace = _step(out, "workspace URI", _workspace, ctx, db_budget, out.problems)
@@ -116,10 +176,10 @@ def _git_from_workspace(ctx, timeout: float) -> Optional[GitRef]:
     return databricks.git_ref_from_workspace(ctx, timeout=timeout)
 
 
-def _git_from_checkout(out: Collected, timeout: float) -> Optional[GitRef]:
+def _git_from_checkout(out: Collected, timeout: float, entry_file: Optional[str]) -> Optional[GitRef]:
     from mlflow_lineage_plugin import entry, git
 
-    entry_file = entry.entry_path()
+    entry_file = os.path.abspath(entry_file) if entry_file else entry.entry_path()
     if entry_file and entry_file.endswith(".ipynb"):
         out.notebook_file = entry_file
     return git.read_git_ref(entry_file, timeout=timeout)
@@ -133,10 +193,14 @@ def _workspace(ctx, timeout: float, problems: list[str]) -> Optional[Workspace]:
     Databricks look-up has already said so itself: no second warning for it here.
     """
     from mlflow_lineage_plugin import workspace as ws
+    from mlflow_lineage_plugin.tracking_workspace import workspace_for_tracking_uri
 
     override = config.get(config.WORKSPACE_URI)
     if override:
-        return _override_workspace(override)
+        found = _override_workspace(override)
+        if found is not None:
+            return found
+        problems.append(f"{config.WORKSPACE_URI} is not a URI; ignored")
     import mlflow
 
     tracking_uri = mlflow.get_tracking_uri()
@@ -150,7 +214,7 @@ def _workspace(ctx, timeout: float, problems: list[str]) -> Optional[Workspace]:
         from mlflow_lineage_plugin import databricks
 
         return databricks.workspace_for_profile(ws.databricks_profile(tracking_uri), timeout=timeout)
-    found = ws.workspace_for_tracking_uri(tracking_uri)
+    found = workspace_for_tracking_uri(tracking_uri)
     if found is None:
         problems.append("workspace URI unknown for the active tracking URI")
     return found
@@ -160,8 +224,11 @@ def _override_workspace(raw: str) -> Optional[Workspace]:
     """``MLFLOW_LINEAGE_WORKSPACE_URI`` as given, minus any credentials; the ``?o=`` id and
     ``?workspace=`` name are the only query parameters kept."""
     from mlflow_lineage_plugin import workspace as ws
-    from mlflow_lineage_plugin.urls import redact
+    from mlflow_lineage_plugin.urls import looks_like_uri_setting, redact
 
+    if not looks_like_uri_setting(raw):
+        return None  # e.g. a token pasted into the wrong variable: never recorded
+    raw = raw.strip()
     parsed = ws.parse_workspace_uri(raw)
     base = redact(raw) or ""
     if not base:
@@ -192,7 +259,7 @@ class _Overrides:
 def _git_overrides(problems: list[str]) -> _Overrides:
     """Read ``MLFLOW_LINEAGE_GIT_*``; a malformed value is dropped with a problem phrase, never echoed
     (a value in the wrong variable may be a secret)."""
-    from mlflow_lineage_plugin.urls import normalize_remote
+    from mlflow_lineage_plugin.urls import remote_from_setting
 
     commit = config.get(config.GIT_COMMIT)
     if commit and not _HEX.match(commit):
@@ -202,7 +269,7 @@ def _git_overrides(problems: list[str]) -> _Overrides:
     if branch and branch.startswith("refs/heads/"):
         branch = branch[len("refs/heads/"):]
     raw_url = config.get(config.GIT_REPO_URL)
-    repo_url = normalize_remote(raw_url) if raw_url else None
+    repo_url = remote_from_setting(raw_url) if raw_url else None
     if raw_url and not repo_url:
         problems.append(f"{config.GIT_REPO_URL} is not a git remote URL; ignored")
     path = config.get(config.GIT_PATH)

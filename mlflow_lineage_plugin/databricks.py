@@ -18,12 +18,15 @@ import posixpath
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin.bounded import Deadline, run_bounded
+from mlflow_lineage_plugin.errors import error_line
 from mlflow_lineage_plugin.tags import GitRef, Notebook, Workspace
-from mlflow_lineage_plugin.urls import normalize_remote, redact_text, source_web_url
+from mlflow_lineage_plugin.urls import normalize_remote, source_web_url
 from mlflow_lineage_plugin.warn_once import WarnOnce
 from mlflow_lineage_plugin.workspace import base_url, databricks_workspace_uri
 
@@ -198,17 +201,6 @@ def workspace_from_context(ctx: Optional[DatabricksContext]) -> Optional[Workspa
 # --- bounded SDK calls ----------------------------------------------------------------------------
 
 
-def _describe(exc: BaseException, secret: Optional[str] = None) -> str:
-    """A one-line, credential-free description of an SDK failure for a warning."""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    message = message.split(". Config: ", 1)[0]  # the SDK's settings dump: noise in a one-line warning
-    message = redact_text(message)
-    if secret:
-        message = message.replace(secret, "***")
-    message = message[:200]
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
 def _load_sdk() -> None:
     """Import databricks-sdk before a deadline starts, not inside it.
 
@@ -223,7 +215,8 @@ def _load_sdk() -> None:
     import databricks.sdk.errors  # noqa: F401
 
 
-def _sdk_kwargs(timeout: float) -> dict[str, Any]:
+def sdk_kwargs(timeout: float) -> dict[str, Any]:
+    """Settings of every databricks-sdk client the plugin builds: bounded retries, identified as this plugin."""
     from mlflow_lineage_plugin import __version__
 
     return {
@@ -232,6 +225,35 @@ def _sdk_kwargs(timeout: float) -> dict[str, Any]:
         "product": PRODUCT,
         "product_version": __version__,
     }
+
+
+def sdk_client(profile: Optional[str], timeout: float, host: Optional[str] = None) -> Any:
+    """A WorkspaceClient for a ``~/.databrickscfg`` profile (or the SDK's default chain)."""
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.core import Config
+
+    kwargs = sdk_kwargs(timeout)
+    if profile:
+        kwargs["profile"] = profile
+    if host:
+        kwargs["host"] = host
+    return WorkspaceClient(config=Config(**kwargs))
+
+
+def uc_source_workspace(profile: Optional[str], full_name: str, version: str,
+                        timeout: float) -> tuple[Optional[str], Optional[str], Optional[str]]:
+    """(run_workspace_id, this workspace's id, host) for a Unity Catalog model version.
+
+    MLflow's UC client drops ``run_workspace_id`` when it converts the response, so ask UC directly.
+    """
+    w = sdk_client(profile, timeout)
+    info = w.model_versions.get(full_name, int(version))
+    ws_id = str(info.run_workspace_id) if info.run_workspace_id else None
+    try:
+        home = str(w.get_workspace_id())
+    except Exception:
+        home = None
+    return ws_id, home, w.config.host
 
 
 _clients: dict[tuple[str, str], Any] = {}
@@ -253,9 +275,9 @@ def _client_for(host: Optional[str], token: Optional[str], timeout: float) -> An
     if client is not None:
         return client
     if host and token:
-        cfg = Config(host=host, token=token, auth_type="pat", **_sdk_kwargs(timeout))
+        cfg = Config(host=host, token=token, auth_type="pat", **sdk_kwargs(timeout))
     else:
-        cfg = Config(**_sdk_kwargs(timeout))
+        cfg = Config(**sdk_kwargs(timeout))
     client = WorkspaceClient(config=cfg)
     with _lock:
         _clients[key] = client
@@ -369,7 +391,7 @@ def git_ref_from_workspace(ctx: Optional[DatabricksContext], *, timeout: Optiona
     except Deadline:
         problem = f"no answer within {limit:.1f}s"
     except Exception as exc:
-        problem = _describe(exc, ctx.api_token)
+        problem = error_line(exc, ctx.api_token, limit=200)
     with _lock:
         _git_failures[key] = now + _NEGATIVE_TTL
     _warn_once(
@@ -388,6 +410,81 @@ def _warn_once(key: tuple[str, ...], message: str) -> None:
     _warnings(message, key)
 
 
+# --- ~/.databrickscfg, read as databricks-sdk reads it ----------------------------------------------
+
+_SETTINGS_SECTION = "__settings__"
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("DATABRICKS_CONFIG_FILE") or "~/.databrickscfg").expanduser()
+
+
+def norm_host(host: Optional[str]) -> Optional[str]:
+    """``scheme://host[:port]`` in lower case, ``https://`` added to a bare host, credentials dropped."""
+    if not host or not host.strip():
+        return None
+    host = host.strip()
+    if not host.startswith(("http://", "https://")):
+        host = "https://" + host
+    parts = urlsplit(host)
+    return f"{parts.scheme.lower()}://{(parts.netloc.rpartition('@')[2]).lower()}"
+
+
+def read_profiles() -> tuple[dict[str, dict[str, str]], Optional[str]]:
+    """Every profile of the config file with only its own keys, and the file's default profile.
+
+    As databricks-sdk: a named profile does not inherit from ``[DEFAULT]``; ``[DEFAULT]`` is a
+    profile of its own (when it holds any key); ``[__settings__] default_profile`` names the profile
+    used when none is asked for, else ``DEFAULT``. An unreadable file holds no profiles.
+    """
+    path = config_path()
+    if not path.is_file():
+        return {}, None
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return {}, None
+    profiles = {name: dict(values) for name, values in parser._sections.items()}  # type: ignore[attr-defined]
+    settings = profiles.pop(_SETTINGS_SECTION, {})
+    if parser.defaults():
+        profiles["DEFAULT"] = dict(parser.defaults())
+    default = (settings.get("default_profile") or "").strip() or "DEFAULT"
+    return profiles, default
+
+
+def profile_host(profile: Optional[str]) -> Optional[str]:
+    """The host databricks-sdk connects to for ``profile`` (None: its default chain), without I/O.
+
+    The SDK takes ``DATABRICKS_HOST`` before any file; without a profile it reads
+    ``DATABRICKS_CONFIG_PROFILE``, then the file's default profile.
+    """
+    env_host = norm_host(os.environ.get("DATABRICKS_HOST"))
+    if env_host:
+        return env_host
+    profiles, default = read_profiles()
+    name = profile or (os.environ.get("DATABRICKS_CONFIG_PROFILE") or "").strip() or default
+    return norm_host(profiles.get(name or "", {}).get("host"))
+
+
+def profiles_for_host(host: str, workspace_id: Optional[str] = None) -> list[str]:
+    """Profiles whose own host is ``host``; those naming the same workspace id (when the file
+    records one) first, those naming another id left out."""
+    want = norm_host(host)
+    if not want:
+        return []
+    exact, same_host = [], []
+    for name, values in read_profiles()[0].items():
+        if norm_host(values.get("host")) != want:
+            continue
+        ws = (values.get("workspace_id") or "").strip()
+        if workspace_id and ws == str(workspace_id):
+            exact.append(name)
+        elif not (workspace_id and ws):
+            same_host.append(name)
+    return exact + same_host
+
+
 # --- the workspace of a `databricks` / `databricks://profile` tracking URI -------------------------
 
 
@@ -400,34 +497,12 @@ class _Known:
 _profiles: dict[tuple[str, str], _Known] = {}
 
 
-def _configured_host(profile: Optional[str]) -> str:
-    """The host the SDK will pick, read cheaply (env or config file) to key the cache without I/O."""
-    if not profile:
-        env_host = os.environ.get("DATABRICKS_HOST")
-        if env_host:
-            return env_host.strip()
-        profile = os.environ.get("DATABRICKS_CONFIG_PROFILE") or "DEFAULT"
-    path = os.path.expanduser(os.environ.get("DATABRICKS_CONFIG_FILE") or "~/.databrickscfg")
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(path)
-        if profile == "DEFAULT":
-            return parser.defaults().get("host", "").strip()
-        return parser.get(profile, "host", fallback="").strip()
-    except (configparser.Error, OSError, UnicodeDecodeError):
-        return ""
-
-
 def _lookup_profile(profile: Optional[str], timeout: float) -> Workspace:
-    from databricks.sdk import WorkspaceClient
-    from databricks.sdk.core import Config
-
-    kwargs = _sdk_kwargs(timeout)
-    cfg = Config(profile=profile, **kwargs) if profile else Config(**kwargs)
-    if not cfg.host:
+    client = sdk_client(profile, timeout)
+    if not client.config.host:
         raise ValueError("no Databricks host configured")
-    workspace_id = str(WorkspaceClient(config=cfg).get_workspace_id())
-    uri = databricks_workspace_uri(cfg.host, workspace_id)
+    workspace_id = str(client.get_workspace_id())
+    uri = databricks_workspace_uri(client.config.host, workspace_id)
     return Workspace(uri=uri, host=base_url(uri), workspace_id=workspace_id)
 
 
@@ -439,7 +514,7 @@ def workspace_for_profile(profile: Optional[str], *, timeout: Optional[float] = 
     broken profile does not stall every run. Returns None on any failure; never raises.
     """
     try:
-        key = (profile or "", _configured_host(profile))
+        key = (profile or "", profile_host(profile) or "")
     except Exception:
         key = (profile or "", "")
     now = time.monotonic()
@@ -456,7 +531,7 @@ def workspace_for_profile(profile: Optional[str], *, timeout: Optional[float] = 
     except Deadline:
         problem = f"no answer within {limit:.1f}s"
     except Exception as exc:
-        problem = _describe(exc)
+        problem = error_line(exc, limit=200)
     with _lock:
         _profiles[key] = _Known(workspace, math.inf if workspace else now + _NEGATIVE_TTL)
     if problem is not None:

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from typing import Optional
 
 from mlflow_lineage_plugin import config
+from mlflow_lineage_plugin.errors import error_line
 from mlflow_lineage_plugin.markdown import version_description
-from mlflow_lineage_plugin.urls import error_line
 
 _logger = logging.getLogger(__name__)
 

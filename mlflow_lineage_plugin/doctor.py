@@ -22,11 +22,12 @@ from typing import Any, Optional
 import click
 
 from mlflow_lineage_plugin.bounded import run_bounded
-from mlflow_lineage_plugin.urls import error_line
+from mlflow_lineage_plugin.errors import error_line
 
 DIST_NAME = "mlflow-lineage-plugin"
 PROVIDER_GROUP = "mlflow.run_context_provider"
 REGISTRY_GROUP = "mlflow.model_registry_store"
+TRACKING_GROUP = "mlflow.tracking_store"
 MLFLOW_DISTS = ("mlflow", "mlflow-skinny", "mlflow-tracing")
 MIN_MLFLOW = (2, 22)
 TAGS_TIMEOUT = 30.0
@@ -200,7 +201,7 @@ def check_switch(report: Report) -> bool:
     from mlflow_lineage_plugin import config
 
     raw = os.environ.get(config.DISABLE)
-    settings = {name: _safe_value(os.environ[name]) for name in config.ALL_SETTINGS if name in os.environ}
+    settings = {name: _safe_value(os.environ[name], name) for name in config.ALL_SETTINGS if name in os.environ}
     report.facts["settings"] = settings
     if config.disabled():
         report.add("off switch", FAIL, f"{config.DISABLE}={raw}: the plugin does nothing in this environment",
@@ -211,9 +212,26 @@ def check_switch(report: Report) -> bool:
     return False
 
 
-def _safe_value(value: str) -> str:
-    from mlflow_lineage_plugin.urls import redact
+def check_settings(report: Report) -> None:
+    from mlflow_lineage_plugin import config
 
+    problems = config.problems()
+    for line in problems:
+        report.add("settings", FAIL, line)
+    if not problems:
+        report.add("settings", OK, "every MLFLOW_LINEAGE_* setting is valid")
+
+
+def _safe_value(value: str, name: str = "") -> str:
+    """A setting as it may be printed. A repository URL that is no git URL is ignored by the provider
+    and not shown either: it is often a token pasted into the wrong variable."""
+    from mlflow_lineage_plugin import config
+    from mlflow_lineage_plugin.urls import looks_like_uri_setting, redact, remote_from_setting
+
+    if name == config.GIT_REPO_URL and value.strip() and not remote_from_setting(value):
+        return "(ignored: not a git URL)"
+    if name == config.WORKSPACE_URI and value.strip() and not looks_like_uri_setting(value):
+        return "(ignored: not a URI)"
     return redact(value) or ""
 
 
@@ -252,9 +270,9 @@ def check_provider(report: Report, dist: Optional[Any], captured: list[warnings.
     report.add("run provider", FAIL, f"not registered with MLflow ({ep.name} = {ep.value})", why)
 
 
-def _shadowing(scheme: str, builder: Any) -> str:
+def _shadowing(scheme: str, builder: Any, group: str = REGISTRY_GROUP) -> str:
     """Name the distribution whose entry point put ``builder`` in MLflow's registry."""
-    for dist_name, version, ep in _entry_points(REGISTRY_GROUP, scheme):
+    for dist_name, version, ep in _entry_points(group, scheme):
         if _norm(dist_name) == DIST_NAME:
             continue
         with contextlib.suppress(Exception):
@@ -265,24 +283,23 @@ def _shadowing(scheme: str, builder: Any) -> str:
     return f"MLflow uses {mod}.{name} (MLflow's built-in, or registered at run time)"
 
 
-def check_registry(report: Report, dist: Optional[Any], captured: list[warnings.WarningMessage]) -> None:
-    """For each scheme we declare, is the builder MLflow maps it to ours?"""
-    ours = [ep for ep in (dist.entry_points if dist else []) if ep.group == REGISTRY_GROUP]
+def _check_scheme_hook(report: Report, check: str, group: str, what: str, dist: Optional[Any],
+                       captured: list[warnings.WarningMessage], get_registry) -> Optional[tuple[Any, list[str]]]:
+    """For each scheme we declare in ``group``, is the builder MLflow maps it to ours?"""
+    ours = [ep for ep in (dist.entry_points if dist else []) if ep.group == group]
     if not ours:
-        report.add("registry", FAIL, f"no `{REGISTRY_GROUP}` entry points declared by {DIST_NAME}",
+        report.add(check, FAIL, f"no `{group}` entry points declared by {DIST_NAME}",
                    "the plugin is not installed as a distribution, or its metadata is damaged: reinstall")
-        return
+        return None
     try:
-        from mlflow.tracking._model_registry.utils import _get_store_registry
-
         with warnings.catch_warnings(record=True) as more:
             warnings.simplefilter("always")
-            registry = _get_store_registry()
+            registry = get_registry()
         captured.extend(more)
         mapping = dict(registry._registry)
     except Exception as exc:
-        report.add("registry", FAIL, "cannot read MLflow's model-registry store registry", error_line(exc))
-        return
+        report.add(check, FAIL, f"cannot read MLflow's {what} registry", error_line(exc))
+        return None
     wrapped, problems = [], []
     for ep in ours:
         try:
@@ -297,14 +314,63 @@ def check_registry(report: Report, dist: Optional[Any], captured: list[warnings.
             warned = _load_warnings(captured, f'scheme "{ep.name}"')
             problems.append(f"{ep.name}: not registered" + (f" ({warned})" if warned else ""))
         else:
-            problems.append(f"{ep.name}: {_shadowing(ep.name, actual)}")
-    report.facts["registry"] = {"wrapped": wrapped, "problems": problems}
+            problems.append(f"{ep.name}: {_shadowing(ep.name, actual, group)}")
+    report.facts[check.replace(" ", "_")] = {"wrapped": wrapped, "problems": problems}
     summary = f"{len(wrapped)}/{len(ours)} schemes wrapped" + (f": {' '.join(wrapped)}" if wrapped else "")
     if problems:
-        report.add("registry", FAIL, summary, "; ".join(problems))
+        report.add(check, FAIL, summary, "; ".join(problems))
     else:
-        report.add("registry", OK, summary)
-    _check_current_registry_uri(report, registry, {ep.name for ep in ours}, wrapped)
+        report.add(check, OK, summary)
+    return registry, wrapped
+
+
+def check_registry(report: Report, dist: Optional[Any], captured: list[warnings.WarningMessage]) -> None:
+    """For each scheme we declare, is the builder MLflow maps it to ours?"""
+
+    def get_registry():
+        from mlflow.tracking._model_registry.utils import _get_store_registry
+
+        return _get_store_registry()
+
+    found = _check_scheme_hook(report, "registry", REGISTRY_GROUP, "model-registry store", dist, captured,
+                               get_registry)
+    if found is not None:
+        registry, wrapped = found
+        declared = {ep.name for ep in dist.entry_points if ep.group == REGISTRY_GROUP}
+        _check_current_registry_uri(report, registry, declared, wrapped)
+
+
+def check_tracking_store(report: Report, dist: Optional[Any], captured: list[warnings.WarningMessage]) -> None:
+    """The tracking-store wrapper, which has the last word on a new run's git tags: is it MLflow's
+    builder for each scheme we declare, and for the tracking URI in effect?"""
+
+    def get_registry():
+        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+
+        return _tracking_store_registry
+
+    found = _check_scheme_hook(report, "tracking store", TRACKING_GROUP, "tracking store", dist, captured,
+                               get_registry)
+    if found is None:
+        return
+    registry, wrapped = found
+    from mlflow_lineage_plugin.urls import redact
+
+    try:
+        import mlflow
+
+        uri = mlflow.get_tracking_uri()
+        builder = registry.get_store_builder(uri)
+    except Exception as exc:
+        report.add("tracking uri", WARN, "MLflow has no tracking store for the tracking URI in effect",
+                   error_line(exc))
+        return
+    if any(registry._registry.get(s) is builder for s in wrapped):
+        report.add("tracking uri", OK, f"{redact(uri)}: new runs here get reconciled git tags")
+    else:
+        report.add("tracking uri", WARN, f"{redact(uri)}: this tracking store's scheme is not wrapped",
+                   "runs created through it keep the run provider's tags, but stale git values MLflow "
+                   "cached for the process are not dropped")  # fmt: skip
 
 
 def _check_current_registry_uri(report: Report, registry: Any, declared: set[str], wrapped: list[str]) -> None:
@@ -334,32 +400,6 @@ def _check_current_registry_uri(report: Report, registry: Any, declared: set[str
                    "plugin still enriches them server-side)")  # fmt: skip
 
 
-@contextlib.contextmanager
-def _as_entry(script: Optional[str]):
-    """Make the provider see ``script`` as the entry file, or an interactive session in the current
-    directory (no ``__main__.__file__`` and '' in ``sys.argv[0]``, as in a REPL), instead of the
-    doctor's own executable."""
-    main = sys.modules.get("__main__")
-    missing = object()
-    saved_argv, saved_file = list(sys.argv), getattr(main, "__file__", missing)
-    path = os.path.abspath(script) if script else ""
-    sys.argv[:] = [path]
-    if main is not None:
-        if path:
-            main.__file__ = path
-        elif saved_file is not missing:
-            del main.__file__
-    try:
-        yield
-    finally:
-        sys.argv[:] = saved_argv
-        if main is not None:
-            if saved_file is missing:
-                main.__dict__.pop("__file__", None)
-            else:
-                main.__file__ = saved_file
-
-
 def _resolve_like_mlflow(provider: Any) -> tuple[bool, dict]:
     """What ``mlflow.tracking.context.registry.resolve_tags`` takes from the provider."""
     active = bool(provider.in_context())
@@ -371,9 +411,9 @@ def check_would_record(report: Report, script: Optional[str], switched_off: bool
     from mlflow_lineage_plugin.context import LineageRunContext
 
     where = f"script {os.path.abspath(script)}" if script else f"interactive session in {os.getcwd()}"
-    with _as_entry(script):
-        provider = LineageRunContext()
-        outcome = run_bounded(lambda: _resolve_like_mlflow(provider), TAGS_TIMEOUT, "lineage-doctor")
+    # The script, or an interactive session in the current directory: not the doctor's own executable.
+    provider = LineageRunContext(os.path.abspath(script) if script else os.getcwd())
+    outcome = run_bounded(lambda: _resolve_like_mlflow(provider), TAGS_TIMEOUT, "lineage-doctor")
     value, error = outcome.value, outcome.error
     if not outcome.finished:
         report.add("would record", FAIL, f"{where}: the provider did not answer in {TAGS_TIMEOUT:.0f} s",
@@ -435,8 +475,10 @@ def diagnose(script: Optional[str] = None) -> Report:
         have_mlflow = check_mlflow(report)
     check_git(report)
     switched_off = check_switch(report)
+    check_settings(report)
     if have_mlflow:
         check_provider(report, dist, captured)
+        check_tracking_store(report, dist, captured)
         check_registry(report, dist, captured)
         check_would_record(report, script, switched_off)
     return report

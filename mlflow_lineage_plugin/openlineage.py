@@ -32,7 +32,8 @@ from typing import Any, Callable, Optional
 from mlflow_lineage_plugin import __version__, config
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.datasets import DatasetRef, run_datasets
-from mlflow_lineage_plugin.urls import error_line, normalize_remote, redact, source_web_url
+from mlflow_lineage_plugin.errors import error_line
+from mlflow_lineage_plugin.urls import normalize_remote, redact, source_web_url
 from mlflow_lineage_plugin.warn_once import WarnOnce
 from mlflow_lineage_plugin.workspace import is_databricks_uri, oss_workspace_uri, run_page_url
 
@@ -88,7 +89,7 @@ class RunFacts:
 
 def facts_from_run(run: Any, *, experiment_name: Optional[str], workspace_uri: Optional[str],
                    versions: Iterable[tuple[str, str]] = (), registry_namespace: Optional[str] = None) -> RunFacts:
-    from mlflow_lineage_plugin.resolve.clients import show_workspace  # credential-free, ?o= kept
+    from mlflow_lineage_plugin.workspace import show_workspace  # credential-free, ?o= kept
 
     info = run.info
     rtags = dict(run.data.tags or {})
@@ -461,7 +462,7 @@ def events_for(targets: Sequence[Any], clients: Any = None, *, tracking_uri: Opt
     """(events, problems) for the runs reached from ``targets`` (model or run URIs, as ``resolve`` takes):
     the Python API of ``mlflow-lineage openlineage``. ``problems`` names each run that could not be read."""
     if clients is None:
-        from mlflow_lineage_plugin.resolve.clients import Clients
+        from mlflow_lineage_plugin.resolve.endpoints import Clients
 
         clients = Clients(tracking_uri, registry_uri, timeout)
     got = gather(targets, clients)

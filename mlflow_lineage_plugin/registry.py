@@ -21,21 +21,33 @@ import time
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
+from mlflow.exceptions import MlflowException
+
 from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin import description as D
 from mlflow_lineage_plugin import source as S
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin import workspace as W
 from mlflow_lineage_plugin.bounded import run_bounded
-from mlflow_lineage_plugin.urls import error_line
+from mlflow_lineage_plugin.errors import error_line
+from mlflow_lineage_plugin.tracking_workspace import active_workspace_name
 
 _logger = logging.getLogger(__name__)
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"
-KNOWN_REQUIREMENTS = frozenset({"commit", "clean"})
 _RETRY_WORKSPACE_AFTER = 300.0  # seconds before asking again for a workspace that could not be told
 _SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"  # mlflow.server.constants.BACKEND_STORE_URI_ENV_VAR
 _SERVER_REGISTRY_ENV = "_MLFLOW_SERVER_REGISTRY_STORE"  # ...REGISTRY_STORE_URI_ENV_VAR
+
+
+class LineageRefusal(MlflowException):
+    """Strict mode said no: the one error the wrapper lets through to the caller (HTTP 400 from a
+    server). Every other exception of the enrichment is ours and never costs the registration."""
+
+    def __init__(self, message: str):
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
 
 
 class LineageRegistryStore:
@@ -95,9 +107,9 @@ class LineageRegistryStore:
             try:
                 tags, run_link, description = self._enrich(name, source, run_id, tags, run_link, model_id,
                                                            description)
+            except LineageRefusal:
+                raise
             except Exception as exc:
-                if getattr(exc, "_lineage_refusal", False):
-                    raise
                 # A bug of ours must never cost the user's registration.
                 _logger.warning("mlflow-lineage: new version of model '%s' registered without lineage: %s",
                                 name, error_line(exc))
@@ -112,6 +124,11 @@ class LineageRegistryStore:
 
             emit_new_version(mv, self._tracking_uri, self._store_uri, self._server)
         return mv
+
+    def rename_registered_model(self, name, new_name):
+        if config.disabled() or not _is_file_store(self._inner):
+            return self._inner.rename_registered_model(name, new_name)
+        return _rename_on_file_store(self._inner, name, new_name)
 
     def _enrich(self, name, source, run_id, tags, run_link, model_id, description=None):
         pairs = _tag_pairs(tags)
@@ -132,16 +149,20 @@ class LineageRegistryStore:
         # Read even when the run is this thread's active run: the active run object holds the tags of
         # the run's start, and a tag the user set since (`mlflow.set_tag(...)`) must win.
         fetched = S.fetch(self._get_reader, run_id=run_id, model_id=model_id, timeout=_timeout())
+        experiment_hint, not_here = None, None
+        if self._server and fetched.missing:
+            fallback, experiment_hint, not_here = _workspace_the_request_names(run_link, run_id)
         src = S.source_run(run_id=run_id, model_id=model_id, run=fetched.run, model=fetched.model,
-                           fallback_workspace_uri=fallback)
-        _enforce(required, src, name, fetched.problems)
+                           fallback_workspace_uri=fallback, fallback_experiment_id=experiment_hint)
+        _enforce(required, src, name, fetched.problems,
+                 unread=fetched.run is None and fetched.model is None and bool(fetched.problems))
 
         ours = missing_version_tags(src, user, unity_catalog=self._unity_catalog)
         new_tags = _as_entities(pairs) + _as_entities(list(ours.items()))
         if not self._unity_catalog and not run_link and src.run_url and self._run_is_elsewhere(src.workspace_uri):
             run_link = src.run_url
 
-        notes = list(fetched.problems)
+        notes = list(fetched.problems) + ([not_here] if not_here else [])
         if fetched.run is not None and fetched.run.deleted:
             notes.append(f"source run {fetched.run.run_id} is deleted")
         if notes:
@@ -162,7 +183,7 @@ class LineageRegistryStore:
                 if self._server:
                     from mlflow.server import handlers
 
-                    self._reader = S.store_reader(handlers._get_tracking_store())
+                    self._reader = S.store_reader(handlers._get_tracking_store(), _timeout())
                 else:
                     self._reader = S.reader_for_tracking_uri(self._tracking_uri or _current_tracking_uri(),
                                                              _timeout())
@@ -180,7 +201,7 @@ class LineageRegistryStore:
         if self._server:
             here = self._fallback_workspace_uri()
         elif self._store_uri and not W.is_databricks_uri(self._store_uri):
-            here = W.oss_workspace_uri(self._store_uri, W.active_workspace_name())
+            here = W.oss_workspace_uri(self._store_uri, active_workspace_name())
         else:
             return True
         return not here or here.rstrip("/") != run_workspace_uri.rstrip("/")
@@ -201,6 +222,52 @@ class LineageRegistryStore:
             else:  # e.g. a Databricks host that did not answer: do not make every registration wait
                 self._workspace_failed_at = time.monotonic()
         return uri
+
+
+# --- MLflow's file store: rename keeping every tag ----------------------------------------------------
+
+
+def _is_file_store(store: Any) -> bool:
+    try:
+        from mlflow.store.model_registry.file_store import FileStore
+    except ImportError:
+        return False
+    return isinstance(store, FileStore)
+
+
+def _rename_on_file_store(store: Any, name: str, new_name: str):
+    """MLflow's file store renames by copying each version and then setting its tags with
+    ``for tag in mv.tags``, but ``mv.tags`` is a dict, so any version tag (every version the plugin
+    enriched) fails with ``'str' object has no attribute 'key'`` half-way through the copy; it also
+    never copies the model's own tags and aliases. Here the model's folder is copied whole (tags,
+    aliases, soft-deleted versions and all), the name in each metadata file is rewritten with the
+    store's own helpers (the ones MLflow's rename uses), and only then the old folder goes.
+    """
+    import shutil
+
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST
+
+    old_dir = store._get_registered_model_path(name)
+    if not os.path.exists(old_dir):
+        raise MlflowException(f"Registered Model with name={name} not found", RESOURCE_DOES_NOT_EXIST)
+    new_dir = store._get_registered_model_path(new_name)
+    if os.path.exists(new_dir):
+        raise MlflowException(f"Registered Model (name={new_name}) already exists.", RESOURCE_ALREADY_EXISTS)
+    now = int(time.time() * 1000)
+    shutil.copytree(old_dir, new_dir)
+    try:
+        for mv in store._list_file_model_versions_under_path(new_dir):
+            mv.name, mv.last_updated_timestamp = new_name, now
+            store._save_model_version_as_meta_file(mv, meta_dir=os.path.join(new_dir, f"version-{mv.version}"))
+        model = store._get_registered_model_from_path(new_dir)
+        model.name, model.last_updated_timestamp = new_name, now
+        store._save_registered_model_as_meta_file(model, meta_dir=new_dir)
+    except BaseException:
+        shutil.rmtree(new_dir, ignore_errors=True)  # the model stays as it was
+        raise
+    shutil.rmtree(old_dir)
+    return store.get_registered_model(new_name)
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -246,30 +313,25 @@ def _timeout() -> float:
 
 
 def _requirements() -> frozenset[str]:
-    required = config.required()
-    unknown = required - KNOWN_REQUIREMENTS
-    if unknown:
-        from mlflow.exceptions import MlflowException
-        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-
-        exc = MlflowException(
-            f"{config.REQUIRE}={config.get(config.REQUIRE)!r}: unknown requirement(s) "
-            f"{', '.join(sorted(unknown))}; use a comma-separated subset of: {', '.join(sorted(KNOWN_REQUIREMENTS))}",
-            error_code=INVALID_PARAMETER_VALUE,
-        )
-        exc._lineage_refusal = True
-        raise exc
-    return required
+    if config.unknown_requirements():
+        raise LineageRefusal(config.setting_problem(config.REQUIRE, config.get(config.REQUIRE) or ""))
+    return config.required()
 
 
 def _enforce(required: frozenset[str], src: Optional[T.SourceRun], name: str,
-             problems: tuple[str, ...] = ()) -> None:
-    """Strict mode: refuse a version whose code cannot be named, before anything is created."""
+             problems: tuple[str, ...] = (), unread: bool = False) -> None:
+    """Strict mode: refuse a version whose code cannot be named, before anything is created.
+
+    ``unread``: the source could not be read, so a missing commit says nothing about the run.
+    """
     if not required:
         return
     reasons = []
     if src is None:
         reasons.append("it has no source run or LoggedModel")
+    elif unread and not src.git.commit:
+        what = " and clean state" if "clean" in required else ""
+        reasons.append(f"its source could not be read, so its commit{what} cannot be confirmed")
     else:
         if "commit" in required and not src.git.commit:
             reasons.append("its source run records no git commit")
@@ -278,19 +340,24 @@ def _enforce(required: frozenset[str], src: Optional[T.SourceRun], name: str,
                            else "its source run cannot be confirmed clean (git dirty state unknown)")
     if not reasons:
         return
-    from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-
     why = "; ".join(reasons)
     if problems:
         why += f" ({'; '.join(problems)})"
-    exc = MlflowException(
+    raise LineageRefusal(
         f"mlflow-lineage: refusing to register a version of model '{name}' because {why}. "
-        f"{config.REQUIRE}={config.get(config.REQUIRE)} is set.",
-        error_code=INVALID_PARAMETER_VALUE,
+        f"{config.REQUIRE}={config.get(config.REQUIRE)} is set."
     )
-    exc._lineage_refusal = True  # passes the wrapper's own "never fail the user" net
-    raise exc
+
+
+def _workspace_the_request_names(run_link: Optional[str], run_id: Optional[str]
+                                 ) -> tuple[Optional[str], Optional[str], str]:
+    """A server that does not hold the run (a shared registry; the run is on the client's tracking
+    server) must not name itself as the run's workspace: only the request can say where the run is."""
+    named = S.workspace_from_run_link(run_link, run_id)
+    if named:
+        return named[0], named[1], f"its workspace {named[0]} is taken from the request's run_link"
+    return None, None, ("it is not on this server and the request names no workspace (no run_link), "
+                        "so only its id is recorded")
 
 
 def _current_tracking_uri() -> str:
@@ -300,7 +367,7 @@ def _current_tracking_uri() -> str:
 
 
 def _workspace_uri_of(tracking_uri: Optional[str]) -> Optional[str]:
-    from mlflow_lineage_plugin.workspace import workspace_for_tracking_uri
+    from mlflow_lineage_plugin.tracking_workspace import workspace_for_tracking_uri
 
     ws = workspace_for_tracking_uri(tracking_uri)
     return ws.uri if ws else None
@@ -321,7 +388,7 @@ def _request_workspace_uri() -> Optional[str]:
         host_url = flask.request.host_url.rstrip("/") + (os.environ.get("_MLFLOW_STATIC_PREFIX") or "")
     except Exception:
         return None
-    from mlflow_lineage_plugin.workspace import active_workspace_name, oss_workspace_uri
+    from mlflow_lineage_plugin.workspace import oss_workspace_uri
 
     return oss_workspace_uri(host_url, active_workspace_name())
 

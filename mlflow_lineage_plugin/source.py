@@ -8,20 +8,29 @@ could not read instead of raising, so a registration never fails because lineage
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Protocol
+from urllib.parse import parse_qs
 
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.bounded import run_bounded
-from mlflow_lineage_plugin.urls import error_line
-from mlflow_lineage_plugin.workspace import databricks_workspace_uri, run_page_url
+from mlflow_lineage_plugin.errors import error_line
+from mlflow_lineage_plugin.urls import normalize_remote
+from mlflow_lineage_plugin.workspace import databricks_workspace_uri, oss_workspace_uri, run_page_url
 
 _MODEL_SOURCE = re.compile(r"^models:/(m-[0-9a-f]{32})(?:/.*)?$")
 # A LoggedModel's own artifact location; MLflow passes this (and drops model_id) when it registers a
 # LoggedModel into Unity Catalog from a non-Databricks tracking store.
 _MODEL_ARTIFACTS = re.compile(r"/models/(m-[0-9a-f]{32})/artifacts/?$")
+# A run page URL as MLflow's UI (``<server>/#/experiments/E/runs/R[?workspace=W]``) or Databricks
+# (``<host>/?o=ID#mlflow/experiments/E/runs/R[/artifactPath/...]``) writes it into ``run_link``.
+_RUN_LINK = re.compile(
+    r"^(?P<base>https?://[^?#\s]+?)/?(?:\?(?P<query>[^#]*))?#/?(?:mlflow/)?experiments/(?P<exp>[^/?#]+)"
+    r"/runs/(?P<run>[^/?#]+)(?:/artifactPath/[^?]*)?(?:\?(?P<tail>.*))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class Fetched:
     run: Optional[RunFacts] = None
     model: Optional[ModelFacts] = None
     problems: tuple[str, ...] = ()
+    missing: bool = False  # the store answered that the run (or LoggedModel) does not exist there
 
 
 class Reader(Protocol):
@@ -64,6 +74,23 @@ def model_id_from_source(source: Optional[str]) -> Optional[str]:
         return None
     m = _MODEL_SOURCE.match(source.strip()) or _MODEL_ARTIFACTS.search(source.strip())
     return m.group(1) if m else None
+
+
+def workspace_from_run_link(run_link: Optional[str], run_id: Optional[str]) -> Optional[tuple[str, str]]:
+    """(workspace URI, experiment id) named by a ``run_link`` that points at the run ``run_id``.
+
+    What a request itself says about where its run lives, for a server that cannot find the run in
+    its own store. A link to another run, or in a form not made by MLflow or Databricks, says nothing.
+    """
+    m = _RUN_LINK.match((run_link or "").strip())
+    if not m or not run_id or m.group("run") != run_id:
+        return None
+    query = parse_qs(m.group("query") or "")
+    tail = parse_qs(m.group("tail") or "")
+    base = m.group("base")
+    if query.get("o") or any(h in base for h in (".databricks.com", ".azuredatabricks.net")):
+        return databricks_workspace_uri(base, (query.get("o") or [None])[0]), m.group("exp")
+    return oss_workspace_uri(base, (tail.get("workspace") or [None])[0]), m.group("exp")
 
 
 def workspace_uri_from_tags(tags: Mapping[str, str]) -> Optional[str]:
@@ -83,6 +110,7 @@ def source_run(
     run: Optional[RunFacts] = None,
     model: Optional[ModelFacts] = None,
     fallback_workspace_uri: Optional[str] = None,
+    fallback_experiment_id: Optional[str] = None,
 ) -> T.SourceRun:
     """Everything known about the source, from whatever could be read (possibly nothing).
 
@@ -96,7 +124,8 @@ def source_run(
         merged.update(model.tags)
     if run is not None:
         merged.update(run.tags)
-    experiment_id = (run.experiment_id if run else None) or (model.experiment_id if model else None)
+    experiment_id = ((run.experiment_id if run else None) or (model.experiment_id if model else None)
+                     or fallback_experiment_id)
     workspace_uri = workspace_uri_from_tags(merged) or fallback_workspace_uri
     return T.SourceRun(
         run_id=run_id or None,
@@ -104,9 +133,19 @@ def source_run(
         model_id=model_id or None,
         workspace_uri=workspace_uri or None,
         run_url=run_page_url(workspace_uri, experiment_id, run_id),
-        git=T.git_from_run_tags(merged),
+        git=_one_spelling(T.git_from_run_tags(merged)),
         notebook=T.notebook_from_run_tags(merged),
     )
+
+
+def _one_spelling(git: T.GitRef) -> T.GitRef:
+    """The repository URL in the one credential-free form the run provider writes, whichever tag it
+    came from (MLflow's raw ``...repoURL`` with ``.git``, ``mlflow.gitRepoURL``, Databricks'
+    ``gitRepoUrl``), so a search by repository finds versions from every client. A value that is no
+    git URL is dropped: it cannot be told free of credentials."""
+    if not git.repo_url:
+        return git
+    return replace(git, repo_url=normalize_remote(git.repo_url))
 
 
 def _read(reader: Reader, run_id: Optional[str], model_id: Optional[str], out: dict) -> None:
@@ -116,6 +155,7 @@ def _read(reader: Reader, run_id: Optional[str], model_id: Optional[str], out: d
             out["model"] = reader.get_logged_model(model_id)
         except Exception as exc:
             problems.append(f"LoggedModel {model_id} could not be read ({error_line(exc)})")
+            out["missing"] = _not_found(exc)
             return
         run_id = out["model"].source_run_id
     if not run_id:
@@ -124,6 +164,12 @@ def _read(reader: Reader, run_id: Optional[str], model_id: Optional[str], out: d
         out["run"] = reader.get_run(run_id)
     except Exception as exc:
         problems.append(f"run {run_id} could not be read ({error_line(exc)})")
+        out["missing"] = _not_found(exc)
+
+
+def _not_found(exc: BaseException) -> bool:
+    """MLflow's stores (and a server's REST answer) say "does not exist" with this error code."""
+    return getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
 
 
 def fetch(
@@ -152,7 +198,8 @@ def fetch(
         what = f"run {run_id}" if run_id else f"LoggedModel {model_id}"
         return Fetched(run=out.get("run"), model=out.get("model"),
                        problems=(f"{what} not read within {timeout:g}s",))
-    return Fetched(run=out.get("run"), model=out.get("model"), problems=tuple(out.get("problems", ())))
+    return Fetched(run=out.get("run"), model=out.get("model"), problems=tuple(out.get("problems", ())),
+                   missing=bool(out.get("missing")))
 
 
 # --- readers --------------------------------------------------------------------------------------
@@ -209,31 +256,116 @@ class SqlTagsReader(StoreReader):
     managed session (whose set-up and commit cost four times the query), since nothing is written.
     Used only for MLflow's plain ``SqlAlchemyStore``; the workspace-aware store keeps ``get_run`` so
     workspace isolation holds.
+
+    The query is bounded by the database itself, not only by the caller's deadline: a read the
+    caller has given up on (a locked ``tags`` table) would otherwise keep its pooled connection
+    until the lock goes, and a server's pool (5 + 10 by default) runs dry after a dozen versions.
     """
 
-    def get_run(self, run_id: str) -> RunFacts:
-        import sqlalchemy as sa
-        from mlflow.store.tracking.dbmodels.models import SqlRun, SqlTag
+    def __init__(self, store, timeout: Optional[float] = None):
+        super().__init__(store)
+        self.timeout = timeout
 
-        query = (sa.select(SqlRun.experiment_id, SqlRun.lifecycle_stage, SqlTag.key, SqlTag.value)
-                 .select_from(SqlRun).outerjoin(SqlTag, SqlTag.run_uuid == SqlRun.run_uuid)
-                 .where(SqlRun.run_uuid == run_id))  # fmt: skip
+    def get_run(self, run_id: str) -> RunFacts:
         with self.store.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = _bounded_select(conn, {"run_id": run_id}, self.timeout)
         if not rows:
             return super().get_run(run_id)  # MLflow's own "run not found" error
         tags = {key: value for _, _, key, value in rows if key is not None}
         return RunFacts(run_id=run_id, experiment_id=str(rows[0][0]), tags=tags, deleted=rows[0][1] == "deleted")
 
 
-def store_reader(store) -> StoreReader:
-    """The cheapest faithful reader for a tracking store object."""
+@functools.cache
+def _run_tags_query():
+    import sqlalchemy as sa
+    from mlflow.store.tracking.dbmodels.models import SqlRun, SqlTag
+
+    return (sa.select(SqlRun.experiment_id, SqlRun.lifecycle_stage, SqlTag.key, SqlTag.value)
+            .select_from(SqlRun).outerjoin(SqlTag, SqlTag.run_uuid == SqlRun.run_uuid)
+            .where(SqlRun.run_uuid == sa.bindparam("run_id")))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(dialect):
+    return _run_tags_query().compile(dialect=dialect)
+
+
+def _driver_call(dialect, params: dict, prefix: str) -> tuple[str, object]:
+    """``prefix`` + the query, with its parameters as this driver takes them (named or positional),
+    for the dialects whose limit must stand in the statement text itself."""
+    compiled = _compiled(dialect)
+    values = compiled.construct_params(params)
+    if dialect.positional:
+        return prefix + compiled.string, tuple(values[name] for name in compiled.positiontup)
+    return prefix + compiled.string, values
+
+
+_SQLITE_BUSY_KEY = "mlflow_lineage_busy_timeout"
+
+
+def _bounded_select(conn, params: dict, timeout: Optional[float]) -> list:
+    """Run the run-tags query with the database's own statement / lock-wait limit of ``timeout`` s.
+
+    Each dialect's limit ends with the query: PostgreSQL's ``SET LOCAL`` with the transaction the
+    connection's return to the pool rolls back, MariaDB's ``SET STATEMENT ... FOR`` and MySQL's
+    optimizer hints with the statement; SQLite's busy timeout and SQL Server's lock timeout are
+    per connection, so they are put back. The limits travel in the query's own round trip.
+    """
+    query = _run_tags_query()
+    if not timeout or timeout <= 0:
+        return conn.execute(query, params).all()
+    ms = max(1, int(timeout * 1000))
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        limits = f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}"
+        if conn.dialect.driver == "psycopg2":  # sent as one simple query: one round trip
+            return list(conn.exec_driver_sql(*_driver_call(conn.dialect, params, limits + "; ")).all())
+        conn.exec_driver_sql(limits)  # drivers that bind server-side take one statement per call
+        return conn.execute(query, params).all()
+    if dialect in ("mysql", "mariadb"):
+        seconds = max(1, -(-ms // 1000))  # lock-wait limits count whole seconds
+        if getattr(conn.dialect, "is_mariadb", False):
+            limits = (f"SET STATEMENT max_statement_time={ms / 1000:.3f}, lock_wait_timeout={seconds}, "
+                      f"innodb_lock_wait_timeout={seconds} FOR ")
+            return list(conn.exec_driver_sql(*_driver_call(conn.dialect, params, limits)).all())
+        hint = (f"MAX_EXECUTION_TIME({ms}) SET_VAR(lock_wait_timeout={seconds}) "
+                f"SET_VAR(innodb_lock_wait_timeout={seconds})")
+        return conn.execute(query.prefix_with(f"/*+ {hint} */"), params).all()
+    if dialect == "sqlite":
+        info = conn.connection.info  # lives as long as the database connection itself
+        before = info.get(_SQLITE_BUSY_KEY)
+        if before is None:
+            before = info[_SQLITE_BUSY_KEY] = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        if before == ms:  # MLflow's default (Python's 5 s) and ours agree: nothing to change
+            return conn.execute(query, params).all()
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {ms}")
+        try:
+            return conn.execute(query, params).all()
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(before or 0)}")
+    if dialect == "mssql":
+        before = conn.exec_driver_sql("SELECT @@LOCK_TIMEOUT").scalar()
+        conn.exec_driver_sql(f"SET LOCK_TIMEOUT {ms}")
+        try:
+            return conn.execute(query, params).all()
+        finally:
+            conn.exec_driver_sql(f"SET LOCK_TIMEOUT {int(before if before is not None else -1)}")
+    return conn.execute(query, params).all()
+
+
+def store_reader(store, timeout: Optional[float] = None) -> StoreReader:
+    """The cheapest faithful reader for a tracking store object; ``timeout`` bounds a SQL read in
+    the database too."""
     try:
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
     except ImportError:
         return StoreReader(store)
+    from mlflow_lineage_plugin.tracking_store import LineageTrackingStore
+
+    if type(store) is LineageTrackingStore:  # our own tracking-store wrapper: read its inner store
+        store = store.inner
     if type(store) is SqlAlchemyStore and hasattr(store, "engine"):
-        return SqlTagsReader(store)
+        return SqlTagsReader(store, timeout)
     return StoreReader(store)
 
 
@@ -291,4 +423,4 @@ def reader_for_tracking_uri(tracking_uri: str, timeout: float) -> Reader:
         return RestReader(get_databricks_host_creds(tracking_uri), timeout)
     from mlflow.tracking._tracking_service.utils import _get_store
 
-    return store_reader(_get_store(tracking_uri))
+    return store_reader(_get_store(tracking_uri), timeout)

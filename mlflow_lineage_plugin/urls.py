@@ -132,6 +132,37 @@ def normalize_remote(remote: Optional[str]) -> Optional[str]:
     return _clean_path(os.path.abspath(remote)) if remote else None
 
 
+def looks_like_uri_setting(value: Optional[str]) -> bool:
+    """Whether a setting that names a place (a workspace URI) is a URI or an absolute path at all.
+
+    Anything else (``ghp_...``, ``Bearer ...``) is a secret in the wrong variable: ignored, never shown.
+    """
+    value = (value or "").strip()
+    if not value or any(ch.isspace() for ch in value):
+        return False
+    return bool(_SCHEME.match(value)) or os.path.isabs(value) or bool(_WINDOWS_DRIVE.match(value))
+
+
+def remote_from_setting(value: Optional[str]) -> Optional[str]:
+    """A repository URL given in a setting, in ``normalize_remote``'s form, or None when the value is
+    not a git URL at all.
+
+    Stricter than a remote read from git config: there a relative path is a real remote, but a setting
+    holding ``ghp_...`` or ``Bearer ...`` is a secret in the wrong variable, and resolving it against
+    the working directory would record it. So only URLs with a scheme, scp-style ``host:path`` and
+    absolute paths count, and never anything with white space in it.
+    """
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    if any(ch.isspace() for ch in value):
+        return None
+    is_url = bool(_SCHEME.match(value)) or bool(_SCP_LIKE.match(value) and not _WINDOWS_DRIVE.match(value))
+    if not (is_url or os.path.isabs(value) or _WINDOWS_DRIVE.match(value)):
+        return None
+    return normalize_remote(value)
+
+
 def _clean_path(path: str) -> str:
     path = path.rstrip("/")
     return path[:-4] if path.endswith(".git") else path
@@ -195,10 +226,3 @@ def same_repo(a: Optional[str], b: Optional[str]) -> bool:
     na, nb = normalize_remote(a), normalize_remote(b)
     return bool(na and nb and na.lower() == nb.lower())
 
-
-def error_line(exc: BaseException) -> str:
-    """``Type: first line`` of an exception, without credentials: texts from MLflow, requests and
-    SQLAlchemy quote URIs with their userinfo."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = redact_text(text)[:300]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

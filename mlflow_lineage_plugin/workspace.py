@@ -7,16 +7,19 @@ Forms written into ``lineage_workspace_uri``:
 - MLflow tracking server: ``http(s)://host[:port][/prefix]`` without credentials.
 - Local stores: ``sqlite:////abs/path.db``, ``file:///abs/mlruns``; SQL databases without credentials.
 - MLflow OSS workspaces (not the default one): ``?workspace=<name>`` appended.
+
+Pure functions of strings (plus ``os.path.abspath`` for local stores): what this process's own
+workspace is, which needs MLflow or databricks-sdk, is found in ``tracking_workspace``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import parse_qs, quote, urlsplit
 
-from mlflow_lineage_plugin.tags import Workspace
 from mlflow_lineage_plugin.urls import redact
 
 DEFAULT_WORKSPACE_NAME = "default"
@@ -84,22 +87,6 @@ def databricks_profile(uri: str) -> Optional[str]:
     return rest.split(":", 1)[0] or None
 
 
-def active_workspace_name() -> Optional[str]:
-    """The MLflow OSS workspace this process logs to, or None (MLflow 2 or workspaces disabled)."""
-    try:
-        from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
-        from mlflow.utils.workspace_context import get_request_workspace
-    except ImportError:
-        return None
-    try:
-        if not MLFLOW_ENABLE_WORKSPACES.get():
-            return None
-        name = get_request_workspace()
-    except Exception:
-        return None
-    return name if name and name != DEFAULT_WORKSPACE_NAME else None
-
-
 def parse_workspace_uri(uri: str) -> ParsedWorkspaceUri:
     """Undo the forms above, for the resolver (and old tags: anything unknown stays ``unknown``)."""
     uri = uri.strip()
@@ -137,32 +124,34 @@ def run_page_url(workspace_uri: Optional[str], experiment_id: Optional[str], run
     return None
 
 
-def workspace_for_tracking_uri(tracking_uri: Optional[str] = None) -> Optional[Workspace]:
-    """The workspace of a tracking URI as this process sees it; Databricks URIs ask the SDK config.
-
-    Returns None when it cannot be told (never raises): the caller records nothing rather than a guess.
-    """
-    if tracking_uri is None:
-        try:
-            import mlflow
-
-            tracking_uri = mlflow.get_tracking_uri()
-        except Exception:
-            return None
-    if not tracking_uri:
-        return None
-    if is_databricks_uri(tracking_uri):
-        from mlflow_lineage_plugin import databricks
-
-        return databricks.workspace_for_profile(databricks_profile(tracking_uri))
-    name = active_workspace_name()
-    uri = oss_workspace_uri(tracking_uri, name)
-    return Workspace(uri=uri, host=base_url(uri), name=name)
-
-
 def base_url(uri: str) -> Optional[str]:
     """``scheme://host[:port]`` of an http(s) workspace URI (credentials already removed); None otherwise."""
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+
+
+def canonical(uri: str) -> str:
+    """One spelling per workspace: lower-case scheme and host, no trailing slash before the query."""
+    uri = uri.strip()
+    base, sep, query = uri.partition("?")
+    if "://" in base:
+        scheme, _, rest = base.partition("://")
+        host, slash, path = rest.partition("/")
+        base = f"{scheme.lower()}://{host.lower()}{slash}{path}"
+    if not base.endswith(":///"):
+        base = base.rstrip("/")
+    return f"{base}/?{query}" if query else base
+
+
+@functools.lru_cache(maxsize=512)
+def show_workspace(uri: Optional[str]) -> Optional[str]:
+    """A workspace URI fit to print: credentials dropped, but its ``?o=<id>`` / ``?workspace=<name>``
+    kept (plain ``redact`` drops every query, and with it which workspace is meant)."""
+    if not uri:
+        return uri
+    base, _, query = uri.strip().partition("?")
+    keep = "&".join(p for p in query.split("&") if p.split("=", 1)[0] in ("o", "workspace"))
+    base = redact(base) or base
+    return f"{base}?{keep}" if keep else base

@@ -300,3 +300,102 @@ def test_console_script_in_a_subprocess(store, tmp_path):
                         timeout=300)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout == f"OK    models:/good/1 (commit {COMMIT[:12]})\n"
+
+
+# --- first contact: read-only commands create nothing, and say why in one line -------------------------
+
+
+@pytest.mark.parametrize("command", [("show", "models:/demo/1"), ("find", "--commit", "abcd"),
+                                     ("check", "models:/demo/1")])
+def test_a_missing_sqlite_store_is_named_not_created(cli, tmp_path, command):
+    typo = tmp_path / "mlfow.db"
+    r = cli(*command, "--tracking-uri", f"sqlite:///{typo}")
+    assert r.exit_code == 2
+    assert f"SQLite store {typo} does not exist" in one_line_error(r)
+    assert not typo.exists()
+
+
+def test_three_slashes_are_called_relative(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = cli("show", "models:/demo/1", "--tracking-uri", "sqlite:///data/x.db")
+    line = one_line_error(r)
+    assert r.exit_code == 2
+    assert "SQLite store data/x.db does not exist; three slashes make a relative path" in line
+    assert f"sqlite:///{tmp_path / 'data' / 'x.db'}" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bare_db_path_suggests_sqlite(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = cli("show", "models:/demo/1", "--tracking-uri", "x.db")
+    assert r.exit_code == 2
+    assert "x.db is a path, which MLflow reads as a file store directory; for a SQLite database use " \
+           "sqlite:///x.db" in one_line_error(r)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_file_store_and_a_tableless_sqlite_file_are_left_alone(cli, tmp_path):
+    r = cli("show", "models:/demo/1", "--tracking-uri", f"file://{tmp_path / 'mlruns'}")
+    assert r.exit_code == 2 and f"file store {tmp_path / 'mlruns'} does not exist" in one_line_error(r)
+    assert not (tmp_path / "mlruns").exists()
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    r = cli("show", "models:/demo/1", "--tracking-uri", f"sqlite:///{empty}")
+    assert r.exit_code == 2 and "holds no MLflow store" in one_line_error(r)
+    assert empty.stat().st_size == 0
+    r = cli("show", "models:/demo/1", "--registry-uri", f"sqlite:///{tmp_path / 'reg.db'}")
+    assert r.exit_code == 2 and one_line_error(r).startswith("mlflow-lineage: error: registry URI ")
+    assert not (tmp_path / "reg.db").exists()
+
+
+def test_an_unsupported_scheme_is_one_sentence(cli):
+    r = cli("show", "models:/demo/1", "--tracking-uri", "htp://user:pw@example.com")
+    line = one_line_error(r)
+    assert r.exit_code == 2
+    assert "unsupported URI scheme 'htp'" in line and "sqlite" in line and "databricks" in line
+    assert "pw" not in line and "See https" not in line
+
+
+def test_default_store_in_an_empty_folder_is_one_line_and_creates_nothing(tmp_path):
+    """No MLFLOW_TRACKING_URI: MLflow's default is ./mlflow.db; reading must not make it, and MLflow's
+    INFO lines ('Creating initial MLflow database tables') must not reach the terminal."""
+    exe = [sys.executable, "-c", "from mlflow_lineage_plugin.cli import main; main()"]
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    home.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
+    r = subprocess.run([*exe, "show", "models:/demo/1"], capture_output=True, text=True, env=env, cwd=work,
+                       timeout=300)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"mlflow-lineage: error: tracking URI sqlite:///{work / 'mlflow.db'}: SQLite store "
+        f"{work / 'mlflow.db'} does not exist (MLflow's default: no tracking URI is set; set "
+        "MLFLOW_TRACKING_URI or pass --tracking-uri)"
+    ]
+    assert list(work.iterdir()) == []
+
+
+def test_find_without_matches_names_the_stores_it_searched(cli, store):
+    none = cli("find", "--commit", "fffffff")
+    assert none.exit_code == 1
+    assert f"nothing matched in tracking store {store['uri']} and registry {store['uri']}" in none.stdout
+    js = json.loads(cli("find", "--commit", "fffffff", "--format", "json").stdout)
+    assert js["searched"] == {"tracking_uri": store["uri"], "registry_uri": store["uri"]}
+
+
+def test_mlflows_info_lines_are_kept_off_the_terminal_while_a_command_runs(monkeypatch):
+    import logging
+
+    import mlflow  # noqa: F401  (configures MLflow's loggers at INFO)
+
+    from mlflow_lineage_plugin.cli import _quiet_mlflow
+
+    monkeypatch.delenv("MLFLOW_LOGGING_LEVEL", raising=False)
+    log = logging.getLogger("mlflow.store.db.utils")
+    assert log.isEnabledFor(logging.INFO)
+    with _quiet_mlflow():
+        assert not log.isEnabledFor(logging.INFO) and log.isEnabledFor(logging.WARNING)
+    assert log.isEnabledFor(logging.INFO), "the process's own setting is back afterwards"
+    monkeypatch.setenv("MLFLOW_LOGGING_LEVEL", "DEBUG")
+    with _quiet_mlflow():
+        assert log.isEnabledFor(logging.INFO), "a level the user chose is kept"

@@ -365,7 +365,7 @@ def test_profile_workspace_from_databrickscfg(home, databricks_server, caplog):
 
 
 def test_default_profile_for_bare_databricks_uri(home, databricks_server, monkeypatch):
-    from mlflow_lineage_plugin.workspace import workspace_for_tracking_uri
+    from mlflow_lineage_plugin.tracking_workspace import workspace_for_tracking_uri
 
     monkeypatch.setenv("MLFLOW_LINEAGE_DATABRICKS_TIMEOUT", str(T))  # the caller passes no timeout
     s = databricks_server
@@ -457,3 +457,69 @@ def test_run_started_in_a_repo_notebook_gets_standard_git_tags(databricks_runtim
     assert tags["mlflow.source.git.repoURL"] == "https://github.com/acme/proj"
     assert tags["lineage_git_path"] == "notebooks/train"
     assert "mlflow.databricks.notebookRevisionID" not in tags  # set by the Databricks backend only
+
+
+# --- ~/.databrickscfg, read as databricks-sdk reads it ----------------------------------------------
+
+
+def _sdk_host(profile):
+    """The host databricks-sdk itself settles on for ``profile`` (None when it cannot configure one)."""
+    from databricks.sdk.core import Config
+
+    try:
+        return databricks.norm_host(Config(profile=profile, **databricks.sdk_kwargs(5)).host)
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("profile, env, settings, expected", [
+    ("prod", {}, None, "b"),
+    (None, {}, None, "a"),  # the [DEFAULT] section is the default profile
+    ("DEFAULT", {}, None, "a"),
+    ("nohost", {}, None, None),  # a named profile does not inherit [DEFAULT]'s host
+    (None, {"DATABRICKS_CONFIG_PROFILE": "prod"}, None, "b"),
+    (None, {}, "prod", "b"),  # [__settings__] default_profile
+    (None, {"DATABRICKS_HOST": "b", "DATABRICKS_TOKEN": DEFAULT_TOKEN}, None, "b"),  # the environment first
+])  # fmt: skip
+def test_profile_host_agrees_with_databricks_sdk(home, databricks_server, monkeypatch, profile, env, settings,
+                                                 expected):
+    hosts = {"a": databricks_server.url, "b": databricks_server.url.replace("127.0.0.1", "localhost")}
+    profiles = {"DEFAULT": {"host": hosts["a"], "token": DEFAULT_TOKEN},
+                "prod": {"host": hosts["b"], "token": DEFAULT_TOKEN}, "nohost": {"token": DEFAULT_TOKEN}}
+    if settings:
+        profiles["__settings__"] = {"default_profile": settings}
+    write_databrickscfg(home, profiles)
+    for name, value in env.items():
+        monkeypatch.setenv(name, hosts.get(value, value))
+    want = databricks.norm_host(hosts[expected]) if expected else None
+    assert databricks.profile_host(profile) == want
+    assert _sdk_host(profile) == want
+
+
+def test_profiles_for_host_use_each_profiles_own_keys(home):
+    write_databrickscfg(home, {
+        "DEFAULT": {"host": "https://adb-1.azuredatabricks.net", "token": "x"},
+        "nohost": {"token": "x"},
+        "ws7": {"host": "adb-7.azuredatabricks.net/", "token": "x", "workspace_id": "7"},
+        "any7": {"host": "https://ADB-7.azuredatabricks.net", "token": "x"},
+        "__settings__": {"default_profile": "ws7"},
+    })  # fmt: skip
+    assert databricks.profiles_for_host("https://adb-1.azuredatabricks.net") == ["DEFAULT"]
+    assert databricks.profiles_for_host("https://adb-7.azuredatabricks.net", "7") == ["ws7", "any7"]
+    assert databricks.profiles_for_host("https://adb-7.azuredatabricks.net", "8") == ["any7"]
+    assert databricks.profiles_for_host("https://nowhere.example.com") == []
+    (home / ".databrickscfg").write_text("[broken\nhost = x\n")
+    assert databricks.profiles_for_host("https://x") == [] and databricks.profile_host(None) is None
+
+
+def test_the_resolvers_home_workspace_follows_the_sdks_default_profile(home, monkeypatch):
+    """``databricks`` as tracking URI is the workspace databricks-sdk would pick: the profile named by
+    DATABRICKS_CONFIG_PROFILE, not [DEFAULT]."""
+    from mlflow_lineage_plugin.resolve.endpoints import Clients
+
+    write_databrickscfg(home, {"DEFAULT": {"host": "https://adb-1.azuredatabricks.net", "token": "x"},
+                               "prod": {"host": "https://adb-7.azuredatabricks.net", "token": "x"}})
+    monkeypatch.setenv("DATABRICKS_CONFIG_PROFILE", "prod")
+    assert Clients(tracking_uri="databricks").home_workspace == "https://adb-7.azuredatabricks.net/"
+    monkeypatch.setenv("DATABRICKS_HOST", "adb-9.azuredatabricks.net")
+    assert Clients(tracking_uri="databricks").home_workspace == "https://adb-9.azuredatabricks.net/"

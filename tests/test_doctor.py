@@ -53,7 +53,8 @@ def test_healthy_in_a_git_repository_text_and_json(project, tmp_path, git_availa
     out = run_doctor(repo, env, "--script", "src/train.py")
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
-    for line in ("ok    run provider", "ok    registry ", "ok    mlflow ", "ok    git ", "ok    off switch"):
+    for line in ("ok    run provider", "ok    registry ", "ok    mlflow ", "ok    git ", "ok    off switch",
+                 "ok    tracking store ", "ok    tracking uri "):
         assert line in text, text
     assert f"repository https://github.com/acme/project at {head[:12]} on main" in text
     assert "path src/train.py" in text
@@ -71,6 +72,9 @@ def test_healthy_in_a_git_repository_text_and_json(project, tmp_path, git_availa
     assert report["mlflow"]["imported"] == mlflow.__version__
     wrapped = set(report["registry"]["wrapped"])
     assert {"sqlite", "postgresql", "mysql", "http", "https", "databricks", "databricks-uc", "file"} <= wrapped
+    tracking = set(report["tracking_store"]["wrapped"])
+    assert tracking == {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "file"}
+    assert "new runs here get reconciled git tags" in check(report, "tracking uri")["summary"]
     recorded = report["would_record"]["tags"]
     assert recorded[T.MLFLOW_GIT_COMMIT] == head
     assert recorded[T.GIT_PATH] == "src/train.py"
@@ -173,6 +177,25 @@ def test_registry_scheme_shadowed_by_another_distribution(project, tmp_path):
     report = json.loads(out.stdout)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "sqlite" in report["registry"]["wrapped"]
+
+
+def test_tracking_store_scheme_shadowed_by_another_distribution(project, tmp_path):
+    repo, _ = project
+    site = tmp_path / "later-site"
+    _fake_dist(site, "other-tracking-plugin", "2.0.1",
+               "[mlflow.tracking_store]\nsqlite = other_tracking_plugin:build\n", SHADOW_MODULE)  # fmt: skip
+    later = [sys.executable, "-c",
+             f"import sys; sys.path.append({str(site)!r}); sys.argv[0] = 'mlflow-lineage'; "
+             "from mlflow_lineage_plugin.cli import main; main()"]  # fmt: skip
+    out = run_doctor(repo, doctor_env(tmp_path), "--format", "json", prefix=later)
+    assert out.returncode == 1, out.stdout + out.stderr
+    report = json.loads(out.stdout)
+    hook = check(report, "tracking store")
+    assert hook["status"] == "fail" and "7/8 schemes wrapped" in hook["summary"], hook
+    assert "sqlite: shadowed by other-tracking-plugin 2.0.1 (sqlite = other_tracking_plugin:build)" in hook["why"]
+    # The tracking URI in effect is sqlite: runs created here are not reconciled.
+    assert check(report, "tracking uri")["status"] == "warn"
+    assert check(report, "registry")["status"] == "ok"
 
 
 def test_mismatched_mlflow_distributions_are_reported(project, tmp_path):

@@ -90,7 +90,12 @@ client.create_registered_model("install-check")
 mv = client.create_model_version("install-check", source=run.info.artifact_uri + "/model",
                                  run_id=run.info.run_id)
 mv = client.get_model_version("install-check", mv.version)
+with mlflow.start_run(tags={"mlflow.source.git.commit": "deadbeef"}) as mine:
+    pass
+from mlflow.tracking._tracking_service.utils import _get_store
 print("RESULT " + json.dumps({
+    "tracking_store": [type(_get_store()).__name__, _get_store().__class__.__name__],
+    "callers_commit_tags": mlflow.get_run(mine.info.run_id).data.tags,
     "mlflow": mlflow.__version__,
     "run_id": run.info.run_id,
     "version": str(mv.version),
@@ -176,6 +181,9 @@ def test_wheel_is_pure_python_with_both_entry_points_and_no_mlflow_requirement(w
     assert "[mlflow.run_context_provider]" in entry_points
     assert "lineage = mlflow_lineage_plugin.context:LineageRunContext" in entry_points
     assert "[mlflow.model_registry_store]" in entry_points
+    assert "[mlflow.tracking_store]" in entry_points
+    for scheme in ("sqlite", "postgresql", "mysql", "http", "https", "databricks", "file"):
+        assert re.search(rf"^{re.escape(scheme)} = mlflow_lineage_plugin\.tracking_store:", entry_points, re.M), scheme
     for scheme in ("sqlite", "postgresql", "mysql", "http", "https", "databricks", "databricks-uc"):
         assert re.search(rf"^{re.escape(scheme)} = mlflow_lineage_plugin\.registry:", entry_points, re.M), scheme
     assert "[console_scripts]" in entry_points and "mlflow-lineage = " in entry_points
@@ -393,6 +401,13 @@ def test_install_leaves_mlflow_alone_and_the_plugin_works(case, outcomes):
     assert version_tags.get(T.GIT_COMMIT) == oc.head, version_tags
     everything = json.dumps(oc.result)
     assert SECRET not in everything
+    # The tracking-store wrapper is MLflow's store for sqlite, answers as MLflow's own class, and has the
+    # last word: the caller's commit wins and the derived tags follow it.
+    assert oc.result["tracking_store"] == ["LineageTrackingStore", "SqlAlchemyStore"], oc.result["tracking_store"]
+    mine = oc.result["callers_commit_tags"]
+    assert mine.get(T.MLFLOW_GIT_COMMIT) == "deadbeef", mine
+    assert mine.get(T.SOURCE_URL) == "https://github.com/acme/demo/blob/deadbeef/train.py", mine
+    assert T.MLFLOW_GIT_DIRTY not in mine, mine
 
     # 3. The doctor, run as a user would in that environment, calls it healthy.
     assert oc.doctor_rc == 0, _fail(oc, f"doctor: {json.dumps(oc.doctor, indent=1)[-3000:]}")

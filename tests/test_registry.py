@@ -10,7 +10,7 @@ import pickle
 
 import pytest
 
-from mlflow_lineage_plugin import registry, source, urls
+from mlflow_lineage_plugin import errors, registry, source
 from mlflow_lineage_plugin import tags as T
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -121,7 +121,7 @@ def test_nothing_read_still_names_what_is_known():
 
 
 def test_error_descriptions_carry_no_credentials():
-    text = urls.error_line(RuntimeError("cannot reach https://bob:s3cret@host:5000/api\nmore"))
+    text = errors.error_line(RuntimeError("cannot reach https://bob:s3cret@host:5000/api\nmore"))
     assert "s3cret" not in text and "bob" not in text and "\n" not in text
     assert text.startswith("RuntimeError: cannot reach https://host:5000/api")
 
@@ -190,6 +190,27 @@ def test_builder_never_reenters_the_registry_lock(_module_db):
     t.start()
     t.join(30)
     assert out and isinstance(out[0], registry.LineageRegistryStore)
+
+
+def test_bare_paths_are_claimed_through_the_frame_of_mlflows_own_registry(tmp_path, monkeypatch):
+    """``registry._register_local_paths`` finds the registry loading the ``file`` entry point by
+    walking the call stack to MLflow's ``register_entrypoints``; this pins that against the MLflow
+    in use: a fresh registry, loaded the way MLflow loads it, maps a scheme-less path to the wrapper."""
+    from mlflow.store.model_registry.file_store import FileStore
+    from mlflow.tracking._model_registry import utils
+    from mlflow.tracking._model_registry.registry import ModelRegistryStoreRegistry
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    reg = ModelRegistryStoreRegistry()
+    reg.register("", lambda store_uri, tracking_uri=None: None)  # not MLflow's file builder: left alone
+    reg.register_entrypoints()
+    assert reg._registry[""] is not registry.build_file
+    reg = ModelRegistryStoreRegistry()
+    reg.register("", utils._get_file_store)  # what MLflow registers for scheme-less paths
+    reg.register_entrypoints()
+    assert reg._registry[""] is registry.build_file
+    store = reg.get_store(str(tmp_path / "mlruns"), None)
+    assert isinstance(store, registry.LineageRegistryStore) and type(store.inner) is FileStore
 
 
 def test_mysql_and_mssql_driver_uris_map_to_the_sql_builder():
@@ -360,6 +381,7 @@ def test_strict_mode_refuses_and_creates_nothing(name, sqlite_uri, monkeypatch, 
     monkeypatch.setenv("MLFLOW_LINEAGE_REQUIRE", require)
     with pytest.raises(MlflowException) as err:
         client.create_model_version(name, "s3://b/m", run.info.run_id)
+    assert type(err.value) is registry.LineageRefusal  # a named type, not a flag on the exception
     assert err.value.error_code == "INVALID_PARAMETER_VALUE"
     assert fragment in err.value.message and f"'{name}'" in err.value.message
     assert client.search_model_versions(f"name = '{name}'") == []
@@ -386,6 +408,120 @@ def test_strict_mode_with_a_typo_says_so(name, sqlite_uri, monkeypatch):
     monkeypatch.setenv("MLFLOW_LINEAGE_REQUIRE", "comit")
     with pytest.raises(MlflowException, match="unknown requirement.*comit.*clean, commit"):
         client.create_model_version(name, "s3://b/m", run.info.run_id)
+
+
+def test_strict_mode_says_when_the_run_could_not_be_read(name, sqlite_uri, monkeypatch):
+    """A run that cannot be read may well have a commit: the refusal must not say it has none."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    client.create_registered_model(name)
+    monkeypatch.setenv("MLFLOW_LINEAGE_REQUIRE", "commit")
+    missing = "e" * 32
+    with pytest.raises(registry.LineageRefusal) as err:
+        client.create_model_version(name, "s3://b/m", missing)
+    msg = err.value.message
+    assert "its source could not be read, so its commit cannot be confirmed" in msg
+    assert f"run {missing} could not be read" in msg
+    assert "records no git commit" not in msg
+    assert client.search_model_versions(f"name = '{name}'") == []
+
+
+def test_prompts_are_exempt_from_strict_mode(sqlite_uri, monkeypatch):
+    """Prompts have no source run; strict mode is about models, so it must not refuse them."""
+    import mlflow.genai
+
+    monkeypatch.setenv("MLFLOW_LINEAGE_REQUIRE", "commit,clean")
+    mlflow.genai.register_prompt(name="strict_greet", template="Hello {{name}}")
+    mlflow.genai.register_prompt(name="strict_greet", template="Hi {{name}}")
+    assert mlflow.genai.load_prompt("prompts:/strict_greet/2").template == "Hi {{name}}"
+
+
+# --- one spelling per repository --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [T.MLFLOW_GIT_REPO_URL, T.MLFLOW_GIT_REPO_URL_LEGACY, T.MLFLOW_DATABRICKS_GIT_REPO_URL])
+def test_a_repository_has_one_spelling_whichever_tag_names_it(name, sqlite_uri, key):
+    """A plugin run writes ``https://github.com/acme/churn``; MLflow alone writes the remote as git
+    has it (``.git``, credentials, scp form). A search by repository must find the versions of both."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    plugin_run = _tagged_run(client, {T.MLFLOW_GIT_REPO_URL: "https://github.com/acme/churn"})
+    plain_run = client.create_run("0")
+    client.set_tag(plain_run.info.run_id, T.MLFLOW_GIT_COMMIT, COMMIT)
+    client.set_tag(plain_run.info.run_id, key, "https://ci:s3cret@github.com/acme/churn.git")
+    scp_run = client.create_run("0")
+    client.set_tag(scp_run.info.run_id, key, "git@github.com:acme/churn.git")
+    client.create_registered_model(name)
+    for run in (plugin_run, plain_run, scp_run):
+        client.create_model_version(name, "s3://b/m", run.info.run_id)
+    found = client.search_model_versions(f"name = '{name}' and tags.{T.GIT_REPO_URL} = 'https://github.com/acme/churn'")
+    assert sorted(mv.run_id for mv in found) == sorted(r.info.run_id for r in (plugin_run, plain_run, scp_run))
+    assert not any("s3cret" in v for mv in found for v in mv.tags.values())
+
+
+# --- MLflow's file store -------------------------------------------------------------------------------
+
+
+def _rename_on_a_file_store(tmp_path, tracking_uri: str, plugin: bool, monkeypatch):
+    """The same steps plugin on and off: three versions of a model from a tagged run (one deleted), a
+    model tag, an alias, then a rename. Returns what a user reads back under the new name."""
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    if plugin:
+        monkeypatch.delenv("MLFLOW_LINEAGE_DISABLE", raising=False)
+    else:
+        monkeypatch.setenv("MLFLOW_LINEAGE_DISABLE", "true")
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=f"file://{tmp_path / ('on' if plugin else 'off')}")
+    run = _tagged_run(client)
+    client.create_registered_model("before", tags={"owner": "ml"})
+    for _ in range(3):
+        client.create_model_version("before", f"runs:/{run.info.run_id}/model", run.info.run_id)
+    client.delete_model_version("before", "3")  # the file store keeps it, soft-deleted, tags and all
+    client.set_registered_model_alias("before", "champion", "2")
+    client.rename_registered_model("before", "after")
+    model = client.get_registered_model("after")
+    versions = sorted(client.search_model_versions("name = 'after'"), key=lambda mv: int(mv.version))
+    assert client.search_registered_models("name = 'before'") == []
+    return run, model, versions
+
+
+def test_file_store_rename_keeps_every_tag(tmp_path, sqlite_uri, monkeypatch):
+    """MLflow's file store cannot rename a model whose versions carry tags ('str' object has no
+    attribute 'key'); the plugin tags every version, so the wrapper renames it itself."""
+    run, model, versions = _rename_on_a_file_store(tmp_path, sqlite_uri, True, monkeypatch)
+    assert [str(mv.version) for mv in versions] == ["1", "2"]
+    for mv in versions:
+        assert mv.name == "after" and mv.run_id == run.info.run_id
+        assert mv.tags[T.GIT_COMMIT] == COMMIT and mv.tags[T.RUN_ID] == run.info.run_id
+    assert model.tags == {"owner": "ml"}
+    assert model.aliases == {"champion": "2"}
+
+    off_run, _, off_versions = _rename_on_a_file_store(tmp_path, sqlite_uri, False, monkeypatch)
+    # Plugin off, MLflow's own rename: the same versions, none of them tagged (so MLflow manages).
+    def seen(vs, rid):
+        return [(mv.name, str(mv.version), mv.source.replace(rid, "R"), mv.run_id == rid) for mv in vs]
+
+    assert seen(off_versions, off_run.info.run_id) == seen(versions, run.info.run_id)
+    assert all(mv.tags == {} for mv in off_versions)
+
+
+def test_file_store_rename_to_a_taken_name_changes_nothing(tmp_path, sqlite_uri, monkeypatch):
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(tracking_uri=sqlite_uri, registry_uri=f"file://{tmp_path / 'taken'}")
+    run = _tagged_run(client)
+    for model in ("a", "b"):
+        client.create_registered_model(model)
+    client.create_model_version("a", "s3://b/m", run.info.run_id, tags={"k": "v"})
+    with pytest.raises(MlflowException, match="already exists"):
+        client.rename_registered_model("a", "b")
+    assert client.get_model_version("a", "1").tags[T.GIT_COMMIT] == COMMIT
+    assert client.get_model_version("a", "1").tags["k"] == "v"
 
 
 # --- MLflow 3 LoggedModels ------------------------------------------------------------------------------
@@ -469,6 +605,34 @@ def test_the_fast_sql_reader_reads_exactly_what_get_run_reads(sqlite_uri):
     assert fast.get_run(run.info.run_id).deleted
     with pytest.raises(MlflowException, match="not found|does not exist|No run"):
         fast.get_run("0" * 32)
+
+
+def test_the_fast_sql_reader_gives_up_on_a_locked_sqlite_file_and_puts_the_busy_timeout_back(sqlite_uri):
+    """The read's limit lives in the database connection (SQLite: its busy timeout); MLflow's own
+    writes on the same pooled connection must get their own limit back afterwards."""
+    import sqlite3
+
+    from mlflow import MlflowClient
+    from mlflow.tracking._tracking_service.utils import _get_store
+    from sqlalchemy.exc import OperationalError
+
+    store = _get_store(sqlite_uri)
+    run = _tagged_run(MlflowClient())
+    reader = source.SqlTagsReader(store, timeout=0.3)
+    with store.engine.connect() as conn:
+        before = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    assert before != 300
+    locker = sqlite3.connect(sqlite_uri[len("sqlite:///"):], isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(OperationalError, match="locked"):
+            reader.get_run(run.info.run_id)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == before
+    assert reader.get_run(run.info.run_id).tags[T.MLFLOW_GIT_COMMIT] == COMMIT
 
 
 def test_end_to_end_from_a_real_git_checkout(name, sqlite_uri, repos, git_available):

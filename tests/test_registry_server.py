@@ -263,6 +263,32 @@ def test_shared_registry_names_each_versions_own_workspace(servers):
         assert got.tags[T.GIT_COMMIT] == COMMIT
 
 
+def _lineage_warnings(server, model: str) -> list[str]:
+    return [line for line in server.log.read_text(errors="replace").splitlines()
+            if f"mlflow-lineage: new version of model '{model}'" in line]
+
+
+def test_plain_client_into_a_shared_registry_does_not_get_the_registrys_workspace(servers):
+    """Tracking on ws1, registry on the plugin server maria, client without the plugin: maria cannot
+    find the run, so it must not name itself as the run's workspace. It takes the workspace from the
+    request's run_link when there is one, else records only the run id; one warning says which."""
+    home, shared = servers["ws1"], servers["maria"]
+    rid, exp = plain_run(home.url, GIT)
+    bare = plain_version(shared.url, "shared_plain", source=f"runs:/{rid}/model", run_id=rid)["tag_dict"]
+    assert bare[T.RUN_ID] == rid
+    assert T.WORKSPACE_URI not in bare and T.RUN_URL not in bare and T.GIT_COMMIT not in bare
+    link = f"{home.url}/#/experiments/{exp}/runs/{rid}"
+    linked = plain_version(shared.url, "shared_plain", source=f"runs:/{rid}/model", run_id=rid, run_link=link)
+    tags = linked["tag_dict"]
+    assert (tags[T.WORKSPACE_URI], tags[T.EXPERIMENT_ID], tags[T.RUN_URL]) == (home.url, exp, link)
+    assert linked["run_link"] == link
+    warned = _lineage_warnings(shared, "shared_plain")
+    assert len(warned) == 2, warned
+    assert f"run {rid} could not be read" in warned[0]
+    assert "not on this server and the request names no workspace (no run_link), so only its id" in warned[0]
+    assert f"its workspace {home.url} is taken from the request's run_link" in warned[1]
+
+
 # --- faults ---------------------------------------------------------------------------------------------
 
 

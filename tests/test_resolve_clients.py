@@ -16,16 +16,16 @@ from fixtures.databricks_server import (
     write_databrickscfg,
 )
 
-from mlflow_lineage_plugin import resolve
 from mlflow_lineage_plugin.resolve import graph as G
-from mlflow_lineage_plugin.resolve.clients import (
+from mlflow_lineage_plugin.resolve import resolve
+from mlflow_lineage_plugin.resolve.endpoints import (
     Clients,
     MappingError,
-    canonical,
     load_mapping_file,
     parse_mapping_env,
     resolve_endpoint,
 )
+from mlflow_lineage_plugin.workspace import canonical
 
 
 def test_mapping_env_splits_where_the_tracking_uri_starts():
@@ -223,7 +223,7 @@ def test_a_server_that_answers_500_is_an_error_not_an_unreachable_workspace(monk
 
     from mlflow import MlflowClient
 
-    from mlflow_lineage_plugin.resolve.clients import SERVER_ERROR, describe_error, is_unreachable
+    from mlflow_lineage_plugin.errors import SERVER_ERROR, describe_error, is_unreachable
 
     class Fails(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802

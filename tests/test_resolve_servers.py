@@ -14,12 +14,12 @@ import sys
 import textwrap
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import RepoFactory, git, start_mlflow_server
 
-from mlflow_lineage_plugin import resolve
-from mlflow_lineage_plugin.resolve import ResolveError
+from mlflow_lineage_plugin.resolve import ResolveError, resolve
 from mlflow_lineage_plugin.resolve import graph as G
 
 BUILDER = textwrap.dedent(
@@ -80,12 +80,15 @@ BUILDER = textwrap.dedent(
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
     base = tmp_path_factory.mktemp("servers")
-    a = start_mlflow_server(base / "a", timeout=300)
-    try:
-        b = start_mlflow_server(base / "b", timeout=300)
-    except Exception:
-        a.stop()
-        raise
+    # Both start at once: each start-up is mostly waiting on its own interpreter's imports.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        starting = [pool.submit(start_mlflow_server, base / name, timeout=300) for name in ("a", "b")]
+    started = [f.result() for f in starting if f.exception() is None]
+    if len(started) < 2:
+        for server in started:
+            server.stop()
+        raise next(f.exception() for f in starting if f.exception() is not None)
+    a, b = started
     repo = RepoFactory(base).make("agent", files={"build.py": BUILDER}, remote="https://github.com/acme/agent.git")
     commit = git(repo, "rev-parse", "HEAD")
     out = base / "out.json"

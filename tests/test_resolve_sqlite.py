@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import RepoFactory, git
 
-from mlflow_lineage_plugin import find, resolve
-from mlflow_lineage_plugin.resolve import ResolveError
+from mlflow_lineage_plugin.resolve import ResolveError, find, resolve
 from mlflow_lineage_plugin.resolve import graph as G
 
 BUILDER = textwrap.dedent(
@@ -31,13 +30,16 @@ BUILDER = textwrap.dedent(
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("train")
     out = {}
+    # Stated requirements (inferring them starts one more interpreter per model) and cloudpickle (the
+    # default, skops, takes seconds to import): the lineage under test is the same either way.
+    LEAN = {"pip_requirements": ["scikit-learn"], "serialization_format": "cloudpickle"}
 
     def fit():
         return LogisticRegression().fit([[0.0], [1.0]], [0, 1])
 
     def logged(key, name, **kw):
         with mlflow.start_run() as run:
-            info = mlflow.sklearn.log_model(fit(), name="model", registered_model_name=name, **kw)
+            info = mlflow.sklearn.log_model(fit(), name="model", registered_model_name=name, **LEAN, **kw)
         out[key] = {"run_id": run.info.run_id, "model_id": info.model_id,
                     "version": str(info.registered_model_version)}
         return run
@@ -50,7 +52,7 @@ BUILDER = textwrap.dedent(
         logged("dirty", "fraud")
         run = logged("deleted", "fraud")
         MlflowClient().delete_run(run.info.run_id)
-        info = mlflow.sklearn.log_model(fit(), name="orphan", registered_model_name="orphan")
+        info = mlflow.sklearn.log_model(fit(), name="orphan", registered_model_name="orphan", **LEAN)
         out["orphan"] = {"model_id": info.model_id, "version": str(info.registered_model_version)}
         c = MlflowClient()
         exp = mlflow.get_experiment_by_name("train").experiment_id
@@ -87,9 +89,10 @@ def world(tmp_path_factory):
     loose = base / "scratch"
     loose.mkdir()
     shutil.copy(repo / "train.py", loose / "train.py")
-    # SQLite and concurrent schema creation do not mix: create the schema first.
-    subprocess.run([sys.executable, "-c", f"import mlflow; mlflow.MlflowClient('{uri}').search_experiments()"],
-                   check=True, capture_output=True)
+    # SQLite and concurrent schema creation do not mix: create the schema first (here: no extra interpreter).
+    import mlflow
+
+    mlflow.MlflowClient(uri).search_experiments()
     env_off = {"MLFLOW_LINEAGE_DISABLE": "true"}
     procs = {
         "main": _spawn(repo / "train.py", uri, "main", base / "main.json", {}),

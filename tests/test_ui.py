@@ -359,7 +359,7 @@ NOTEBOOK_CELL = """<!doctype html><html><head><meta charset="utf-8"><title>linea
 
 
 def test_resolver_html_shows_the_chain_with_working_links(ui, world):
-    from mlflow_lineage_plugin import resolve
+    from mlflow_lineage_plugin.resolve import resolve
 
     lineage = resolve(f"models:/churn-shared/{world.shared_version}", registry_uri=world.b, tracking_uri=world.b)
     page = ui.context.new_page()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlflow_lineage_plugin import context, urls, workspace
+from mlflow_lineage_plugin import context, doctor, tracking_workspace, urls, workspace
 from mlflow_lineage_plugin import tags as T
 
 # Secrets are built from segments that each carry a marker absent from every other part of the URL
@@ -118,8 +118,16 @@ def test_tags_built_from_any_remote_or_tracking_uri_never_keep_a_credential(u, c
     _no_secret(T.version_tags(src), T.version_tags(src, unity_catalog=True))
 
 
+# A token pasted into a setting that wants a URL: no scheme, no "host:", perhaps an auth-header prefix.
+bare_token = st.builds(
+    lambda prefix, body: prefix + MARK + body,
+    st.sampled_from(["", "ghp_", "glpat-", "Bearer ", "token ", "Basic ", " Bearer  "]),
+    st.text(alphabet="abcdefghijklmnoprstuvwxyzABCDEFXYZ0123456789_-.~+=/@", max_size=24),
+)
+
+
 @PROPS
-@given(url_with_secret())
+@given(st.one_of(url_with_secret(), bare_token))
 def test_environment_overrides_never_pass_a_credential_through(u):
     problems: list[str] = []
     with env(MLFLOW_LINEAGE_GIT_REPO_URL=u, MLFLOW_LINEAGE_GIT_COMMIT=f"{MARK}{u}", MLFLOW_LINEAGE_WORKSPACE_URI=u):
@@ -129,7 +137,38 @@ def test_environment_overrides_never_pass_a_credential_through(u):
         except ValueError:
             ws = None
     merged = context._merge(None, overrides)
-    _no_secret(overrides, merged, ws, problems, T.run_tags(merged, ws))
+    shown = [doctor._safe_value(u, name) for name in ("MLFLOW_LINEAGE_GIT_REPO_URL", "MLFLOW_LINEAGE_WORKSPACE_URI")]
+    _no_secret(overrides, merged, ws, problems, T.run_tags(merged, ws), shown)
+
+
+@pytest.mark.parametrize("value", ["ghp_SECRETBADURL", "Bearer ghp_x", "glpat-abc/def", "token@secret"])
+def test_a_repository_url_setting_that_is_no_git_url_is_ignored_with_one_warning(value, repos, sqlite_uri,
+                                                                                 monkeypatch, caplog):
+    import logging
+
+    import mlflow
+
+    from mlflow_lineage_plugin.warn_once import WarnOnce
+
+    repo = repos.make("acme", files={"train.py": "print(1)\n"}, remote="https://github.com/acme/x.git")
+    monkeypatch.setattr(context, "_warnings", WarnOnce(context._logger))
+    monkeypatch.setenv("MLFLOW_LINEAGE_GIT_REPO_URL", value)
+    with caplog.at_level(logging.WARNING, logger="mlflow_lineage_plugin"):
+        found = context.collect(str(repo / "train.py"))
+        tags = context.LineageRunContext(str(repo / "train.py")).tags()
+        context.LineageRunContext(str(repo / "train.py")).tags()
+    secret = value.split()[-1]
+    assert found.git.repo_url == "https://github.com/acme/x"  # the checkout's own remote, as if unset
+    assert tags[T.MLFLOW_GIT_REPO_URL] == "https://github.com/acme/x"
+    warned = [r.getMessage() for r in caplog.records if r.name == "mlflow_lineage_plugin"]
+    assert len(warned) == 1 and "MLFLOW_LINEAGE_GIT_REPO_URL is not a git remote URL; ignored" in warned[0]
+    assert secret not in " ".join(warned) and secret not in repr(tags)
+    with mlflow.start_run() as run:
+        pass
+    assert secret not in repr(mlflow.get_run(run.info.run_id).data.tags)
+    report = doctor.diagnose(str(repo / "train.py"))
+    assert secret not in doctor.render_text(report) and secret not in repr(report.to_json())
+    assert report.facts["settings"]["MLFLOW_LINEAGE_GIT_REPO_URL"] == "(ignored: not a git URL)"
 
 
 # --- example-based: shapes a user writes ---------------------------------------------------------
@@ -220,5 +259,5 @@ def test_tracking_uris_become_credential_free_workspace_uris(uri, expected):
 )
 def test_workspace_host_is_a_base_url_or_nothing(uri, host):
     """Databricks workspaces carry their base URL as host; tracking servers the same shape."""
-    ws = workspace.workspace_for_tracking_uri(uri)
+    ws = tracking_workspace.workspace_for_tracking_uri(uri)
     assert ws is not None and ws.host == host

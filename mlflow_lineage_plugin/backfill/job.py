@@ -25,8 +25,9 @@ from mlflow_lineage_plugin import source as S
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.backfill.plan import run_has_git_fact, run_writes, version_writes
 from mlflow_lineage_plugin.backfill.report import Item, Report, State
+from mlflow_lineage_plugin.errors import error_line
 from mlflow_lineage_plugin.registry import PROMPT_TAG
-from mlflow_lineage_plugin.urls import error_line, redact
+from mlflow_lineage_plugin.urls import redact
 
 VERSION_PAGE = 1000  # versions per search_model_versions request
 RUN_PAGE = 1000  # runs per search_runs request in --runs
@@ -243,7 +244,7 @@ class Backfill:
         return scheme.lower() in ("databricks-uc", "uc")
 
     def _places(self) -> list[Place]:
-        from mlflow_lineage_plugin.workspace import workspace_for_tracking_uri
+        from mlflow_lineage_plugin.tracking_workspace import workspace_for_tracking_uri
 
         # The workspace named for runs that do not say: this process's override (a public URL behind a
         # proxy), else the tracking URI's, as the registry wrapper names it at creation.

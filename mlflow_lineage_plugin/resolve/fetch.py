@@ -13,14 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from mlflow_lineage_plugin.resolve.clients import (
-    NOT_FOUND,
-    Clients,
-    Endpoint,
-    describe_error,
-    is_not_found,
-    is_unreachable,
-)
+from mlflow_lineage_plugin.errors import NOT_FOUND, describe_error, is_not_found, is_unreachable
+from mlflow_lineage_plugin.resolve.endpoints import Clients, Endpoint
 
 RUN_BATCH = 100  # run ids per search_runs filter: well under every store's filter-length limit
 SCAN_PAGE = 1000  # LoggedModels per page when scanning experiments instead of getting one by one

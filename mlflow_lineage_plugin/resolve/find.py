@@ -16,9 +16,10 @@ from typing import Any, Optional
 
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.datasets import DatasetRef, run_datasets
-from mlflow_lineage_plugin.resolve.clients import Clients, ResolveError, bounded, describe_error, show_workspace
+from mlflow_lineage_plugin.errors import ResolveError, describe_error
+from mlflow_lineage_plugin.resolve.endpoints import Clients, bounded
 from mlflow_lineage_plugin.urls import normalize_remote, redact, same_repo
-from mlflow_lineage_plugin.workspace import run_page_url
+from mlflow_lineage_plugin.workspace import run_page_url, show_workspace
 
 _HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
 EXPERIMENT_BATCH = 100
@@ -62,10 +63,13 @@ class FindResult:
     runs: list[FoundRun] = field(default_factory=list)
     versions: list[FoundVersion] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    tracking_uri: Optional[str] = None  # where it searched, credentials removed
+    registry_uri: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "runs": [r.to_dict() for r in self.runs],
-                "model_versions": [v.to_dict() for v in self.versions], "notes": self.notes}  # fmt: skip
+                "model_versions": [v.to_dict() for v in self.versions], "notes": self.notes,
+                "searched": {"tracking_uri": self.tracking_uri, "registry_uri": self.registry_uri}}  # fmt: skip
 
     def __bool__(self) -> bool:
         return bool(self.runs or self.versions)
@@ -95,6 +99,8 @@ class FindResult:
                 bits.append(r.url)
             lines.append("  " + " · ".join(bits))
         lines += [f"note: {n}" for n in self.notes]
+        if not self:
+            lines.append(f"nothing matched in tracking store {self.tracking_uri} and registry {self.registry_uri}")
         return "\n".join(lines) + "\n"
 
     def __str__(self) -> str:
@@ -233,7 +239,7 @@ def find(
     for v in query.values():
         _quote(v)
     clients = Clients(tracking_uri, registry_uri, timeout)
-    result = FindResult(query)
+    result = FindResult(query, tracking_uri=redact(clients.tracking_uri), registry_uri=redact(clients.registry_uri))
     with bounded(clients.timeout), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         runs = _find_runs(clients, experiment_ids, commit, branch, repo_pattern, repo_norm, notebook, max_results,

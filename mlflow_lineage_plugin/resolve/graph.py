@@ -10,38 +10,74 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Optional
 
-# Node kinds, in chain order.
-REGISTERED_MODEL = "registered_model"
-MODEL_VERSION = "model_version"
-LOGGED_MODEL = "logged_model"
-MLFLOW_MODEL = "mlflow_model"
-NATIVE_ARTIFACT = "native_artifact"
-RUN = "run"
-EXPERIMENT = "experiment"
-NOTEBOOK = "notebook"
-ENTRY_SCRIPT = "entry_script"
-GIT_COMMIT = "git_commit"
-REPOSITORY = "repository"
-WORKSPACE = "workspace"
-DATASET = "dataset"  # an input the run logged with mlflow.log_input
 
-KINDS = (
-    REGISTERED_MODEL, MODEL_VERSION, LOGGED_MODEL, MLFLOW_MODEL, NATIVE_ARTIFACT, RUN, EXPERIMENT,
-    NOTEBOOK, ENTRY_SCRIPT, GIT_COMMIT, REPOSITORY, WORKSPACE, DATASET,
-)  # fmt: skip
+class _StrEnum(str, Enum):
+    """A closed set of names that still is its string everywhere (JSON, f-strings, comparisons),
+    so callers and readers of ``to_dict`` see plain strings (``enum.StrEnum`` needs Python 3.11)."""
 
-ERROR = "error"
-WARNING = "warning"
-INFO = "info"
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+class NodeKind(_StrEnum):
+    """Node kinds, in chain order."""
+
+    REGISTERED_MODEL = "registered_model"
+    MODEL_VERSION = "model_version"
+    LOGGED_MODEL = "logged_model"
+    MLFLOW_MODEL = "mlflow_model"
+    NATIVE_ARTIFACT = "native_artifact"
+    RUN = "run"
+    EXPERIMENT = "experiment"
+    NOTEBOOK = "notebook"
+    ENTRY_SCRIPT = "entry_script"
+    GIT_COMMIT = "git_commit"
+    REPOSITORY = "repository"
+    WORKSPACE = "workspace"
+    DATASET = "dataset"  # an input the run logged with mlflow.log_input
+
+
+class Severity(_StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Requirement(_StrEnum):
+    """What a finding breaks; ``check --require`` selects among these."""
+
+    COMMIT = "commit"
+    CLEAN = "clean"
+    REACHABLE = "reachable"
+
+
+REGISTERED_MODEL = NodeKind.REGISTERED_MODEL
+MODEL_VERSION = NodeKind.MODEL_VERSION
+LOGGED_MODEL = NodeKind.LOGGED_MODEL
+MLFLOW_MODEL = NodeKind.MLFLOW_MODEL
+NATIVE_ARTIFACT = NodeKind.NATIVE_ARTIFACT
+RUN = NodeKind.RUN
+EXPERIMENT = NodeKind.EXPERIMENT
+NOTEBOOK = NodeKind.NOTEBOOK
+ENTRY_SCRIPT = NodeKind.ENTRY_SCRIPT
+GIT_COMMIT = NodeKind.GIT_COMMIT
+REPOSITORY = NodeKind.REPOSITORY
+WORKSPACE = NodeKind.WORKSPACE
+DATASET = NodeKind.DATASET
+KINDS = tuple(NodeKind)
+
+ERROR = Severity.ERROR
+WARNING = Severity.WARNING
+INFO = Severity.INFO
 _SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
 
-# What a finding breaks; ``check --require`` selects among these.
-REQ_COMMIT = "commit"
-REQ_CLEAN = "clean"
-REQ_REACHABLE = "reachable"
-REQUIREMENTS = (REQ_COMMIT, REQ_CLEAN, REQ_REACHABLE)
+REQ_COMMIT = Requirement.COMMIT
+REQ_CLEAN = Requirement.CLEAN
+REQ_REACHABLE = Requirement.REACHABLE
+REQUIREMENTS = tuple(Requirement)
 
 
 @dataclass

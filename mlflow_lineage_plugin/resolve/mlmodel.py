@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlflow_lineage_plugin.resolve.clients import NOT_FOUND, Clients, Endpoint, describe_error, is_not_found
-from mlflow_lineage_plugin.resolve.target import model_id_in_source
+from mlflow_lineage_plugin.errors import NOT_FOUND, describe_error, is_not_found
+from mlflow_lineage_plugin.source import model_id_from_source
+
+if TYPE_CHECKING:
+    from mlflow_lineage_plugin.resolve.endpoints import Clients, Endpoint
 
 _NATIVE_KEYS = ("pickled_model", "model_file", "data", "model_data", "saved_model_dir", "model_path", "path")
 
@@ -60,7 +63,7 @@ def _read(kwargs: dict, timeout: float) -> dict:
 
 def run_copy_location(mv: Any, logged_model: Any) -> str:
     source = mv.source or ""
-    if model_id_in_source(source) and logged_model is not None:
+    if model_id_from_source(source) and logged_model is not None:
         return logged_model.artifact_location
     return source
 

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.datasets import DatasetRef, run_datasets, run_model_inputs
+from mlflow_lineage_plugin.errors import NOT_FOUND
 from mlflow_lineage_plugin.resolve import graph as G
-from mlflow_lineage_plugin.resolve.clients import NOT_FOUND, show_workspace
 from mlflow_lineage_plugin.resolve.mlmodel import native_artifacts
-from mlflow_lineage_plugin.resolve.target import model_id_in_source
+from mlflow_lineage_plugin.source import model_id_from_source
 from mlflow_lineage_plugin.urls import normalize_remote, redact, source_web_url
-from mlflow_lineage_plugin.workspace import parse_workspace_uri, run_page_url
+from mlflow_lineage_plugin.workspace import parse_workspace_uri, run_page_url, show_workspace
 
 _INTERACTIVE = ("ipykernel_launcher", "ipykernel", "<stdin>", "-c", "ipython")
 
@@ -44,7 +45,7 @@ def model_id_of(version: Any) -> Optional[str]:
     mid = getattr(version, "model_id", None)
     if mid:
         return mid
-    return model_id_in_source(getattr(version, "source", None))
+    return model_id_from_source(getattr(version, "source", None))
 
 
 # --- registry side ---------------------------------------------------------------------------------
@@ -328,6 +329,30 @@ def code_nodes(g: G.Lineage, parent_id: str, git: T.GitRef, notebook: T.Notebook
         ))  # fmt: skip
         g.link(commit.id, rnode.id, "in repository")
     return commit.id
+
+
+@dataclass(frozen=True)
+class Code:
+    """What a run's (or LoggedModel's) tags say about the code that ran."""
+
+    git: T.GitRef
+    notebook: T.Notebook
+    entry: Optional[str]  # mlflow.source.name
+    source_type: Optional[str]
+
+
+def code_from_tags(g: G.Lineage, parent_id: str, tags: dict[str, str], ws_uri: Optional[str], origin: str,
+                   fallback_git: Optional[T.GitRef] = None, with_entry: bool = True) -> Code:
+    """The one way tags become code nodes under ``parent_id``: notebook or entry script, commit,
+    repository. ``fallback_git`` stands in when the tags name no commit (a run whose LoggedModel
+    does); ``with_entry=False`` shows no entry script (the tags are not the run's)."""
+    git = T.git_from_run_tags(tags)
+    if not git.commit and fallback_git is not None:
+        git = fallback_git
+    code = Code(git, T.notebook_from_run_tags(tags), tags.get(T.MLFLOW_SOURCE_NAME), tags.get(T.MLFLOW_SOURCE_TYPE))
+    entry = None if git.path or not with_entry else script_path(code.entry, code.source_type)
+    code_nodes(g, parent_id, git, code.notebook, entry, ws_uri, origin)
+    return code
 
 
 def dirty_finding(g: G.Lineage, git: T.GitRef, what: str, node_id: str) -> None:

@@ -70,16 +70,34 @@ def _detail(node: G.Node, with_url: bool = True) -> str:
             bits.append("DELETED")
         if a.get("run_id") and a["run_id"] not in node.label:
             bits.append(a["run_id"])
-    elif node.kind == G.MLFLOW_MODEL and a.get("flavors"):
+    elif node.kind == G.MLFLOW_MODEL and a.get("flavors") and ", ".join(a["flavors"]) not in node.label:
         bits.append("flavors: " + ", ".join(a["flavors"]))
     elif node.kind == G.DATASET:
         bits += [v for v in (a.get("source_type"), a.get("digest") and f"digest {a['digest']}",
                              a.get("schema") and f"columns: {a['schema']}") if v]  # fmt: skip
     if node.workspace_uri and node.kind in (G.RUN, G.LOGGED_MODEL):
         bits.append(f"in {node.workspace_uri}")
-    if node.url and with_url:
+    if node.url and with_url and node.url not in node.label:
         bits.append(node.url)
     return ("  " + " · ".join(bits)) if bits else ""
+
+
+_PREPOSITIONS = ("in ", "at ", "from ")
+
+
+def _relation_prefix(relation: Optional[str], label: str) -> str:
+    """``relation: `` before a label, unless the label already starts with what the relation names
+    (``run: run nightly`` says "run" twice; ``in repository`` before ``repository …`` likewise)."""
+    if not relation:
+        return ""
+    noun = relation
+    for p in _PREPOSITIONS:
+        if noun.startswith(p):
+            noun = noun[len(p):]
+    squash = noun.replace(" ", "").lower()
+    if squash and label.replace(" ", "").lower().startswith(squash):
+        return ""
+    return f"{relation}: "
 
 
 def text(lineage: G.Lineage) -> str:
@@ -98,7 +116,7 @@ def text(lineage: G.Lineage) -> str:
         del stack[depth:]
         prefix = "".join("│   " if more else "    " for more in stack[1:]) if depth else ""
         branch = ("└── " if last else "├── ") if depth else ""
-        rel = f"{relation}: " if relation else ""
+        rel = _relation_prefix(relation, node.label)
         body = f"{node.label} (see above)" if seen else node.label + _detail(node)
         lines.append(f"{prefix}{branch}{rel}{body}")
         stack.append(not last)

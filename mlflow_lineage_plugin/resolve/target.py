@@ -28,7 +28,6 @@ LATEST = "latest"
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _RUN_ID_LOOSE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")  # what MLflow itself accepts in runs:/
 _MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
-_MODEL_ID_IN_SOURCE = re.compile(r"^models:/(m-[0-9a-f]{32})(?:/|$)")
 _ALIAS = re.compile(r"^[\w\-]+$")
 _BAD_NAME_CHARS = re.compile(r"[\x00-\x1f'\"\\%]")
 
@@ -139,8 +138,3 @@ def _parse_runs(s: str) -> Target:
         raise TargetError(f"{s!r}: {run_id!r} is not a valid run id")
     return Target(RUN, s, run_id=run_id, path=path.strip("/") or None)
 
-
-def model_id_in_source(source: Optional[str]) -> Optional[str]:
-    """The LoggedModel a version's ``models:/m-...`` source names (MLflow 3), else None."""
-    m = _MODEL_ID_IN_SOURCE.match(source or "")
-    return m.group(1) if m else None

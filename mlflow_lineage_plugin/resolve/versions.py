@@ -8,14 +8,18 @@ is none, which workspace could not be read. It asks no server; it reads the vers
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.errors import NOT_FOUND, SERVER_ERROR
 from mlflow_lineage_plugin.resolve import graph as G
 from mlflow_lineage_plugin.resolve import nodes as N
-from mlflow_lineage_plugin.resolve.clients import NOT_FOUND, SERVER_ERROR, Endpoint, show_workspace
-from mlflow_lineage_plugin.resolve.fetch import Fetcher
 from mlflow_lineage_plugin.urls import redact, same_repo
+from mlflow_lineage_plugin.workspace import show_workspace
+
+if TYPE_CHECKING:
+    from mlflow_lineage_plugin.resolve.endpoints import Endpoint
+    from mlflow_lineage_plugin.resolve.fetch import Fetcher
 
 
 @dataclass
@@ -100,31 +104,24 @@ def build_version(g: G.Lineage, w: VersionWork, f: Fetcher, mlmodel: Optional[di
         run_ok = True
         rnode = N.run_node(g, w.run, ws_uri)
         g.link(parent, rnode.id, "run")
-        rtags = dict(w.run.data.tags or {})
-        run_git = T.git_from_run_tags(rtags)
-        run_nb = T.notebook_from_run_tags(rtags)
-        entry = rtags.get(T.MLFLOW_SOURCE_NAME)
-        source_type = rtags.get(T.MLFLOW_SOURCE_TYPE)
         exp_id = w.run.info.experiment_id
         N.attach_experiment(g, rnode.id, exp_id, ws_uri, *f.experiment(w.endpoint, exp_id))
         if w.run.info.lifecycle_stage == "deleted":
             g.note(G.Finding(G.ERROR, "run_deleted",
                              f"run {w.run_id} of {vname} was deleted (it is in the trash and will be "
                              "purged); its record is still readable", rnode.id, G.REQ_REACHABLE))
-        N.code_nodes(g, rnode.id, run_git, run_nb, None if run_git.path else N.script_path(entry, source_type),
-                     ws_uri, "run tags")
+        code = N.code_from_tags(g, rnode.id, dict(w.run.data.tags or {}), ws_uri, "run tags")
+        run_git, run_nb, entry, source_type = code.git, code.notebook, code.entry, code.source_type
     elif w.logged_model is not None:
         # A model logged outside any run: its lineage lives on the LoggedModel itself.
-        ltags = dict(getattr(w.logged_model, "tags", None) or {})
-        run_git, run_nb = T.git_from_run_tags(ltags), T.notebook_from_run_tags(ltags)
-        entry, source_type = ltags.get(T.MLFLOW_SOURCE_NAME), ltags.get(T.MLFLOW_SOURCE_TYPE)
         run_ok = True
         exp_id = w.logged_model.experiment_id
         N.attach_experiment(g, parent, exp_id, ws_uri, *f.experiment(w.endpoint, exp_id))
         g.note(G.Finding(G.INFO, "no_run", f"{vname} comes from LoggedModel {w.model_id}, "
                          "which was logged outside any run", parent))
-        N.code_nodes(g, parent, run_git, run_nb, None if run_git.path else N.script_path(entry, source_type),
-                     ws_uri, "LoggedModel tags")
+        code = N.code_from_tags(g, parent, dict(getattr(w.logged_model, "tags", None) or {}), ws_uri,
+                                "LoggedModel tags")
+        run_git, run_nb, entry, source_type = code.git, code.notebook, code.entry, code.source_type
     elif not w.run_id and not w.model_id:
         g.note(G.Finding(G.ERROR, "no_source_run",
                          f"{vname} has no source run: it was registered from {redact(mv.source)}",

@@ -17,18 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional, Union
 
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.databricks import uc_source_workspace
+from mlflow_lineage_plugin.errors import NOT_FOUND, ResolveError, describe_error, is_not_found
 from mlflow_lineage_plugin.resolve import graph as G
 from mlflow_lineage_plugin.resolve import nodes as N
-from mlflow_lineage_plugin.resolve.clients import (
-    NOT_FOUND,
-    Clients,
-    Endpoint,
-    ResolveError,
-    bounded,
-    describe_error,
-    is_not_found,
-    uc_source_workspace,
-)
+from mlflow_lineage_plugin.resolve.endpoints import Clients, Endpoint, bounded
 from mlflow_lineage_plugin.resolve.fetch import Fetcher
 from mlflow_lineage_plugin.resolve.mlmodel import fetch_mlmodel_pair
 from mlflow_lineage_plugin.resolve.target import (
@@ -305,15 +298,13 @@ class Walker:
         for mv in (results["versions"][0] or []):
             vnode = N.version_node(self.g, mv, self.c.registry_uri, with_model=False)
             self.g.link(rnode.id, vnode.id, "registered as")
-        git = T.git_from_run_tags(rtags)
-        nb = T.notebook_from_run_tags(rtags)
-        entry, stype = rtags.get(T.MLFLOW_SOURCE_NAME), rtags.get(T.MLFLOW_SOURCE_TYPE)
-        N.code_nodes(self.g, rnode.id, git, nb, None if git.path else N.script_path(entry, stype), ws_uri, "run tags")
+        code = N.code_from_tags(self.g, rnode.id, rtags, ws_uri, "run tags")
+        git = code.git
         if run.info.lifecycle_stage == "deleted":
             self.g.note(G.Finding(G.ERROR, "run_deleted", f"run {run_id} was deleted (it is in the trash and will "
                                   "be purged); its record is still readable", rnode.id, G.REQ_REACHABLE))
         if not git.commit:
-            reason = N.run_no_git_reason(nb, entry, stype)
+            reason = N.run_no_git_reason(code.notebook, code.entry, code.source_type)
             self.g.note(G.Finding(G.ERROR, "no_git_reference", f"run {N.short(run_id)} has no git reference: {reason}",
                                   rnode.id, G.REQ_COMMIT))
         else:
@@ -348,28 +339,18 @@ class Walker:
                 rnode = N.run_node(self.g, run, ws_uri)
                 self.g.link(lnode.id, rnode.id, "run")
                 self._attach_experiment(rnode.id, ep, run.info.experiment_id, ws_uri)
-                rtags = dict(run.data.tags or {})
-                git = T.git_from_run_tags(rtags)
-                git = git if git.commit else T.git_from_run_tags(ltags)
-                nb = T.notebook_from_run_tags(rtags)
-                entry, stype = rtags.get(T.MLFLOW_SOURCE_NAME), rtags.get(T.MLFLOW_SOURCE_TYPE)
-                N.code_nodes(self.g, rnode.id, git, nb, None if git.path else N.script_path(entry, stype), ws_uri,
-                             "run tags")
+                git = N.code_from_tags(self.g, rnode.id, dict(run.data.tags or {}), ws_uri, "run tags",
+                                       fallback_git=T.git_from_run_tags(ltags)).git
             else:
                 err = self.f.run_errors.get((ep.workspace_uri, lm.source_run_id), NOT_FOUND)
                 self.g.note(G.Finding(G.ERROR, "run_not_found" if err == NOT_FOUND else "workspace_unreachable",
                                       f"run {lm.source_run_id} of LoggedModel {model_id}: "
                                       + ("not found" if err == NOT_FOUND else err), lnode.id, G.REQ_REACHABLE))
-                git = T.git_from_run_tags(ltags)
-                nb = T.notebook_from_run_tags(ltags)
-                N.code_nodes(self.g, lnode.id, git, nb, None, ws_uri, "LoggedModel tags")
+                git = N.code_from_tags(self.g, lnode.id, ltags, ws_uri, "LoggedModel tags", with_entry=False).git
         else:
             self.f.fetch_experiments({(ep, lm.experiment_id)})
             self._attach_experiment(lnode.id, ep, lm.experiment_id, ws_uri)
-            git, nb = T.git_from_run_tags(ltags), T.notebook_from_run_tags(ltags)
-            entry, stype = ltags.get(T.MLFLOW_SOURCE_NAME), ltags.get(T.MLFLOW_SOURCE_TYPE)
-            N.code_nodes(self.g, lnode.id, git, nb, None if git.path else N.script_path(entry, stype), ws_uri,
-                         "LoggedModel tags")
+            git = N.code_from_tags(self.g, lnode.id, ltags, ws_uri, "LoggedModel tags").git
             self.g.note(G.Finding(G.INFO, "no_run", f"LoggedModel {model_id} was logged outside any run", lnode.id))
         if not git.commit:
             self.g.note(G.Finding(G.ERROR, "no_git_reference", f"LoggedModel {model_id} has no git reference",

@@ -10,9 +10,7 @@ else is "unreachable, because ...", which the walk turns into a finding and keep
 
 from __future__ import annotations
 
-import configparser
 import contextlib
-import functools
 import json
 import os
 import re
@@ -24,8 +22,11 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from mlflow_lineage_plugin import config
-from mlflow_lineage_plugin.urls import redact, redact_text
+from mlflow_lineage_plugin.databricks import config_path, norm_host, profile_host, profiles_for_host
+from mlflow_lineage_plugin.errors import ResolveError
+from mlflow_lineage_plugin.urls import redact
 from mlflow_lineage_plugin.workspace import (
+    canonical,
     databricks_profile,
     is_databricks_uri,
     oss_workspace_uri,
@@ -33,10 +34,6 @@ from mlflow_lineage_plugin.workspace import (
 )
 
 _SCHEME_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:|^databricks$")
-
-
-class ResolveError(Exception):
-    """The target itself cannot be resolved (exit code 2): unknown model, refused credentials..."""
 
 
 @dataclass(frozen=True)
@@ -159,126 +156,6 @@ def configured_mapping() -> dict[str, str]:
     return mapping
 
 
-def canonical(uri: str) -> str:
-    """One spelling per workspace: lower-case scheme and host, no trailing slash before the query."""
-    uri = uri.strip()
-    base, sep, query = uri.partition("?")
-    if "://" in base:
-        scheme, _, rest = base.partition("://")
-        host, slash, path = rest.partition("/")
-        base = f"{scheme.lower()}://{host.lower()}{slash}{path}"
-    if not base.endswith(":///"):
-        base = base.rstrip("/")
-    return f"{base}/?{query}" if query else base
-
-
-@functools.lru_cache(maxsize=512)
-def show_workspace(uri: Optional[str]) -> Optional[str]:
-    """A workspace URI fit to print: credentials dropped, but its ``?o=<id>`` / ``?workspace=<name>``
-    kept (plain ``redact`` drops every query, and with it which workspace is meant)."""
-    if not uri:
-        return uri
-    base, _, query = uri.strip().partition("?")
-    keep = "&".join(p for p in query.split("&") if p.split("=", 1)[0] in ("o", "workspace"))
-    base = redact(base) or base
-    return f"{base}?{keep}" if keep else base
-
-
-# --- Databricks profiles ------------------------------------------------------------------------
-
-
-def _norm_host(host: Optional[str]) -> Optional[str]:
-    if not host:
-        return None
-    host = host.strip()
-    if not host.startswith(("http://", "https://")):
-        host = "https://" + host
-    parts = urlsplit(host)
-    return f"{parts.scheme.lower()}://{(parts.netloc.rpartition('@')[2]).lower()}"
-
-
-def databricks_config_path() -> Path:
-    return Path(os.environ.get("DATABRICKS_CONFIG_FILE") or "~/.databrickscfg").expanduser()
-
-
-def profiles_for_host(host: str, workspace_id: Optional[str] = None) -> list[str]:
-    """Profiles of ``~/.databrickscfg`` whose host is ``host``; those naming the same workspace id
-    (when the file records one) first."""
-    want = _norm_host(host)
-    path = databricks_config_path()
-    if not want or not path.is_file():
-        return []
-    parser = configparser.ConfigParser(interpolation=None, default_section="__no_default__")
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, OSError, UnicodeDecodeError):
-        return []
-    exact, same_host = [], []
-    for section in parser.sections():
-        if _norm_host(parser.get(section, "host", fallback=None)) != want:
-            continue
-        ws = parser.get(section, "workspace_id", fallback=None)
-        if workspace_id and ws and ws.strip() == str(workspace_id):
-            exact.append(section)
-        elif not (workspace_id and ws):
-            same_host.append(section)
-    return exact + same_host
-
-
-def profile_host(profile: Optional[str]) -> Optional[str]:
-    path = databricks_config_path()
-    if not path.is_file():
-        return _norm_host(os.environ.get("DATABRICKS_HOST")) if not profile else None
-    parser = configparser.ConfigParser(interpolation=None, default_section="__no_default__")
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, OSError, UnicodeDecodeError):
-        return None
-    section = profile or "DEFAULT"
-    if parser.has_section(section):
-        return _norm_host(parser.get(section, "host", fallback=None))
-    return _norm_host(os.environ.get("DATABRICKS_HOST")) if not profile else None
-
-
-def sdk_client(profile: Optional[str], timeout: float, host: Optional[str] = None):
-    """A databricks-sdk WorkspaceClient with bounded retries, identified as this plugin."""
-    from databricks.sdk import WorkspaceClient
-    from databricks.sdk.config import Config
-
-    from mlflow_lineage_plugin import __version__
-
-    kwargs: dict[str, Any] = {
-        "retry_timeout_seconds": max(1, int(round(timeout))),
-        "http_timeout_seconds": timeout,
-        "product": "mlflow-lineage-plugin",
-        "product_version": __version__,
-    }
-    if profile:
-        kwargs["profile"] = profile
-    if host:
-        kwargs["host"] = host
-    return WorkspaceClient(config=Config(**kwargs))
-
-
-# --- Unity Catalog ---------------------------------------------------------------------------------
-
-
-def uc_source_workspace(profile: Optional[str], full_name: str, version: str,
-                        timeout: float) -> tuple[Optional[str], Optional[str], Optional[str]]:
-    """(run_workspace_id, this workspace's id, host) for a UC model version, via databricks-sdk.
-
-    MLflow's UC client drops ``run_workspace_id`` when it converts the response, so ask UC directly.
-    """
-    w = sdk_client(profile, timeout)
-    info = w.model_versions.get(full_name, int(version))
-    ws_id = str(info.run_workspace_id) if info.run_workspace_id else None
-    try:
-        home = str(w.get_workspace_id())
-    except Exception:
-        home = None
-    return ws_id, home, w.config.host
-
-
 # --- the clients of one resolve --------------------------------------------------------------------
 
 
@@ -301,6 +178,10 @@ class Clients:
         # MLflow's own precedence: explicit, MLFLOW_REGISTRY_URI, else the registry is the tracking store
         self.registry_uri = (registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
                              or mlflow.get_registry_uri())  # fmt: skip
+        defaulted = not tracking_uri and not os.environ.get("MLFLOW_TRACKING_URI")
+        check_store_exists(self.tracking_uri, "tracking", defaulted)
+        if self.registry_uri != self.tracking_uri:
+            check_store_exists(self.registry_uri, "registry", False)
         self.timeout = config.seconds(config.RESOLVE_TIMEOUT, timeout)
         self.mapping = configured_mapping() if mapping is None else {canonical(k): v for k, v in mapping.items()}
         self.home_workspace = home_workspace_uri(self.tracking_uri)
@@ -358,10 +239,77 @@ class Clients:
         return resolve_endpoint(workspace_uri)
 
 
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+def missing_store(uri: str) -> Optional[str]:
+    """Why a local store URI names no store on this machine, or None when it does (or is remote).
+
+    MLflow creates a SQLite file or a store directory that does not exist the moment a client opens
+    it, so a read would leave one behind, often in a place the user did not mean (a typo, three
+    slashes instead of four, the default ``mlflow.db`` of whatever folder the shell is in).
+    """
+    u = uri.strip()
+    if u.startswith("sqlite:"):
+        if not u.startswith("sqlite:///"):
+            return None  # sqlite:// is an in-memory database
+        path = u[len("sqlite:///"):].split("?", 1)[0]
+        if not path or path == ":memory:":
+            return None
+        p = Path(path)
+        relative = "" if p.is_absolute() else (
+            f"; three slashes make a relative path (from {Path.cwd()}), an absolute one takes four: "
+            f"sqlite:///{Path.cwd() / p}"
+        )  # fmt: skip
+        if not p.is_file():
+            return f"SQLite store {path} does not exist{relative}"
+        if not _has_mlflow_tables(p):
+            return f"SQLite file {path} holds no MLflow store (MLflow would create its tables there)"
+        return None
+    if u.startswith("file:"):
+        path = urlsplit(u).path
+        if path and not Path(path).is_dir():
+            return f"file store {path} does not exist"
+        return None
+    if "://" in u or u in ("databricks", "databricks-uc", "uc") or not u:
+        return None
+    # A bare path: MLflow reads it as a file store directory.
+    if u.lower().endswith(_SQLITE_SUFFIXES):
+        return f"{u} is a path, which MLflow reads as a file store directory; for a SQLite database use sqlite:///{u}"
+    if not Path(u).expanduser().is_dir():
+        return f"file store {u} does not exist"
+    return None
+
+
+def _has_mlflow_tables(path: Path) -> bool:
+    """Whether a SQLite file already holds MLflow's tables, read without writing to it."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1)
+        try:
+            return con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'"
+                               ).fetchone() is not None
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return True  # locked or unusual: let MLflow open it and say what is wrong
+
+
+def check_store_exists(uri: str, what: str, defaulted: bool = False) -> None:
+    """Raise ``ResolveError`` naming the path when ``uri`` is a local store that is not there."""
+    reason = missing_store(uri)
+    if reason is None:
+        return
+    hint = " (MLflow's default: no tracking URI is set; set MLFLOW_TRACKING_URI or pass --tracking-uri)" \
+        if defaulted else ""
+    raise ResolveError(f"{what} URI {redact(uri) or uri}: {reason}{hint}")
+
+
 def _same_workspace(a: str, b: str) -> bool:
     pa, pb = parse_workspace_uri(a), parse_workspace_uri(b)
     if pa.kind == "databricks" and pb.kind == "databricks":
-        same_host = _norm_host(pa.base) == _norm_host(pb.base)
+        same_host = norm_host(pa.base) == norm_host(pb.base)
         if pa.workspace_id and pb.workspace_id:
             return same_host and pa.workspace_id == pb.workspace_id
         return same_host
@@ -384,15 +332,15 @@ def resolve_endpoint(workspace_uri: str) -> Endpoint:
     parsed = parse_workspace_uri(workspace_uri)
     shown = redact(workspace_uri) or workspace_uri
     if parsed.kind == "databricks":
-        host = _norm_host(parsed.base) or parsed.base
+        host = norm_host(parsed.base) or parsed.base
         profiles = profiles_for_host(host, parsed.workspace_id)
         if profiles:
             return Endpoint(workspace_uri, f"databricks://{profiles[0]}", "profile")
-        if not databricks_config_path().is_file() and _norm_host(os.environ.get("DATABRICKS_HOST")) == host:
+        if profile_host(None) == host:  # databricks-sdk's default chain (environment, default profile)
             return Endpoint(workspace_uri, "databricks", "profile")
         return Endpoint(
             workspace_uri, None, "none",
-            f"no profile for that host in {databricks_config_path()} "
+            f"no profile for that host in {config_path()} "
             f"(add one with host = {host}, or map it in {config.WORKSPACES})",
         )  # fmt: skip
     if parsed.kind == "http":
@@ -418,58 +366,3 @@ def resolve_endpoint(workspace_uri: str) -> Endpoint:
             f"database stores are recorded without credentials; map {shown} in {config.WORKSPACES}",
         )  # fmt: skip
     return Endpoint(workspace_uri, None, "none", f"unknown kind of workspace URI; map it in {config.WORKSPACES}")
-
-
-# --- errors, in one line ----------------------------------------------------------------------------
-
-
-SERVER_ERROR = "the server answered with an error"
-NOT_FOUND = "not_found"  # a fetched result that is gone, as opposed to unreadable
-
-
-def describe_error(exc: BaseException, timeout: Optional[float] = None) -> str:
-    """One credential-free line for an exception from MLflow, requests or databricks-sdk."""
-    text = str(exc) or type(exc).__name__
-    low = text.lower()
-    if "timeout" in low or "timed out" in low:
-        return f"no answer within {timeout:g} s" if timeout else "no answer in time"
-    if "connection refused" in low or "failed to establish a new connection" in low:
-        return "connection refused"
-    if "name or service not known" in low or "nodename nor servname" in low or "getaddrinfo" in low:
-        return "host name does not resolve"
-    m5 = re.search(r"too many (5\d\d) error responses", low) or re.search(r"error code (5\d\d)", low)
-    if m5:
-        return f"{SERVER_ERROR} (HTTP {m5.group(1)})"
-    m = re.search(r"error code (\d{3})", text) or re.search(r"\b(40[13])\b", text)
-    code = m.group(1) if m else None
-    if code is None and callable(getattr(exc, "get_http_status_code", None)):
-        with contextlib.suppress(Exception):
-            code = str(exc.get_http_status_code())  # type: ignore[attr-defined]
-    if code in ("401", "403") or "unauthorized" in low or "permission_denied" in low or "invalid access token" in low:
-        return f"credentials refused (HTTP {code})" if code else "credentials refused"
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    first = redact_text(first)
-    return first[:300]
-
-
-def is_not_found(exc: BaseException) -> bool:
-    code = getattr(exc, "error_code", None)
-    if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
-        return True
-    text = str(exc)
-    return "RESOURCE_DOES_NOT_EXIST" in text or "not found" in text.lower() and "404" in text
-
-
-def is_unreachable(exc: BaseException) -> bool:
-    """Network-level failures and refused credentials: the workspace as a whole is out of reach."""
-    if is_not_found(exc):
-        return False
-    code = getattr(exc, "error_code", None)
-    if code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE"):
-        return False
-    reason = describe_error(exc)
-    if reason.startswith(SERVER_ERROR):  # it answered: the workspace is up, this request failed
-        return False
-    return reason.startswith(("no answer", "connection refused", "host name", "credentials refused")) or (
-        "API request to" in str(exc) and "failed with exception" in str(exc)
-    )

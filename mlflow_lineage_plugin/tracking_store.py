@@ -1,0 +1,171 @@
+"""The tracking-store wrapper and its builders, one per built-in URI scheme.
+
+Only ``create_run`` (and MLflow 3's ``create_logged_model``) sees a run's final tags: every run-context
+provider's and the caller's, merged. There the git tags are made to tell one story (``reconcile``); every
+other call goes to MLflow's own store unchanged, and no request is added.
+
+Built like the registry wrapper: entry points named like MLflow's own schemes replace MLflow's builders
+(no URI changes), and each builder calls MLflow's own builder function, never ``get_store()`` (its
+building lock is held and not reentrant). Inside ``mlflow server`` the builders return the server's own
+store unwrapped: the server never runs a client's run-context providers, so it has nothing to reconcile.
+
+MLflow chooses some behaviour by the tracking store's type (``isinstance(store, RestStore)`` prints the
+"View run at" link; DBFS artifacts and several GenAI features do the same), so the wrapper answers
+``__class__`` with its inner store's class. ``type(store)`` still names the wrapper.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any, Callable, Optional
+
+from mlflow_lineage_plugin import config, reconcile
+from mlflow_lineage_plugin.errors import error_line
+
+_logger = logging.getLogger(__name__)
+
+#: For benchmarks only: "1" makes the wrapper pass ``create_run`` through untouched, to measure its cost.
+BENCH_OFF_ENV = "_MLFLOW_LINEAGE_BENCH_TRACKING_STORE_OFF"
+_SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"  # mlflow.server.constants.BACKEND_STORE_URI_ENV_VAR
+
+
+class LineageTrackingStore:
+    """Delegates to the real tracking store; reconciles the git tags of new runs and LoggedModels.
+
+    Holds no state of its own beyond the inner store, so it is thread-safe wherever the inner store is;
+    the provider's answer travels in a context variable of the creating thread.
+    """
+
+    def __init__(self, inner: Any, *, store_uri: Optional[str] = None):
+        self._inner = inner
+        self._store_uri = store_uri
+
+    # --- delegation, identity, pickling ---------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names not found normally. Dunder look-ups (pickle, copy) and the inner
+        # store itself must not recurse into a half-built object.
+        if name.startswith("__") or name == "_inner":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    @property  # type: ignore[misc]
+    def __class__(self):  # isinstance() asks this: MLflow's type checks see the inner store (module docstring)
+        return type(self._inner)
+
+    def __reduce__(self):
+        return (LineageTrackingStore, (self._inner,), {"_store_uri": self._store_uri})
+
+    def __repr__(self) -> str:
+        return f"LineageTrackingStore({self._inner!r})"
+
+    @property
+    def inner(self) -> Any:
+        return self._inner
+
+    # --- the changed calls ------------------------------------------------------------------------
+
+    def create_run(self, experiment_id, user_id, start_time, tags, run_name):
+        tags, fresh = self._final_tags(tags, "run")
+        run = self._inner.create_run(experiment_id=experiment_id, user_id=user_id, start_time=start_time,
+                                     tags=tags, run_name=run_name)  # fmt: skip
+        if fresh is not None:
+            self._after_create_run(run, fresh)
+        return run
+
+    def create_logged_model(self, experiment_id, name=None, source_run_id=None, tags=None, params=None,
+                            model_type=None, **kwargs):
+        tags, _ = self._final_tags(tags, "LoggedModel")
+        return self._inner.create_logged_model(experiment_id=experiment_id, name=name, source_run_id=source_run_id,
+                                               tags=tags, params=params, model_type=model_type, **kwargs)
+
+    def _after_create_run(self, run: Any, fresh: reconcile.Fresh) -> None:
+        """The run exists, its id is known, and so is the provider's answer it was created with: the
+        place for work that needs all three (the uncommitted-changes capture). Nothing yet."""
+
+    def _final_tags(self, tags, what: str) -> tuple[Any, Optional[reconcile.Fresh]]:
+        """The tags to create with, and the provider's answer when it applied to them."""
+        fresh = reconcile.take()
+        if fresh is None or not tags or config.disabled() or os.environ.get(BENCH_OFF_ENV) == "1":
+            return tags, None
+        try:
+            pairs = [(t.key, t.value) for t in tags]
+            merged = dict(pairs)
+            if len(merged) != len(pairs) or not reconcile.applies(fresh, merged):
+                return tags, None
+            final = reconcile.reconcile(merged, fresh)
+            if final == merged:
+                return tags, fresh
+            cls = type(tags[0])
+            return [cls(k, v) for k, v in final.items()], fresh
+        except Exception as exc:  # a bug of ours must never cost the user's run
+            _logger.warning("mlflow-lineage: new %s created with its tags as merged, not reconciled: %s",
+                            what, error_line(exc))
+            return tags, None
+
+
+# --- builders ---------------------------------------------------------------------------------------
+
+
+def _in_server(store_uri: Optional[str]) -> bool:
+    """True when this store is the one ``mlflow server`` serves."""
+    if "mlflow.server.handlers" not in sys.modules or not store_uri:
+        return False
+    return os.environ.get(_SERVER_BACKEND_ENV) == store_uri
+
+
+def _builder(client_fn: str, server_fn: Optional[str]) -> Callable:
+    """A builder for one scheme: MLflow's client builder, wrapped; inside ``mlflow server`` the
+    server's own builder (read replicas for SQL backends), unwrapped."""
+
+    def build(store_uri, artifact_uri=None):
+        if server_fn and _in_server(store_uri):
+            from mlflow.server import handlers
+
+            fn = getattr(handlers.TrackingStoreRegistryWrapper, server_fn, None)
+            if fn is not None:
+                return fn(store_uri, artifact_uri)
+        from mlflow.tracking._tracking_service import utils
+
+        fn = getattr(utils, client_fn, None)
+        if fn is None:
+            raise ImportError(f"this MLflow release has no tracking-store builder {client_fn}")
+        return LineageTrackingStore(fn(store_uri=store_uri, artifact_uri=artifact_uri), store_uri=store_uri)
+
+    build.__name__ = f"build_{client_fn.strip('_')}"
+    return build
+
+
+build_sql = _builder("_get_sqlalchemy_store", "_get_sqlalchemy_store")
+build_rest = _builder("_get_rest_store", None)
+build_file = _builder("_get_file_store", "_get_file_store")
+build_databricks = _builder("_get_databricks_rest_store", "_get_databricks_rest_store")
+
+
+def _register_local_paths() -> None:
+    """Also claim scheme-less paths (``/data/mlruns``), which map to the scheme ``""``: the same lazy
+    name as the registry wrapper's ``file`` entry point (``registry._register_local_paths``), for the
+    tracking-store registry loading it."""
+    try:
+        from mlflow.tracking._tracking_service.registry import TrackingStoreRegistry
+    except ImportError:
+        return
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "register_entrypoints":
+            registry = frame.f_locals.get("self")
+            if isinstance(registry, TrackingStoreRegistry):
+                current = registry._registry.get("")
+                if current is not None and getattr(current, "__name__", "") == "_get_file_store":
+                    registry.register("", build_file)
+            return
+        frame = frame.f_back
+
+
+def __getattr__(name: str):
+    if name == "build_file_and_paths":
+        _register_local_paths()
+        return build_file
+    raise AttributeError(name)

@@ -1,0 +1,98 @@
+"""``source``: the pure reading of a model version's source (model id from a source URI, workspace from
+tags, the merged ``SourceRun``) and the bounded fetch around a reader."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from mlflow_lineage_plugin import source as S
+from mlflow_lineage_plugin import tags as T
+
+MID = "m-" + "0123456789abcdef" * 2
+COMMIT = "c" * 40
+
+
+@pytest.mark.parametrize("src, mid", [
+    (f"models:/{MID}", MID),
+    (f" models:/{MID}/ ", MID),
+    (f"models:/{MID}/sub/path", MID),
+    (f"s3://bucket/1/models/{MID}/artifacts", MID),
+    (f"file:///mlruns/1/models/{MID}/artifacts/", MID),
+    (f"s3://bucket/1/models/{MID}/artifacts/extra", None),
+    ("models:/my-model/3", None),
+    ("models:/m-XYZ", None),
+    ("runs:/abc/model", None),
+    ("", None),
+    (None, None),
+])  # fmt: skip
+def test_model_id_from_source(src, mid):
+    assert S.model_id_from_source(src) == mid
+
+
+def test_workspace_from_tags_ours_first_then_databricks():
+    assert S.workspace_uri_from_tags({T.WORKSPACE_URI: "http://h:5000",
+                                      T.MLFLOW_DATABRICKS_WORKSPACE_URL: "adb-1.azuredatabricks.net"}) == "http://h:5000"
+    assert S.workspace_uri_from_tags({T.MLFLOW_DATABRICKS_WORKSPACE_URL: "adb-1.azuredatabricks.net",
+                                      T.MLFLOW_DATABRICKS_WORKSPACE_ID: "1"}) == "https://adb-1.azuredatabricks.net/?o=1"
+    assert S.workspace_uri_from_tags({}) is None
+
+
+def test_source_run_prefers_the_runs_tags_over_the_logged_models():
+    run = S.RunFacts("r1", "5", {T.MLFLOW_GIT_COMMIT: COMMIT, T.WORKSPACE_URI: "http://run:5000"})
+    model = S.ModelFacts(MID, "6", "r1", {T.MLFLOW_GIT_COMMIT: "d" * 40, T.MLFLOW_GIT_BRANCH: "main"})
+    src = S.source_run(run_id=None, model_id=None, run=run, model=model, fallback_workspace_uri="http://client")
+    assert (src.run_id, src.model_id, src.experiment_id) == ("r1", MID, "5")
+    assert src.git.commit == COMMIT and src.git.branch == "main"
+    assert src.workspace_uri == "http://run:5000"
+    assert src.run_url == "http://run:5000/#/experiments/5/runs/r1"
+
+
+def test_source_run_of_a_model_outside_any_run_and_of_nothing():
+    model = S.ModelFacts(MID, "6", None, {T.MLFLOW_GIT_COMMIT: COMMIT})
+    src = S.source_run(run_id=None, model_id=None, model=model, fallback_workspace_uri="sqlite:////x.db")
+    assert (src.run_id, src.model_id, src.experiment_id, src.workspace_uri) == (None, MID, "6", "sqlite:////x.db")
+    assert src.run_url is None and src.git.commit == COMMIT
+    assert S.source_run(run_id=None, model_id=None) == T.SourceRun()
+
+
+class _Reader:
+    def __init__(self, fail: bool = False, hang: threading.Event | None = None):
+        self.fail, self.hang = fail, hang
+
+    def get_run(self, run_id):
+        if self.hang is not None:
+            self.hang.wait(30)
+        if self.fail:
+            raise RuntimeError("cannot reach https://bob:s3cret@h:5000/api")
+        return S.RunFacts(run_id, "1", {})
+
+    def get_logged_model(self, model_id):
+        return S.ModelFacts(model_id, "1", "r9", {})
+
+
+def test_fetch_reads_the_logged_models_run():
+    got = S.fetch(_Reader, run_id=None, model_id=MID, timeout=10)
+    assert got.model.model_id == MID and got.run.run_id == "r9" and got.problems == ()
+
+
+def test_fetch_problems_are_one_credential_free_line():
+    got = S.fetch(lambda: _Reader(fail=True), run_id="r1", model_id=None, timeout=10)
+    assert got.run is None
+    [problem] = got.problems
+    assert problem.startswith("run r1 could not be read (RuntimeError: cannot reach https://h:5000/api")
+    assert "s3cret" not in problem
+
+
+def test_fetch_is_bounded():
+    hang = threading.Event()
+    try:
+        got = S.fetch(lambda: _Reader(hang=hang), run_id="r1", model_id=None, timeout=0.2)
+    finally:
+        hang.set()
+    assert got.problems == ("run r1 not read within 0.2s",)
+
+
+def test_fetch_of_nothing_reads_nothing():
+    assert S.fetch(lambda: pytest.fail("no reader wanted"), run_id=None, model_id=None, timeout=1) == S.Fetched()
