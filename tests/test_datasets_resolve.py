@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import RepoFactory
 
-from mlflow_lineage_plugin import find, resolve
 from mlflow_lineage_plugin.cli import main
+from mlflow_lineage_plugin.resolve import find, resolve
 from mlflow_lineage_plugin.resolve import graph as G
 
 TRAIN = textwrap.dedent(
