@@ -81,7 +81,7 @@ class Receiver:
 
 
 def resolve_side(url: str) -> tuple[int, int]:
-    from mlflow_lineage_plugin import resolve
+    from mlflow_lineage_plugin.resolve import resolve
 
     g = resolve(f"models:/{MODEL}", tracking_uri=url, registry_uri=url, timeout=120)
     return len(g.of_kind("git_commit")), 0
