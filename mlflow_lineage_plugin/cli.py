@@ -123,24 +123,26 @@ def show(target: str, fmt: str, mlmodel: bool, tracking_uri: Optional[str], regi
 @click.option("--branch", help="A branch name.")
 @click.option("--repo", "repo_url", help="A repository URL in any spelling (ssh, https, with or without .git).")
 @click.option("--notebook", help="A Databricks notebook path.")
+@click.option("--dataset", help="A logged dataset: its name, digest or source (s3://bucket/key, a path, a Delta "
+              "table name, which matches every version of it unless given as TABLE@VERSION).")
 @click.option("--experiment-id", "experiment_ids", multiple=True, help="Search only these experiments.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_connection_options
 @_guard
 def find(commit: Optional[str], branch: Optional[str], repo_url: Optional[str], notebook: Optional[str],
-         experiment_ids: tuple[str, ...], fmt: str, tracking_uri: Optional[str], registry_uri: Optional[str],
-         timeout: Optional[float]) -> None:
-    """Runs and model versions that came from a commit, branch, repository or notebook.
+         dataset: Optional[str], experiment_ids: tuple[str, ...], fmt: str, tracking_uri: Optional[str],
+         registry_uri: Optional[str], timeout: Optional[float]) -> None:
+    """Runs and model versions that came from a commit, branch, repository, notebook or dataset.
 
     Options combine with AND. Exits 1 when nothing matches.
     """
     from mlflow_lineage_plugin.resolve import find as do_find
 
-    if not any((commit, branch, repo_url, notebook)):
-        _fail("give at least one of --commit, --branch, --repo, --notebook")
+    if not any((commit, branch, repo_url, notebook, dataset)):
+        _fail("give at least one of --commit, --branch, --repo, --notebook, --dataset")
     _check_uri(tracking_uri, "--tracking-uri")
     _check_uri(registry_uri, "--registry-uri")
-    result = do_find(commit=commit, branch=branch, repo_url=repo_url, notebook=notebook,
+    result = do_find(commit=commit, branch=branch, repo_url=repo_url, notebook=notebook, dataset=dataset,
                      tracking_uri=tracking_uri, registry_uri=registry_uri,
                      experiment_ids=list(experiment_ids) or None, timeout=timeout)
     click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.to_text(), nl=fmt == "json")
@@ -317,6 +319,55 @@ def checkout(target: str, directory: str, repo: Optional[str], tracking_uri: Opt
         _fail(str(exc))
     click.echo(restored.summary(), nl=False)
     sys.exit(EXIT_OK if restored.exact else EXIT_FINDINGS)
+
+
+@main.command("openlineage")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--dry-run", is_flag=True, help="Print the events as JSON lines instead of sending them.")
+@_connection_options
+@_guard
+def openlineage_cmd(targets: tuple[str, ...], dry_run: bool, tracking_uri: Optional[str],
+                    registry_uri: Optional[str], timeout: Optional[float]) -> None:
+    """Send one OpenLineage RunEvent per run reached from TARGETS (same forms as `show`).
+
+    The transport is openlineage-python's own configuration: OPENLINEAGE_URL, or OPENLINEAGE_CONFIG /
+    openlineage.yml (http, file, console, kafka). Exits 1 when a run could not be read.
+    """
+    from mlflow_lineage_plugin import openlineage as ol
+    from mlflow_lineage_plugin.resolve.endpoints import Clients
+    from mlflow_lineage_plugin.resolve.target import parse_target
+
+    if not ol.available():
+        _fail(ol.INSTALL_HINT)
+    _check_uri(tracking_uri, "--tracking-uri")
+    _check_uri(registry_uri, "--registry-uri")
+    parsed = [parse_target(t) for t in targets]
+    sender = None
+    if not dry_run:
+        try:
+            sender = ol.client()
+        except ol.NotConfigured as exc:
+            _fail(f"{exc}; or use --dry-run")
+    events, problems = ol.events_for(parsed, Clients(tracking_uri, registry_uri, timeout))
+    if dry_run:
+        for ev in events:
+            click.echo(ol.to_json(ev))
+    else:
+        sent = 0
+        try:
+            for ev in events:
+                ol.emit([ev], sender)
+                sent += 1
+        except Exception as exc:
+            from mlflow_lineage_plugin.errors import error_line
+
+            _fail(f"OpenLineage {ol.transport_kind(sender)} transport: {error_line(exc)} "
+                  f"({sent} of {len(events)} events sent)")
+        click.echo(f"sent {sent} OpenLineage event{'s' if sent != 1 else ''} "
+                   f"({ol.transport_kind(sender)} transport)", err=True)
+    for p in problems:
+        click.echo(f"mlflow-lineage: {p}", err=True)
+    sys.exit(EXIT_FINDINGS if problems else EXIT_OK)
 
 
 def _register() -> None:

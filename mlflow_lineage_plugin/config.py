@@ -33,11 +33,12 @@ DIFF_MAX_BYTES = "MLFLOW_LINEAGE_DIFF_MAX_BYTES"  # a larger patch is not stored
 DIFF_EXCLUDE = "MLFLOW_LINEAGE_DIFF_EXCLUDE"  # gitignore-style patterns (comma or newline separated)
 DIFF_UNTRACKED = "MLFLOW_LINEAGE_DIFF_UNTRACKED"  # "true": also untracked files .gitignore does not exclude
 DIFF_TIMEOUT = "MLFLOW_LINEAGE_DIFF_TIMEOUT"  # seconds for the capture, and again for the upload
+OPENLINEAGE = "MLFLOW_LINEAGE_OPENLINEAGE"  # "true": each new model version sends its run's OpenLineage event
 
 ALL_SETTINGS = (
     DISABLE, GIT_COMMIT, GIT_BRANCH, GIT_REPO_URL, GIT_PATH, GIT_DIRTY, GIT_TIMEOUT, DIRTY_TIMEOUT,
     DATABRICKS_TIMEOUT, REGISTRY_TIMEOUT, WORKSPACE_URI, REQUIRE, WORKSPACES, CONFIG_FILE, RESOLVE_TIMEOUT,
-    DESCRIPTION, DIFF, DIFF_MAX_BYTES, DIFF_EXCLUDE, DIFF_UNTRACKED, DIFF_TIMEOUT,
+    DESCRIPTION, DIFF, DIFF_MAX_BYTES, DIFF_EXCLUDE, DIFF_UNTRACKED, DIFF_TIMEOUT, OPENLINEAGE,
 )  # fmt: skip
 
 # The time limits' defaults, next to their names so each is stated once.

@@ -118,7 +118,12 @@ class LineageRegistryStore:
             kwargs["local_model_path"] = local_model_path
         if "model_id" in self._inner_params:
             kwargs["model_id"] = model_id
-        return self._inner.create_model_version(name, source, run_id, tags, run_link, description, **kwargs)
+        mv = self._inner.create_model_version(name, source, run_id, tags, run_link, description, **kwargs)
+        if config.flag(config.OPENLINEAGE) and not config.disabled():  # opt-in; queues, never waits or raises
+            from mlflow_lineage_plugin.openlineage import emit_new_version
+
+            emit_new_version(mv, self._tracking_uri, self._store_uri, self._server)
+        return mv
 
     def rename_registered_model(self, name, new_name):
         if config.disabled() or not _is_file_store(self._inner):

@@ -51,6 +51,7 @@ MLFLOW_DATABRICKS_GIT_REPO_REFERENCE_TYPE = "mlflow.databricks.gitRepoReferenceT
 MLFLOW_DATABRICKS_GIT_REPO_RELATIVE_PATH = "mlflow.databricks.gitRepoRelativePath"
 MLFLOW_DATABRICKS_GIT_REPO_STATUS = "mlflow.databricks.gitRepoStatus"
 MLFLOW_MODEL_VERSIONS = "mlflow.modelVersions"  # LoggedModel back-link, JSON list
+MLFLOW_DATASET_CONTEXT = "mlflow.data.context"  # on a run's dataset input: training, eval, ...
 
 # --- plugin keys on runs and LoggedModels ------------------------------------------------------
 SCHEMA = "lineage_schema"

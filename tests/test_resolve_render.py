@@ -180,7 +180,7 @@ def test_graph_building_modules_import_no_io_module():
 
 def test_kinds_severities_and_requirements_are_closed_string_sets():
     assert isinstance(G.RUN, G.NodeKind) and G.RUN == "run" and f"{G.RUN}" == "run"
-    assert set(G.KINDS) == set(G.NodeKind) and len(G.KINDS) == 12
+    assert set(G.KINDS) == set(G.NodeKind) and len(G.KINDS) == 13 and G.DATASET == "dataset"
     assert [s.value for s in G.Severity] == ["error", "warning", "info"]
     assert {"commit", "clean"} - set(G.REQUIREMENTS) == set()
     assert json.loads(sample().to_json())["nodes"][0]["kind"] == "registered_model"

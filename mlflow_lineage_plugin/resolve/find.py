@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.datasets import DatasetRef, run_datasets
 from mlflow_lineage_plugin.errors import ResolveError, describe_error
 from mlflow_lineage_plugin.resolve.endpoints import Clients, bounded
 from mlflow_lineage_plugin.urls import normalize_remote, redact, same_repo
@@ -37,6 +38,7 @@ class FoundRun:
     workspace_uri: Optional[str]
     url: Optional[str]
     deleted: bool
+    datasets: Optional[tuple[str, ...]] = None  # with --dataset: the matching inputs, "relation: dataset"
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -74,7 +76,8 @@ class FindResult:
 
     def to_text(self) -> str:
         q = ", ".join(f"{k}={v}" for k, v in self.query.items())
-        lines = [f"code: {q}", f"model versions ({len(self.versions)}):"]
+        lines = [f"{'data' if set(self.query) == {'dataset'} else 'code'}: {q}",
+                 f"model versions ({len(self.versions)}):"]
         for v in self.versions:
             commit = f" commit {v.commit[:12]}" if v.commit else ""
             run = f" run {v.run_id}" if v.run_id else ""
@@ -90,6 +93,8 @@ class FindResult:
                 bits.append(f"notebook {r.notebook}")
             if r.deleted:
                 bits.append("DELETED")
+            if r.datasets:
+                bits.append("; ".join(r.datasets))
             if r.url:
                 bits.append(r.url)
             lines.append("  " + " · ".join(bits))
@@ -134,7 +139,31 @@ def _repo_pattern(repo_url: str) -> tuple[str, str]:
     return norm, pattern
 
 
-def _run_filters(commit, branch, repo_pattern, notebook) -> list[list[str]]:
+def _dataset_filters(dataset: str) -> list[str]:
+    """Search alternatives for ``--dataset``: its name or digest, or, for what may be a place (a path,
+    a URI, a table name), every run with a dataset input, matched here by ``_dataset_matches``."""
+    base, _, version = dataset.rpartition("@") if "@" in dataset else (dataset, "", "")
+    options = [f"dataset.name = {_quote(dataset)}", f"dataset.digest = {_quote(dataset)}"]
+    if any(c in base for c in "/:.") or version:
+        options = [f"dataset.name LIKE {_quote('%')}"]
+    return options
+
+
+def _dataset_matches(dataset: str, refs: list[DatasetRef]) -> list[DatasetRef]:
+    """Inputs that ``dataset`` names: by name, digest, location (``s3://b/k``, a path) or table; a Delta
+    table name matches every version of it unless one is given (``main.sales.churn@7`` or ``@v7``)."""
+    base, _, version = dataset.rpartition("@") if "@" in dataset else (dataset, "", "")
+    version = version[1:] if version[:1] in ("v", "V") and version[1:].isdigit() else version
+    out = []
+    for d in refs:
+        named = dataset in (d.name, d.digest, d.location, f"{d.namespace}/{d.ol_name}".rstrip("/"))
+        table = bool(base and d.table) and base.lower() == d.table.lower() and version in ("", d.version)
+        if named or table:
+            out.append(d)
+    return out
+
+
+def _run_filters(commit, branch, repo_pattern, notebook, dataset=None) -> list[list[str]]:
     """Alternatives (OR) of conjunctions (AND): MLflow search has no OR, so each is one search."""
     commit_keys = [T.MLFLOW_GIT_COMMIT, T.MLFLOW_DATABRICKS_GIT_REPO_COMMIT]
     clauses: list[list[str]] = [[]]
@@ -154,6 +183,8 @@ def _run_filters(commit, branch, repo_pattern, notebook) -> list[list[str]]:
                 (T.MLFLOW_GIT_REPO_URL, T.MLFLOW_GIT_REPO_URL_LEGACY, T.MLFLOW_DATABRICKS_GIT_REPO_URL)])
     if notebook:
         expand([f"tags.`{T.MLFLOW_DATABRICKS_NOTEBOOK_PATH}` = {_quote(notebook)}"])
+    if dataset:
+        expand(_dataset_filters(dataset))
     return clauses
 
 
@@ -168,7 +199,7 @@ def _version_filters(commit, branch, repo_pattern, notebook) -> list[str]:
         parts.append(f"tags.{T.GIT_REPO_URL} ILIKE {_quote(repo_pattern)}")
     if notebook:
         parts.append(f"tags.{T.NOTEBOOK_PATH} = {_quote(notebook)}")
-    return [" AND ".join(parts)]
+    return [" AND ".join(parts)] if parts else []  # a dataset alone: versions are found through their runs
 
 
 def _matches(git: T.GitRef, nb: T.Notebook, commit, branch, repo_norm, notebook) -> bool:
@@ -186,6 +217,7 @@ def find(
     branch: Optional[str] = None,
     repo_url: Optional[str] = None,
     notebook: Optional[str] = None,
+    dataset: Optional[str] = None,
     *,
     tracking_uri: Optional[str] = None,
     registry_uri: Optional[str] = None,
@@ -193,23 +225,25 @@ def find(
     timeout: Optional[float] = None,
     max_results: int = 1000,
 ) -> FindResult:
-    """Runs and model versions that came from the given code; criteria combine with AND."""
-    if not any((commit, branch, repo_url, notebook)):
-        raise ResolveError("give at least one of commit, branch, repo_url, notebook")
+    """Runs and model versions that came from the given code or data; criteria combine with AND."""
+    if not any((commit, branch, repo_url, notebook, dataset)):
+        raise ResolveError("give at least one of commit, branch, repo_url, notebook, dataset")
+    dataset = dataset.strip() if dataset else None
     commit = commit.strip() if commit else None
     if commit and not _HEX.match(commit):
         raise ResolveError(f"{commit!r} is not a commit SHA (4 to 40 hex characters)")
     commit = commit.lower() if commit else None
     repo_norm, repo_pattern = _repo_pattern(repo_url) if repo_url else (None, None)
     query = {k: v for k, v in (("commit", commit), ("branch", branch), ("repo", repo_norm),
-                               ("notebook", notebook)) if v}  # fmt: skip
+                               ("notebook", notebook), ("dataset", dataset)) if v}  # fmt: skip
     for v in query.values():
         _quote(v)
     clients = Clients(tracking_uri, registry_uri, timeout)
     result = FindResult(query, tracking_uri=redact(clients.tracking_uri), registry_uri=redact(clients.registry_uri))
     with bounded(clients.timeout), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        runs = _find_runs(clients, experiment_ids, commit, branch, repo_pattern, repo_norm, notebook, max_results)
+        runs = _find_runs(clients, experiment_ids, commit, branch, repo_pattern, repo_norm, notebook, max_results,
+                          dataset)
         result.runs = runs
         result.versions = _find_versions(clients, runs, commit, branch, repo_pattern, repo_norm, notebook, result)
     return result
@@ -219,7 +253,8 @@ def _err(clients: Clients, what: str, exc: BaseException) -> ResolveError:
     return ResolveError(f"{what}: {describe_error(exc, clients.timeout)}")
 
 
-def _find_runs(clients, experiment_ids, commit, branch, repo_pattern, repo_norm, notebook, max_results):
+def _find_runs(clients, experiment_ids, commit, branch, repo_pattern, repo_norm, notebook, max_results,
+               dataset=None):
     from mlflow.entities import ViewType
 
     client = clients.tracking()
@@ -236,7 +271,7 @@ def _find_runs(clients, experiment_ids, commit, branch, repo_pattern, repo_norm,
             raise _err(clients, f"cannot list experiments in {redact(clients.tracking_uri)}", exc) from None
         experiment_ids = exps
     found: dict[str, Any] = {}
-    for clause in _run_filters(commit, branch, repo_pattern, notebook):
+    for clause in _run_filters(commit, branch, repo_pattern, notebook, dataset):
         flt = " AND ".join(clause)
         for i in range(0, len(experiment_ids), EXPERIMENT_BATCH):
             chunk = experiment_ids[i:i + EXPERIMENT_BATCH]
@@ -254,11 +289,17 @@ def _find_runs(clients, experiment_ids, commit, branch, repo_pattern, repo_norm,
         if not _matches(git, nb, commit, branch, repo_norm, notebook):
             continue
         ws = rtags.get(T.WORKSPACE_URI) or clients.home_workspace
+        inputs = None
+        if dataset:
+            hits = _dataset_matches(dataset, run_datasets(run, show_workspace(ws)))
+            if not hits:
+                continue
+            inputs = tuple(f"{d.relation}: {d.label}" for d in hits)
         out.append(FoundRun(
             run.info.run_id, run.info.experiment_id, rtags.get(T.MLFLOW_RUN_NAME), git.commit, git.branch,
             normalize_remote(git.repo_url), nb.path, show_workspace(ws), run_page_url(ws, run.info.experiment_id,
                                                                                run.info.run_id),
-            run.info.lifecycle_stage == "deleted",
+            run.info.lifecycle_stage == "deleted", inputs,
         ))  # fmt: skip
     return sorted(out, key=lambda r: (r.experiment_id, r.run_id))
 

@@ -37,6 +37,7 @@ class NodeKind(_StrEnum):
     GIT_COMMIT = "git_commit"
     REPOSITORY = "repository"
     WORKSPACE = "workspace"
+    DATASET = "dataset"  # an input the run logged with mlflow.log_input
 
 
 class Severity(_StrEnum):
@@ -66,6 +67,7 @@ ENTRY_SCRIPT = NodeKind.ENTRY_SCRIPT
 GIT_COMMIT = NodeKind.GIT_COMMIT
 REPOSITORY = NodeKind.REPOSITORY
 WORKSPACE = NodeKind.WORKSPACE
+DATASET = NodeKind.DATASET
 KINDS = tuple(NodeKind)
 
 ERROR = Severity.ERROR

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.datasets import DatasetRef, run_datasets, run_model_inputs
 from mlflow_lineage_plugin.errors import NOT_FOUND
 from mlflow_lineage_plugin.resolve import graph as G
 from mlflow_lineage_plugin.resolve.mlmodel import native_artifacts
@@ -127,7 +128,43 @@ def run_node(g: G.Lineage, run: Any, ws_uri: Optional[str]) -> G.Node:
             "job_run_id": rtags.get(T.MLFLOW_DATABRICKS_JOB_RUN_ID),
         },
     ))  # fmt: skip
+    input_nodes(g, node.id, run, show_workspace(ws) if ws else None)
     return node
+
+
+# --- data ------------------------------------------------------------------------------------------
+MAX_SCHEMA_COLUMNS = 8
+
+
+def _schema_summary(columns: tuple[tuple[str, str], ...]) -> Optional[str]:
+    if not columns:
+        return None
+    shown = ", ".join(f"{n} {t}".strip() for n, t in columns[:MAX_SCHEMA_COLUMNS])
+    more = len(columns) - MAX_SCHEMA_COLUMNS
+    return shown + (f", … ({len(columns)} columns)" if more > 0 else "")
+
+
+def dataset_node(g: G.Lineage, d: DatasetRef) -> G.Node:
+    """One node per data (place, version, digest): two runs trained on the same data share it."""
+    return g.add(G.Node(
+        f"dataset:{d.location}@{d.version or ''}#{d.digest or ''}", G.DATASET, f"dataset {d.label}",
+        url=d.url,
+        attrs={"name": d.name, "digest": d.digest, "source_type": d.source_type, "source": d.location,
+               "table": d.table, "version": d.version, "context": d.context,
+               "schema": _schema_summary(d.schema), "columns": len(d.schema) or None,
+               "namespace": d.namespace, "ol_name": d.ol_name},
+    ))  # fmt: skip
+
+
+def input_nodes(g: G.Lineage, run_node_id: str, run: Any, ws_uri: Optional[str]) -> None:
+    """The run's logged datasets (``trained on`` / ``evaluated on`` / ``input``) and, in MLflow 3, the
+    LoggedModels it took as inputs; both come with the run entity already read, never another request."""
+    for d in run_datasets(run, ws_uri):
+        g.link(run_node_id, dataset_node(g, d).id, d.relation)
+    for mid in run_model_inputs(run):
+        lm = g.add(G.Node(f"logged_model:{mid}", G.LOGGED_MODEL, f"LoggedModel {mid}", workspace_uri=ws_uri,
+                          attrs={"model_id": mid}))
+        g.link(run_node_id, lm.id, "model input")
 
 
 def unread_run(g: G.Lineage, parent: str, run_id: str, ws_uri: Optional[str], experiment_id: Optional[str]) -> None:

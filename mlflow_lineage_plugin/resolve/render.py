@@ -19,7 +19,7 @@ _KIND_NAMES = {
     G.REGISTERED_MODEL: "registered model", G.MODEL_VERSION: "model version", G.LOGGED_MODEL: "LoggedModel",
     G.MLFLOW_MODEL: "MLflow model", G.NATIVE_ARTIFACT: "native artifact", G.RUN: "run",
     G.EXPERIMENT: "experiment", G.NOTEBOOK: "notebook", G.ENTRY_SCRIPT: "entry script",
-    G.GIT_COMMIT: "git commit", G.REPOSITORY: "repository", G.WORKSPACE: "workspace",
+    G.GIT_COMMIT: "git commit", G.REPOSITORY: "repository", G.WORKSPACE: "workspace", G.DATASET: "dataset",
 }  # fmt: skip
 
 
@@ -74,6 +74,9 @@ def _detail(node: G.Node, with_url: bool = True) -> str:
         bits.append("flavors: " + ", ".join(a["flavors"]))
     elif node.kind == G.GIT_COMMIT and a.get("changes"):
         bits.extend(_changes(c) for c in a["changes"])
+    elif node.kind == G.DATASET:
+        bits += [v for v in (a.get("source_type"), a.get("digest") and f"digest {a['digest']}",
+                             a.get("schema") and f"columns: {a['schema']}") if v]  # fmt: skip
     if node.workspace_uri and node.kind in (G.RUN, G.LOGGED_MODEL):
         bits.append(f"in {node.workspace_uri}")
     if node.url and with_url and node.url not in node.label:
@@ -153,7 +156,7 @@ def _mermaid_text(s: str) -> str:
 
 _MERMAID_SHAPE = {
     G.REGISTERED_MODEL: ('[["', '"]]'), G.GIT_COMMIT: ('(["', '"])'), G.REPOSITORY: ('[/"', '"/]'),
-    G.WORKSPACE: ('[("', '")]'), G.MLFLOW_MODEL: ('{{"', '"}}'),
+    G.WORKSPACE: ('[("', '")]'), G.MLFLOW_MODEL: ('{{"', '"}}'), G.DATASET: ('[\\"', '"\\]'),
 }  # fmt: skip
 
 
@@ -198,6 +201,8 @@ def dot(lineage: G.Lineage) -> str:
            '  edge [fontname="Helvetica", fontsize=10];']  # fmt: skip
     for node_id, node in lineage.nodes.items():
         attrs = [f'label="{_dot_text(node.label)}"']
+        if node.kind == G.DATASET:
+            attrs.append("shape=cylinder")
         if node.url:
             attrs.append(f'URL="{_dot_text(node.url)}"')
         if node_id in errors:

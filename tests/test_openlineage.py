@@ -1,0 +1,359 @@
+"""OpenLineage events for real runs: a training script in a real git repository logs three datasets
+(a pandas frame built in code, a CSV file by path, a Delta-table stand-in source) and registers a
+model; a second run, recorded as living in a Databricks workspace, fails. Every event is checked
+against the OpenLineage spec with the client's own classes plus our checks of its required fields;
+a real HTTP receiver on 127.0.0.1 and the client's file transport must receive exactly those events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import RepoFactory, git
+
+from mlflow_lineage_plugin import openlineage as O
+from mlflow_lineage_plugin.cli import main
+
+pytest.importorskip("openlineage.client", reason="the [openlineage] extra is not installed")
+
+DATABRICKS_WS = "https://adb-42.azuredatabricks.net/?o=42"
+
+TRAIN = textwrap.dedent(
+    '''
+    import json, sys
+    import mlflow
+    import pandas as pd
+    from mlflow.data.delta_dataset_source import DeltaDatasetSource
+    from sklearn.linear_model import LogisticRegression
+
+    uri, out_path, csv_path, databricks_ws = sys.argv[1:5]
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("churn")
+    df = pd.DataFrame({"tenure": [1.0, 9.0, 3.0, 7.0], "churned": [1, 0, 1, 0]})
+    df.to_csv(csv_path, index=False)
+    frame = mlflow.data.from_pandas(df, name="churn-frame")
+    csv = mlflow.data.from_pandas(df, source=csv_path, name="churn-csv")
+    delta = mlflow.data.from_pandas(df, name="churn-delta", source=DeltaDatasetSource(
+        delta_table_name="main.sales.churn", delta_table_version=7, delta_table_id="tbl-1"))
+    with mlflow.start_run(run_name="fit") as run:
+        mlflow.log_input(frame, context="training")
+        mlflow.log_input(csv, context="training")
+        mlflow.log_input(delta, context="eval")
+        model = LogisticRegression().fit(df[["tenure"]], df["churned"])
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn")
+    with mlflow.start_run(run_name="broken", tags={"lineage_workspace_uri": databricks_ws}) as bad:
+        mlflow.log_input(delta, context="eval")
+    mlflow.MlflowClient().set_terminated(bad.info.run_id, "FAILED")
+    mlflow.MlflowClient().create_registered_model("broken")
+    mlflow.MlflowClient().create_model_version("broken", f"runs:/{bad.info.run_id}/model", bad.info.run_id)
+    json.dump({"run_id": run.info.run_id, "failed_run_id": bad.info.run_id,
+               "version": str(info.registered_model_version)}, open(out_path, "w"))
+    '''
+)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    base = tmp_path_factory.mktemp("ol")
+    uri = f"sqlite:///{base / 'mlflow.db'}"
+    repo = RepoFactory(base).make("churn", files={"train.py": TRAIN}, remote="git@github.com:acme/churn.git")
+    out = base / "out.json"
+    csv = base / "data" / "train.csv"
+    csv.parent.mkdir()
+    proc = subprocess.run([sys.executable, "train.py", uri, str(out), str(csv), DATABRICKS_WS], cwd=repo,
+                          capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    facts = json.loads(out.read_text())
+    return {"uri": uri, "base": base, "repo": repo, "commit": git(repo, "rev-parse", "HEAD"), "csv": str(csv),
+            "ws": f"sqlite:///{base / 'mlflow.db'}", **facts}
+
+
+@pytest.fixture
+def env(world, monkeypatch, tmp_path):
+    """The user's shell: the store, how the Databricks workspace is reached here, no OpenLineage set-up."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", world["uri"])
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACES", f"{DATABRICKS_WS}={world['uri']}")
+    for k in list(os.environ):
+        if k.startswith("OPENLINEAGE"):
+            monkeypatch.delenv(k)
+    monkeypatch.chdir(tmp_path)  # no ./openlineage.yml
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.openlineage/openlineage.yml
+    return world
+
+
+def cli(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+# --- validation: the client's own classes, and the spec's required fields -------------------------------
+
+
+def _facet_classes() -> dict[str, type]:
+    """Every facet class the client ships (and ours), by the ``_schemaURL`` it writes."""
+    import importlib
+    import pkgutil
+
+    import openlineage.client.generated as gen
+    from openlineage.client.generated.base import BaseFacet
+
+    for mod in pkgutil.iter_modules(gen.__path__):
+        importlib.import_module(f"{gen.__name__}.{mod.name}")
+    classes = [O._ol().MlflowRunFacet, O._ol().MlflowDatasetFacet]
+    todo = list(BaseFacet.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        classes.append(cls)
+        todo.extend(cls.__subclasses__())
+    # attrs replaces a decorated class with a new one; the bare original lingers among the subclasses
+    return {cls._get_schema(): cls for cls in classes if "__attrs_attrs__" in cls.__dict__}
+
+
+def _rebuild_facets(facets: dict, where: str) -> None:
+    import attr
+
+    by_url = _facet_classes()
+    for key, facet in (facets or {}).items():
+        assert isinstance(facet.get("_producer"), str) and facet["_producer"], f"{where}.{key}: no _producer"
+        url = facet.get("_schemaURL")
+        assert isinstance(url, str) and "#/$defs/" in url, f"{where}.{key}: _schemaURL {url!r}"
+        cls = by_url.get(url)
+        assert cls is not None, f"{where}.{key}: no facet class of the client writes {url}"
+        names = {a.name for a in attr.fields(cls)}
+        fields = {k: v for k, v in facet.items() if not k.startswith("_")}
+        assert set(fields) <= names, f"{where}.{key}: unknown fields {set(fields) - names}"
+        required = {a.name for a in attr.fields(cls) if a.default is attr.NOTHING}
+        assert required <= set(fields), f"{where}.{key}: missing required {required - set(fields)}"
+        cls(**fields)  # the client's validators (timestamps, URLs) run again on what was sent
+
+
+def validate_event(ev: dict) -> None:
+    """The spec's required fields of a RunEvent, then every facet through the client's class for it."""
+    from openlineage.client import event_v2
+
+    assert set(ev) >= {"eventTime", "producer", "schemaURL", "run", "job"}, sorted(ev)
+    assert ev["schemaURL"].endswith("#/$defs/RunEvent"), ev["schemaURL"]
+    assert ev["eventType"] in {s.value for s in event_v2.RunState}
+    uuid.UUID(ev["run"]["runId"])
+    assert ev["job"]["namespace"] and ev["job"]["name"]
+    event_v2.RunEvent(eventType=event_v2.RunState(ev["eventType"]), eventTime=ev["eventTime"],
+                      run=event_v2.Run(runId=ev["run"]["runId"]), job=event_v2.Job(namespace=ev["job"]["namespace"],
+                      name=ev["job"]["name"]), producer=ev["producer"])  # fmt: skip
+    _rebuild_facets(ev["run"].get("facets"), "run")
+    _rebuild_facets(ev["job"].get("facets"), "job")
+    for side in ("inputs", "outputs"):
+        for d in ev.get(side) or []:
+            assert isinstance(d["namespace"], str) and d["namespace"], d
+            assert isinstance(d["name"], str) and d["name"], d
+            _rebuild_facets(d.get("facets"), f"{side}.{d['name']}")
+            _rebuild_facets(d.get("inputFacets" if side == "inputs" else "outputFacets"), f"{side}.{d['name']}")
+    _check_custom_facets(ev)
+
+
+def _check_custom_facets(ev: dict) -> None:
+    """Our own facets against the JSON schema the package ships for them."""
+    import jsonschema
+
+    schema = json.loads(O.FACETS_SCHEMA_FILE.read_text())
+    found = 0
+    for facet in [*(ev["run"].get("facets") or {}).values(),
+                  *[f for d in ev.get("inputs") or [] for f in (d.get("inputFacets") or {}).values()]]:
+        url = facet["_schemaURL"]
+        if url.startswith(O.FACETS_SCHEMA_URL):
+            name = url.rsplit("/", 1)[1]
+            jsonschema.validate(facet, {**schema, "$ref": f"#/$defs/{name}"})
+            found += 1
+    assert found, "no custom facet in the event"
+
+
+# --- the events -----------------------------------------------------------------------------------------
+
+
+def dry_run(*targets: str) -> list[dict]:
+    res = cli("openlineage", *targets, "--dry-run")
+    assert res.exit_code == 0, res.output
+    return [json.loads(line) for line in res.stdout.splitlines()]
+
+
+def by_mlflow_run(events: list[dict]) -> dict[str, dict]:
+    return {e["run"]["facets"][O.RUN_FACET]["runId"]: e for e in events}
+
+
+def test_dry_run_prints_one_valid_event_per_run_with_job_code_datasets_and_model(env):
+    w = env
+    events = dry_run("models:/churn", w["failed_run_id"])
+    assert len(events) == 2
+    for ev in events:
+        validate_event(ev)
+    ok, bad = by_mlflow_run(events)[w["run_id"]], by_mlflow_run(events)[w["failed_run_id"]]
+
+    assert ok["eventType"] == "COMPLETE" and bad["eventType"] == "FAIL"
+    assert ok["run"]["runId"] == str(uuid.uuid5(O.RUN_ID_NAMESPACE, w["run_id"]))
+    assert ok["job"] == {**ok["job"], "namespace": w["ws"], "name": "churn:train.py"}
+    scl = ok["job"]["facets"]["sourceCodeLocation"]
+    assert scl["type"] == "git" and scl["version"] == w["commit"] and scl["branch"] == "main"
+    assert scl["repoUrl"] == "https://github.com/acme/churn" and scl["path"] == "train.py"
+    assert scl["url"] == f"https://github.com/acme/churn/blob/{w['commit']}/train.py"
+    nominal = ok["run"]["facets"]["nominalTime"]
+    assert nominal["nominalStartTime"] < nominal["nominalEndTime"] == ok["eventTime"]
+    mine = ok["run"]["facets"][O.RUN_FACET]
+    assert mine["experimentName"] == "churn" and mine["runName"] == "fit" and mine["gitDirty"] is False
+    assert mine["registeredModelVersions"] == [{"name": "churn", "version": w["version"]}]
+
+    inputs = {(d["namespace"], d["name"]): d for d in ok["inputs"]}
+    assert set(inputs) == {(w["ws"], "churn-frame"), ("file", w["csv"]), (w["ws"], "main.sales.churn")}
+    delta = inputs[(w["ws"], "main.sales.churn")]
+    assert delta["facets"]["version"]["datasetVersion"] == "7"
+    assert delta["inputFacets"][O.DATASET_INPUT_FACET]["context"] == "eval"
+    assert [f["name"] for f in inputs[("file", w["csv"])]["facets"]["schema"]["fields"]] == ["tenure", "churned"]
+    (out,) = ok["outputs"]
+    assert (out["namespace"], out["name"]) == (w["ws"], f"churn/{w['version']}")
+    assert out["facets"]["datasetType"]["datasetType"] == "MODEL"
+    assert out["facets"]["version"]["datasetVersion"] == w["version"]
+
+    # The failed run lives in a Databricks workspace: its job and its Delta table are named there.
+    assert bad["job"]["namespace"] == DATABRICKS_WS
+    assert [(o["namespace"], o["name"]) for o in bad["outputs"]] == [(w["ws"], "broken/1")]
+    assert [(d["namespace"], d["name"]) for d in bad["inputs"]] == [
+        ("databricks://adb-42.azuredatabricks.net", "main.sales.churn")]
+
+
+def test_events_are_the_same_every_time(env):
+    """Re-emitting is idempotent: the same run gives the same run id and the same event."""
+    first, second = dry_run("models:/churn/1"), dry_run(f"runs:/{env['run_id']}/model")
+    assert first == second
+    events, problems = O.events_for([f"models:/churn/{env['version']}"], tracking_uri=env["uri"])  # Python API
+    assert problems == [] and [O.to_dict(e) for e in events] == first
+
+
+# --- transports -----------------------------------------------------------------------------------------
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that keeps every POSTed body, as a lineage backend would."""
+
+    def __init__(self) -> None:
+        bodies, paths = self.bodies, self.paths = [], []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                n = int(self.headers.get("Content-Length") or 0)
+                bodies.append(json.loads(self.rfile.read(n)))
+                paths.append(self.path)
+                self.send_response(201)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def _without_client_tags(ev: dict) -> dict:
+    """The client adds one run facet of its own (its version, as a tag); everything else is ours."""
+    ev = json.loads(json.dumps(ev))
+    tags = ev["run"]["facets"].pop("tags")
+    assert [t["key"] for t in tags["tags"]] == ["openlineage_client_version"]
+    return ev
+
+
+def test_http_transport_delivers_exactly_the_events_and_again_on_re_emission(env, receiver, monkeypatch):
+    expected = dry_run("models:/churn", env["failed_run_id"])
+    monkeypatch.setenv("OPENLINEAGE_URL", receiver.url)
+    for _ in range(2):
+        res = cli("openlineage", "models:/churn", env["failed_run_id"])
+        assert res.exit_code == 0, res.output
+        assert "sent 2 OpenLineage events (http transport)" in res.stderr
+    assert receiver.paths == ["/api/v1/lineage"] * 4
+    got = [_without_client_tags(b) for b in receiver.bodies]
+    assert got == expected + expected
+    for body in receiver.bodies:
+        validate_event(body)
+
+
+def test_file_transport_from_openlineage_yml(env, tmp_path):
+    expected = dry_run(env["run_id"])
+    log = tmp_path / "events.jsonl"
+    (tmp_path / "openlineage.yml").write_text(f"transport:\n  type: file\n  log_file_path: {log}\n  append: true\n")
+    res = cli("openlineage", env["run_id"])  # the working directory's openlineage.yml, as the client reads it
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [_without_client_tags(e) for e in lines] == expected
+
+
+def test_unconfigured_is_one_line_and_sends_nothing(env):
+    res = cli("openlineage", env["run_id"])
+    assert res.exit_code == 2
+    assert res.stderr.count("\n") == 1 and "OPENLINEAGE_URL" in res.stderr and "--dry-run" in res.stderr
+    assert res.stdout == ""
+
+
+def test_dead_endpoint_is_one_line(env, monkeypatch):
+    from conftest import free_port
+
+    monkeypatch.setenv("OPENLINEAGE_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "http")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__URL", os.environ["OPENLINEAGE_URL"])
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__RETRY", '{"total": 0}')
+    res = cli("openlineage", env["run_id"])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.count("\n") == 1 and "http transport" in res.stderr and "0 of 1 events sent" in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_unknown_run_is_the_resolvers_one_line_error(env):
+    res = cli("openlineage", "0123456789abcdef0123456789abcdef", "--dry-run")
+    assert res.exit_code == 2 and res.stderr.startswith("mlflow-lineage: error: run 0123456789abcdef")
+
+
+def test_a_run_that_cannot_be_read_is_named_and_exits_1(env, monkeypatch):
+    """Without the mapping, the failed run's Databricks workspace cannot be reached from here."""
+    monkeypatch.delenv("MLFLOW_LINEAGE_WORKSPACES")
+    res = cli("openlineage", "models:/broken", "models:/churn/1", "--dry-run")
+    assert res.exit_code == 1
+    assert [json.loads(line)["run"]["facets"][O.RUN_FACET]["runId"] for line in res.stdout.splitlines()] == [
+        env["run_id"]]
+    (line,) = res.stderr.splitlines()
+    assert line.startswith(f"mlflow-lineage: run {env['failed_run_id']}: no event: ") and "no profile" in line
+
+
+def test_without_the_extra_the_command_says_how_to_install_it(env):
+    """A fresh interpreter where ``openlineage`` cannot be imported, as without the extra."""
+    code = ("import sys; sys.modules['openlineage'] = None; "
+            "from mlflow_lineage_plugin.cli import main; main(['openlineage', '--dry-run', 'runs:/x/m'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr == f"mlflow-lineage: error: {O.INSTALL_HINT}\n"
+    assert proc.stdout == ""
+
+
+def test_nothing_else_in_the_plugin_imports_openlineage():
+    import re
+
+    pkg = Path(O.__file__).parent
+    imports = re.compile(r"^\s*(from openlineage[.\s]|import openlineage\b)", re.M)
+    importers = sorted(str(p.relative_to(pkg)) for p in pkg.rglob("*.py") if imports.search(p.read_text()))
+    assert importers == ["openlineage.py"]

@@ -1,0 +1,151 @@
+"""Live, opt-in: with ``MLFLOW_LINEAGE_OPENLINEAGE=true`` and OpenLineage configured, every new model
+version sends its run's event, from the registry wrapper, in the background. Each case is a real
+script in a fresh interpreter that registers versions and exits at once (the event must still
+arrive), against a real HTTP receiver on 127.0.0.1; and ``mlflow server`` with the plugin, for
+versions created by clients that have neither the plugin's flag nor OpenLineage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import RepoFactory, free_port, git
+from test_openlineage import Receiver, _without_client_tags, validate_event
+
+from mlflow_lineage_plugin import openlineage as O
+
+pytest.importorskip("openlineage.client", reason="the [openlineage] extra is not installed")
+
+REGISTER = textwrap.dedent(
+    '''
+    import json, sys
+    import mlflow
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    uri, out_path, csv_path = sys.argv[1:4]
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("live")
+    c = MlflowClient()
+    if not c.search_registered_models(filter_string="name = 'live'"):
+        c.create_registered_model("live")
+    df = pd.DataFrame({"a": [1.0, 2.0]})
+    df.to_csv(csv_path, index=False)
+    with mlflow.start_run() as run:
+        mlflow.log_input(mlflow.data.from_pandas(df, source=csv_path, name="live-csv"), context="training")
+        during = c.create_model_version("live", f"runs:/{run.info.run_id}/model", run.info.run_id)
+    after = c.create_model_version("live", f"runs:/{run.info.run_id}/model", run.info.run_id)
+    json.dump({"run_id": run.info.run_id, "versions": [during.version, after.version]}, open(out_path, "w"))
+    '''
+)
+
+
+@pytest.fixture
+def project(tmp_path):
+    repo = RepoFactory(tmp_path).make("live", files={"register.py": REGISTER}, remote="https://github.com/acme/live")
+    return {"repo": repo, "commit": git(repo, "rev-parse", "HEAD"), "base": tmp_path}
+
+
+def register(project, uri: str, env: dict) -> tuple[dict, str]:
+    base = project["base"]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "MLFLOW_LINEAGE_"))}
+    proc = subprocess.run(
+        [sys.executable, "register.py", uri, str(base / "out.json"), str(base / "train.csv")],
+        cwd=project["repo"], env={**clean, "HOME": str(base), **env}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return json.loads((base / "out.json").read_text()), proc.stderr
+
+
+def ol_warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "OpenLineage" in line or "openlineage" in line.lower()]
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def test_each_new_version_sends_its_runs_event_before_the_script_exits(project, receiver, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out, stderr = register(project, uri, {"MLFLOW_LINEAGE_OPENLINEAGE": "true", "OPENLINEAGE_URL": receiver.url})
+    assert ol_warnings(stderr) == []
+    assert len(receiver.bodies) == 2
+    during, after = receiver.bodies
+    for ev in (during, after):
+        validate_event(ev)
+        assert ev["run"]["runId"] == str(uuid.uuid5(O.RUN_ID_NAMESPACE, out["run_id"]))
+        assert ev["job"]["namespace"] == uri and ev["job"]["name"] == "live:register.py"
+        assert ev["job"]["facets"]["sourceCodeLocation"]["version"] == project["commit"]
+        assert [(d["namespace"], d["name"]) for d in ev["inputs"]] == [("file", str(tmp_path / "train.csv"))]
+    # The worker reads the run when it sends: the first may find it still going (RUNNING) or ended.
+    assert during["eventType"] in ("RUNNING", "COMPLETE") and after["eventType"] == "COMPLETE"
+    assert [o["name"] for o in during["outputs"]] == ["live/1"]
+    assert [o["name"] for o in after["outputs"]] == ["live/2"]
+    assert {o["namespace"] for o in during["outputs"] + after["outputs"]} == {uri}
+    assert all(o["facets"]["datasetType"]["datasetType"] == "MODEL" for o in during["outputs"] + after["outputs"])
+
+
+def test_the_live_event_is_the_commands_event(project, receiver, tmp_path):
+    """The same run sent live and by `mlflow-lineage openlineage` is one OpenLineage run, same job, same data."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out, _ = register(project, uri, {"MLFLOW_LINEAGE_OPENLINEAGE": "true", "OPENLINEAGE_URL": receiver.url})
+    command = str(Path(sys.executable).with_name("mlflow-lineage"))
+    proc = subprocess.run([command, "openlineage", "--dry-run", "--tracking-uri", uri, "models:/live/2"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    (cmd,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    live = _without_client_tags(receiver.bodies[1])
+    assert cmd == live
+
+
+@pytest.mark.parametrize("switches", [{}, {"MLFLOW_LINEAGE_OPENLINEAGE": "true", "MLFLOW_LINEAGE_DISABLE": "true"}],
+                         ids=["flag not set", "plugin disabled"])
+def test_switched_off_sends_nothing(project, receiver, tmp_path, switches):
+    out, stderr = register(project, f"sqlite:///{tmp_path / 'mlflow.db'}", {"OPENLINEAGE_URL": receiver.url,
+                                                                           **switches})
+    assert out["versions"] == [1, 2] and receiver.bodies == [] and ol_warnings(stderr) == []
+
+
+def test_dead_endpoint_costs_one_warning_and_no_registration(project, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    dead = f"http://127.0.0.1:{free_port()}"
+    out, stderr = register(project, uri, {"MLFLOW_LINEAGE_OPENLINEAGE": "true", "OPENLINEAGE_URL": dead})
+    assert out["versions"] == [1, 2]  # both registrations succeeded
+    warnings = ol_warnings(stderr)
+    assert len(warnings) == 1, stderr[-3000:]
+    # Said when the transport gives up, or at exit if it is still retrying then: either way once.
+    assert "OpenLineage event" in warnings[0] and "not sent" in warnings[0] and "Traceback" not in stderr
+
+
+def test_on_but_not_configured_is_one_warning(project, tmp_path):
+    out, stderr = register(project, f"sqlite:///{tmp_path / 'mlflow.db'}", {"MLFLOW_LINEAGE_OPENLINEAGE": "true"})
+    assert out["versions"] == [1, 2]
+    warnings = ol_warnings(stderr)
+    assert len(warnings) == 1 and "no transport configured" in warnings[0], stderr[-3000:]
+
+
+def test_server_side_sends_for_clients_without_the_flag(project, receiver, mlflow_server_factory):
+    server = mlflow_server_factory("ol", env={"MLFLOW_LINEAGE_OPENLINEAGE": "true", "OPENLINEAGE_URL": receiver.url})
+    out, stderr = register(project, server.url, {})
+    assert ol_warnings(stderr) == []
+    deadline = time.monotonic() + 60  # the server sends in the background, after answering
+    while len(receiver.bodies) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(receiver.bodies) == 2
+    for ev in receiver.bodies:
+        validate_event(ev)
+        assert ev["run"]["facets"][O.RUN_FACET]["runId"] == out["run_id"]
+        assert ev["job"]["namespace"] == server.url
+        assert {o["namespace"] for o in ev["outputs"]} == {server.url}
+    assert sorted(o["name"] for ev in receiver.bodies for o in ev["outputs"]) == ["live/1", "live/2"]
