@@ -36,10 +36,25 @@ def test_documented_time_limit_defaults_are_the_codes(name):
     assert float(_documented()[name]) == config.DEFAULT_SECONDS[name]
 
 
+# On/off switches document the state they default to; every other setting without a default says so.
+_SWITCHES = {config.DISABLE: "off", config.DESCRIPTION: "on", config.DIFF: "on", config.DIFF_UNTRACKED: "off",
+             config.OPENLINEAGE: "off"}
+
+
+@pytest.mark.parametrize("name", sorted(_SWITCHES))
+def test_switches_document_their_default(name):
+    assert _documented()[name] == _SWITCHES[name]
+
+
+def test_patch_size_cap_documents_the_codes_default():
+    from mlflow_lineage_plugin.git.patch import DEFAULT_MAX_BYTES
+
+    assert int(_documented()[config.DIFF_MAX_BYTES]) == DEFAULT_MAX_BYTES
+
+
 def test_settings_without_a_default_say_so():
     documented = _documented()
-    # On/off switches document the state they default to; every other setting without a default says so.
-    for name in set(config.ALL_SETTINGS) - set(config.DEFAULT_SECONDS) - {config.DISABLE, config.DESCRIPTION}:
+    for name in set(config.ALL_SETTINGS) - set(config.DEFAULT_SECONDS) - set(_SWITCHES) - {config.DIFF_MAX_BYTES}:
         assert documented[name] == "—", name
 
 

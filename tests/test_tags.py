@@ -3,6 +3,8 @@ rather than cut them, version keys come in priority order, and a registry's tag 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from mlflow_lineage_plugin import tags as T
@@ -60,6 +62,8 @@ def test_version_tags_round_trip_in_priority_order():
     src = T.SourceRun(run_id="r" * 32, experiment_id="5", model_id="m-" + "a" * 32,
                       workspace_uri="http://h:5000", run_url="http://h:5000/#/experiments/5/runs/r", git=GIT,
                       notebook=T.Notebook(path="/nb", id="7", revision_id="9"))
+    diff = T.GitDiff(T.GIT_DIFF_CAPTURED, "ab" * 32, 120, 2, 1)
+    src = dataclasses.replace(src, git=dataclasses.replace(GIT, diff=diff))
     tags = T.version_tags(src)
     assert list(tags) == [k for k in T.VERSION_KEY_PRIORITY if k in tags]
     assert set(tags) == set(T.PLUGIN_KEYS) - {T.ORIGIN}  # lineage_origin is written by backfill alone
