@@ -148,8 +148,11 @@ def reset_version_tags(db_uri: str) -> None:
 
 
 def log_lines(server) -> list[str]:
-    return [line for line in server.log.read_text(errors="replace").splitlines()
-            if any(f'"{m} ' in line for m in ("GET", "POST", "PATCH", "DELETE"))]
+    return [
+        line
+        for line in server.log.read_text(errors="replace").splitlines()
+        if any(f'"{m} ' in line for m in ("GET", "POST", "PATCH", "DELETE"))
+    ]
 
 
 def run_side(cmd: list[str], env: dict) -> tuple[float, float, str]:
@@ -175,14 +178,28 @@ def spread(xs: list[float]) -> str:
 
 def plan_only(server, args, env: dict) -> int:
     before = len(log_lines(server))
-    dt, peak, out = run_side([CLI, "backfill", "--tracking-uri", server.url, "--all-models", "--format", "json",
-                              "--workers", str(args.workers)], env)
+    dt, peak, out = run_side(
+        [
+            CLI,
+            "backfill",
+            "--tracking-uri",
+            server.url,
+            "--all-models",
+            "--format",
+            "json",
+            "--workers",
+            str(args.workers),
+        ],
+        env,
+    )
     time.sleep(0.5)
     reads = len(log_lines(server)[before:])
     totals = json.loads(out)["totals"].get("version", {})
     per_version = reads / args.versions
-    print(f"dry run of {args.versions} versions: {dt:.2f} s, {reads} requests ({per_version:.4f} per version), "
-          f"peak {peak:.1f} MB, plan {totals}")
+    print(
+        f"dry run of {args.versions} versions: {dt:.2f} s, {reads} requests ({per_version:.4f} per version), "
+        f"peak {peak:.1f} MB, plan {totals}"
+    )
     ok = per_version <= READS_PER_VERSION and peak <= PEAK_MB and totals.get("would enrich") == args.versions
     print(f"  {'OK  ' if per_version <= READS_PER_VERSION else 'MISS'} reads per version <= {READS_PER_VERSION}")
     print(f"  {'OK  ' if peak <= PEAK_MB else 'MISS'} peak memory <= {PEAK_MB} MB")
@@ -197,19 +214,28 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3, help="measurements per side, alternated")
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--server-workers", type=int, default=1,
-                        help="processes of the mlflow server (the tests' 1 by default; mlflow server's own is 4)")
-    parser.add_argument("--plan-only", action="store_true",
-                        help="only the dry run at this size: reads per version and peak memory, no naive loop "
-                             "(the full 10,000-version plan fits in minutes where writing it takes hours here)")
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=1,
+        help="processes of the mlflow server (the tests' 1 by default; mlflow server's own is 4)",
+    )
+    parser.add_argument(
+        "--plan-only",
+        action="store_true",
+        help="only the dry run at this size: reads per version and peak memory, no naive loop "
+        "(the full 10,000-version plan fits in minutes where writing it takes hours here)",
+    )
     args = parser.parse_args()
 
     load_start = os.getloadavg()
     print(f"load average at start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}")
     if args.versions < FULL_VERSIONS:
-        print(f"SCALED DOWN: {args.versions} versions of {MODELS} models from {args.runs} runs in {EXPERIMENTS} "
-              f"experiments (the issue's budget is stated for {FULL_VERSIONS:,} versions from 2,000 runs; "
-              f"--versions {FULL_VERSIONS} --runs 2000 runs it)")
+        print(
+            f"SCALED DOWN: {args.versions} versions of {MODELS} models from {args.runs} runs in {EXPERIMENTS} "
+            f"experiments (the issue's budget is stated for {FULL_VERSIONS:,} versions from 2,000 runs; "
+            f"--versions {FULL_VERSIONS} --runs 2000 runs it)"
+        )
     skip = ("MLFLOW_LINEAGE_", "MLFLOW_TRACKING", "MLFLOW_REG")
     env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     ok = True
@@ -224,24 +250,48 @@ def main() -> int:
                 return plan_only(server, args, env)
             writes_file = Path(tmp) / "writes.json"
             reset_version_tags(db)
-            _, _, planned = run_side([CLI, "backfill", "--tracking-uri", server.url, "--all-models", "--format",
-                                      "json"], env)
-            writes_file.write_text(json.dumps([[i["model"], i["version"], k, v]
-                                               for i in json.loads(planned)["items"] for k, v in i["tags"].items()]))
+            _, _, planned = run_side(
+                [CLI, "backfill", "--tracking-uri", server.url, "--all-models", "--format", "json"], env
+            )
+            writes_file.write_text(
+                json.dumps(
+                    [
+                        [i["model"], i["version"], k, v]
+                        for i in json.loads(planned)["items"]
+                        for k, v in i["tags"].items()
+                    ]
+                )
+            )
             sides = {
                 "naive loop": [sys.executable, "-c", NAIVE, server.url],
                 "writes alone, 1": [sys.executable, "-c", WRITES, server.url, str(writes_file), "1"],
-                f"writes alone, {args.workers}": [sys.executable, "-c", WRITES, server.url, str(writes_file),
-                                                  str(args.workers)],
-                "backfill --apply": [CLI, "backfill", "--tracking-uri", server.url, "--all-models", "--apply",
-                                     "--format", "json", "--workers", str(args.workers)],
+                f"writes alone, {args.workers}": [
+                    sys.executable,
+                    "-c",
+                    WRITES,
+                    server.url,
+                    str(writes_file),
+                    str(args.workers),
+                ],
+                "backfill --apply": [
+                    CLI,
+                    "backfill",
+                    "--tracking-uri",
+                    server.url,
+                    "--all-models",
+                    "--apply",
+                    "--format",
+                    "json",
+                    "--workers",
+                    str(args.workers),
+                ],
             }
             times: dict[str, list[float]] = {k: [] for k in sides}
             peaks: dict[str, list[float]] = {k: [] for k in sides}
             counts: dict[str, tuple[int, int, int]] = {}
             order = list(sides)
             for r in range(args.rounds):
-                for label in (order if r % 2 else order[::-1]):
+                for label in order if r % 2 else order[::-1]:
                     reset_version_tags(db)
                     time.sleep(0.5)
                     before = len(log_lines(server))
@@ -253,8 +303,10 @@ def main() -> int:
                     times[label].append(dt)
                     peaks[label].append(peak)
                     counts[label] = (len(lines), writes, tags)
-                    print(f"  round {r + 1}: {label:<18} {dt:7.2f} s  peak {peak:6.1f} MB  "
-                          f"{len(lines)} requests ({writes} tag writes, {tags} tags)")
+                    print(
+                        f"  round {r + 1}: {label:<18} {dt:7.2f} s  peak {peak:6.1f} MB  "
+                        f"{len(lines)} requests ({writes} tag writes, {tags} tags)"
+                    )
         finally:
             server.stop()
 
@@ -262,16 +314,22 @@ def main() -> int:
     for label in sides:
         total, writes, tags = counts[label]
         reads = total - writes
-        print(f"{label:<18} {spread(times[label])}   peak {max(peaks[label]):6.1f} MB   "
-              f"reads/version {reads / args.versions:.3f}   requests {total} = {reads} reads + {writes} writes")
+        print(
+            f"{label:<18} {spread(times[label])}   peak {max(peaks[label]):6.1f} MB   "
+            f"reads/version {reads / args.versions:.3f}   requests {total} = {reads} reads + {writes} writes"
+        )
     naive_s, floor1 = statistics.median(times["naive loop"]), statistics.median(times["writes alone, 1"])
     floor_n = statistics.median(times[f"writes alone, {args.workers}"])
     backfill_s = statistics.median(times["backfill --apply"])
-    print(f"floor: the tag writes alone take {floor1:.2f} s one at a time, {floor_n:.2f} s {args.workers} at a "
-          f"time: concurrency gains {floor1 / floor_n:.2f}x on this server (1.0x = it serialises writes)")
-    print(f"  best reachable speed-up over the naive loop (reads free): {naive_s / floor_n:.2f}x; "
-          f"backfill spends {backfill_s - floor_n:.2f} s beyond its writes "
-          f"({100 * floor_n / backfill_s:.0f}% of its time is the writes)")
+    print(
+        f"floor: the tag writes alone take {floor1:.2f} s one at a time, {floor_n:.2f} s {args.workers} at a "
+        f"time: concurrency gains {floor1 / floor_n:.2f}x on this server (1.0x = it serialises writes)"
+    )
+    print(
+        f"  best reachable speed-up over the naive loop (reads free): {naive_s / floor_n:.2f}x; "
+        f"backfill spends {backfill_s - floor_n:.2f} s beyond its writes "
+        f"({100 * floor_n / backfill_s:.0f}% of its time is the writes)"
+    )
     speedup = naive_s / backfill_s
     total, writes, tags = counts["backfill --apply"]
     reads = total - writes

@@ -41,21 +41,44 @@ def add_datasets(db_uri: str, per_run: int) -> None:
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
 
     store = TrackingStore(db_uri, "file:///tmp/unused")
-    schema = json.dumps({"mlflow_colspec": [{"type": "double", "name": "tenure", "required": True},
-                                            {"type": "long", "name": "churned", "required": True}]})
-    kinds = [("local", lambda i: {"uri": f"/data/churn/train-{i}.csv"}, "training"),
-             ("delta_table", lambda i: {"delta_table_name": "main.sales.churn", "delta_table_version": i}, "eval")]
+    schema = json.dumps(
+        {
+            "mlflow_colspec": [
+                {"type": "double", "name": "tenure", "required": True},
+                {"type": "long", "name": "churned", "required": True},
+            ]
+        }
+    )
+    kinds = [
+        ("local", lambda i: {"uri": f"/data/churn/train-{i}.csv"}, "training"),
+        ("delta_table", lambda i: {"delta_table_name": "main.sales.churn", "delta_table_version": i}, "eval"),
+    ]
     with store.ManagedSessionMaker() as session:
         runs = session.query(SqlRun.run_uuid, SqlRun.experiment_id).all()
         for i, (rid, exp) in enumerate(runs):
             for k in range(per_run):
                 stype, source, context = kinds[k % len(kinds)]
                 duid, iuid = uuid.uuid4().hex, uuid.uuid4().hex
-                session.add(SqlDataset(dataset_uuid=duid, experiment_id=exp, name=f"churn-{stype}-{i}",
-                                       digest=f"{i:08x}", dataset_source_type=stype,
-                                       dataset_source=json.dumps(source(i)), dataset_schema=schema))
-                session.add(SqlInput(input_uuid=iuid, source_type="DATASET", source_id=duid,
-                                     destination_type="RUN", destination_id=rid))
+                session.add(
+                    SqlDataset(
+                        dataset_uuid=duid,
+                        experiment_id=exp,
+                        name=f"churn-{stype}-{i}",
+                        digest=f"{i:08x}",
+                        dataset_source_type=stype,
+                        dataset_source=json.dumps(source(i)),
+                        dataset_schema=schema,
+                    )
+                )
+                session.add(
+                    SqlInput(
+                        input_uuid=iuid,
+                        source_type="DATASET",
+                        source_id=duid,
+                        destination_type="RUN",
+                        destination_id=rid,
+                    )
+                )
                 session.add(SqlInputTag(input_uuid=iuid, name="mlflow.data.context", value=context))
     store.engine.dispose()
 
@@ -152,18 +175,24 @@ def main() -> int:
     load_end = os.getloadavg()
 
     base_time = statistics.median(samples[sides[0][0]]["time"])
-    print(f"load average at start {load_start[0]:.2f}, at end {load_end[0]:.2f}; {args.versions} versions, "
-          f"{args.repeat} repeats per side, sides alternated")
-    print(f"{'side':<34} {'median s':>9} {'p10':>7} {'p90':>7} {'x base':>7} {'MLflow req':>11} {'req/ver':>8} "
-          f"{'POSTs':>6}")
+    print(
+        f"load average at start {load_start[0]:.2f}, at end {load_end[0]:.2f}; {args.versions} versions, "
+        f"{args.repeat} repeats per side, sides alternated"
+    )
+    print(
+        f"{'side':<34} {'median s':>9} {'p10':>7} {'p90':>7} {'x base':>7} {'MLflow req':>11} {'req/ver':>8} "
+        f"{'POSTs':>6}"
+    )
     over = []
     for label, _, _ in sides:
         s = samples[label]
         med, reqs = statistics.median(s["time"]), int(statistics.median(s["reqs"]))
         per = reqs / args.versions
         posts = int(statistics.median(s["posts"]))
-        print(f"{label:<34} {med:>9.2f} {pct(s['time'], 1):>7.2f} {pct(s['time'], 9):>7.2f} "
-              f"{med / base_time:>7.2f} {reqs:>11} {per:>8.3f} {posts:>6}")
+        print(
+            f"{label:<34} {med:>9.2f} {pct(s['time'], 1):>7.2f} {pct(s['time'], 9):>7.2f} "
+            f"{med / base_time:>7.2f} {reqs:>11} {per:>8.3f} {posts:>6}"
+        )
     with_ds = samples[sides[1][0]]
     if with_ds["out"][0] != args.versions:
         over.append(f"resolve found {with_ds['out'][0]} commits, expected {args.versions}")
@@ -177,8 +206,10 @@ def main() -> int:
         over.append(f"events: over {MAX_EVENT_READS_PER_VERSION} MLflow reads per version")
     if any(p != n_events for p in ev["posts"]):
         over.append(f"events: POSTs per repeat {ev['posts']}, expected {n_events} each")
-    print(f"budgets: resolve with datasets <= {MAX_RESOLVE_REQUESTS_PER_VERSION} req/version; events <= "
-          f"{MAX_EVENT_READS_PER_VERSION} MLflow reads/version + 1 POST per event")
+    print(
+        f"budgets: resolve with datasets <= {MAX_RESOLVE_REQUESTS_PER_VERSION} req/version; events <= "
+        f"{MAX_EVENT_READS_PER_VERSION} MLflow reads/version + 1 POST per event"
+    )
     for line in over:
         print("OVER BUDGET:", line)
     return 1 if over else 0

@@ -76,8 +76,9 @@ def bench_dirty(repo: Path, commit: str, iterations: int, tmp: Path) -> float:
         for side in sides:
             t = time.perf_counter()
             if side == "floor":
-                patch = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=repo, check=True,
-                                       capture_output=True).stdout
+                patch = subprocess.run(
+                    ["git", "diff", "HEAD", "--binary"], cwd=repo, check=True, capture_output=True
+                ).stdout
                 (out / "uncommitted.patch").write_bytes(patch)
             else:
                 tags = uncommitted.prepare(ref, str(repo / "train.py"))
@@ -120,7 +121,7 @@ def bench_clean(repo: Path, iterations: int) -> tuple[float, int]:
     provider.tags()  # warm the git caches
     for i in range(iterations):
         took = {}
-        for side in (["with", "without"] if i % 2 == 0 else ["without", "with"]):
+        for side in ["with", "without"] if i % 2 == 0 else ["without", "with"]:
             uncommitted.prepare = counting_prepare if side == "with" else (lambda *a, **kw: {})
             t = time.perf_counter()
             tags = provider.tags()
@@ -133,8 +134,10 @@ def bench_clean(repo: Path, iterations: int) -> tuple[float, int]:
     print(f"clean   tags() without capture step (ms) {stats(without_ms)}")
     print(f"clean   tags() with capture step    (ms) {stats(with_ms)}")
     added = statistics.median(diffs)
-    print(f"clean   added: median {added:.4f} ms (budget <= {CLEAN_BUDGET_MS}); processes started by the capture "
-          f"step: {len(spawned)}")
+    print(
+        f"clean   added: median {added:.4f} ms (budget <= {CLEAN_BUDGET_MS}); processes started by the capture "
+        f"step: {len(spawned)}"
+    )
     return added, len(spawned)
 
 
@@ -149,8 +152,10 @@ def bench_checkout(repo: Path, commit: str, runs: int, tmp: Path) -> float:
     os.chdir(tmp)
     from mlflow.tracking.context.registry import _run_context_provider_registry as registry
 
-    registry._registry = [context.LineageRunContext(str(repo / "train.py")) if isinstance(p, context.LineageRunContext)
-                          else p for p in registry._registry]
+    registry._registry = [
+        context.LineageRunContext(str(repo / "train.py")) if isinstance(p, context.LineageRunContext) else p
+        for p in registry._registry
+    ]
     with mlflow.start_run() as run:
         pass
     assert mlflow.get_run(run.info.run_id).data.tags.get("lineage_git_diff") == "captured"
@@ -158,11 +163,12 @@ def bench_checkout(repo: Path, commit: str, runs: int, tmp: Path) -> float:
     client.create_registered_model("bench")
     client.create_model_version("bench", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
     patch = tmp / "same.patch"
-    patch.write_bytes(subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=repo, check=True,
-                                     capture_output=True).stdout)
+    patch.write_bytes(
+        subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=repo, check=True, capture_output=True).stdout
+    )
     floor_ms, ours_ms = [], []
     for i in range(runs):
-        for side in (["floor", "checkout"] if i % 2 == 0 else ["checkout", "floor"]):
+        for side in ["floor", "checkout"] if i % 2 == 0 else ["checkout", "floor"]:
             target = tmp / f"co-{side}-{i}"
             t = time.perf_counter()
             if side == "floor":

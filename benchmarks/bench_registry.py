@@ -120,8 +120,10 @@ def report(title: str, base: str, wrapped: str, times: dict, reqs: dict, request
     print(f"\n{title}")
     print(f"  {base:<28} {spread(times[base], 1000, 2):>22} ms   {reqs[base]:.1f} requests/creation")
     print(f"  {wrapped:<28} {spread(times[wrapped], 1000, 2):>22} ms   {reqs[wrapped]:.1f} requests/creation")
-    print(f"  ratio of medians {ratio:.2f}x (budget {TIME_BUDGET}x; per-iteration ratios {spread(paired, digits=2)}),"
-          f" extra requests {extra:+.1f} (budget +{request_budget})  -> {'OK' if ok else 'OVER BUDGET'}")
+    print(
+        f"  ratio of medians {ratio:.2f}x (budget {TIME_BUDGET}x; per-iteration ratios {spread(paired, digits=2)}),"
+        f" extra requests {extra:+.1f} (budget +{request_budget})  -> {'OK' if ok else 'OVER BUDGET'}"
+    )
     return ok
 
 
@@ -130,8 +132,10 @@ def report_floor(times: dict, base: str, wrapped: str, read: str) -> None:
     reads the run once can add, so the ratio above can be split into that read and the rest."""
     mb, mr = median(times[base]), median(times[read])
     rest = [w - b - r for w, b, r in zip(times[wrapped], times[base], times[read])]
-    print(f"  {read:<28} {spread(times[read], 1000, 2):>22} ms   = {mr / mb:.2f}x of a creation without the "
-          f"wrapper: a wrapper that reads the run once cannot beat {(mb + mr) / mb:.2f}x here")
+    print(
+        f"  {read:<28} {spread(times[read], 1000, 2):>22} ms   = {mr / mb:.2f}x of a creation without the "
+        f"wrapper: a wrapper that reads the run once cannot beat {(mb + mr) / mb:.2f}x here"
+    )
     print(f"  the rest, beyond that one read (with - without - read, per iteration): {spread(rest, 1000, 2)} ms")
 
 
@@ -147,6 +151,7 @@ def check_versions(client, name: str, created: dict[str, list], wrapped: set[str
             if got != want:
                 problems.append(f"{name} v{v} ({label}): lineage_git_commit={got!r}, expected {want!r}")
     return problems
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -178,20 +183,32 @@ def main() -> int:
                 def call():
                     with plugin(enabled):
                         return client.create_model_version("bench", source, rid).version
+
                 return call
 
             # client-side: same server (without the plugin), wrapper on vs off in this process
-            for source, what in (("s3://bucket/model", "an s3:// source"),
-                                 (own_path, "the run's own artifact path as source")):
-                pairs = [("without wrapper", create(client_plain, rid_plain, False, source)),
-                         ("with wrapper (client-side)", create(client_plain, rid_plain, True, source))]
+            for source, what in (
+                ("s3://bucket/model", "an s3:// source"),
+                (own_path, "the run's own artifact path as source"),
+            ):
+                pairs = [
+                    ("without wrapper", create(client_plain, rid_plain, False, source)),
+                    ("with wrapper (client-side)", create(client_plain, rid_plain, True, source)),
+                ]
                 floor = ("one runs/get alone", lambda: client_plain.get_run(rid_plain) and None)
                 times, created = measure([*pairs, floor], args.n)
                 created.pop(floor[0])
                 failures += check_versions(client_plain, "bench", created, {"with wrapper (client-side)"})
                 reqs = count_requests({label: plain for label, _ in pairs}, pairs)
-                oks.append(report(f"Client-side wrapper, create_model_version via MlflowClient over REST, {what}",
-                                  "without wrapper", "with wrapper (client-side)", times, reqs))
+                oks.append(
+                    report(
+                        f"Client-side wrapper, create_model_version via MlflowClient over REST, {what}",
+                        "without wrapper",
+                        "with wrapper (client-side)",
+                        times,
+                        reqs,
+                    )
+                )
                 report_floor(times, "without wrapper", "with wrapper (client-side)", floor[0])
                 load.sample()
 
@@ -209,35 +226,59 @@ def main() -> int:
                 def call():
                     with plugin(enabled), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        info = mlflow.pyfunc.log_model(name="model", python_model=Echo(), pip_requirements=[],
-                                                       registered_model_name="bench_log_model")
+                        info = mlflow.pyfunc.log_model(
+                            name="model",
+                            python_model=Echo(),
+                            pip_requirements=[],
+                            registered_model_name="bench_log_model",
+                        )
                     return info.registered_model_version
+
                 return call
 
             mlflow.set_tracking_uri(plain.url)
             with contextlib.redirect_stdout(io.StringIO()), mlflow.start_run() as run:
                 for k, v in GIT.items():  # the commit the wrapper must copy, whatever the checkout here
                     mlflow.set_tag(k, v)
-                pairs = [("without wrapper", log_and_register(False)),
-                         ("with wrapper (log_model)", log_and_register(True))]
+                pairs = [
+                    ("without wrapper", log_and_register(False)),
+                    ("with wrapper (log_model)", log_and_register(True)),
+                ]
                 times, created = measure(pairs, max(10, args.n // 3), warmup=2)
                 reqs = count_requests({label: plain for label, _ in pairs}, pairs, k=5)
             del run
             failures += check_versions(client_plain, "bench_log_model", created, {"with wrapper (log_model)"})
-            oks.append(report("Client-side wrapper, log_model(registered_model_name=...) inside a run, end to end",
-                              "without wrapper", "with wrapper (log_model)", times, reqs, request_budget=2))
+            oks.append(
+                report(
+                    "Client-side wrapper, log_model(registered_model_name=...) inside a run, end to end",
+                    "without wrapper",
+                    "with wrapper (log_model)",
+                    times,
+                    reqs,
+                    request_budget=2,
+                )
+            )
             load.sample()
 
             # server-side: a client without the plugin, server with vs without it
-            pairs = [("server without plugin", create(client_plain, rid_plain, False, "s3://bucket/model")),
-                     ("server with plugin", create(client_plug, rid_plug, False, "s3://bucket/model"))]
+            pairs = [
+                ("server without plugin", create(client_plain, rid_plain, False, "s3://bucket/model")),
+                ("server with plugin", create(client_plug, rid_plug, False, "s3://bucket/model")),
+            ]
             times, created = measure(pairs, args.n)
             without, with_ = "server without plugin", "server with plugin"
             failures += check_versions(client_plain, "bench", {without: created[without]}, set())
             failures += check_versions(client_plug, "bench", {with_: created[with_]}, {with_})
             reqs = count_requests({"server without plugin": plain, "server with plugin": plug}, pairs)
-            oks.append(report("Server-side wrapper, client without the plugin",
-                              "server without plugin", "server with plugin", times, reqs))
+            oks.append(
+                report(
+                    "Server-side wrapper, client without the plugin",
+                    "server without plugin",
+                    "server with plugin",
+                    times,
+                    reqs,
+                )
+            )
         finally:
             plain.stop()
             plug.stop()

@@ -63,20 +63,49 @@ def build_store(db_uri: str, artifacts: Path, server_url: str, n_versions: int, 
             rid, exp = uuid.uuid4().hex, exps[i % n_experiments]
             git = T.GitRef(commit=f"{i:040x}", branch="main", repo_url=repo, dirty=False, path="train.py")
             run_tags = T.run_tags(git, T.Workspace(uri=server_url))
-            run_tags.update({T.MLFLOW_SOURCE_NAME: "train.py", T.MLFLOW_SOURCE_TYPE: "LOCAL",
-                             T.MLFLOW_USER: "bench", T.MLFLOW_RUN_NAME: f"run-{i}"})
-            session.add(SqlRun(run_uuid=rid, name=f"run-{i}", experiment_id=int(exp), user_id="bench",
-                               status="FINISHED", start_time=now, end_time=now, lifecycle_stage="active",
-                               artifact_uri=f"{artifacts.as_uri()}/{exp}/{rid}/artifacts", source_type="LOCAL",
-                               source_name="train.py", source_version="", entry_point_name=""))
+            run_tags.update(
+                {
+                    T.MLFLOW_SOURCE_NAME: "train.py",
+                    T.MLFLOW_SOURCE_TYPE: "LOCAL",
+                    T.MLFLOW_USER: "bench",
+                    T.MLFLOW_RUN_NAME: f"run-{i}",
+                }
+            )
+            session.add(
+                SqlRun(
+                    run_uuid=rid,
+                    name=f"run-{i}",
+                    experiment_id=int(exp),
+                    user_id="bench",
+                    status="FINISHED",
+                    start_time=now,
+                    end_time=now,
+                    lifecycle_stage="active",
+                    artifact_uri=f"{artifacts.as_uri()}/{exp}/{rid}/artifacts",
+                    source_type="LOCAL",
+                    source_name="train.py",
+                    source_version="",
+                    entry_point_name="",
+                )
+            )
             session.add_all(SqlTag(run_uuid=rid, key=k, value=v) for k, v in run_tags.items())
             src = T.SourceRun(run_id=rid, experiment_id=exp, workspace_uri=server_url, git=git)
             versions.append((i + 1, rid, T.version_tags(src)))
     with registry.ManagedSessionMaker() as session:
         for number, rid, vtags in versions:
-            session.add(SqlModelVersion(name=MODEL, version=number, creation_time=now, last_updated_time=now,
-                                        source=f"runs:/{rid}/model", run_id=rid, status="READY",
-                                        current_stage="None", user_id="bench"))
+            session.add(
+                SqlModelVersion(
+                    name=MODEL,
+                    version=number,
+                    creation_time=now,
+                    last_updated_time=now,
+                    source=f"runs:/{rid}/model",
+                    run_id=rid,
+                    status="READY",
+                    current_stage="None",
+                    user_id="bench",
+                )
+            )
             session.add_all(SqlModelVersionTag(name=MODEL, version=number, key=k, value=v) for k, v in vtags.items())
     tracking.engine.dispose()
     registry.engine.dispose()
@@ -86,8 +115,22 @@ class Server:
     def __init__(self, base: Path, db_uri: str, port: int):
         self.url = f"http://127.0.0.1:{port}"
         self.log = base / "server.log"
-        cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-               "--backend-store-uri", db_uri, "--artifacts-destination", str(base / "artifacts"), "--workers", "1"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            db_uri,
+            "--artifacts-destination",
+            str(base / "artifacts"),
+            "--workers",
+            "1",
+        ]
         env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
         self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"), stderr=subprocess.STDOUT, env=env, cwd=base)
         deadline = time.monotonic() + 300
@@ -190,11 +233,15 @@ def main() -> int:
     paired = [n / r for n, r in zip(times["naive"], times["resolver"])]
     print(f"{'walk':<10} {'seconds: median (p10-p90)':>26} {'requests':>9} {'req/version':>12}")
     for name in walks:
-        print(f"{name:<10} {spread(times[name], digits=2):>26} {median(reqs[name]):>9.0f} "
-              f"{median(reqs[name]) / args.versions:>12.3f}")
-    print(f"speed-up {speedup:.1f}x of medians, {spread(paired)} per repeat (budget >= {MIN_SPEEDUP:g}x); "
-          f"{per_version:.3f} requests per version (budget <= {MAX_REQUESTS_PER_VERSION:g}); "
-          f"{args.repeat} repeats, alternated")
+        print(
+            f"{name:<10} {spread(times[name], digits=2):>26} {median(reqs[name]):>9.0f} "
+            f"{median(reqs[name]) / args.versions:>12.3f}"
+        )
+    print(
+        f"speed-up {speedup:.1f}x of medians, {spread(paired)} per repeat (budget >= {MIN_SPEEDUP:g}x); "
+        f"{per_version:.3f} requests per version (budget <= {MAX_REQUESTS_PER_VERSION:g}); "
+        f"{args.repeat} repeats, alternated"
+    )
     for line in load.end_lines():
         print(line)
     over = per_version > MAX_REQUESTS_PER_VERSION or speedup < MIN_SPEEDUP

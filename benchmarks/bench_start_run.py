@@ -48,7 +48,7 @@ LARGE_MAX_STARTS = 1
 GIT = ["git", "-c", "user.name=Bench", "-c", "user.email=bench@example.com", "-c", "init.defaultBranch=main"]
 
 # The script a user would run: committed in each generated repository, started once per measured process.
-TRAIN_PY = r'''
+TRAIN_PY = r"""
 import json, os, subprocess, sys, time
 
 mode, db, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -141,7 +141,7 @@ for i in range(runs):
 out["index_rewritten"] = os.stat(index).st_ino != before
 out["provider"] = provider_ms
 print("BENCH " + json.dumps(out))
-'''
+"""
 
 
 def sh(cwd: Path, *args: str) -> str:
@@ -177,12 +177,13 @@ def compile_plugin() -> None:
 def make_db(tmp: Path) -> Path:
     """One SQLite store with the schema applied; each measured process gets a copy."""
     db = tmp / "template.db"
-    code = (
-        "import mlflow, sys; mlflow.set_tracking_uri(f'sqlite:///{sys.argv[1]}'); "
-        "mlflow.set_experiment('bench')"
+    code = "import mlflow, sys; mlflow.set_tracking_uri(f'sqlite:///{sys.argv[1]}'); mlflow.set_experiment('bench')"
+    subprocess.run(
+        [sys.executable, "-c", code, str(db)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "MLFLOW_LINEAGE_DISABLE": "true"},
     )
-    subprocess.run([sys.executable, "-c", code, str(db)], check=True, capture_output=True,
-                   env={**os.environ, "MLFLOW_LINEAGE_DISABLE": "true"})
     return db
 
 
@@ -192,12 +193,17 @@ def measure(repo: Path, db_template: Path, mode: str, runs: int, n: int) -> dict
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_LINEAGE_")}
     env.pop("MLFLOW_TRACKING_URI", None)
     env["BENCH_DIR"] = str(Path(__file__).resolve().parent)
-    proc = subprocess.run([sys.executable, str(repo / "train.py"), mode, str(db), str(runs)], cwd=repo,
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(repo / "train.py"), mode, str(db), str(runs)],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH ")), None)
     if proc.returncode != 0 or line is None:
         sys.exit(f"measured process failed ({repo.name}, {mode}):\n{proc.stderr[-3000:]}")
-    return json.loads(line[len("BENCH "):])
+    return json.loads(line[len("BENCH ") :])
 
 
 def racy_clone(source: Path, path: Path) -> str:
@@ -206,8 +212,7 @@ def racy_clone(source: Path, path: Path) -> str:
     between the two, so the row always measures that state."""
     for _ in range(5):
         shutil.rmtree(path, ignore_errors=True)
-        subprocess.run([*GIT, "clone", "-q", "--no-hardlinks", str(source), str(path)], check=True,
-                       capture_output=True)
+        subprocess.run([*GIT, "clone", "-q", "--no-hardlinks", str(source), str(path)], check=True, capture_output=True)
         index_sec = int((path / ".git" / "index").stat().st_mtime)
         if any(int(f.stat().st_mtime) >= index_sec for f in path.rglob("*.py") if ".git" not in f.parts):
             return sh(path, "rev-parse", "HEAD")
@@ -314,52 +319,76 @@ def main() -> int:
     print(f"{'repo':6} {'files':>6} | {'off':>17} {'on':>17} {'added':>17} | {'floor':>17} {'git starts':>10}")
     for name, f in firsts.items():
         nfiles = next(r["files"] for r in rows if r["repo"] == name)
-        print(f"{name:6} {nfiles:>6} | {spread(f['first_off']):>17} {spread(f['first_on']):>17} "
-              f"{spread(f['first_added']):>17} | {spread(f['first_floor']):>17} {median(f['first_procs']):>10.0f}")
+        print(
+            f"{name:6} {nfiles:>6} | {spread(f['first_off']):>17} {spread(f['first_on']):>17} "
+            f"{spread(f['first_added']):>17} | {spread(f['first_floor']):>17} {median(f['first_procs']):>10.0f}"
+        )
     print()
     print("Repeated runs in one process, medians in ms (p10-p90):")
-    print(f"{'repo':6} {'files':>6} | {'off':>17} {'on':>17} {'added':>17} | {'floor':>17} "
-          f"{'added/floor':>18} | {'starts/run on':>13} {'off':>4}")
+    print(
+        f"{'repo':6} {'files':>6} | {'off':>17} {'on':>17} {'added':>17} | {'floor':>17} "
+        f"{'added/floor':>18} | {'starts/run on':>13} {'off':>4}"
+    )
     for r in rows:
-        print(f"{r['repo']:6} {r['files']:>6} | {spread(r['rep_off']):>17} {spread(r['rep_on']):>17} "
-              f"{spread(r['rep_added']):>17} | {spread(r['floor']):>17} {spread(r['rep_ratio'], digits=2):>18} | "
-              f"{sum(r['procs_on']) / len(r['procs_on']):>13.2f} {sum(r['procs_off']) / len(r['procs_off']):>4.2f}")
-    print(f"('added' is on - off paired per iteration, 'added/floor' each iteration's added / floor; first run: "
-          f"{args.first} fresh processes per side, alternated; repeated: {args.runs} iterations of floor, on and "
-          f"off, each iteration in the next of their 6 orders; 'starts' counts every process started inside "
-          f"start_run; 'clone' is a fresh `git clone` of the small checkout, racily clean)")
+        print(
+            f"{r['repo']:6} {r['files']:>6} | {spread(r['rep_off']):>17} {spread(r['rep_on']):>17} "
+            f"{spread(r['rep_added']):>17} | {spread(r['floor']):>17} {spread(r['rep_ratio'], digits=2):>18} | "
+            f"{sum(r['procs_on']) / len(r['procs_on']):>13.2f} {sum(r['procs_off']) / len(r['procs_off']):>4.2f}"
+        )
+    print(
+        f"('added' is on - off paired per iteration, 'added/floor' each iteration's added / floor; first run: "
+        f"{args.first} fresh processes per side, alternated; repeated: {args.runs} iterations of floor, on and "
+        f"off, each iteration in the next of their 6 orders; 'starts' counts every process started inside "
+        f"start_run; 'clone' is a fresh `git clone` of the small checkout, racily clean)"
+    )
     for r in rows:
         extra = f"first run {median(firsts[r['repo']]['provider_first']):.1f} ms, " if r["repo"] in firsts else ""
-        print(f"{r['repo']}: time spent inside the provider's tags(): {extra}"
-              f"repeated {spread(r['provider_rep'], digits=2)} ms")
+        print(
+            f"{r['repo']}: time spent inside the provider's tags(): {extra}"
+            f"repeated {spread(r['provider_rep'], digits=2)} ms"
+        )
 
     small, large, clone_row = rows
     lf = firsts["large"]
     budgets = [
-        (f"small, repeated: added {median(small['rep_added']):.2f} ms <= {SMALL_BUDGET_MS} ms",
-         median(small["rep_added"]) <= SMALL_BUDGET_MS),
+        (
+            f"small, repeated: added {median(small['rep_added']):.2f} ms <= {SMALL_BUDGET_MS} ms",
+            median(small["rep_added"]) <= SMALL_BUDGET_MS,
+        ),
         # The fast path itself: a small, settled checkout is proven clean from the index, without git.
-        (f"small, repeated: the plugin started {sum(small['procs_on']) - sum(small['procs_off'])} processes "
-         f"in {len(small['procs_on'])} runs (budget 0)",
-         sum(small["procs_on"]) - sum(small["procs_off"]) == 0),
-        (f"small, repeated: provider tags() {median(small['provider_rep']):.2f} ms <= {SMALL_PROVIDER_BUDGET_MS} ms",
-         median(small["provider_rep"]) <= SMALL_PROVIDER_BUDGET_MS),
-        (f"large, repeated: added {median(large['rep_ratio']):.2f}x the floor <= {LARGE_FLOOR_RATIO}x",
-         median(large["rep_ratio"]) <= LARGE_FLOOR_RATIO),
+        (
+            f"small, repeated: the plugin started {sum(small['procs_on']) - sum(small['procs_off'])} processes "
+            f"in {len(small['procs_on'])} runs (budget 0)",
+            sum(small["procs_on"]) - sum(small["procs_off"]) == 0,
+        ),
+        (
+            f"small, repeated: provider tags() {median(small['provider_rep']):.2f} ms <= {SMALL_PROVIDER_BUDGET_MS} ms",
+            median(small["provider_rep"]) <= SMALL_PROVIDER_BUDGET_MS,
+        ),
+        (
+            f"large, repeated: added {median(large['rep_ratio']):.2f}x the floor <= {LARGE_FLOOR_RATIO}x",
+            median(large["rep_ratio"]) <= LARGE_FLOOR_RATIO,
+        ),
         # Commit, branch and tracked-ness come from .git files: one git status per run, never more.
-        (f"large, repeated: at most {max(large['procs_on']) - max(large['procs_off'])} process started per run "
-         f"(budget {LARGE_MAX_STARTS})",
-         max(large["procs_on"]) - max(large["procs_off"]) <= LARGE_MAX_STARTS),
-        (f"large, first run: added {median(lf['first_added']):.1f} ms <= {LARGE_FIRST_BUDGET_MS} ms "
-         f"({median(lf['first_added']) / median(lf['first_floor']):.2f}x the floor measured in those processes)",
-         median(lf["first_added"]) <= LARGE_FIRST_BUDGET_MS),
+        (
+            f"large, repeated: at most {max(large['procs_on']) - max(large['procs_off'])} process started per run "
+            f"(budget {LARGE_MAX_STARTS})",
+            max(large["procs_on"]) - max(large["procs_off"]) <= LARGE_MAX_STARTS,
+        ),
+        (
+            f"large, first run: added {median(lf['first_added']):.1f} ms <= {LARGE_FIRST_BUDGET_MS} ms "
+            f"({median(lf['first_added']) / median(lf['first_floor']):.2f}x the floor measured in those processes)",
+            median(lf["first_added"]) <= LARGE_FIRST_BUDGET_MS,
+        ),
     ]
     print()
     for text, ok in budgets:
         print(f"{'ok  ' if ok else 'MISS'} {text}")
-    print(f"info clone, repeated: added {median(clone_row['rep_added']):.2f} ms, "
-          f"{sum(clone_row['procs_on']) / len(clone_row['procs_on']):.2f} processes per run "
-          f"(measured, no budget: 0 once a racily clean checkout regains the fast path)")
+    print(
+        f"info clone, repeated: added {median(clone_row['rep_added']):.2f} ms, "
+        f"{sum(clone_row['procs_on']) / len(clone_row['procs_on']):.2f} processes per run "
+        f"(measured, no budget: 0 once a racily clean checkout regains the fast path)"
+    )
     for line in load.end_lines():
         print(line)
     for f in failures:

@@ -38,7 +38,7 @@ BENCH_OFF_ENV = "_MLFLOW_LINEAGE_BENCH_TRACKING_STORE_OFF"  # tracking_store.BEN
 
 GIT = ["git", "-c", "user.name=Bench", "-c", "user.email=bench@example.com", "-c", "init.defaultBranch=main"]
 
-TRAIN_PY = r'''
+TRAIN_PY = r"""
 import json, os, subprocess, sys, time
 
 db, runs = sys.argv[1], int(sys.argv[2])
@@ -137,7 +137,7 @@ out["inside"] = inside
 out["delegated_calls"] = delegated[0]
 out["delegation_ms"] = delegation_ms
 print("BENCH " + json.dumps(out))
-'''
+"""
 
 
 def sh(cwd: Path, *args: str) -> str:
@@ -164,8 +164,12 @@ def make_repo(path: Path, files: int) -> str:
 def make_db(tmp: Path) -> Path:
     db = tmp / "template.db"
     code = "import mlflow, sys; mlflow.set_tracking_uri(f'sqlite:///{sys.argv[1]}'); mlflow.set_experiment('bench')"
-    subprocess.run([sys.executable, "-c", code, str(db)], check=True, capture_output=True,
-                   env={**os.environ, "MLFLOW_LINEAGE_DISABLE": "true"})
+    subprocess.run(
+        [sys.executable, "-c", code, str(db)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "MLFLOW_LINEAGE_DISABLE": "true"},
+    )
     return db
 
 
@@ -174,12 +178,13 @@ def measure(repo: Path, db_template: Path, runs: int) -> dict:
     shutil.copy(db_template, db)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_LINEAGE_", BENCH_OFF_ENV))}
     env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.run([sys.executable, str(repo / "train.py"), str(db), str(runs)], cwd=repo, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(repo / "train.py"), str(db), str(runs)], cwd=repo, env=env, capture_output=True, text=True
+    )
     line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH ")), None)
     if proc.returncode != 0 or line is None:
         sys.exit(f"measured process failed ({repo.name}):\n{proc.stderr[-3000:]}")
-    return json.loads(line[len("BENCH "):])
+    return json.loads(line[len("BENCH ") :])
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -195,8 +200,11 @@ def check_tags(name: str, commit: str, tags: dict) -> list[str]:
     problems = []
     for side in ("provider", "wrapper"):
         t = tags.get(side, {})
-        for k, v in {"mlflow.source.git.commit": commit, "mlflow.source.git.dirty": "false",
-                     "mlflow.source.git.repoURL": "https://github.com/example/bench"}.items():
+        for k, v in {
+            "mlflow.source.git.commit": commit,
+            "mlflow.source.git.dirty": "false",
+            "mlflow.source.git.repoURL": "https://github.com/example/bench",
+        }.items():
             if t.get(k) != v:
                 problems.append(f"{name}, {side}: tag {k}={t.get(k)!r}, expected {v!r}")
     if any(k.startswith("lineage_") for k in tags.get("off", {})):
@@ -214,15 +222,19 @@ def main() -> int:
 
     load_start = os.getloadavg()
     git_version = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
-    print(f"# {platform.python_version()}, {git_version}, {os.cpu_count()} CPUs, "
-          f"load average at start {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}")
+    print(
+        f"# {platform.python_version()}, {git_version}, {os.cpu_count()} CPUs, "
+        f"load average at start {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}"
+    )
     failures: list[str] = []
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-tracking-store-") as tmp_s:
         tmp = Path(tmp_s)
         t = time.monotonic()
-        checkouts = {"small": (tmp / "small", args.small_files, args.runs),
-                     "large": (tmp / "large", args.files, args.large_runs)}
+        checkouts = {
+            "small": (tmp / "small", args.small_files, args.runs),
+            "large": (tmp / "large", args.files, args.large_runs),
+        }
         commits = {name: make_repo(path, n) for name, (path, n, _) in checkouts.items()}
         db = make_db(tmp)
         time.sleep(2.1)  # an index written seconds ago, as in any checkout
@@ -252,23 +264,33 @@ def main() -> int:
     wrapper_cost = statistics.median(inside) + small["delegation_ms"]
     print(f"small: inside the wrapper's create_run work, reconciling  median/p10/p90 {spread(inside)} ms")
     print(f"small: inside the wrapper's create_run work, switched off median/p10/p90 {spread(passed)} ms")
-    print(f"small: {small['delegated_calls']} other store calls per start_run/end_run delegated, "
-          f"{small['delegation_ms'] * 1000:.1f} us in all")
-    print("(the wrapper adds no I/O: its cost is its own work plus delegation; the end-to-end paired difference "
-          "above is the same figure drowned in the machine's noise, see its p10/p90)")
+    print(
+        f"small: {small['delegated_calls']} other store calls per start_run/end_run delegated, "
+        f"{small['delegation_ms'] * 1000:.1f} us in all"
+    )
+    print(
+        "(the wrapper adds no I/O: its cost is its own work plus delegation; the end-to-end paired difference "
+        "above is the same figure drowned in the machine's noise, see its p10/p90)"
+    )
     budgets = [
-        (f"small: the wrapper adds {wrapper_cost:.3f} ms (reconciling + delegation; end-to-end paired median "
-         f"{statistics.median(wrapper_added):.2f} ms) <= {WRAPPER_BUDGET_MS} ms",
-         wrapper_cost <= WRAPPER_BUDGET_MS),
-        (f"large: plugin with wrapper adds {statistics.median(large_ratio):.2f}x the floor <= {LARGE_FLOOR_RATIO}x",
-         statistics.median(large_ratio) <= LARGE_FLOOR_RATIO),
+        (
+            f"small: the wrapper adds {wrapper_cost:.3f} ms (reconciling + delegation; end-to-end paired median "
+            f"{statistics.median(wrapper_added):.2f} ms) <= {WRAPPER_BUDGET_MS} ms",
+            wrapper_cost <= WRAPPER_BUDGET_MS,
+        ),
+        (
+            f"large: plugin with wrapper adds {statistics.median(large_ratio):.2f}x the floor <= {LARGE_FLOOR_RATIO}x",
+            statistics.median(large_ratio) <= LARGE_FLOOR_RATIO,
+        ),
     ]
     print()
     for text, ok in budgets:
         print(f"{'ok  ' if ok else 'MISS'} {text}")
     load_end = os.getloadavg()
-    print(f"# load average at the end {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f} "
-          f"({args.runs} small and {args.large_runs} large iterations, sides alternated in a rotating order)")
+    print(
+        f"# load average at the end {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f} "
+        f"({args.runs} small and {args.large_runs} large iterations, sides alternated in a rotating order)"
+    )
     for f in failures:
         print(f"FAIL {f}")
     return 0 if all(ok for _, ok in budgets) and not failures else 1

@@ -66,9 +66,12 @@ class Load:
     def end_lines(self) -> list[str]:
         end = self.sample()
         peak = max(self.samples)
-        lines = [f"# load average at the end: {end:.2f}; start {self.start:.2f}, highest seen {peak:.2f}, "
-                 f"{self.cpus} CPUs"]
+        lines = [
+            f"# load average at the end: {end:.2f}; start {self.start:.2f}, highest seen {peak:.2f}, {self.cpus} CPUs"
+        ]
         if peak > self.cpus:
-            lines.append(f"# LOAD ABOVE CORE COUNT: load reached {peak:.2f} on {self.cpus} CPUs, so times are "
-                         f"stretched by contention; compare the ratios measured in this run, not absolute times")
+            lines.append(
+                f"# LOAD ABOVE CORE COUNT: load reached {peak:.2f} on {self.cpus} CPUs, so times are "
+                f"stretched by contention; compare the ratios measured in this run, not absolute times"
+            )
         return lines

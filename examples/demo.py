@@ -37,8 +37,9 @@ GIT_ENV = {
 
 
 def git(cwd: Path, *args: str) -> str:
-    out = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, check=True, capture_output=True, text=True
+    )
     return out.stdout.strip()
 
 
@@ -60,8 +61,9 @@ def run_training(project: Path, tracking_uri: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_LINEAGE_")}
     env.update(MLFLOW_TRACKING_URI=tracking_uri)
     env.pop("MLFLOW_REGISTRY_URI", None)
-    proc = subprocess.run([sys.executable, "train.py", "--register-as", MODEL_NAME], cwd=project, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--register-as", MODEL_NAME], cwd=project, env=env, capture_output=True, text=True
+    )
     if proc.returncode != 0:
         sys.exit(f"train.py failed:\n{proc.stderr[-3000:]}")
     return dict(re.findall(r"^(\w+)=(\S+)$", proc.stdout, re.M))

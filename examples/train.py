@@ -34,8 +34,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         mlflow.log_metric("train_accuracy", model.score(X, y))
         # MLflow 3 names a model with `name`; MLflow 2 with `artifact_path`.
         where = {"name": "model"} if int(mlflow.__version__.split(".")[0]) >= 3 else {"artifact_path": "model"}
-        info = mlflow.sklearn.log_model(model, registered_model_name=args.register_as,
-                                        input_example=X[:2], **where)
+        info = mlflow.sklearn.log_model(model, registered_model_name=args.register_as, input_example=X[:2], **where)
 
     print(f"run_id={run.info.run_id}")
     if getattr(info, "model_id", None):

@@ -45,11 +45,12 @@ class Restored:
         if self.run_id:
             lines[0] += f" (run {self.run_id})"
         if self.patch_sha256:
-            lines.append(f"applied {T.DIFF_ARTIFACT_PATH} (sha256 {self.patch_sha256[:12]}... verified): "
-                         f"{len(self.files)} file{'' if len(self.files) == 1 else 's'} changed")
+            lines.append(
+                f"applied {T.DIFF_ARTIFACT_PATH} (sha256 {self.patch_sha256[:12]}... verified): "
+                f"{len(self.files)} file{'' if len(self.files) == 1 else 's'} changed"
+            )
             lines.extend(f"  {p}" for p in self.files)
-        lines.append("exact: the run's code as it was at its start" if self.exact
-                     else f"not exact: {self.reason}")
+        lines.append("exact: the run's code as it was at its start" if self.exact else f"not exact: {self.reason}")
         return "\n".join(lines) + "\n"
 
 
@@ -63,8 +64,15 @@ class Source:
     mlflow_diff: Optional[str] = None  # MLflow's own ``mlflow.source.git.diff`` text, when that is all
 
 
-def checkout(target: str, directory: str, *, repo: Optional[str] = None, tracking_uri: Optional[str] = None,
-             registry_uri: Optional[str] = None, timeout: Optional[float] = None) -> Restored:
+def checkout(
+    target: str,
+    directory: str,
+    *,
+    repo: Optional[str] = None,
+    tracking_uri: Optional[str] = None,
+    registry_uri: Optional[str] = None,
+    timeout: Optional[float] = None,
+) -> Restored:
     """Rebuild ``target``'s source in ``directory`` (new or empty). Raises ``CheckoutError`` on bad
     input, ``resolve.TargetError``/``ResolveError`` for a target that cannot be read."""
     directory = os.path.abspath(os.path.expanduser(directory))
@@ -96,8 +104,13 @@ def checkout(target: str, directory: str, *, repo: Optional[str] = None, trackin
     return _restore_changes(base, src, git)
 
 
-def find_source(target: str, *, tracking_uri: Optional[str] = None, registry_uri: Optional[str] = None,
-                timeout: Optional[float] = None) -> Source:
+def find_source(
+    target: str,
+    *,
+    tracking_uri: Optional[str] = None,
+    registry_uri: Optional[str] = None,
+    timeout: Optional[float] = None,
+) -> Source:
     """The run behind ``target``, through the resolver (versions, aliases, LoggedModels, runs)."""
     from mlflow_lineage_plugin.resolve import graph as G
     from mlflow_lineage_plugin.resolve import resolve
@@ -112,8 +125,10 @@ def find_source(target: str, *, tracking_uri: Optional[str] = None, registry_uri
         node = runs[0]
         endpoint = clients.endpoint(node.workspace_uri)
         if not endpoint.tracking_uri:
-            raise CheckoutError(f"the workspace of run {node.attrs['run_id']} cannot be reached"
-                                f"{f': {endpoint.reason}' if endpoint.reason else ''}")
+            raise CheckoutError(
+                f"the workspace of run {node.attrs['run_id']} cannot be reached"
+                f"{f': {endpoint.reason}' if endpoint.reason else ''}"
+            )
         client = clients.tracking(endpoint.tracking_uri)
         run = client.get_run(node.attrs["run_id"])
         tags = dict(run.data.tags or {})
@@ -139,8 +154,11 @@ def _restore_changes(base: Restored, src: Source, git: T.GitRef) -> Restored:
     if diff is None:
         if git.dirty is False:
             return replace(base, exact=True)
-        why = ("the run was made from uncommitted changes that were not kept" if git.dirty
-               else "the run's checkout state is unknown (not checked in time), so changes may be missing")
+        why = (
+            "the run was made from uncommitted changes that were not kept"
+            if git.dirty
+            else "the run's checkout state is unknown (not checked in time), so changes may be missing"
+        )
         return replace(base, reason=why)
     if diff.state != T.GIT_DIFF_CAPTURED:
         return replace(base, reason=_STATE_REASONS.get(diff.state, f"{T.GIT_DIFF}={diff.state}"))
@@ -156,8 +174,9 @@ def _restore_changes(base: Restored, src: Source, git: T.GitRef) -> Restored:
         except Exception as exc:
             from mlflow_lineage_plugin.errors import error_line
 
-            return replace(base, reason=f"{T.DIFF_ARTIFACT_PATH} could not be read from run {src.run_id} "
-                                        f"({error_line(exc)})")
+            return replace(
+                base, reason=f"{T.DIFF_ARTIFACT_PATH} could not be read from run {src.run_id} ({error_line(exc)})"
+            )
         if hashlib.sha256(data).hexdigest() != diff.sha256:
             return replace(base, reason=f"{T.DIFF_ARTIFACT_PATH} does not match its recorded sha256: not applied")
         files, problem = _apply(base.directory, path)

@@ -78,12 +78,21 @@ def _quiet_mlflow() -> Iterator[None]:
 
 
 def _connection_options(fn: Callable) -> Callable:
-    fn = click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
-                      help="Seconds per remote request [MLFLOW_LINEAGE_RESOLVE_TIMEOUT, default 30].")(fn)
-    fn = click.option("--registry-uri", envvar="MLFLOW_REGISTRY_URI", default=None,
-                      help="Model registry URI [MLFLOW_REGISTRY_URI; default: the tracking URI].")(fn)
-    fn = click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
-                      help="Tracking URI [MLFLOW_TRACKING_URI].")(fn)
+    fn = click.option(
+        "--timeout",
+        type=click.FloatRange(min=0.1),
+        default=None,
+        help="Seconds per remote request [MLFLOW_LINEAGE_RESOLVE_TIMEOUT, default 30].",
+    )(fn)
+    fn = click.option(
+        "--registry-uri",
+        envvar="MLFLOW_REGISTRY_URI",
+        default=None,
+        help="Model registry URI [MLFLOW_REGISTRY_URI; default: the tracking URI].",
+    )(fn)
+    fn = click.option(
+        "--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="Tracking URI [MLFLOW_TRACKING_URI]."
+    )(fn)
     return fn  # fmt: skip
 
 
@@ -94,14 +103,30 @@ def _check_uri(value: Optional[str], option: str) -> None:
 
 @main.command()
 @click.argument("target")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "mermaid", "dot", "markdown"]), default="text",
-              show_default=True, help="Output format.")
-@click.option("--mlmodel", is_flag=True, help="Download the small MLmodel files: list flavors, compare the "
-              "registry's copy with the run's, report a missing copy.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "mermaid", "dot", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--mlmodel",
+    is_flag=True,
+    help="Download the small MLmodel files: list flavors, compare the "
+    "registry's copy with the run's, report a missing copy.",
+)
 @_connection_options
 @_guard
-def show(target: str, fmt: str, mlmodel: bool, tracking_uri: Optional[str], registry_uri: Optional[str],
-         timeout: Optional[float]) -> None:
+def show(
+    target: str,
+    fmt: str,
+    mlmodel: bool,
+    tracking_uri: Optional[str],
+    registry_uri: Optional[str],
+    timeout: Optional[float],
+) -> None:
     """Show the lineage graph of TARGET.
 
     TARGET is models:/NAME/VERSION, models:/NAME@ALIAS, models:/NAME/STAGE, models:/NAME (every
@@ -112,8 +137,9 @@ def show(target: str, fmt: str, mlmodel: bool, tracking_uri: Optional[str], regi
 
     _check_uri(tracking_uri, "--tracking-uri")
     _check_uri(registry_uri, "--registry-uri")
-    lineage = resolve(target, tracking_uri=tracking_uri, registry_uri=registry_uri, timeout=timeout,
-                      fetch_mlmodel=mlmodel)
+    lineage = resolve(
+        target, tracking_uri=tracking_uri, registry_uri=registry_uri, timeout=timeout, fetch_mlmodel=mlmodel
+    )
     click.echo(lineage.render(fmt), nl=False)
     sys.exit(EXIT_OK if lineage.ok else EXIT_FINDINGS)
 
@@ -123,15 +149,27 @@ def show(target: str, fmt: str, mlmodel: bool, tracking_uri: Optional[str], regi
 @click.option("--branch", help="A branch name.")
 @click.option("--repo", "repo_url", help="A repository URL in any spelling (ssh, https, with or without .git).")
 @click.option("--notebook", help="A Databricks notebook path.")
-@click.option("--dataset", help="A logged dataset: its name, digest or source (s3://bucket/key, a path, a Delta "
-              "table name, which matches every version of it unless given as TABLE@VERSION).")
+@click.option(
+    "--dataset",
+    help="A logged dataset: its name, digest or source (s3://bucket/key, a path, a Delta "
+    "table name, which matches every version of it unless given as TABLE@VERSION).",
+)
 @click.option("--experiment-id", "experiment_ids", multiple=True, help="Search only these experiments.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_connection_options
 @_guard
-def find(commit: Optional[str], branch: Optional[str], repo_url: Optional[str], notebook: Optional[str],
-         dataset: Optional[str], experiment_ids: tuple[str, ...], fmt: str, tracking_uri: Optional[str],
-         registry_uri: Optional[str], timeout: Optional[float]) -> None:
+def find(
+    commit: Optional[str],
+    branch: Optional[str],
+    repo_url: Optional[str],
+    notebook: Optional[str],
+    dataset: Optional[str],
+    experiment_ids: tuple[str, ...],
+    fmt: str,
+    tracking_uri: Optional[str],
+    registry_uri: Optional[str],
+    timeout: Optional[float],
+) -> None:
     """Runs and model versions that came from a commit, branch, repository, notebook or dataset.
 
     Options combine with AND. Exits 1 when nothing matches.
@@ -142,9 +180,17 @@ def find(commit: Optional[str], branch: Optional[str], repo_url: Optional[str], 
         _fail("give at least one of --commit, --branch, --repo, --notebook, --dataset")
     _check_uri(tracking_uri, "--tracking-uri")
     _check_uri(registry_uri, "--registry-uri")
-    result = do_find(commit=commit, branch=branch, repo_url=repo_url, notebook=notebook, dataset=dataset,
-                     tracking_uri=tracking_uri, registry_uri=registry_uri,
-                     experiment_ids=list(experiment_ids) or None, timeout=timeout)
+    result = do_find(
+        commit=commit,
+        branch=branch,
+        repo_url=repo_url,
+        notebook=notebook,
+        dataset=dataset,
+        tracking_uri=tracking_uri,
+        registry_uri=registry_uri,
+        experiment_ids=list(experiment_ids) or None,
+        timeout=timeout,
+    )
     click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.to_text(), nl=fmt == "json")
     sys.exit(EXIT_OK if result else EXIT_FINDINGS)
 
@@ -164,14 +210,26 @@ def _parse_require(value: Optional[str]) -> frozenset[str]:
 
 @main.command()
 @click.argument("targets", nargs=-1, required=True)
-@click.option("--require", "require", default=None, metavar="LIST",
-              help="Comma-separated: commit, clean, reachable [MLFLOW_LINEAGE_REQUIRE; default commit,reachable].")
+@click.option(
+    "--require",
+    "require",
+    default=None,
+    metavar="LIST",
+    help="Comma-separated: commit, clean, reachable [MLFLOW_LINEAGE_REQUIRE; default commit,reachable].",
+)
 @click.option("--mlmodel", is_flag=True, help="Also check that the model files are still there.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_connection_options
 @_guard
-def check(targets: tuple[str, ...], require: Optional[str], mlmodel: bool, fmt: str, tracking_uri: Optional[str],
-          registry_uri: Optional[str], timeout: Optional[float]) -> None:
+def check(
+    targets: tuple[str, ...],
+    require: Optional[str],
+    mlmodel: bool,
+    fmt: str,
+    tracking_uri: Optional[str],
+    registry_uri: Optional[str],
+    timeout: Optional[float],
+) -> None:
     """Exit 0 when the lineage of every TARGET is complete, 1 with the findings otherwise.
 
     Made for CI and deployment gates: `mlflow-lineage check models:/fraud@champion --require commit,clean`.
@@ -235,30 +293,64 @@ class _ClickProgress:
 
 
 @main.command()
-@click.option("--model", "models", multiple=True, metavar="NAME",
-              help="A registered model; repeatable; globs allowed ('fraud-*').")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="NAME",
+    help="A registered model; repeatable; globs allowed ('fraud-*').",
+)
 @click.option("--all-models", is_flag=True, help="Every registered model.")
-@click.option("--experiment", "experiments", multiple=True, metavar="ID",
-              help="Repeatable. --runs: the runs of these experiments (default: every experiment); "
-                   "versions: only those whose source run is in them.")
-@click.option("--since", type=click.DateTime(), default=None,
-              help="Only versions created (runs started) at or after this date, UTC.")
+@click.option(
+    "--experiment",
+    "experiments",
+    multiple=True,
+    metavar="ID",
+    help="Repeatable. --runs: the runs of these experiments (default: every experiment); "
+    "versions: only those whose source run is in them.",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(),
+    default=None,
+    help="Only versions created (runs started) at or after this date, UTC.",
+)
 @click.option("--versions", "do_versions", is_flag=True, help="Enrich model versions (the default).")
 @click.option("--runs", "do_runs", is_flag=True, help="Enrich runs from the facts they already record.")
 @click.option("--apply", is_flag=True, help="Write. Without it, only the plan is shown (dry run).")
 @click.option("--overwrite", is_flag=True, help="Also rewrite plugin tags whose value differs from the source.")
-@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Concurrent requests.")
-@click.option("--retries", type=click.IntRange(0, 10), default=5, show_default=True,
-              help="Retries per request on HTTP 429/5xx (honouring Retry-After) before that item fails.")
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Concurrent requests.")
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 10),
+    default=5,
+    show_default=True,
+    help="Retries per request on HTTP 429/5xx (honouring Retry-After) before that item fails.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--registry-uri", envvar="MLFLOW_REGISTRY_URI", default=None,
-              help="Model registry URI [MLFLOW_REGISTRY_URI; default: the tracking URI].")
+@click.option(
+    "--registry-uri",
+    envvar="MLFLOW_REGISTRY_URI",
+    default=None,
+    help="Model registry URI [MLFLOW_REGISTRY_URI; default: the tracking URI].",
+)
 @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="Tracking URI [MLFLOW_TRACKING_URI].")
 @_guard
-def backfill(models: tuple[str, ...], all_models: bool, experiments: tuple[str, ...], since, do_versions: bool,
-             do_runs: bool, apply: bool, overwrite: bool, workers: int, retries: int, fmt: str,
-             registry_uri: Optional[str], tracking_uri: Optional[str]) -> None:
+def backfill(
+    models: tuple[str, ...],
+    all_models: bool,
+    experiments: tuple[str, ...],
+    since,
+    do_versions: bool,
+    do_runs: bool,
+    apply: bool,
+    overwrite: bool,
+    workers: int,
+    retries: int,
+    fmt: str,
+    registry_uri: Optional[str],
+    tracking_uri: Optional[str],
+) -> None:
     """Add lineage to the versions (and runs) made before the plugin was installed.
 
     Dry run by default: prints per model what is already enriched, what would be, and what cannot be
@@ -275,17 +367,29 @@ def backfill(models: tuple[str, ...], all_models: bool, experiments: tuple[str, 
     _check_uri(registry_uri, "--registry-uri")
     versions = do_versions or not do_runs
     if versions and not (models or all_models):
-        _fail("choose the versions: --model NAME (repeatable, globs allowed) or --all-models; "
-              "or only runs with --runs")
+        _fail("choose the versions: --model NAME (repeatable, globs allowed) or --all-models; or only runs with --runs")
     if models and all_models:
         _fail("--model and --all-models exclude each other")
     since_ms = None
     if since is not None:
         since_ms = int(since.replace(tzinfo=since.tzinfo or dt.timezone.utc).timestamp() * 1000)
-    job = Backfill(tracking_uri, registry_uri, mapping=configured_mapping(), progress=_ClickProgress(),
-                   options=Options(apply=apply, overwrite=overwrite, workers=workers, retries=retries))
-    report = job.run(Selection(models=models, all_models=all_models, experiments=experiments, since_ms=since_ms,
-                               versions=versions, runs=do_runs))
+    job = Backfill(
+        tracking_uri,
+        registry_uri,
+        mapping=configured_mapping(),
+        progress=_ClickProgress(),
+        options=Options(apply=apply, overwrite=overwrite, workers=workers, retries=retries),
+    )
+    report = job.run(
+        Selection(
+            models=models,
+            all_models=all_models,
+            experiments=experiments,
+            since_ms=since_ms,
+            versions=versions,
+            runs=do_runs,
+        )
+    )
     click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else report.to_text(), nl=fmt == "json")
     if report.interrupted:
         sys.exit(130)
@@ -295,12 +399,23 @@ def backfill(models: tuple[str, ...], all_models: bool, experiments: tuple[str, 
 @main.command()
 @click.argument("target")
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--repo", "repo", type=click.Path(file_okay=False), default=None,
-              help="A local clone to take the commit from (fetches nothing); default: clone the recorded repository.")
+@click.option(
+    "--repo",
+    "repo",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="A local clone to take the commit from (fetches nothing); default: clone the recorded repository.",
+)
 @_connection_options
 @_guard
-def checkout(target: str, directory: str, repo: Optional[str], tracking_uri: Optional[str],
-             registry_uri: Optional[str], timeout: Optional[float]) -> None:
+def checkout(
+    target: str,
+    directory: str,
+    repo: Optional[str],
+    tracking_uri: Optional[str],
+    registry_uri: Optional[str],
+    timeout: Optional[float],
+) -> None:
     """Rebuild the source of TARGET in DIRECTORY (new or empty): the recorded commit plus the run's kept
     uncommitted changes, verified by sha256.
 
@@ -313,8 +428,9 @@ def checkout(target: str, directory: str, repo: Optional[str], tracking_uri: Opt
     _check_uri(tracking_uri, "--tracking-uri")
     _check_uri(registry_uri, "--registry-uri")
     try:
-        restored = do_checkout(target, directory, repo=repo, tracking_uri=tracking_uri, registry_uri=registry_uri,
-                               timeout=timeout)
+        restored = do_checkout(
+            target, directory, repo=repo, tracking_uri=tracking_uri, registry_uri=registry_uri, timeout=timeout
+        )
     except CheckoutError as exc:
         _fail(str(exc))
     click.echo(restored.summary(), nl=False)
@@ -326,8 +442,13 @@ def checkout(target: str, directory: str, repo: Optional[str], tracking_uri: Opt
 @click.option("--dry-run", is_flag=True, help="Print the events as JSON lines instead of sending them.")
 @_connection_options
 @_guard
-def openlineage_cmd(targets: tuple[str, ...], dry_run: bool, tracking_uri: Optional[str],
-                    registry_uri: Optional[str], timeout: Optional[float]) -> None:
+def openlineage_cmd(
+    targets: tuple[str, ...],
+    dry_run: bool,
+    tracking_uri: Optional[str],
+    registry_uri: Optional[str],
+    timeout: Optional[float],
+) -> None:
     """Send one OpenLineage RunEvent per run reached from TARGETS (same forms as `show`).
 
     The transport is openlineage-python's own configuration: OPENLINEAGE_URL, or OPENLINEAGE_CONFIG /
@@ -361,10 +482,13 @@ def openlineage_cmd(targets: tuple[str, ...], dry_run: bool, tracking_uri: Optio
         except Exception as exc:
             from mlflow_lineage_plugin.errors import error_line
 
-            _fail(f"OpenLineage {ol.transport_kind(sender)} transport: {error_line(exc)} "
-                  f"({sent} of {len(events)} events sent)")
-        click.echo(f"sent {sent} OpenLineage event{'s' if sent != 1 else ''} "
-                   f"({ol.transport_kind(sender)} transport)", err=True)
+            _fail(
+                f"OpenLineage {ol.transport_kind(sender)} transport: {error_line(exc)} "
+                f"({sent} of {len(events)} events sent)"
+            )
+        click.echo(
+            f"sent {sent} OpenLineage event{'s' if sent != 1 else ''} ({ol.transport_kind(sender)} transport)", err=True
+        )
     for p in problems:
         click.echo(f"mlflow-lineage: {p}", err=True)
     sys.exit(EXIT_FINDINGS if problems else EXIT_OK)

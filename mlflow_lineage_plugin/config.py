@@ -132,9 +132,11 @@ def setting_problem(name: str, value: str) -> Optional[str]:
     if name == REQUIRE:
         unknown = _requirements(value) - KNOWN_REQUIREMENTS
         if unknown:
-            return (f"{name}={value!r}: unknown requirement(s) {', '.join(sorted(unknown))}; every model "
-                    f"version registration will be refused; use a comma-separated subset of: "
-                    f"{', '.join(sorted(KNOWN_REQUIREMENTS))}")
+            return (
+                f"{name}={value!r}: unknown requirement(s) {', '.join(sorted(unknown))}; every model "
+                f"version registration will be refused; use a comma-separated subset of: "
+                f"{', '.join(sorted(KNOWN_REQUIREMENTS))}"
+            )
     if name == GIT_COMMIT and not _COMMIT.match(value):
         return f"{name} is not a commit hash (4 to 64 hex characters); it is ignored"
     if name == GIT_DIRTY and lowered not in _DIRTY_WORDS:
@@ -152,8 +154,9 @@ def setting_problem(name: str, value: str) -> Optional[str]:
         except ValueError:
             ok = False
         if not ok:
-            return (f"{name}={value!r} is not a positive number of seconds; "
-                    f"the default {DEFAULT_SECONDS[name]:g} is used")
+            return (
+                f"{name}={value!r} is not a positive number of seconds; the default {DEFAULT_SECONDS[name]:g} is used"
+            )
     if name in (WORKSPACES, CONFIG_FILE):
         from mlflow_lineage_plugin.resolve.endpoints import load_mapping_file, parse_mapping_env
         from mlflow_lineage_plugin.urls import redact_text

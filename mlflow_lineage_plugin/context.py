@@ -113,8 +113,11 @@ def _provider_class() -> type:
 
         cls = globals().get("_LINEAGE_RUN_CONTEXT")  # the import above may have built it
         if cls is None:
-            cls = type("LineageRunContext", (_Provider, RunContextProvider),
-                       {"__module__": __name__, "__doc__": "Entry point ``mlflow.run_context_provider``: ``lineage``."})
+            cls = type(
+                "LineageRunContext",
+                (_Provider, RunContextProvider),
+                {"__module__": __name__, "__doc__": "Entry point ``mlflow.run_context_provider``: ``lineage``."},
+            )
             globals()["_LINEAGE_RUN_CONTEXT"] = cls
     return cls
 
@@ -275,7 +278,7 @@ def _git_overrides(problems: list[str]) -> _Overrides:
         commit = None
     branch = config.get(config.GIT_BRANCH)
     if branch and branch.startswith("refs/heads/"):
-        branch = branch[len("refs/heads/"):]
+        branch = branch[len("refs/heads/") :]
     raw_url = config.get(config.GIT_REPO_URL)
     repo_url = remote_from_setting(raw_url) if raw_url else None
     if raw_url and not repo_url:

@@ -240,8 +240,9 @@ def sdk_client(profile: Optional[str], timeout: float, host: Optional[str] = Non
     return WorkspaceClient(config=Config(**kwargs))
 
 
-def uc_source_workspace(profile: Optional[str], full_name: str, version: str,
-                        timeout: float) -> tuple[Optional[str], Optional[str], Optional[str]]:
+def uc_source_workspace(
+    profile: Optional[str], full_name: str, version: str, timeout: float
+) -> tuple[Optional[str], Optional[str], Optional[str]]:
     """(run_workspace_id, this workspace's id, host) for a Unity Catalog model version.
 
     MLflow's UC client drops ``run_workspace_id`` when it converts the response, so ask UC directly.

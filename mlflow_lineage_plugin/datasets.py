@@ -116,8 +116,9 @@ def _split_uri(uri: str) -> tuple[str, str]:
     return f"{parts.scheme}://{netloc}", parts.path.lstrip("/")
 
 
-def name_dataset(source_type: Optional[str], source: dict[str, Any], name: str,
-                 workspace_uri: Optional[str]) -> tuple[str, str, Optional[str], Optional[str]]:
+def name_dataset(
+    source_type: Optional[str], source: dict[str, Any], name: str, workspace_uri: Optional[str]
+) -> tuple[str, str, Optional[str], Optional[str]]:
     """(namespace, name, version, browser link) of one dataset, by OpenLineage's conventions.
 
     A source that names no place of its own (a pandas frame built in code) is named inside the

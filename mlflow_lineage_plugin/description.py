@@ -23,8 +23,13 @@ def enabled() -> bool:
     return (config.get(config.DESCRIPTION) or "").lower() not in _OFF
 
 
-def for_new_version(given: Optional[str], tags: Iterable[tuple[str, str]], run_name: Optional[str] = None, *,
-                    unity_catalog: bool = False) -> Optional[str]:
+def for_new_version(
+    given: Optional[str],
+    tags: Iterable[tuple[str, str]],
+    run_name: Optional[str] = None,
+    *,
+    unity_catalog: bool = False,
+) -> Optional[str]:
     """The caller's description when there is one (any text at all), else the
     lineage line built from the version's tags, else what was given."""
     if (given and given.strip()) or not enabled():
@@ -32,6 +37,7 @@ def for_new_version(given: Optional[str], tags: Iterable[tuple[str, str]], run_n
     try:
         return version_description(dict(tags), run_name, unity_catalog=unity_catalog) or given
     except Exception as exc:  # the tags still go in; only the description is given up
-        _logger.warning("mlflow-lineage: new model version registered without a lineage description: %s",
-                        error_line(exc))
+        _logger.warning(
+            "mlflow-lineage: new model version registered without a lineage description: %s", error_line(exc)
+        )
         return given

@@ -247,8 +247,12 @@ def check_provider(report: Report, dist: Optional[Any], captured: list[warnings.
     """Is our RunContextProvider among the providers ``mlflow.start_run`` consults?"""
     ours = [ep for ep in (dist.entry_points if dist else []) if ep.group == PROVIDER_GROUP]
     if not ours:
-        report.add("run provider", FAIL, f"no `{PROVIDER_GROUP}` entry point declared by {DIST_NAME}",
-                   "the plugin is not installed as a distribution, or its metadata is damaged: reinstall")
+        report.add(
+            "run provider",
+            FAIL,
+            f"no `{PROVIDER_GROUP}` entry point declared by {DIST_NAME}",
+            "the plugin is not installed as a distribution, or its metadata is damaged: reinstall",
+        )
         return
     ep = ours[0]
     try:
@@ -265,8 +269,10 @@ def check_provider(report: Report, dist: Optional[Any], captured: list[warnings.
         report.add("run provider", OK, f"registered with MLflow ({ep.name} = {ep.value})")
         return
     warned = _load_warnings(captured, f'context provider "{ep.name}"')
-    why = warned or ("the entry point loads now but MLflow did not register it when `import mlflow` ran: most "
-                     "likely it failed during that import (a circular import) and MLflow only warned")
+    why = warned or (
+        "the entry point loads now but MLflow did not register it when `import mlflow` ran: most "
+        "likely it failed during that import (a circular import) and MLflow only warned"
+    )
     report.add("run provider", FAIL, f"not registered with MLflow ({ep.name} = {ep.value})", why)
 
 
@@ -283,13 +289,24 @@ def _shadowing(scheme: str, builder: Any, group: str = REGISTRY_GROUP) -> str:
     return f"MLflow uses {mod}.{name} (MLflow's built-in, or registered at run time)"
 
 
-def _check_scheme_hook(report: Report, check: str, group: str, what: str, dist: Optional[Any],
-                       captured: list[warnings.WarningMessage], get_registry) -> Optional[tuple[Any, list[str]]]:
+def _check_scheme_hook(
+    report: Report,
+    check: str,
+    group: str,
+    what: str,
+    dist: Optional[Any],
+    captured: list[warnings.WarningMessage],
+    get_registry,
+) -> Optional[tuple[Any, list[str]]]:
     """For each scheme we declare in ``group``, is the builder MLflow maps it to ours?"""
     ours = [ep for ep in (dist.entry_points if dist else []) if ep.group == group]
     if not ours:
-        report.add(check, FAIL, f"no `{group}` entry points declared by {DIST_NAME}",
-                   "the plugin is not installed as a distribution, or its metadata is damaged: reinstall")
+        report.add(
+            check,
+            FAIL,
+            f"no `{group}` entry points declared by {DIST_NAME}",
+            "the plugin is not installed as a distribution, or its metadata is damaged: reinstall",
+        )
         return None
     try:
         with warnings.catch_warnings(record=True) as more:
@@ -332,8 +349,7 @@ def check_registry(report: Report, dist: Optional[Any], captured: list[warnings.
 
         return _get_store_registry()
 
-    found = _check_scheme_hook(report, "registry", REGISTRY_GROUP, "model-registry store", dist, captured,
-                               get_registry)
+    found = _check_scheme_hook(report, "registry", REGISTRY_GROUP, "model-registry store", dist, captured, get_registry)
     if found is not None:
         registry, wrapped = found
         declared = {ep.name for ep in dist.entry_points if ep.group == REGISTRY_GROUP}
@@ -349,8 +365,7 @@ def check_tracking_store(report: Report, dist: Optional[Any], captured: list[war
 
         return _tracking_store_registry
 
-    found = _check_scheme_hook(report, "tracking store", TRACKING_GROUP, "tracking store", dist, captured,
-                               get_registry)
+    found = _check_scheme_hook(report, "tracking store", TRACKING_GROUP, "tracking store", dist, captured, get_registry)
     if found is None:
         return
     registry, wrapped = found
@@ -362,8 +377,7 @@ def check_tracking_store(report: Report, dist: Optional[Any], captured: list[war
         uri = mlflow.get_tracking_uri()
         builder = registry.get_store_builder(uri)
     except Exception as exc:
-        report.add("tracking uri", WARN, "MLflow has no tracking store for the tracking URI in effect",
-                   error_line(exc))
+        report.add("tracking uri", WARN, "MLflow has no tracking store for the tracking URI in effect", error_line(exc))
         return
     if any(registry._registry.get(s) is builder for s in wrapped):
         report.add("tracking uri", OK, f"{redact(uri)}: new runs here get reconciled git tags")
@@ -426,8 +440,12 @@ def check_would_record(report: Report, script: Optional[str], switched_off: bool
     recorded = dict(recorded or {})
     report.facts["would_record"] = {"as": where, "in_context": bool(active), "tags": recorded}
     if switched_off or not active:
-        report.add("would record", WARN if switched_off else FAIL, f"{where}: nothing (provider not in context)",
-                   "switched off" if switched_off else "the provider reports it is not in context")
+        report.add(
+            "would record",
+            WARN if switched_off else FAIL,
+            f"{where}: nothing (provider not in context)",
+            "switched off" if switched_off else "the provider reports it is not in context",
+        )
         return
     workspace = recorded.get(T.WORKSPACE_URI)
     commit = recorded.get(T.MLFLOW_GIT_COMMIT)

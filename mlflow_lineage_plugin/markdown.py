@@ -246,8 +246,7 @@ def _notebook_url(workspace_uri: Optional[str], nb: T.Notebook) -> Optional[str]
     return f"{p.base}/{q}#notebook/{nb.id}{rev}"
 
 
-def version_description(tags: Mapping[str, str], run_name: Optional[str] = None, *,
-                        unity_catalog: bool = False) -> str:
+def version_description(tags: Mapping[str, str], run_name: Optional[str] = None, *, unity_catalog: bool = False) -> str:
     """The Markdown description of a new model version; "" when its tags hold no lineage."""
     limit = UC_DESCRIPTION_MAX if unity_catalog else DESCRIPTION_MAX
     return summary_line(summary_from_version_tags(tags, run_name), limit)
@@ -263,8 +262,9 @@ def _children(lineage: Lineage) -> dict[str, list[str]]:
     return out
 
 
-def summary_from_lineage(lineage: Lineage, version_id: str,
-                         children: Optional[Mapping[str, list[str]]] = None) -> Summary:
+def summary_from_lineage(
+    lineage: Lineage, version_id: str, children: Optional[Mapping[str, list[str]]] = None
+) -> Summary:
     """The same facts read from the resolver's graph: the first node of each kind reachable from one
     version node (never through another version)."""
     from mlflow_lineage_plugin.resolve import graph as G

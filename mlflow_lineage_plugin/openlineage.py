@@ -87,8 +87,14 @@ class RunFacts:
     registry_namespace: Optional[str] = None
 
 
-def facts_from_run(run: Any, *, experiment_name: Optional[str], workspace_uri: Optional[str],
-                   versions: Iterable[tuple[str, str]] = (), registry_namespace: Optional[str] = None) -> RunFacts:
+def facts_from_run(
+    run: Any,
+    *,
+    experiment_name: Optional[str],
+    workspace_uri: Optional[str],
+    versions: Iterable[tuple[str, str]] = (),
+    registry_namespace: Optional[str] = None,
+) -> RunFacts:
     from mlflow_lineage_plugin.workspace import show_workspace  # credential-free, ?o= kept
 
     info = run.info
@@ -206,8 +212,18 @@ def _ol() -> Any:
         def _get_schema() -> str:
             return FACETS_SCHEMA_URL + "#/$defs/MlflowDatasetFacet"
 
-    return _Classes(event_v2, base, source_code_location_job, nominal_time_run, schema_dataset,
-                    dataset_version_dataset, dataset_type_dataset, Serde, MlflowRunFacet, MlflowDatasetFacet)
+    return _Classes(
+        event_v2,
+        base,
+        source_code_location_job,
+        nominal_time_run,
+        schema_dataset,
+        dataset_version_dataset,
+        dataset_type_dataset,
+        Serde,
+        MlflowRunFacet,
+        MlflowDatasetFacet,
+    )
 
 
 @dataclass(frozen=True)
@@ -252,10 +268,14 @@ def _input(ol: _Classes, d: DatasetRef) -> Any:
             producer=PRODUCER,
         )  # fmt: skip
     if d.version or d.digest:
-        facets["version"] = ol.version.DatasetVersionDatasetFacet(datasetVersion=d.version or d.digest,
-                                                                  producer=PRODUCER)
-    input_facets = {DATASET_INPUT_FACET: ol.MlflowDatasetFacet(
-        name=d.name, digest=d.digest, sourceType=d.source_type, context=d.context, producer=PRODUCER)}
+        facets["version"] = ol.version.DatasetVersionDatasetFacet(
+            datasetVersion=d.version or d.digest, producer=PRODUCER
+        )
+    input_facets = {
+        DATASET_INPUT_FACET: ol.MlflowDatasetFacet(
+            name=d.name, digest=d.digest, sourceType=d.source_type, context=d.context, producer=PRODUCER
+        )
+    }
     return ol.event_v2.InputDataset(namespace=d.namespace, name=d.ol_name, facets=facets, inputFacets=input_facets)
 
 
@@ -280,8 +300,9 @@ def run_event(facts: RunFacts) -> Any:
     run_facets: dict[str, Any] = {}
     start, end = _iso(facts.start_time), _iso(facts.end_time)
     if start:
-        run_facets["nominalTime"] = ol.nominal_time.NominalTimeRunFacet(nominalStartTime=start, nominalEndTime=end,
-                                                                        producer=PRODUCER)
+        run_facets["nominalTime"] = ol.nominal_time.NominalTimeRunFacet(
+            nominalStartTime=start, nominalEndTime=end, producer=PRODUCER
+        )
     run_facets[RUN_FACET] = ol.MlflowRunFacet(
         runId=facts.run_id, experimentId=facts.experiment_id, workspaceUri=facts.workspace_uri,
         experimentName=facts.experiment_name, runName=tags.get(T.MLFLOW_RUN_NAME), status=facts.status,
@@ -369,8 +390,11 @@ def gather(targets: Sequence[Any], clients: Any) -> Gathered:
         for node in lineage.of_kind("run"):
             rid = node.attrs.get("run_id")
             if rid and rid not in runs:
-                runs[rid] = {"workspace_uri": node.workspace_uri, "experiment_id": node.attrs.get("experiment_id"),
-                             "experiment_name": exp_names.get(rid)}
+                runs[rid] = {
+                    "workspace_uri": node.workspace_uri,
+                    "experiment_id": node.attrs.get("experiment_id"),
+                    "experiment_name": exp_names.get(rid),
+                }
             elif rid and not runs[rid].get("experiment_name"):
                 runs[rid]["experiment_name"] = exp_names.get(rid)
         for rid, vs in _versions_by_run(lineage).items():
@@ -405,8 +429,15 @@ def gather(targets: Sequence[Any], clients: Any) -> Gathered:
             why = fetcher.run_errors.get((ep.workspace_uri, rid)) or ep.reason or "not read"
             problems.append(f"run {rid}: no event: {'not found' if why == 'not_found' else why}")
             continue
-        facts.append(facts_from_run(run, experiment_name=r["experiment_name"], workspace_uri=r["workspace_uri"],
-                                    versions=versions.get(rid, ()), registry_namespace=reg_ns))
+        facts.append(
+            facts_from_run(
+                run,
+                experiment_name=r["experiment_name"],
+                workspace_uri=r["workspace_uri"],
+                versions=versions.get(rid, ()),
+                registry_namespace=reg_ns,
+            )
+        )
     return Gathered(facts, problems)
 
 
@@ -434,8 +465,11 @@ def client() -> Any:
     finally:
         quiet.setLevel(level)
     transport = c.config.transport or {}
-    if not (transport.get("type") or os.environ.get("OPENLINEAGE_URL")
-            or os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true"):
+    if not (
+        transport.get("type")
+        or os.environ.get("OPENLINEAGE_URL")
+        or os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true"
+    ):
         raise NotConfigured(NOT_CONFIGURED)
     return c
 
@@ -457,8 +491,14 @@ def emit(events: Sequence[Any], c: Any = None) -> int:
     return sent
 
 
-def events_for(targets: Sequence[Any], clients: Any = None, *, tracking_uri: Optional[str] = None,
-               registry_uri: Optional[str] = None, timeout: Optional[float] = None) -> tuple[list[Any], list[str]]:
+def events_for(
+    targets: Sequence[Any],
+    clients: Any = None,
+    *,
+    tracking_uri: Optional[str] = None,
+    registry_uri: Optional[str] = None,
+    timeout: Optional[float] = None,
+) -> tuple[list[Any], list[str]]:
     """(events, problems) for the runs reached from ``targets`` (model or run URIs, as ``resolve`` takes):
     the Python API of ``mlflow-lineage openlineage``. ``problems`` names each run that could not be read."""
     if clients is None:
@@ -494,8 +534,10 @@ class _Worker:
         try:
             self._q.put_nowait(job)
         except queue.Full:
-            _warn("mlflow-lineage: OpenLineage events are not being sent fast enough; dropping new ones",
-                  key="openlineage-full")
+            _warn(
+                "mlflow-lineage: OpenLineage events are not being sent fast enough; dropping new ones",
+                key="openlineage-full",
+            )
 
     def _loop(self) -> None:
         while True:
@@ -513,8 +555,12 @@ class _Worker:
         deadline = time.monotonic() + limit
         while self._q.unfinished_tasks:
             if time.monotonic() >= deadline:
-                _logger.warning("mlflow-lineage: %d OpenLineage event(s) not sent within %g s of exit: the "
-                                "transport did not finish in time", self._q.unfinished_tasks, limit)
+                _logger.warning(
+                    "mlflow-lineage: %d OpenLineage event(s) not sent within %g s of exit: the "
+                    "transport did not finish in time",
+                    self._q.unfinished_tasks,
+                    limit,
+                )
                 return False
             time.sleep(0.02)
         return True
@@ -564,8 +610,15 @@ def _tags(mv: Any) -> dict[str, str]:
     return dict(raw) if isinstance(raw, dict) else {t.key: t.value for t in raw}
 
 
-def _send_version(run_id: str, name: str, version: str, ws: Optional[str], tracking_uri: Optional[str],
-                  reg_ns: Optional[str], server: bool) -> None:
+def _send_version(
+    run_id: str,
+    name: str,
+    version: str,
+    ws: Optional[str],
+    tracking_uri: Optional[str],
+    reg_ns: Optional[str],
+    server: bool,
+) -> None:
     try:
         c = client()
     except MissingExtra:
@@ -588,21 +641,35 @@ def _send_version(run_id: str, name: str, version: str, ws: Optional[str], track
             run = reader.get_run(run_id)
             exp = reader.get_experiment(run.info.experiment_id)
     except Exception as exc:
-        _warn(f"mlflow-lineage: no OpenLineage event for version {version} of model '{name}': its run "
-              f"could not be read: {error_line(exc)}", key="openlineage-read")
+        _warn(
+            f"mlflow-lineage: no OpenLineage event for version {version} of model '{name}': its run "
+            f"could not be read: {error_line(exc)}",
+            key="openlineage-read",
+        )
         return
     fallback = ws or (oss_workspace_uri(tracking_uri) if tracking_uri and not is_databricks_uri(tracking_uri)
                       else None)  # fmt: skip
-    facts = facts_from_run(run, experiment_name=getattr(exp, "name", None), workspace_uri=fallback,
-                           versions=[(name, version)], registry_namespace=reg_ns)
+    facts = facts_from_run(
+        run,
+        experiment_name=getattr(exp, "name", None),
+        workspace_uri=fallback,
+        versions=[(name, version)],
+        registry_namespace=reg_ns,
+    )
     if time.monotonic() < _worker.down_until:
-        _logger.debug("mlflow-lineage: OpenLineage event for version %s of model '%s' skipped: the transport "
-                      "failed moments ago", version, name)
+        _logger.debug(
+            "mlflow-lineage: OpenLineage event for version %s of model '%s' skipped: the transport failed moments ago",
+            version,
+            name,
+        )
         return
     try:
         c.emit(run_event(facts))
     except Exception as exc:
         _worker.down_until = time.monotonic() + _RETRY_TRANSPORT_AFTER
-        _warn(f"mlflow-lineage: OpenLineage event for version {version} of model '{name}' not sent "
-              f"({transport_kind(c)} transport): {error_line(exc)}; new versions skip sending for "
-              f"{_RETRY_TRANSPORT_AFTER:g} s", key="openlineage-send")
+        _warn(
+            f"mlflow-lineage: OpenLineage event for version {version} of model '{name}' not sent "
+            f"({transport_kind(c)} transport): {error_line(exc)}; new versions skip sending for "
+            f"{_RETRY_TRANSPORT_AFTER:g} s",
+            key="openlineage-send",
+        )

@@ -57,8 +57,15 @@ class LineageRegistryStore:
     stubs returning None, so a subclass would silently answer None instead of delegating.
     """
 
-    def __init__(self, inner: Any, *, store_uri: Optional[str], tracking_uri: Optional[str],
-                 unity_catalog: bool = False, server: bool = False):
+    def __init__(
+        self,
+        inner: Any,
+        *,
+        store_uri: Optional[str],
+        tracking_uri: Optional[str],
+        unity_catalog: bool = False,
+        server: bool = False,
+    ):
         self._inner = inner
         self._store_uri = store_uri
         self._tracking_uri = tracking_uri
@@ -101,18 +108,27 @@ class LineageRegistryStore:
 
     # --- the one changed call -------------------------------------------------------------------
 
-    def create_model_version(self, name, source, run_id=None, tags=None, run_link=None, description=None,
-                             local_model_path=None, model_id=None):
+    def create_model_version(
+        self,
+        name,
+        source,
+        run_id=None,
+        tags=None,
+        run_link=None,
+        description=None,
+        local_model_path=None,
+        model_id=None,
+    ):
         if not config.disabled():
             try:
-                tags, run_link, description = self._enrich(name, source, run_id, tags, run_link, model_id,
-                                                           description)
+                tags, run_link, description = self._enrich(name, source, run_id, tags, run_link, model_id, description)
             except LineageRefusal:
                 raise
             except Exception as exc:
                 # A bug of ours must never cost the user's registration.
-                _logger.warning("mlflow-lineage: new version of model '%s' registered without lineage: %s",
-                                name, error_line(exc))
+                _logger.warning(
+                    "mlflow-lineage: new version of model '%s' registered without lineage: %s", name, error_line(exc)
+                )
         kwargs = {}
         if "local_model_path" in self._inner_params:
             kwargs["local_model_path"] = local_model_path
@@ -152,10 +168,21 @@ class LineageRegistryStore:
         experiment_hint, not_here = None, None
         if self._server and fetched.missing:
             fallback, experiment_hint, not_here = _workspace_the_request_names(run_link, run_id)
-        src = S.source_run(run_id=run_id, model_id=model_id, run=fetched.run, model=fetched.model,
-                           fallback_workspace_uri=fallback, fallback_experiment_id=experiment_hint)
-        _enforce(required, src, name, fetched.problems,
-                 unread=fetched.run is None and fetched.model is None and bool(fetched.problems))
+        src = S.source_run(
+            run_id=run_id,
+            model_id=model_id,
+            run=fetched.run,
+            model=fetched.model,
+            fallback_workspace_uri=fallback,
+            fallback_experiment_id=experiment_hint,
+        )
+        _enforce(
+            required,
+            src,
+            name,
+            fetched.problems,
+            unread=fetched.run is None and fetched.model is None and bool(fetched.problems),
+        )
 
         ours = missing_version_tags(src, user, unity_catalog=self._unity_catalog)
         new_tags = _as_entities(pairs) + _as_entities(list(ours.items()))
@@ -171,8 +198,9 @@ class LineageRegistryStore:
                 name, "; ".join(notes),
             )  # fmt: skip
         run_name = fetched.run.tags.get(T.MLFLOW_RUN_NAME) if fetched.run is not None else None
-        description = D.for_new_version(description, pairs + list(ours.items()), run_name,
-                                        unity_catalog=self._unity_catalog)
+        description = D.for_new_version(
+            description, pairs + list(ours.items()), run_name, unity_catalog=self._unity_catalog
+        )
         return new_tags, run_link, description
 
     # --- where to read, and the workspace to name when the run does not say ----------------------
@@ -185,8 +213,7 @@ class LineageRegistryStore:
 
                     self._reader = S.store_reader(handlers._get_tracking_store(), _timeout())
                 else:
-                    self._reader = S.reader_for_tracking_uri(self._tracking_uri or _current_tracking_uri(),
-                                                             _timeout())
+                    self._reader = S.reader_for_tracking_uri(self._tracking_uri or _current_tracking_uri(), _timeout())
             return self._reader
 
     def _run_is_elsewhere(self, run_workspace_uri: Optional[str]) -> bool:
@@ -318,8 +345,13 @@ def _requirements() -> frozenset[str]:
     return config.required()
 
 
-def _enforce(required: frozenset[str], src: Optional[T.SourceRun], name: str,
-             problems: tuple[str, ...] = (), unread: bool = False) -> None:
+def _enforce(
+    required: frozenset[str],
+    src: Optional[T.SourceRun],
+    name: str,
+    problems: tuple[str, ...] = (),
+    unread: bool = False,
+) -> None:
     """Strict mode: refuse a version whose code cannot be named, before anything is created.
 
     ``unread``: the source could not be read, so a missing commit says nothing about the run.
@@ -336,8 +368,11 @@ def _enforce(required: frozenset[str], src: Optional[T.SourceRun], name: str,
         if "commit" in required and not src.git.commit:
             reasons.append("its source run records no git commit")
         if "clean" in required and src.git.dirty is not False:
-            reasons.append("its source run was made from uncommitted changes" if src.git.dirty
-                           else "its source run cannot be confirmed clean (git dirty state unknown)")
+            reasons.append(
+                "its source run was made from uncommitted changes"
+                if src.git.dirty
+                else "its source run cannot be confirmed clean (git dirty state unknown)"
+            )
     if not reasons:
         return
     why = "; ".join(reasons)
@@ -349,15 +384,19 @@ def _enforce(required: frozenset[str], src: Optional[T.SourceRun], name: str,
     )
 
 
-def _workspace_the_request_names(run_link: Optional[str], run_id: Optional[str]
-                                 ) -> tuple[Optional[str], Optional[str], str]:
+def _workspace_the_request_names(
+    run_link: Optional[str], run_id: Optional[str]
+) -> tuple[Optional[str], Optional[str], str]:
     """A server that does not hold the run (a shared registry; the run is on the client's tracking
     server) must not name itself as the run's workspace: only the request can say where the run is."""
     named = S.workspace_from_run_link(run_link, run_id)
     if named:
         return named[0], named[1], f"its workspace {named[0]} is taken from the request's run_link"
-    return None, None, ("it is not on this server and the request names no workspace (no run_link), "
-                        "so only its id is recorded")
+    return (
+        None,
+        None,
+        ("it is not on this server and the request names no workspace (no run_link), so only its id is recorded"),
+    )
 
 
 def _current_tracking_uri() -> str:
@@ -419,8 +458,12 @@ def _uc_store_class():
     return UcModelRegistryStore
 
 
-def _builder(client_fn: str, server_fn: Optional[str], unity_catalog: bool = False,
-             fallback: Optional[Callable[[], Callable]] = None):
+def _builder(
+    client_fn: str,
+    server_fn: Optional[str],
+    unity_catalog: bool = False,
+    fallback: Optional[Callable[[], Callable]] = None,
+):
     """A builder for one scheme: MLflow's client builder, or the server's own inside ``mlflow server``
     (which adds read-replica support for SQL backends). ``fallback`` names the builder in MLflow
     releases that lack ``client_fn``."""
@@ -441,8 +484,9 @@ def _builder(client_fn: str, server_fn: Optional[str], unity_catalog: bool = Fal
             inner = _call(fn, store_uri, tracking_uri)
         else:
             inner = _call(fn, store_uri, None)
-        return LineageRegistryStore(inner, store_uri=store_uri, tracking_uri=tracking_uri,
-                                    unity_catalog=unity_catalog, server=server)
+        return LineageRegistryStore(
+            inner, store_uri=store_uri, tracking_uri=tracking_uri, unity_catalog=unity_catalog, server=server
+        )
 
     build.__name__ = f"build_{client_fn.strip('_')}"
     return build
@@ -459,8 +503,9 @@ build_sqlite = build_sql = _builder("_get_sqlalchemy_store", "_get_sqlalchemy_st
 build_rest = _builder("_get_rest_store", None)
 build_file = _builder("_get_file_store", "_get_file_store")
 build_databricks = _builder("_get_databricks_rest_store", "_get_databricks_rest_store")
-build_databricks_uc = _builder("_get_databricks_uc_rest_store", "_get_databricks_uc_rest_store", unity_catalog=True,
-                               fallback=_uc_store_class)
+build_databricks_uc = _builder(
+    "_get_databricks_uc_rest_store", "_get_databricks_uc_rest_store", unity_catalog=True, fallback=_uc_store_class
+)
 build_uc_oss = _build_uc_oss
 
 

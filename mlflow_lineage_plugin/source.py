@@ -124,8 +124,9 @@ def source_run(
         merged.update(model.tags)
     if run is not None:
         merged.update(run.tags)
-    experiment_id = ((run.experiment_id if run else None) or (model.experiment_id if model else None)
-                     or fallback_experiment_id)
+    experiment_id = (
+        (run.experiment_id if run else None) or (model.experiment_id if model else None) or fallback_experiment_id
+    )
     workspace_uri = workspace_uri_from_tags(merged) or fallback_workspace_uri
     return T.SourceRun(
         run_id=run_id or None,
@@ -196,10 +197,13 @@ def fetch(
 
     if not run_bounded(work, timeout, "mlflow-lineage-source").finished:
         what = f"run {run_id}" if run_id else f"LoggedModel {model_id}"
-        return Fetched(run=out.get("run"), model=out.get("model"),
-                       problems=(f"{what} not read within {timeout:g}s",))
-    return Fetched(run=out.get("run"), model=out.get("model"), problems=tuple(out.get("problems", ())),
-                   missing=bool(out.get("missing")))
+        return Fetched(run=out.get("run"), model=out.get("model"), problems=(f"{what} not read within {timeout:g}s",))
+    return Fetched(
+        run=out.get("run"),
+        model=out.get("model"),
+        problems=tuple(out.get("problems", ())),
+        missing=bool(out.get("missing")),
+    )
 
 
 # --- readers --------------------------------------------------------------------------------------
@@ -325,11 +329,14 @@ def _bounded_select(conn, params: dict, timeout: Optional[float]) -> list:
     if dialect in ("mysql", "mariadb"):
         seconds = max(1, -(-ms // 1000))  # lock-wait limits count whole seconds
         if getattr(conn.dialect, "is_mariadb", False):
-            limits = (f"SET STATEMENT max_statement_time={ms / 1000:.3f}, lock_wait_timeout={seconds}, "
-                      f"innodb_lock_wait_timeout={seconds} FOR ")
+            limits = (
+                f"SET STATEMENT max_statement_time={ms / 1000:.3f}, lock_wait_timeout={seconds}, "
+                f"innodb_lock_wait_timeout={seconds} FOR "
+            )
             return list(conn.exec_driver_sql(*_driver_call(conn.dialect, params, limits)).all())
-        hint = (f"MAX_EXECUTION_TIME({ms}) SET_VAR(lock_wait_timeout={seconds}) "
-                f"SET_VAR(innodb_lock_wait_timeout={seconds})")
+        hint = (
+            f"MAX_EXECUTION_TIME({ms}) SET_VAR(lock_wait_timeout={seconds}) SET_VAR(innodb_lock_wait_timeout={seconds})"
+        )
         return conn.execute(query.prefix_with(f"/*+ {hint} */"), params).all()
     if dialect == "sqlite":
         info = conn.connection.info  # lives as long as the database connection itself

@@ -242,11 +242,21 @@ def diff_from_tags(tags: Mapping[str, str]) -> Optional[GitDiff]:
         if not text or not text.strip():
             return None
         data = text.encode("utf-8")
-        return GitDiff(GIT_DIFF_CAPTURED, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
-                       files=len(re.findall(r"^diff --git ", text, re.M)), inline=True)
+        return GitDiff(
+            GIT_DIFF_CAPTURED,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            files=len(re.findall(r"^diff --git ", text, re.M)),
+            inline=True,
+        )
     sha = (tags.get(GIT_DIFF_SHA256) or "").strip().lower()
-    return GitDiff(state=state, sha256=sha or None, size=_count(tags.get(GIT_DIFF_BYTES)),
-                   files=_count(tags.get(GIT_DIFF_FILES)), excluded=_count(tags.get(GIT_DIFF_EXCLUDED)))
+    return GitDiff(
+        state=state,
+        sha256=sha or None,
+        size=_count(tags.get(GIT_DIFF_BYTES)),
+        files=_count(tags.get(GIT_DIFF_FILES)),
+        excluded=_count(tags.get(GIT_DIFF_EXCLUDED)),
+    )
 
 
 def fit_value(key: str, value: str, limit: int) -> Optional[str]:
@@ -378,9 +388,7 @@ def source_from_version_tags(tags: Mapping[str, str]) -> SourceRun:
     )
 
 
-def cap_for_registry(
-    ours: Mapping[str, str], user_tag_count: int, max_tags: Optional[int]
-) -> dict[str, str]:
+def cap_for_registry(ours: Mapping[str, str], user_tag_count: int, max_tags: Optional[int]) -> dict[str, str]:
     """Keep the most important of our tags that fit beside the user's under a tag-count cap."""
     if max_tags is None:
         return dict(ours)

@@ -75,11 +75,19 @@ class LineageTrackingStore:
             self._after_create_run(run, fresh)
         return run
 
-    def create_logged_model(self, experiment_id, name=None, source_run_id=None, tags=None, params=None,
-                            model_type=None, **kwargs):
+    def create_logged_model(
+        self, experiment_id, name=None, source_run_id=None, tags=None, params=None, model_type=None, **kwargs
+    ):
         tags, _ = self._final_tags(tags, "LoggedModel")
-        return self._inner.create_logged_model(experiment_id=experiment_id, name=name, source_run_id=source_run_id,
-                                               tags=tags, params=params, model_type=model_type, **kwargs)
+        return self._inner.create_logged_model(
+            experiment_id=experiment_id,
+            name=name,
+            source_run_id=source_run_id,
+            tags=tags,
+            params=params,
+            model_type=model_type,
+            **kwargs,
+        )
 
     def _after_create_run(self, run: Any, fresh: reconcile.Fresh) -> None:
         """The run exists, its id is known, and so is the provider's answer it was created with: the
@@ -103,8 +111,9 @@ class LineageTrackingStore:
             cls = type(tags[0])
             return [cls(k, v) for k, v in final.items()], fresh
         except Exception as exc:  # a bug of ours must never cost the user's run
-            _logger.warning("mlflow-lineage: new %s created with its tags as merged, not reconciled: %s",
-                            what, error_line(exc))
+            _logger.warning(
+                "mlflow-lineage: new %s created with its tags as merged, not reconciled: %s", what, error_line(exc)
+            )
             return tags, None
 
 

@@ -85,19 +85,30 @@ def _prepare(git: T.GitRef, checkout: Optional[str], databricks: bool) -> dict[s
         return T.diff_tags(T.GitDiff(T.GIT_DIFF_OFF))
     from mlflow_lineage_plugin.git.patch import DiffState, capture_patch
 
-    p = capture_patch(checkout, git.commit, max_bytes=s.max_bytes, exclude=s.exclude, untracked=s.untracked,
-                      timeout=s.timeout)
+    p = capture_patch(
+        checkout, git.commit, max_bytes=s.max_bytes, exclude=s.exclude, untracked=s.untracked, timeout=s.timeout
+    )
     if p.state is DiffState.CAPTURED and not p.patch:
         return {}  # dirty state unknown, and nothing changed after all
     if p.state is DiffState.FAILED:
         _warnings(f"mlflow-lineage: uncommitted changes not kept: {p.reason}")
     elif p.state is DiffState.TOO_LARGE:
-        _warnings(f"mlflow-lineage: uncommitted changes not kept: the patch has {p.size} bytes, over "
-                  f"{config.DIFF_MAX_BYTES}={s.max_bytes}", key="too_large")
+        _warnings(
+            f"mlflow-lineage: uncommitted changes not kept: the patch has {p.size} bytes, over "
+            f"{config.DIFF_MAX_BYTES}={s.max_bytes}",
+            key="too_large",
+        )
     if p.state is DiffState.CAPTURED and p.sha256:
         _pending.set(Pending(p.patch, p.sha256))
-    return T.diff_tags(T.GitDiff(p.state.value, sha256=p.sha256, size=p.size,
-                                 files=p.files if p.state is DiffState.CAPTURED else None, excluded=p.excluded))
+    return T.diff_tags(
+        T.GitDiff(
+            p.state.value,
+            sha256=p.sha256,
+            size=p.size,
+            files=p.files if p.state is DiffState.CAPTURED else None,
+            excluded=p.excluded,
+        )
+    )
 
 
 def take() -> Optional[Pending]:
@@ -123,8 +134,7 @@ def attach(store: Any, run: Any, tracking_uri: Optional[str] = None) -> None:
     problem = _upload(pending.patch, artifact_uri, tracking_uri, settings().timeout)
     if problem is None:
         return
-    _logger.warning("mlflow-lineage: run %s started, but its uncommitted changes were not stored: %s",
-                    run_id, problem)
+    _logger.warning("mlflow-lineage: run %s started, but its uncommitted changes were not stored: %s", run_id, problem)
     try:
         from mlflow.entities import RunTag
 

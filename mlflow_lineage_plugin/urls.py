@@ -225,4 +225,3 @@ def same_repo(a: Optional[str], b: Optional[str]) -> bool:
     """Whether two remote spellings (ssh, https, with or without .git) name one repository."""
     na, nb = normalize_remote(a), normalize_remote(b)
     return bool(na and nb and na.lower() == nb.lower())
-

@@ -45,7 +45,7 @@ def databricks_workspace_uri(host: str, workspace_id: Optional[str]) -> str:
 
 def _absolute_local(uri: str) -> str:
     if uri.startswith("sqlite:///"):
-        path = uri[len("sqlite:///"):]
+        path = uri[len("sqlite:///") :]
         if path and not path.startswith("/") and path != ":memory:":
             return "sqlite:///" + os.path.abspath(path)
         return uri

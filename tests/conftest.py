@@ -84,8 +84,9 @@ class RepoFactory:
     def __init__(self, base: Path):
         self.base = base
 
-    def make(self, name: str = "repo", files: dict | None = None, remote: str | None = None,
-             branch: str = "main") -> Path:
+    def make(
+        self, name: str = "repo", files: dict | None = None, remote: str | None = None, branch: str = "main"
+    ) -> Path:
         path = self.base / name
         path.mkdir(parents=True)
         git(path, "init", "-q", "-b", branch)
@@ -149,13 +150,16 @@ class MlflowServer:
 
     def request_count(self) -> int:
         """Requests the server has answered so far, read from its access log."""
-        return sum(1 for line in self.log.read_text(errors="replace").splitlines()
-                   if '"GET ' in line or '"POST ' in line or '"PATCH ' in line
-                   or '"DELETE ' in line)
+        return sum(
+            1
+            for line in self.log.read_text(errors="replace").splitlines()
+            if '"GET ' in line or '"POST ' in line or '"PATCH ' in line or '"DELETE ' in line
+        )
 
 
-def start_mlflow_server(tmp: Path, backend: str | None = None, env: dict | None = None,
-                        plugin: bool = True, timeout: float = 90) -> MlflowServer:
+def start_mlflow_server(
+    tmp: Path, backend: str | None = None, env: dict | None = None, plugin: bool = True, timeout: float = 90
+) -> MlflowServer:
     """Start `mlflow server` on 127.0.0.1. ``plugin=False`` hides the plugin's entry points from
     the server by disabling it (``MLFLOW_LINEAGE_DISABLE``), standing in for a server without it."""
     tmp.mkdir(parents=True, exist_ok=True)
@@ -260,9 +264,16 @@ def git_available() -> None:
     need(shutil.which("git") is not None, "git is not on PATH")
 
 
-_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME",
-               "DATABRICKS_RUNTIME_VERSION", "DATABRICKS_HOST",
-               "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE")
+_MLFLOW_ENV = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_EXPERIMENT_NAME",
+    "DATABRICKS_RUNTIME_VERSION",
+    "DATABRICKS_HOST",
+    "DATABRICKS_TOKEN",
+    "DATABRICKS_CONFIG_PROFILE",
+)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -30,10 +30,17 @@ UC_KEY = re.compile(r"^[^.,\-=/:]{1,255}$")
 
 
 def _src(**kw) -> T.SourceRun:
-    git = T.GitRef(commit=COMMIT, branch="main", repo_url="https://github.com/acme/models", dirty=False,
-                   path="train.py")
-    return T.SourceRun(run_id="r" * 32, experiment_id="1", workspace_uri="http://127.0.0.1:5000",
-                       run_url="http://127.0.0.1:5000/#/experiments/1/runs/" + "r" * 32, git=git, **kw)
+    git = T.GitRef(
+        commit=COMMIT, branch="main", repo_url="https://github.com/acme/models", dirty=False, path="train.py"
+    )
+    return T.SourceRun(
+        run_id="r" * 32,
+        experiment_id="1",
+        workspace_uri="http://127.0.0.1:5000",
+        run_url="http://127.0.0.1:5000/#/experiments/1/runs/" + "r" * 32,
+        git=git,
+        **kw,
+    )
 
 
 # --- the plan: pure ------------------------------------------------------------------------------
@@ -60,7 +67,9 @@ def test_enriched_version_is_left_alone_and_overwrite_writes_only_differences():
     assert version_writes(done, _src(), unity_catalog=False, overwrite=True) == {}
     changed = {**done, T.GIT_COMMIT: "f" * 40}
     assert version_writes(changed, _src(), unity_catalog=False, overwrite=True) == {
-        T.ORIGIN: T.ORIGIN_BACKFILL, T.GIT_COMMIT: COMMIT}
+        T.ORIGIN: T.ORIGIN_BACKFILL,
+        T.GIT_COMMIT: COMMIT,
+    }
 
 
 def test_unity_catalog_limits_hold():
@@ -99,8 +108,11 @@ def test_runs_get_standard_keys_from_databricks_repo_facts():
 
 
 def test_runs_never_get_an_invented_commit():
-    tags = {T.MLFLOW_GIT_REPO_URL_LEGACY: "git@github.com:acme/models.git",
-            T.MLFLOW_DATABRICKS_GIT_REPO_REFERENCE: "v1.2", T.MLFLOW_DATABRICKS_GIT_REPO_REFERENCE_TYPE: "tag"}
+    tags = {
+        T.MLFLOW_GIT_REPO_URL_LEGACY: "git@github.com:acme/models.git",
+        T.MLFLOW_DATABRICKS_GIT_REPO_REFERENCE: "v1.2",
+        T.MLFLOW_DATABRICKS_GIT_REPO_REFERENCE_TYPE: "tag",
+    }
     d = derived_run_tags(tags)
     assert d[T.MLFLOW_GIT_REPO_URL] == "https://github.com/acme/models"  # MLflow Projects' key → standard
     assert T.MLFLOW_GIT_COMMIT not in d and T.MLFLOW_GIT_DIRTY not in d and T.MLFLOW_GIT_BRANCH not in d
@@ -113,8 +125,14 @@ def test_runs_never_get_an_invented_commit():
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in ("MLFLOW_LINEAGE_DISABLE", "MLFLOW_LINEAGE_REQUIRE", "MLFLOW_LINEAGE_WORKSPACE_URI",
-                 "MLFLOW_LINEAGE_WORKSPACES", "MLFLOW_LINEAGE_CONFIG", "MLFLOW_REGISTRY_URI"):
+    for name in (
+        "MLFLOW_LINEAGE_DISABLE",
+        "MLFLOW_LINEAGE_REQUIRE",
+        "MLFLOW_LINEAGE_WORKSPACE_URI",
+        "MLFLOW_LINEAGE_WORKSPACES",
+        "MLFLOW_LINEAGE_CONFIG",
+        "MLFLOW_REGISTRY_URI",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -158,8 +176,15 @@ def make_run(uri: str, tags: dict, experiment: str | None = None) -> str:
     return run.info.run_id
 
 
-def register(uri: str, name: str, run_id: str | None, monkeypatch, plugin: bool = False, tags: dict | None = None,
-             source: str | None = None):
+def register(
+    uri: str,
+    name: str,
+    run_id: str | None,
+    monkeypatch,
+    plugin: bool = False,
+    tags: dict | None = None,
+    source: str | None = None,
+):
     """A version as a registry without the plugin made it (or with it, ``plugin=True``)."""
     from mlflow import MlflowClient
 
@@ -264,12 +289,15 @@ def test_selectors_glob_since_and_experiment(uri, prefix, monkeypatch):
     assert data["items"] == [] and data["totals"] == {}
 
 
-@pytest.mark.parametrize("args, message", [
-    ((), "--model NAME"),
-    (("--model", "a", "--all-models"), "exclude each other"),
-    (("--model", "a", "--since", "yesterday"), "--since"),
-    (("--model", "a", "--workers", "0"), "--workers"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((), "--model NAME"),
+        (("--model", "a", "--all-models"), "exclude each other"),
+        (("--model", "a", "--since", "yesterday"), "--since"),
+        (("--model", "a", "--workers", "0"), "--workers"),
+    ],
+)
 def test_bad_usage_exits_2_with_one_line(uri, args, message):
     code, out = cli(*args)
     assert code == 2 and message in out and "Traceback" not in out
@@ -363,8 +391,14 @@ def test_a_progress_bar_on_a_terminal_and_only_the_summary_elsewhere(uri, prefix
     run = make_run(uri, GIT_TAGS)
     for _ in range(3):
         register(uri, prefix + "m", run, monkeypatch)
-    cmd = [str(Path(sys.executable).parent / "mlflow-lineage"), "backfill", "--tracking-uri", uri,
-           "--model", prefix + "*"]
+    cmd = [
+        str(Path(sys.executable).parent / "mlflow-lineage"),
+        "backfill",
+        "--tracking-uri",
+        uri,
+        "--model",
+        prefix + "*",
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_LINEAGE_")}
     master, slave = pty.openpty()
     try:
@@ -413,10 +447,12 @@ def test_a_version_of_a_logged_model_made_outside_any_run_gets_the_models_lineag
 def test_runs_and_versions_in_one_job(uri, prefix, monkeypatch):
     from mlflow import MlflowClient
 
-    dbx = {T.MLFLOW_DATABRICKS_GIT_REPO_URL: "https://github.com/acme/models",
-           T.MLFLOW_DATABRICKS_GIT_REPO_COMMIT: COMMIT,
-           T.MLFLOW_DATABRICKS_WORKSPACE_URL: "https://adb-1.2.azuredatabricks.net",
-           T.MLFLOW_DATABRICKS_WORKSPACE_ID: "1234"}
+    dbx = {
+        T.MLFLOW_DATABRICKS_GIT_REPO_URL: "https://github.com/acme/models",
+        T.MLFLOW_DATABRICKS_GIT_REPO_COMMIT: COMMIT,
+        T.MLFLOW_DATABRICKS_WORKSPACE_URL: "https://adb-1.2.azuredatabricks.net",
+        T.MLFLOW_DATABRICKS_WORKSPACE_ID: "1234",
+    }
     run = make_run(uri, dbx, experiment=prefix + "exp")
     v = register(uri, prefix + "m", run, monkeypatch)
     exp = MlflowClient(uri).get_experiment_by_name(prefix + "exp").experiment_id

@@ -29,9 +29,17 @@ CLI = str(Path(sys.executable).parent / "mlflow-lineage")
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in ("MLFLOW_LINEAGE_DISABLE", "MLFLOW_LINEAGE_REQUIRE", "MLFLOW_LINEAGE_WORKSPACE_URI",
-                 "MLFLOW_LINEAGE_WORKSPACES", "MLFLOW_LINEAGE_CONFIG", "MLFLOW_TRACKING_URI",
-                 "MLFLOW_REGISTRY_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"):
+    for name in (
+        "MLFLOW_LINEAGE_DISABLE",
+        "MLFLOW_LINEAGE_REQUIRE",
+        "MLFLOW_LINEAGE_WORKSPACE_URI",
+        "MLFLOW_LINEAGE_WORKSPACES",
+        "MLFLOW_LINEAGE_CONFIG",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -94,8 +102,11 @@ def test_reads_are_batched_and_every_other_request_writes_one_tag(servers, prefi
     reads = [p for p in paths if not p.endswith(SET_TAG)]
     assert len(writes) == report["tags_written"] > 0
     # one page of versions for the three models (name LIKE), experiments once, the 4 runs in one search
-    assert sorted(reads) == ["/api/2.0/mlflow/experiments/search", "/api/2.0/mlflow/model-versions/search",
-                             "/api/2.0/mlflow/runs/search"], reads
+    assert sorted(reads) == [
+        "/api/2.0/mlflow/experiments/search",
+        "/api/2.0/mlflow/model-versions/search",
+        "/api/2.0/mlflow/runs/search",
+    ], reads
 
 
 def test_429_retry_after_is_honoured_and_the_job_completes(servers, prefix, monkeypatch):
@@ -204,8 +215,7 @@ def test_database_backends_plan_apply_and_idempotence(servers, backend, prefix, 
     assert code == 0 and json.loads(out)["tags_written"] == 0
 
 
-def test_reregistered_on_a_second_server_regains_lineage_through_the_workspace_mapping(servers, prefix,
-                                                                                       monkeypatch):
+def test_reregistered_on_a_second_server_regains_lineage_through_the_workspace_mapping(servers, prefix, monkeypatch):
     """What mlflow-export-import does: the model files go to a second server and are registered there
     with the original run id, while the run stays on the first server."""
     first, second = servers["sqlite"].url, servers["sqlite2"].url
@@ -262,10 +272,19 @@ def test_unity_catalog_versions_are_enriched_from_the_workspace_uc_names(servers
         v_nowhere = uc.add_version(name, "f" * 32, run_workspace_id=999)
         home = f"sqlite:///{tmp_path / 'home.db'}"
 
-        code, out = cli("--model", name, "--apply", "--format", "json", "--tracking-uri", home,
-                        "--registry-uri", "databricks-uc://uc")
+        code, out = cli(
+            "--model",
+            name,
+            "--apply",
+            "--format",
+            "json",
+            "--tracking-uri",
+            home,
+            "--registry-uri",
+            "databricks-uc://uc",
+        )
         assert code == 1, out
-        items = {i["version"]: i for i in json.loads(out[out.index("{"):])["items"]}
+        items = {i["version"]: i for i in json.loads(out[out.index("{") :])["items"]}
         assert items[v_mapped]["state"] == "enriched" and items[v_profile]["state"] == "enriched", out
         assert items[v_nowhere]["state"] == "cannot"
         assert "workspace id 999" in items[v_nowhere]["reason"] and "~/.databrickscfg" in items[v_nowhere]["reason"]
@@ -287,8 +306,17 @@ def test_unity_catalog_versions_are_enriched_from_the_workspace_uc_names(servers
         assert len([r for r in uc.requests if r.path.startswith("/api/2.1/unity-catalog/models/")]) == 3
 
         uc.requests.clear()
-        code, out = cli("--model", name, "--apply", "--format", "json", "--tracking-uri", home,
-                        "--registry-uri", "databricks-uc://uc")
+        code, out = cli(
+            "--model",
+            name,
+            "--apply",
+            "--format",
+            "json",
+            "--tracking-uri",
+            home,
+            "--registry-uri",
+            "databricks-uc://uc",
+        )
         assert code == 1 and not [r for r in uc.requests if r.path.endswith("/model-versions/set-tag")]
     finally:
         uc.stop()
@@ -313,8 +341,13 @@ def test_with_apply_the_progress_bar_counts_versions_once_written(servers, prefi
     with FaultProxy(url, slow_writes) as proxy:
 
         def versions_written() -> int:  # lineage_schema is each version's last tag
-            return len({s.body.get("version") for s in proxy.requests_to(SET_TAG)
-                        if s.status == 200 and s.body.get("key") == T.SCHEMA})
+            return len(
+                {
+                    s.body.get("version")
+                    for s in proxy.requests_to(SET_TAG)
+                    if s.status == 200 and s.body.get("key") == T.SCHEMA
+                }
+            )
 
         class Recorder(Progress):
             enabled = True
@@ -330,7 +363,8 @@ def test_with_apply_the_progress_bar_counts_versions_once_written(servers, prefi
 
         bar = Recorder()
         report = Backfill(proxy.url, proxy.url, options=Options(apply=True), progress=bar, mapping={}).run(
-            Selection(models=(prefix + "m*",)))
+            Selection(models=(prefix + "m*",))
+        )
     assert report.totals("version") == {State.WRITTEN: 3, State.ENRICHED: 1}
     assert bar.length == 4 and [pos for pos, _ in bar.shown] == [1, 2, 3, 4]
     assert bar.shown[-1] == (4, 3)  # full only once the three versions are written

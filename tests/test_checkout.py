@@ -31,8 +31,10 @@ def provider_for(monkeypatch):
     from mlflow.tracking.context.registry import _run_context_provider_registry as registry
 
     def install(entry_file: Path) -> None:
-        swapped = [context.LineageRunContext(str(entry_file)) if isinstance(p, context.LineageRunContext) else p
-                   for p in registry._registry]
+        swapped = [
+            context.LineageRunContext(str(entry_file)) if isinstance(p, context.LineageRunContext) else p
+            for p in registry._registry
+        ]
         monkeypatch.setattr(registry, "_registry", swapped)
 
     return install
@@ -40,30 +42,56 @@ def provider_for(monkeypatch):
 
 def make_project(repos) -> Path:
     lib = repos.make("lib", files={"lib.py": "v1\n"})
-    repo = repos.make("project", files={
-        "train.py": "print('train')\n" * 20,
-        "lib/util.py": "def f():\n    return 1\n",
-        "lib/old_name.py": "x = 1\n" * 30,
-        "run.sh": "#!/bin/sh\necho run\n",
-        "gone.txt": "to be deleted\n",
-        "model.bin": bytes(range(256)).decode("latin-1") * 4,
-        "nb/analysis.ipynb": '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n',
-        "staged.py": "a = 1\n",
-        ".gitignore": "*.log\n",
-    })
+    repo = repos.make(
+        "project",
+        files={
+            "train.py": "print('train')\n" * 20,
+            "lib/util.py": "def f():\n    return 1\n",
+            "lib/old_name.py": "x = 1\n" * 30,
+            "run.sh": "#!/bin/sh\necho run\n",
+            "gone.txt": "to be deleted\n",
+            "model.bin": bytes(range(256)).decode("latin-1") * 4,
+            "nb/analysis.ipynb": '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n',
+            "staged.py": "a = 1\n",
+            ".gitignore": "*.log\n",
+        },
+    )
     git(repo, "submodule", "add", "-q", str(lib), "vendor/lib")
     git(repo, "commit", "-q", "-m", "add submodule")
     return repo
 
 
-def edit(r): (r / "train.py").write_text("print('train v2')\n" * 20)  # noqa: E704
-def delete(r): (r / "gone.txt").unlink()  # noqa: E704
-def rename(r): git(r, "mv", "lib/old_name.py", "lib/new_name.py")  # noqa: E704
-def mode(r): os.chmod(r / "run.sh", 0o755)  # noqa: E704
-def binary(r): (r / "model.bin").write_bytes(bytes(range(255, -1, -1)) * 4)  # noqa: E704
-def new_staged(r): (r / "added.py").write_text("new\n"); git(r, "add", "added.py")  # noqa: E702, E704
-def removed_staged(r): git(r, "rm", "-q", "lib/util.py")  # noqa: E704
-def notebook(r): (r / "nb/analysis.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "1"}]}\n')  # noqa: E704
+def edit(r):
+    (r / "train.py").write_text("print('train v2')\n" * 20)  # noqa: E704
+
+
+def delete(r):
+    (r / "gone.txt").unlink()  # noqa: E704
+
+
+def rename(r):
+    git(r, "mv", "lib/old_name.py", "lib/new_name.py")  # noqa: E704
+
+
+def mode(r):
+    os.chmod(r / "run.sh", 0o755)  # noqa: E704
+
+
+def binary(r):
+    (r / "model.bin").write_bytes(bytes(range(255, -1, -1)) * 4)  # noqa: E704
+
+
+def new_staged(r):
+    (r / "added.py").write_text("new\n")
+    git(r, "add", "added.py")  # noqa: E702, E704
+
+
+def removed_staged(r):
+    git(r, "rm", "-q", "lib/util.py")  # noqa: E704
+
+
+def notebook(r):
+    (r / "nb/analysis.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "1"}]}\n')  # noqa: E704
 
 
 def staged_and_unstaged(r):
@@ -89,15 +117,30 @@ def everything(r):
         change(r)
 
 
-STATES = [edit, delete, rename, mode, binary, staged_and_unstaged, notebook, submodule_pointer, new_staged,
-          removed_staged, untracked, everything]
+STATES = [
+    edit,
+    delete,
+    rename,
+    mode,
+    binary,
+    staged_and_unstaged,
+    notebook,
+    submodule_pointer,
+    new_staged,
+    removed_staged,
+    untracked,
+    everything,
+]
 
 
 def tree_id(repo: Path, with_untracked: bool = False) -> str:
     """The git tree of what the working tree holds (tracked files; with ``with_untracked`` also the
     untracked files .gitignore lets through), through a copy of the index: the repository is left as is."""
-    gitdir = Path(subprocess.run(["git", "rev-parse", "--absolute-git-dir"], cwd=repo, capture_output=True,
-                                 text=True, check=True).stdout.strip())
+    gitdir = Path(
+        subprocess.run(
+            ["git", "rev-parse", "--absolute-git-dir"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     index = repo.parent / f"index-{uuid.uuid4().hex}"
     shutil.copyfile(gitdir / "index", index)
     env = {**os.environ, "GIT_INDEX_FILE": str(index)}
@@ -225,9 +268,15 @@ def test_mlflow_own_git_diff_on_a_logged_model_counts(repos, sqlite_uri, tmp_pat
     (repo / "train.py").write_text("print(2)\n")
     diff = subprocess.run(["git", "diff"], cwd=repo, capture_output=True, text=True, check=True).stdout
     monkeypatch.setenv("MLFLOW_LINEAGE_DISABLE", "true")  # only MLflow's own tags, as its git versioning writes
-    model = mlflow.initialize_logged_model(name="genai", tags={
-        T.MLFLOW_GIT_COMMIT: commit, T.MLFLOW_GIT_DIRTY: "true", T.MLFLOW_GIT_DIFF: diff,
-        T.MLFLOW_GIT_REPO_URL: str(repo)})
+    model = mlflow.initialize_logged_model(
+        name="genai",
+        tags={
+            T.MLFLOW_GIT_COMMIT: commit,
+            T.MLFLOW_GIT_DIRTY: "true",
+            T.MLFLOW_GIT_DIFF: diff,
+            T.MLFLOW_GIT_REPO_URL: str(repo),
+        },
+    )
     monkeypatch.delenv("MLFLOW_LINEAGE_DISABLE")
     restored = checkout(f"models:/{model.model_id}", str(tmp_path / "out"))
     assert restored.exact and restored.files == ("train.py",)
@@ -244,8 +293,9 @@ def test_bad_directory_and_repo(tmp_path, sqlite_uri):
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_round_trip_through_mlflow_server_with_proxied_artifacts(backend, repos, provider_for, tmp_path,
-                                                                mlflow_server_factory, monkeypatch):
+def test_round_trip_through_mlflow_server_with_proxied_artifacts(
+    backend, repos, provider_for, tmp_path, mlflow_server_factory, monkeypatch
+):
     db = None
     if backend == "postgresql":
         need(port_open("127.0.0.1", 5432), "PostgreSQL is not running on 127.0.0.1:5432")

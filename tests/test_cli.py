@@ -33,11 +33,15 @@ def store(tmp_path_factory):
                 "mlflow.source.git.repoURL": "https://github.com/acme/cli", "mlflow.source.name": "train.py",
                 "mlflow.source.type": "LOCAL"}  # fmt: skip
     runs = {}
-    for key, extra in (("clean", {"mlflow.source.git.dirty": "false"}), ("dirty", {"mlflow.source.git.dirty": "true"}),
-                       ("deleted", {"mlflow.source.git.dirty": "false"})):
+    for key, extra in (
+        ("clean", {"mlflow.source.git.dirty": "false"}),
+        ("dirty", {"mlflow.source.git.dirty": "true"}),
+        ("deleted", {"mlflow.source.git.dirty": "false"}),
+    ):
         runs[key] = c.create_run(exp, tags={**git_tags, **extra}).info.run_id
-    runs["bare"] = c.create_run(exp, tags={"mlflow.source.name": "/tmp/scratch.py", "mlflow.source.type": "LOCAL"}
-                                ).info.run_id
+    runs["bare"] = c.create_run(
+        exp, tags={"mlflow.source.name": "/tmp/scratch.py", "mlflow.source.type": "LOCAL"}
+    ).info.run_id
     c.create_registered_model("good")
     for key in ("clean", "dirty", "deleted"):
         c.create_model_version("good", f"runs:/{runs[key]}/model", runs[key])
@@ -125,8 +129,10 @@ def test_show_bad_or_unknown_target(cli, target, says):
         (["find", "--repo", "user@"], "not a git remote URL"),
         (["show", "models:/good/1", "--tracking-uri", ""], "--tracking-uri is empty"),
         (["show", "models:/good/1", "--registry-uri", " "], "--registry-uri is empty"),
-        (["show", "models:/good/1", "--tracking-uri", "bogus-scheme://x", "--registry-uri", "bogus-scheme://x"],
-         "bogus-scheme"),
+        (
+            ["show", "models:/good/1", "--tracking-uri", "bogus-scheme://x", "--registry-uri", "bogus-scheme://x"],
+            "bogus-scheme",
+        ),
     ],
 )
 def test_bad_options(cli, args, says):
@@ -139,12 +145,21 @@ def test_bad_options(cli, args, says):
     "args, error, lines",
     [
         (["show"], "Error: Missing argument 'TARGET'.", 4),
-        (["show", "models:/good/1", "--format", "svg"],
-         "Error: Invalid value for '--format': 'svg' is not one of 'text', 'json', 'mermaid', 'dot', 'markdown'.", 4),
-        (["show", "models:/good/1", "--timeout", "0"],
-         "Error: Invalid value for '--timeout': 0.0 is not in the range x>=0.1.", 4),
-        (["show", "models:/good/1", "--timeout", "soon"],
-         "Error: Invalid value for '--timeout': 'soon' is not a valid float range.", 4),
+        (
+            ["show", "models:/good/1", "--format", "svg"],
+            "Error: Invalid value for '--format': 'svg' is not one of 'text', 'json', 'mermaid', 'dot', 'markdown'.",
+            4,
+        ),
+        (
+            ["show", "models:/good/1", "--timeout", "0"],
+            "Error: Invalid value for '--timeout': 0.0 is not in the range x>=0.1.",
+            4,
+        ),
+        (
+            ["show", "models:/good/1", "--timeout", "soon"],
+            "Error: Invalid value for '--timeout': 'soon' is not a valid float range.",
+            4,
+        ),
         (["check"], "Error: Missing argument 'TARGETS...'.", 4),
         (["nonsense"], "Error: No such command 'nonsense'.", 4),
         (["find", "--commit"], "Error: Option '--commit' requires an argument.", 1),
@@ -256,8 +271,10 @@ def test_show_formats(cli):
 def test_check_gates(cli, store):
     ok = cli("check", "models:/good/1", "models:/good@champion")
     assert ok.exit_code == 0
-    assert ok.stdout.splitlines() == [f"OK    models:/good/1 (commit {COMMIT[:12]})",
-                                      f"OK    models:/good@champion (commit {COMMIT[:12]})"]
+    assert ok.stdout.splitlines() == [
+        f"OK    models:/good/1 (commit {COMMIT[:12]})",
+        f"OK    models:/good@champion (commit {COMMIT[:12]})",
+    ]
     assert cli("check", "models:/good/2").exit_code == 0, "dirty is allowed unless 'clean' is required"
     dirty = cli("check", "models:/good/2", "--require", "clean")
     assert dirty.exit_code == 1 and "[clean]" in dirty.stdout and "uncommitted changes" in dirty.stdout
@@ -291,13 +308,11 @@ def test_console_script_in_a_subprocess(store, tmp_path):
     script = Path(sys.executable).with_name("mlflow-lineage")
     assert script.is_file(), f"{script} is not installed: pip install -e . writes it"
     env = {"MLFLOW_TRACKING_URI": store["uri"], "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    bad = subprocess.run([str(script), "show", "models:/good/x1"], capture_output=True, text=True, env=env,
-                         timeout=300)
+    bad = subprocess.run([str(script), "show", "models:/good/x1"], capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("mlflow-lineage: error: 'models:/good/x1'")
     assert "Traceback" not in bad.stderr
-    ok = subprocess.run([str(script), "check", "models:/good/1"], capture_output=True, text=True, env=env,
-                        timeout=300)
+    ok = subprocess.run([str(script), "check", "models:/good/1"], capture_output=True, text=True, env=env, timeout=300)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout == f"OK    models:/good/1 (commit {COMMIT[:12]})\n"
 
@@ -305,8 +320,9 @@ def test_console_script_in_a_subprocess(store, tmp_path):
 # --- first contact: read-only commands create nothing, and say why in one line -------------------------
 
 
-@pytest.mark.parametrize("command", [("show", "models:/demo/1"), ("find", "--commit", "abcd"),
-                                     ("check", "models:/demo/1")])
+@pytest.mark.parametrize(
+    "command", [("show", "models:/demo/1"), ("find", "--commit", "abcd"), ("check", "models:/demo/1")]
+)
 def test_a_missing_sqlite_store_is_named_not_created(cli, tmp_path, command):
     typo = tmp_path / "mlfow.db"
     r = cli(*command, "--tracking-uri", f"sqlite:///{typo}")
@@ -329,8 +345,10 @@ def test_a_bare_db_path_suggests_sqlite(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     r = cli("show", "models:/demo/1", "--tracking-uri", "x.db")
     assert r.exit_code == 2
-    assert "x.db is a path, which MLflow reads as a file store directory; for a SQLite database use " \
-           "sqlite:///x.db" in one_line_error(r)
+    assert (
+        "x.db is a path, which MLflow reads as a file store directory; for a SQLite database use "
+        "sqlite:///x.db" in one_line_error(r)
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -364,8 +382,7 @@ def test_default_store_in_an_empty_folder_is_one_line_and_creates_nothing(tmp_pa
     work.mkdir()
     home.mkdir()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
-    r = subprocess.run([*exe, "show", "models:/demo/1"], capture_output=True, text=True, env=env, cwd=work,
-                       timeout=300)
+    r = subprocess.run([*exe, "show", "models:/demo/1"], capture_output=True, text=True, env=env, cwd=work, timeout=300)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         f"mlflow-lineage: error: tracking URI sqlite:///{work / 'mlflow.db'}: SQLite store "

@@ -14,8 +14,10 @@ from mlflow_lineage_plugin.cli import main
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 GOOD, BAD = "models:/good/1", "models:/bare/1"
 # Every sequence of good and bad targets up to three long: a bad one first, last, in the middle, alone.
-NO_GIT = ("version 1 of 'bare' has no git reference: its entry script /tmp/scratch.py was not in a git repository "
-          "when the run started")
+NO_GIT = (
+    "version 1 of 'bare' has no git reference: its entry script /tmp/scratch.py was not in a git repository "
+    "when the run started"
+)
 SEQUENCES = [seq for n in (1, 2, 3) for seq in itertools.product((GOOD, BAD), repeat=n)]
 
 
@@ -27,9 +29,16 @@ def store(tmp_path_factory):
     uri = f"sqlite:///{tmp_path_factory.mktemp('check') / 'mlflow.db'}"
     c = MlflowClient(tracking_uri=uri, registry_uri=uri)
     exp = c.create_experiment("check")
-    good = c.create_run(exp, tags={"mlflow.source.git.commit": COMMIT, "mlflow.source.git.dirty": "false",
-                                   "mlflow.source.git.repoURL": "https://github.com/acme/check",
-                                   "mlflow.source.name": "train.py", "mlflow.source.type": "LOCAL"}).info.run_id
+    good = c.create_run(
+        exp,
+        tags={
+            "mlflow.source.git.commit": COMMIT,
+            "mlflow.source.git.dirty": "false",
+            "mlflow.source.git.repoURL": "https://github.com/acme/check",
+            "mlflow.source.name": "train.py",
+            "mlflow.source.type": "LOCAL",
+        },
+    ).info.run_id
     bare = c.create_run(exp, tags={"mlflow.source.name": "/tmp/scratch.py", "mlflow.source.type": "LOCAL"}).info.run_id
     for name, rid in (("good", good), ("bare", bare)):
         c.create_registered_model(name)

@@ -37,8 +37,13 @@ def test_documented_time_limit_defaults_are_the_codes(name):
 
 
 # On/off switches document the state they default to; every other setting without a default says so.
-_SWITCHES = {config.DISABLE: "off", config.DESCRIPTION: "on", config.DIFF: "on", config.DIFF_UNTRACKED: "off",
-             config.OPENLINEAGE: "off"}
+_SWITCHES = {
+    config.DISABLE: "off",
+    config.DESCRIPTION: "on",
+    config.DIFF: "on",
+    config.DIFF_UNTRACKED: "off",
+    config.OPENLINEAGE: "off",
+}
 
 
 @pytest.mark.parametrize("name", sorted(_SWITCHES))
@@ -67,8 +72,19 @@ def test_values_are_read_when_asked_and_stripped(monkeypatch):
     assert config.get(config.GIT_BRANCH) is None
 
 
-@pytest.mark.parametrize("value, on", [("true", True), ("1", True), ("YES", True), ("on", True), ("false", False),
-                                       ("0", False), ("", False), ("maybe", False)])
+@pytest.mark.parametrize(
+    "value, on",
+    [
+        ("true", True),
+        ("1", True),
+        ("YES", True),
+        ("on", True),
+        ("false", False),
+        ("0", False),
+        ("", False),
+        ("maybe", False),
+    ],
+)
 def test_flags(monkeypatch, value, on):
     monkeypatch.setenv(config.DISABLE, value)
     assert config.flag(config.DISABLE) is on

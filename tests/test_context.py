@@ -75,8 +75,10 @@ def provider_for(monkeypatch):
     from mlflow.tracking.context.registry import _run_context_provider_registry as registry
 
     def install(entry_file: Path) -> None:
-        swapped = [context.LineageRunContext(str(entry_file)) if isinstance(p, context.LineageRunContext) else p
-                   for p in registry._registry]
+        swapped = [
+            context.LineageRunContext(str(entry_file)) if isinstance(p, context.LineageRunContext) else p
+            for p in registry._registry
+        ]
         monkeypatch.setattr(registry, "_registry", swapped)
 
     return install
@@ -89,8 +91,11 @@ def warned(monkeypatch, caplog):
     caplog.set_level(logging.WARNING, logger="mlflow_lineage_plugin")
 
     def messages() -> list[str]:
-        return [r.getMessage() for r in caplog.records if r.name.startswith("mlflow_lineage_plugin")
-                and r.levelno >= logging.WARNING]
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.name.startswith("mlflow_lineage_plugin") and r.levelno >= logging.WARNING
+        ]
 
     return messages
 
@@ -138,8 +143,9 @@ def test_dirty_counts_tracked_files_only(widgets, sqlite_uri, provider_for):
     assert dirty[T.MLFLOW_GIT_DIRTY] == "true"
 
 
-def test_repository_of_the_entry_file_not_of_the_working_directory(repos, widgets, sqlite_uri, provider_for,
-                                                                    monkeypatch):
+def test_repository_of_the_entry_file_not_of_the_working_directory(
+    repos, widgets, sqlite_uri, provider_for, monkeypatch
+):
     other = repos.make("other", files={"x.txt": "x\n"}, remote="https://github.com/acme/other.git")
     monkeypatch.chdir(other)
     provider_for(widgets / "src" / "train.py")
@@ -151,8 +157,9 @@ def test_repository_of_the_entry_file_not_of_the_working_directory(repos, widget
 
 def test_python_dash_m_module_entry(repos, sqlite_uri):
     """How ``python -m`` sets ``__main__`` is process start-up itself: a fresh interpreter."""
-    repo = repos.make("pkgrepo", files={"pkg/__init__.py": "", "pkg/train.py": TRAIN},
-                      remote="git@gitlab.com:team/pkgrepo.git")
+    repo = repos.make(
+        "pkgrepo", files={"pkg/__init__.py": "", "pkg/train.py": TRAIN}, remote="git@gitlab.com:team/pkgrepo.git"
+    )
     (run_id,), _ = run_py(["-m", "pkg.train"], repo, sqlite_uri)
     tags = tags_of(sqlite_uri, run_id)
     head = git(repo, "rev-parse", "HEAD")
@@ -219,15 +226,15 @@ def test_override_of_one_field_keeps_the_rest_of_the_checkout(widgets, sqlite_ur
     assert tags[T.GIT_PATH] == "src/train.py"
 
 
-def test_workspace_uri_override_loses_credentials_keeps_workspace_id(widgets, sqlite_uri, provider_for,
-                                                                     monkeypatch):
+def test_workspace_uri_override_loses_credentials_keeps_workspace_id(widgets, sqlite_uri, provider_for, monkeypatch):
     monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", f"https://token:{SECRET}@adb-123.7.azuredatabricks.net/?o=123")
     provider_for(widgets / "src" / "train.py")
     assert start()[T.WORKSPACE_URI] == "https://adb-123.7.azuredatabricks.net/?o=123"
 
 
-def test_workspace_uri_override_that_is_no_uri_is_ignored_with_one_warning(widgets, sqlite_uri, provider_for,
-                                                                           monkeypatch, warned):
+def test_workspace_uri_override_that_is_no_uri_is_ignored_with_one_warning(
+    widgets, sqlite_uri, provider_for, monkeypatch, warned
+):
     monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", f"Bearer {SECRET}")
     provider_for(widgets / "src" / "train.py")
     tags = start()
@@ -254,8 +261,9 @@ def test_explicit_user_tags_win(widgets, sqlite_uri, provider_for):
     assert tags[T.MLFLOW_GIT_BRANCH] == "main"  # the keys the user did not pass are still ours
 
 
-def test_malformed_settings_one_warning_run_still_starts(widgets, sqlite_uri, provider_for, monkeypatch, warned,
-                                                         caplog):
+def test_malformed_settings_one_warning_run_still_starts(
+    widgets, sqlite_uri, provider_for, monkeypatch, warned, caplog
+):
     monkeypatch.setenv("MLFLOW_LINEAGE_GIT_DIRTY", "banana")
     monkeypatch.setenv("MLFLOW_LINEAGE_GIT_COMMIT", f"not-a-sha-{SECRET}")
     provider_for(widgets / "src" / "train.py")
@@ -341,14 +349,21 @@ print("LOADED", len(ours), issubclass(LineageRunContext, RunContextProvider))
 """
 
 
-@pytest.mark.parametrize("first", ["import mlflow", "from mlflow_lineage_plugin.context import LineageRunContext",
-                                   "import mlflow_lineage_plugin.context"])
+@pytest.mark.parametrize(
+    "first",
+    [
+        "import mlflow",
+        "from mlflow_lineage_plugin.context import LineageRunContext",
+        "import mlflow_lineage_plugin.context",
+    ],
+)
 def test_provider_loads_whichever_is_imported_first(first):
     """MLflow loads the entry point while ``import mlflow`` runs; importing the plugin first starts that
     import from inside ours (MLflow's base class), which must not leave MLflow a half-built module."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    p = subprocess.run([sys.executable, "-c", LOAD_CHECK.format(first=first)], env=env, capture_output=True,
-                       text=True, timeout=180)
+    p = subprocess.run(
+        [sys.executable, "-c", LOAD_CHECK.format(first=first)], env=env, capture_output=True, text=True, timeout=180
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     assert "LOADED 1 True" in p.stdout, p.stdout + p.stderr
     assert "Failure attempting to register context provider" not in p.stderr, p.stderr

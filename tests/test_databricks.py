@@ -54,8 +54,11 @@ def home(tmp_path, monkeypatch):
 
 
 def warnings_of(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.levelno >= logging.WARNING and r.name.startswith("mlflow_lineage_plugin")]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("mlflow_lineage_plugin")
+    ]
 
 
 # --- the notebook / job context ------------------------------------------------------------------
@@ -192,15 +195,20 @@ def ctx_for(server: DatabricksStandIn, path: str, token: str = DEFAULT_TOKEN) ->
 
 def test_sdk_finds_git_folder_and_rereads_head_each_run(home, databricks_server, caplog):
     s = databricks_server
-    repo_id = s.add_git_folder("/Repos/someone@example.com/proj", url="git@github.com:acme/proj.git",
-                               head_commit_id=COMMIT, branch="main")
+    repo_id = s.add_git_folder(
+        "/Repos/someone@example.com/proj", url="git@github.com:acme/proj.git", head_commit_id=COMMIT, branch="main"
+    )
     s.add_notebook(REPO_NB)
     caplog.set_level(logging.DEBUG)
 
     git = git_ref_from_workspace(ctx_for(s, REPO_NB), timeout=T)
     assert git is not None
     assert (git.commit, git.branch, git.repo_url, git.path) == (
-        COMMIT, "main", "https://github.com/acme/proj", "notebooks/train")
+        COMMIT,
+        "main",
+        "https://github.com/acme/proj",
+        "notebooks/train",
+    )
     assert git.source_url == f"https://github.com/acme/proj/blob/{COMMIT}/notebooks"
     assert s.count("/api/2.0/workspace/get-status") == 2  # notebooks/, then the Git folder
     assert s.count(f"/api/2.0/repos/{repo_id}") == 1
@@ -218,8 +226,14 @@ def test_sdk_finds_git_folder_and_rereads_head_each_run(home, databricks_server,
 
 def test_sdk_finds_git_folder_marked_in_directory_info(home, databricks_server):
     s = databricks_server
-    s.add_git_folder("/Workspace/Users/someone@example.com/proj", url="https://dev.azure.com/org/prj/_git/proj",
-                     head_commit_id=COMMIT, branch=None, provider="azureDevOpsServices", style="directory")
+    s.add_git_folder(
+        "/Workspace/Users/someone@example.com/proj",
+        url="https://dev.azure.com/org/prj/_git/proj",
+        head_commit_id=COMMIT,
+        branch=None,
+        provider="azureDevOpsServices",
+        style="directory",
+    )
     path = "/Workspace/Users/someone@example.com/proj/pipelines/deep/score"
     s.add_notebook(path)
     git = git_ref_from_workspace(ctx_for(s, path), timeout=T)
@@ -249,8 +263,9 @@ def test_sdk_missing_notebook_path_is_none(home, databricks_server, caplog):
 def test_sdk_repo_deleted_since_found_warns_once_and_walks_again(home, databricks_server, caplog, monkeypatch):
     monkeypatch.setattr(databricks, "_NEGATIVE_TTL", 0.0)  # no failure memory: see the walk happen again
     s = databricks_server
-    repo_id = s.add_git_folder("/Repos/someone@example.com/proj", url="https://github.com/acme/proj",
-                               head_commit_id=COMMIT)
+    repo_id = s.add_git_folder(
+        "/Repos/someone@example.com/proj", url="https://github.com/acme/proj", head_commit_id=COMMIT
+    )
     s.add_notebook(REPO_NB)
     assert git_ref_from_workspace(ctx_for(s, REPO_NB), timeout=T).commit == COMMIT
     del s.repos[repo_id]
@@ -282,8 +297,7 @@ def test_sdk_bad_token_warns_once_without_the_token(home, databricks_server, cap
 def test_sdk_slow_workspace_returns_within_the_bound(home, caplog):
     databricks._load_sdk()  # the bound is on the workspace's answer, not the one-time import
     with DatabricksStandIn(latency=30) as s:
-        s.add_git_folder("/Repos/someone@example.com/proj", url="https://github.com/acme/proj",
-                         head_commit_id=COMMIT)
+        s.add_git_folder("/Repos/someone@example.com/proj", url="https://github.com/acme/proj", head_commit_id=COMMIT)
         s.add_notebook(REPO_NB)
         start = time.monotonic()
         assert git_ref_from_workspace(ctx_for(s, REPO_NB), timeout=1.0) is None
@@ -317,8 +331,13 @@ def test_first_lookups_of_a_fresh_process_are_not_cut_short_by_the_sdk_import(ho
     s.add_git_folder("/Repos/someone@example.com/proj", url="https://github.com/acme/proj", head_commit_id=COMMIT)
     s.add_notebook(REPO_NB)
     write_databrickscfg(home, {"dev": {"host": s.url, "token": DEFAULT_TOKEN}})
-    out = subprocess.run([sys.executable, "-c", FRESH_PROCESS, s.url, REPO_NB, DEFAULT_TOKEN],
-                         capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    out = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, s.url, REPO_NB, DEFAULT_TOKEN],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["commit"] == COMMIT, out.stderr[-2000:]
@@ -337,9 +356,17 @@ def test_job_context_without_git_falls_back_to_the_workspace(databricks_runtime,
     s = databricks_server
     s.add_git_folder("/Repos/someone@example.com/proj", url="https://github.com/acme/proj", head_commit_id=COMMIT)
     s.add_notebook(REPO_NB)
-    databricks_runtime.set(isInNotebook=False, isInJob=True, jobId="1", idInJob="2", notebookPath=REPO_NB,
-                           workspaceUrl="dbc-3.cloud.databricks.com", workspaceId="3",
-                           apiUrl=s.url, apiToken=DEFAULT_TOKEN)
+    databricks_runtime.set(
+        isInNotebook=False,
+        isInJob=True,
+        jobId="1",
+        idInJob="2",
+        notebookPath=REPO_NB,
+        workspaceUrl="dbc-3.cloud.databricks.com",
+        workspaceId="3",
+        apiUrl=s.url,
+        apiToken=DEFAULT_TOKEN,
+    )
     ctx = current_context()
     assert ctx.git.is_empty()
     git = git_ref_from_workspace(ctx, timeout=T)
@@ -481,11 +508,15 @@ def _sdk_host(profile):
     (None, {}, "prod", "b"),  # [__settings__] default_profile
     (None, {"DATABRICKS_HOST": "b", "DATABRICKS_TOKEN": DEFAULT_TOKEN}, None, "b"),  # the environment first
 ])  # fmt: skip
-def test_profile_host_agrees_with_databricks_sdk(home, databricks_server, monkeypatch, profile, env, settings,
-                                                 expected):
+def test_profile_host_agrees_with_databricks_sdk(
+    home, databricks_server, monkeypatch, profile, env, settings, expected
+):
     hosts = {"a": databricks_server.url, "b": databricks_server.url.replace("127.0.0.1", "localhost")}
-    profiles = {"DEFAULT": {"host": hosts["a"], "token": DEFAULT_TOKEN},
-                "prod": {"host": hosts["b"], "token": DEFAULT_TOKEN}, "nohost": {"token": DEFAULT_TOKEN}}
+    profiles = {
+        "DEFAULT": {"host": hosts["a"], "token": DEFAULT_TOKEN},
+        "prod": {"host": hosts["b"], "token": DEFAULT_TOKEN},
+        "nohost": {"token": DEFAULT_TOKEN},
+    }
     if settings:
         profiles["__settings__"] = {"default_profile": settings}
     write_databrickscfg(home, profiles)
@@ -517,8 +548,13 @@ def test_the_resolvers_home_workspace_follows_the_sdks_default_profile(home, mon
     DATABRICKS_CONFIG_PROFILE, not [DEFAULT]."""
     from mlflow_lineage_plugin.resolve.endpoints import Clients
 
-    write_databrickscfg(home, {"DEFAULT": {"host": "https://adb-1.azuredatabricks.net", "token": "x"},
-                               "prod": {"host": "https://adb-7.azuredatabricks.net", "token": "x"}})
+    write_databrickscfg(
+        home,
+        {
+            "DEFAULT": {"host": "https://adb-1.azuredatabricks.net", "token": "x"},
+            "prod": {"host": "https://adb-7.azuredatabricks.net", "token": "x"},
+        },
+    )
     monkeypatch.setenv("DATABRICKS_CONFIG_PROFILE", "prod")
     assert Clients(tracking_uri="databricks").home_workspace == "https://adb-7.azuredatabricks.net/"
     monkeypatch.setenv("DATABRICKS_HOST", "adb-9.azuredatabricks.net")

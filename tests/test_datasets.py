@@ -57,8 +57,9 @@ class _Dataset:
 
 def test_dataset_ref_reads_context_schema_and_relation():
     schema = json.dumps({"mlflow_colspec": [{"type": "double", "name": "tenure"}, {"type": "long", "name": "y"}]})
-    ds = _Dataset(name="train", digest="4fb5574f", source_type="local", source=json.dumps({"uri": "/d/t.csv"}),
-                  schema=schema)
+    ds = _Dataset(
+        name="train", digest="4fb5574f", source_type="local", source=json.dumps({"uri": "/d/t.csv"}), schema=schema
+    )
     ref = dataset_ref(ds, [_Tag("mlflow.data.context", "training")], LOCAL)
     assert (ref.namespace, ref.ol_name, ref.location) == ("file", "/d/t.csv", "/d/t.csv")
     assert ref.schema == (("tenure", "double"), ("y", "long")) and ref.relation == TRAINED_ON

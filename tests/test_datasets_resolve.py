@@ -19,7 +19,7 @@ from mlflow_lineage_plugin.resolve import find, resolve
 from mlflow_lineage_plugin.resolve import graph as G
 
 TRAIN = textwrap.dedent(
-    '''
+    """
     import json, sys
     import mlflow
     import pandas as pd
@@ -49,7 +49,7 @@ TRAIN = textwrap.dedent(
     mlflow.MlflowClient().log_inputs(ev.info.run_id, models=[LoggedModelInput(info.model_id)])
     json.dump({"run_id": run.info.run_id, "eval_run_id": ev.info.run_id, "model_id": info.model_id,
                "version": str(info.registered_model_version)}, open(out_path, "w"))
-    '''
+    """
 )
 
 
@@ -59,8 +59,13 @@ def world(tmp_path_factory):
     uri = f"sqlite:///{base / 'mlflow.db'}"
     repo = RepoFactory(base).make("churn", files={"train.py": TRAIN}, remote="https://github.com/acme/churn")
     csv = base / "train.csv"
-    proc = subprocess.run([sys.executable, "train.py", uri, str(base / "out.json"), str(csv)], cwd=repo,
-                          capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(
+        [sys.executable, "train.py", uri, str(base / "out.json"), str(csv)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return {"uri": uri, "csv": str(csv), **json.loads((base / "out.json").read_text())}
 
@@ -81,8 +86,11 @@ def test_the_runs_datasets_are_nodes_with_their_relation(env):
     g = resolve("models:/churn/1")
     run_id = f"run:{env['run_id']}"
     got = edges_from(g, run_id)
-    expected = {"dataset churn-frame": "trained on", f"dataset churn-csv ({env['csv']})": "trained on",
-                "dataset churn-delta-v7 (main.sales.churn v7)": "evaluated on"}
+    expected = {
+        "dataset churn-frame": "trained on",
+        f"dataset churn-csv ({env['csv']})": "trained on",
+        "dataset churn-delta-v7 (main.sales.churn v7)": "evaluated on",
+    }
     assert {k: got.get(k) for k in expected} == expected, got
     assert len(g.of_kind(G.DATASET)) == 3
     (delta,) = [n for n in g.of_kind(G.DATASET) if n.attrs.get("table")]

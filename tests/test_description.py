@@ -31,8 +31,13 @@ CODE = f"code [src/train.py @ 3f2a9c1]({FILE_URL}) on `main` in [acme/churn]({RE
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in ("MLFLOW_LINEAGE_DISABLE", "MLFLOW_LINEAGE_REQUIRE", "MLFLOW_LINEAGE_WORKSPACE_URI",
-                 "MLFLOW_LINEAGE_DESCRIPTION", "MLFLOW_REGISTRY_URI"):
+    for name in (
+        "MLFLOW_LINEAGE_DISABLE",
+        "MLFLOW_LINEAGE_REQUIRE",
+        "MLFLOW_LINEAGE_WORKSPACE_URI",
+        "MLFLOW_LINEAGE_DESCRIPTION",
+        "MLFLOW_REGISTRY_URI",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -89,12 +94,21 @@ def test_uncommitted_changes_none_not_captured_captured_or_unknown():
 
 def test_databricks_workspace_and_notebook_links():
     ws = "https://adb-11.azuredatabricks.net/?o=11"
-    tags = version_tags(**{T.WORKSPACE_URI: ws, T.RUN_URL: f"{ws}#mlflow/experiments/7/runs/r1", T.GIT_PATH: None,
-                           T.SOURCE_URL: None, T.NOTEBOOK_PATH: "/Users/me/train", T.NOTEBOOK_ID: "77",
-                           T.NOTEBOOK_REVISION_ID: "1700000000000"})
+    tags = version_tags(
+        **{
+            T.WORKSPACE_URI: ws,
+            T.RUN_URL: f"{ws}#mlflow/experiments/7/runs/r1",
+            T.GIT_PATH: None,
+            T.SOURCE_URL: None,
+            T.NOTEBOOK_PATH: "/Users/me/train",
+            T.NOTEBOOK_ID: "77",
+            T.NOTEBOOK_REVISION_ID: "1700000000000",
+        }
+    )
     line = M.version_description(tags, "nightly")
-    assert line.startswith(f"Trained by run [nightly]({ws}#mlflow/experiments/7/runs/r1) in "
-                           f"[adb-11.azuredatabricks.net]({ws}) · ")
+    assert line.startswith(
+        f"Trained by run [nightly]({ws}#mlflow/experiments/7/runs/r1) in [adb-11.azuredatabricks.net]({ws}) · "
+    )
     assert f"code [/Users/me/train @ 3f2a9c1]({ws}#notebook/77/revision/1700000000000)" in line
 
 
@@ -160,12 +174,10 @@ def test_sqlite_version_gets_the_line_as_its_description(db):
     client.create_registered_model("desc_sqlite")
     mv = client.create_model_version("desc_sqlite", "s3://b/m", run.info.run_id)
     got = client.get_model_version("desc_sqlite", mv.version).description
-    assert got == f"Trained by run train-churn in `{db}` · {CODE} · " \
-                  "uncommitted changes: none"
+    assert got == f"Trained by run train-churn in `{db}` · {CODE} · uncommitted changes: none"
     dirty = _run(client, {**RUN_TAGS, T.MLFLOW_GIT_DIRTY: "true"})
     mv = client.create_model_version("desc_sqlite", "s3://b/m", dirty.info.run_id)
-    assert client.get_model_version("desc_sqlite", mv.version).description.endswith(
-        "uncommitted changes: not captured")
+    assert client.get_model_version("desc_sqlite", mv.version).description.endswith("uncommitted changes: not captured")
 
 
 def test_file_registry_store_takes_it_too(db, tmp_path, monkeypatch):
@@ -177,7 +189,8 @@ def test_file_registry_store_takes_it_too(db, tmp_path, monkeypatch):
     client.create_registered_model("desc_file")
     mv = client.create_model_version("desc_file", "s3://b/m", run.info.run_id)
     assert client.get_model_version("desc_file", mv.version).description == (
-        f"Trained by run train-churn in `{db}` · {CODE} · uncommitted changes: none")
+        f"Trained by run train-churn in `{db}` · {CODE} · uncommitted changes: none"
+    )
 
 
 def test_the_callers_description_wins_and_the_setting_turns_it_off(db, monkeypatch):
@@ -204,8 +217,20 @@ def test_resolver_markdown_prints_the_same_line(db, monkeypatch):
     client.create_registered_model("desc_resolve")
     mv = client.create_model_version("desc_resolve", "s3://b/m", run.info.run_id)
     line = client.get_model_version("desc_resolve", mv.version).description
-    res = CliRunner().invoke(main, ["show", f"models:/desc_resolve/{mv.version}", "--format", "markdown",
-                                    "--tracking-uri", db, "--registry-uri", db], catch_exceptions=False)
+    res = CliRunner().invoke(
+        main,
+        [
+            "show",
+            f"models:/desc_resolve/{mv.version}",
+            "--format",
+            "markdown",
+            "--tracking-uri",
+            db,
+            "--registry-uri",
+            db,
+        ],
+        catch_exceptions=False,
+    )
     assert res.exit_code == 0, res.output
     assert f"- desc\\_resolve version {mv.version}: {line}\n" in res.output
     assert "```mermaid\nflowchart LR" in res.output
@@ -245,8 +270,14 @@ def test_server_describes_versions_created_by_plain_clients(servers):
         f"Trained by run [train-churn]({url}/#/experiments/0/runs/{run['run_id']}) in "
         f"[{url.split('://')[1]}]({url}/) · {CODE} · uncommitted changes: none"
     )
-    mv = _api(url, "model-versions/create", name="desc_server", source="s3://b/m", run_id=run["run_id"],
-              description="Promoted by hand.")
+    mv = _api(
+        url,
+        "model-versions/create",
+        name="desc_server",
+        source="s3://b/m",
+        run_id=run["run_id"],
+        description="Promoted by hand.",
+    )
     assert mv["model_version"]["description"] == "Promoted by hand."
 
 
@@ -266,8 +297,10 @@ def test_client_over_rest_sends_it_in_the_create_call_no_extra_request(servers, 
         got = client.get_model_version("desc_rest", mv.version).description
         assert bool(got) is (setting == "true")
     assert counts["true"] == counts["false"] == {2}  # the run read and the create call, nothing more
-    assert got == (f"Trained by run [train-churn]({server.url}/#/experiments/0/runs/{run.info.run_id}) in "
-                   f"[{server.url.split('://')[1]}]({server.url}/) · {CODE} · uncommitted changes: none")
+    assert got == (
+        f"Trained by run [train-churn]({server.url}/#/experiments/0/runs/{run.info.run_id}) in "
+        f"[{server.url.split('://')[1]}]({server.url}/) · {CODE} · uncommitted changes: none"
+    )
 
 
 # --- Unity Catalog (REST stand-in) ------------------------------------------------------------------------
@@ -328,6 +361,7 @@ def test_unity_catalog_keeps_the_callers_description(uc_world):
     client = MlflowClient(tracking_uri=uc_world["db"], registry_uri="databricks-uc")
     client.create_registered_model("main.default.described_by_hand")
     artifacts = client.get_logged_model(uc_world["info"].model_id).artifact_location
-    client.create_model_version("main.default.described_by_hand", artifacts, uc_world["run"].info.run_id,
-                                description="Approved for staging.")
+    client.create_model_version(
+        "main.default.described_by_hand", artifacts, uc_world["run"].info.run_id, description="Approved for staging."
+    )
     assert uc_world["uc"].creates()[-1]["description"] == "Approved for staging."

@@ -53,8 +53,15 @@ def test_healthy_in_a_git_repository_text_and_json(project, tmp_path, git_availa
     out = run_doctor(repo, env, "--script", "src/train.py")
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
-    for line in ("ok    run provider", "ok    registry ", "ok    mlflow ", "ok    git ", "ok    off switch",
-                 "ok    tracking store ", "ok    tracking uri "):
+    for line in (
+        "ok    run provider",
+        "ok    registry ",
+        "ok    mlflow ",
+        "ok    git ",
+        "ok    off switch",
+        "ok    tracking store ",
+        "ok    tracking uri ",
+    ):
         assert line in text, text
     assert f"repository https://github.com/acme/project at {head[:12]} on main" in text
     assert "path src/train.py" in text
@@ -138,10 +145,10 @@ def _fake_dist(site: Path, name: str, version: str, entry_points: str = "", modu
         (site / f"{name.replace('-', '_')}.py").write_text(module)
 
 
-SHADOW_MODULE = '''
+SHADOW_MODULE = """
 def build(store_uri, tracking_uri=None):
     raise RuntimeError("never built in this test")
-'''
+"""
 
 
 def test_registry_scheme_shadowed_by_another_distribution(project, tmp_path):

@@ -22,8 +22,9 @@ def test_redaction_comes_before_the_cut():
 
 
 def test_the_callers_secret_and_the_sdks_settings_dump_are_dropped():
-    exc = ValueError("default auth: cannot configure default credentials tok-123. Config: host=https://h, "
-                     "token=***, profile=p")
+    exc = ValueError(
+        "default auth: cannot configure default credentials tok-123. Config: host=https://h, token=***, profile=p"
+    )
     assert E.error_line(exc) == "ValueError: default auth: cannot configure default credentials tok-123"
     assert E.error_line(exc, secret="tok-123") == "ValueError: default auth: cannot configure default credentials ***"
     assert len(E.error_line(RuntimeError("y" * 500), limit=200)) == len("RuntimeError: ") + 200

@@ -23,11 +23,20 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def test_train_example_in_a_checkout(repos, tmp_path):
-    repo = repos.make("project", files={"pipelines/train.py": (ROOT / "examples" / "train.py").read_text()},
-                      remote="git@gitlab.com:team/project.git")
+    repo = repos.make(
+        "project",
+        files={"pipelines/train.py": (ROOT / "examples" / "train.py").read_text()},
+        remote="git@gitlab.com:team/project.git",
+    )
     uri = f"sqlite:///{tmp_path / 'store.db'}"
-    p = subprocess.run([sys.executable, "pipelines/train.py", "--register-as", "iris", "--C", "0.5"], cwd=repo,
-                       env=clean_env(MLFLOW_TRACKING_URI=uri), capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "pipelines/train.py", "--register-as", "iris", "--C", "0.5"],
+        cwd=repo,
+        env=clean_env(MLFLOW_TRACKING_URI=uri),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     found = dict(re.findall(r"^(\w+)=(\S+)$", p.stdout, re.M))
 
@@ -47,8 +56,13 @@ def test_train_example_in_a_checkout(repos, tmp_path):
 def test_demo_shows_the_tags_that_landed(tmp_path):
     out = tmp_path / "demo-output"
     (out / "stale").mkdir(parents=True)  # the demo starts fresh every time
-    p = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "--out", str(out)],
-                       env=clean_env(), capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py"), "--out", str(out)],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     assert not (out / "stale").exists()
 

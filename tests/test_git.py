@@ -402,10 +402,10 @@ def test_no_remote_and_relative_local_remote(repos):
 
 def test_config_parser_handles_git_syntax():
     cfg = parse_config(
-        '[core]\n\tbare = false ; comment\n'
+        "[core]\n\tbare = false ; comment\n"
         '[remote "my \\"odd\\" name"]\n  url = "https://h/x.git" # trailing\n  fetch = +refs/*:refs/*\n'
         "[branch.Main]\n  remote = up\n"
-        "[url \"x\"] insteadOf = y\n"
+        '[url "x"] insteadOf = y\n'
         "[weird]\n  flag\n  multi = one\\\n two\n"
     )
     assert cfg[("remote", 'my "odd" name', "url")] == ["https://h/x.git"]
@@ -616,7 +616,7 @@ def test_corrupt_git_directory_never_raises(repos, damage):
     elif damage == "truncated_index":
         (dotgit / "index").write_bytes((dotgit / "index").read_bytes()[:30])
     elif damage == "garbage_config":
-        (dotgit / "config").write_bytes(b"[remote \"origin\"\n\turl = \xff\xfe[[[\n")
+        (dotgit / "config").write_bytes(b'[remote "origin"\n\turl = \xff\xfe[[[\n')
     ref = read_git_ref(str(repo / "train.py"))
     expected = {
         # HEAD names no commit and no branch: git itself does not see a repository, neither do we
@@ -626,9 +626,14 @@ def test_corrupt_git_directory_never_raises(repos, damage):
         # the branch is known, its commit is not: no commit, hence no dirty state and no link
         "garbage_ref": GitRef(branch="main", repo_url="https://github.com/acme/proj", path="train.py"),
         # git cannot read the index: the dirty state is unknown, everything else stands
-        "truncated_index": GitRef(commit=sha, branch="main", repo_url="https://github.com/acme/proj",
-                                  dirty=None, path="train.py",
-                                  source_url=f"https://github.com/acme/proj/blob/{sha}/train.py"),
+        "truncated_index": GitRef(
+            commit=sha,
+            branch="main",
+            repo_url="https://github.com/acme/proj",
+            dirty=None,
+            path="train.py",
+            source_url=f"https://github.com/acme/proj/blob/{sha}/train.py",
+        ),
         # git refuses an unparsable config (so no dirty state) and no remote can be read from it
         "garbage_config": GitRef(commit=sha, branch="main", repo_url=None, dirty=None, path="train.py"),
     }[damage]

@@ -24,8 +24,9 @@ SECRET = "s3cr3t-VALUE-do-not-keep"
 
 def git_diff(repo: Path, *args: str) -> bytes:
     """git's own `git diff HEAD --binary`, as a user would run it."""
-    return subprocess.run(["git", "diff", "HEAD", "--binary", *args], cwd=repo, env=process.git_env(),
-                          check=True, capture_output=True).stdout
+    return subprocess.run(
+        ["git", "diff", "HEAD", "--binary", *args], cwd=repo, env=process.git_env(), check=True, capture_output=True
+    ).stdout
 
 
 def head(repo: Path) -> str:
@@ -33,16 +34,18 @@ def head(repo: Path) -> str:
 
 
 def make_project(repos) -> Path:
-    return repos.make(files={
-        "train.py": "print('train')\n" * 20,
-        "lib/util.py": "def f():\n    return 1\n",
-        "lib/old_name.py": "x = 1\n" * 30,
-        "run.sh": "#!/bin/sh\necho run\n",
-        "gone.txt": "to be deleted\n",
-        "model.bin": bytes(range(256)).decode("latin-1") * 4,
-        "nb/analysis.ipynb": '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n',
-        "staged.py": "a = 1\n",
-    })
+    return repos.make(
+        files={
+            "train.py": "print('train')\n" * 20,
+            "lib/util.py": "def f():\n    return 1\n",
+            "lib/old_name.py": "x = 1\n" * 30,
+            "run.sh": "#!/bin/sh\necho run\n",
+            "gone.txt": "to be deleted\n",
+            "model.bin": bytes(range(256)).decode("latin-1") * 4,
+            "nb/analysis.ipynb": '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n',
+            "staged.py": "a = 1\n",
+        }
+    )
 
 
 def dirty_everything(repo: Path) -> None:
@@ -137,8 +140,16 @@ def test_over_the_cap_nothing_is_kept_and_the_size_is_told(repos):
 
 
 def test_likely_secrets_are_left_out_by_name(repos):
-    repo = repos.make(files={"train.py": "t\n", ".env": "A=1\n", "config/secrets.yaml": "k: 1\n",
-                             "certs/Server.PEM": "c\n", "data/rows.csv": "1\n", "keep/ok.txt": "o\n"})
+    repo = repos.make(
+        files={
+            "train.py": "t\n",
+            ".env": "A=1\n",
+            "config/secrets.yaml": "k: 1\n",
+            "certs/Server.PEM": "c\n",
+            "data/rows.csv": "1\n",
+            "keep/ok.txt": "o\n",
+        }
+    )
     for rel in (".env", "config/secrets.yaml", "certs/Server.PEM", "data/rows.csv"):
         (repo / rel).write_text(f"{SECRET}\n")
     (repo / "train.py").write_text("t2\n")
@@ -168,11 +179,25 @@ def test_clean_checkout_captures_an_empty_patch(repos):
 @pytest.mark.parametrize(
     "path, excluded",
     [
-        (".env", True), (".env.production", True), ("app/.ENV", True), ("server.pem", True), ("a/b/tls.key", True),
-        ("keys/id_rsa", True), ("id_ed25519.pub", True), (".netrc", True), ("home/.npmrc", True),
-        (".pypirc", True), ("aws/credentials", True), ("config/my_secrets.yaml", True),
-        ("secrets/app.yaml", True), ("cert.p12", True), ("cert.pfx", True),
-        ("train.py", False), ("environment.yml", False), ("keyboard.py", False), ("docs/keys.md", False),
+        (".env", True),
+        (".env.production", True),
+        ("app/.ENV", True),
+        ("server.pem", True),
+        ("a/b/tls.key", True),
+        ("keys/id_rsa", True),
+        ("id_ed25519.pub", True),
+        (".netrc", True),
+        ("home/.npmrc", True),
+        (".pypirc", True),
+        ("aws/credentials", True),
+        ("config/my_secrets.yaml", True),
+        ("secrets/app.yaml", True),
+        ("cert.p12", True),
+        ("cert.pfx", True),
+        ("train.py", False),
+        ("environment.yml", False),
+        ("keyboard.py", False),
+        ("docs/keys.md", False),
     ],
 )
 def test_default_exclude_patterns(path, excluded):
@@ -207,7 +232,10 @@ def test_a_stalled_git_is_cut_off(repos, tmp_path):
     assert time.monotonic() - started < 10
     pid = int(pidfile.read_text())
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and \
-            "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text():
+    while (
+        time.monotonic() < deadline
+        and Path(f"/proc/{pid}").exists()
+        and "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    ):
         time.sleep(0.05)
     assert not Path(f"/proc/{pid}").exists() or "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()

@@ -21,72 +21,149 @@ CRED = "https://alice:TOKEN@github.com/"
 # "repo/..." (in the working tree's parent), "system" (GIT_CONFIG_SYSTEM). "{repo}" is the repository path.
 CASES = {
     "insteadOf with a token": ("gh:acme/x", {"local": f'[url "{CRED}"]\n\tinsteadOf = gh:\n'}),
-    "longest insteadOf wins": ("gh:acme/x", {
-        "local": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'
-                 '[url "https://gitlab.example.com/mirror/"]\n\tinsteadOf = gh:acme/\n'}),
-    "first of equal length wins": ("gh:acme/x", {
-        "local": '[url "https://one.example.com/"]\n\tinsteadOf = gh:\n'
-                 '[url "https://two.example.com/"]\n\tinsteadOf = gh:\n'}),
-    "pushInsteadOf is for pushes only": ("gh:acme/x", {
-        "local": '[url "ssh://git@github.com/"]\n\tpushInsteadOf = gh:\n'
-                 '[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
+    "longest insteadOf wins": (
+        "gh:acme/x",
+        {
+            "local": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'
+            '[url "https://gitlab.example.com/mirror/"]\n\tinsteadOf = gh:acme/\n'
+        },
+    ),
+    "first of equal length wins": (
+        "gh:acme/x",
+        {
+            "local": '[url "https://one.example.com/"]\n\tinsteadOf = gh:\n'
+            '[url "https://two.example.com/"]\n\tinsteadOf = gh:\n'
+        },
+    ),
+    "pushInsteadOf is for pushes only": (
+        "gh:acme/x",
+        {
+            "local": '[url "ssh://git@github.com/"]\n\tpushInsteadOf = gh:\n'
+            '[url "https://github.com/"]\n\tinsteadOf = gh:\n'
+        },
+    ),
     "no rule matches": ("https://github.com/acme/x.git", {"local": '[url "https://other/"]\n\tinsteadOf = gh:\n'}),
     "rule in ~/.gitconfig": ("gh:acme/x", {"home/.gitconfig": f'[url "{CRED}"]\n\tinsteadOf = gh:\n'}),
-    "rule in XDG config": ("gh:acme/x", {
-        "home/.config/git/config": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
+    "rule in XDG config": (
+        "gh:acme/x",
+        {"home/.config/git/config": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'},
+    ),
     "rule in the system config": ("gh:acme/x", {"system": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
-    "a longer global rule beats a local one": ("gh:acme/x", {
-        "local": '[url "https://short/"]\n\tinsteadOf = gh:\n',
-        "home/.gitconfig": '[url "https://long/"]\n\tinsteadOf = gh:acme\n'}),
-    "include.path relative to the config file": ("gh:acme/x", {
-        "local": "[include]\n\tpath = ../../rules.inc\n",
-        "repo/rules.inc": f'[url "{CRED}"]\n\tinsteadOf = gh:\n'}),
-    "include.path with ~ from ~/.gitconfig": ("gh:acme/x", {
-        "home/.gitconfig": "[include]\n\tpath = ~/conf/rules\n",
-        "home/conf/rules": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
-    "nested includes": ("gh:acme/x", {
-        "home/.gitconfig": "[include]\n\tpath = a\n",
-        "home/a": "[include]\n\tpath = b\n",
-        "home/b": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
-    "missing include is ignored": ("gh:acme/x", {
-        "home/.gitconfig": "[include]\n\tpath = nowhere\n[url \"https://github.com/\"]\n\tinsteadOf = gh:\n"}),
-    "includeIf gitdir matches": ("gh:acme/x", {
-        "home/.gitconfig": '[includeIf "gitdir:{repo}/"]\n\tpath = work\n',
-        "home/work": f'[url "{CRED}"]\n\tinsteadOf = gh:\n'}),
-    "includeIf gitdir does not match": ("gh:acme/x", {
-        "home/.gitconfig": '[includeIf "gitdir:/elsewhere/"]\n\tpath = work\n',
-        "home/work": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
-    "includeIf gitdir relative pattern": ("gh:acme/x", {
-        "home/.gitconfig": '[includeIf "gitdir:repos/"]\n\tpath = work\n',
-        "home/work": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
-    "includeIf gitdir with a wildcard": ("gh:acme/x", {
-        "home/.gitconfig": '[includeIf "gitdir:**/rep?/.git"]\n\tpath = work\n',
-        "home/work": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
-    "includeIf gitdir/i ignores case": ("gh:acme/x", {
-        "home/.gitconfig": '[includeIf "gitdir/i:{REPO}/"]\n\tpath = work\n',
-        "home/work": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
-    "includeIf gitdir is case-sensitive": ("gh:acme/x", {
-        "home/.gitconfig": '[includeIf "gitdir:{REPO}/"]\n\tpath = work\n',
-        "home/work": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
-    "includeIf gitdir ./ relative to the config file": ("gh:acme/x", {
-        "repo/team.inc": '[includeIf "gitdir:./"]\n\tpath = rules.inc\n',
-        "local": "[include]\n\tpath = ../../team.inc\n",
-        "repo/rules.inc": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
-    "includeIf onbranch matches": ("gh:acme/x", {
-        "local": '[includeIf "onbranch:ma*"]\n\tpath = ../../rules.inc\n',
-        "repo/rules.inc": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
-    "includeIf onbranch does not match": ("gh:acme/x", {
-        "local": '[includeIf "onbranch:feature/"]\n\tpath = ../../rules.inc\n',
-        "repo/rules.inc": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
-    "remote URL itself from an included file": ("", {
-        "local": "[include]\n\tpath = ../../remote.inc\n",
-        "repo/remote.inc": '[remote "origin"]\n\turl = gh:acme/y\n[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
-    "unknown includeIf condition is false": ("gh:acme/x", {
-        "home/.gitconfig": '[includeIf "someday:x"]\n\tpath = work\n',
-        "home/work": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'}),
-    "hasconfig (git decides)": ("https://github.com/acme/x.git", {
-        "home/.gitconfig": '[includeIf "hasconfig:remote.*.url:https://github.com/acme/**"]\n\tpath = work\n',
-        "home/work": '[url "https://mirror.example.com/acme/"]\n\tinsteadOf = https://github.com/acme/\n'}),
+    "a longer global rule beats a local one": (
+        "gh:acme/x",
+        {
+            "local": '[url "https://short/"]\n\tinsteadOf = gh:\n',
+            "home/.gitconfig": '[url "https://long/"]\n\tinsteadOf = gh:acme\n',
+        },
+    ),
+    "include.path relative to the config file": (
+        "gh:acme/x",
+        {"local": "[include]\n\tpath = ../../rules.inc\n", "repo/rules.inc": f'[url "{CRED}"]\n\tinsteadOf = gh:\n'},
+    ),
+    "include.path with ~ from ~/.gitconfig": (
+        "gh:acme/x",
+        {
+            "home/.gitconfig": "[include]\n\tpath = ~/conf/rules\n",
+            "home/conf/rules": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        },
+    ),
+    "nested includes": (
+        "gh:acme/x",
+        {
+            "home/.gitconfig": "[include]\n\tpath = a\n",
+            "home/a": "[include]\n\tpath = b\n",
+            "home/b": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        },
+    ),
+    "missing include is ignored": (
+        "gh:acme/x",
+        {"home/.gitconfig": '[include]\n\tpath = nowhere\n[url "https://github.com/"]\n\tinsteadOf = gh:\n'},
+    ),
+    "includeIf gitdir matches": (
+        "gh:acme/x",
+        {
+            "home/.gitconfig": '[includeIf "gitdir:{repo}/"]\n\tpath = work\n',
+            "home/work": f'[url "{CRED}"]\n\tinsteadOf = gh:\n',
+        },
+    ),
+    "includeIf gitdir does not match": (
+        "gh:acme/x",
+        {
+            "home/.gitconfig": '[includeIf "gitdir:/elsewhere/"]\n\tpath = work\n',
+            "home/work": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        },
+    ),
+    "includeIf gitdir relative pattern": (
+        "gh:acme/x",
+        {
+            "home/.gitconfig": '[includeIf "gitdir:repos/"]\n\tpath = work\n',
+            "home/work": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        },
+    ),
+    "includeIf gitdir with a wildcard": (
+        "gh:acme/x",
+        {
+            "home/.gitconfig": '[includeIf "gitdir:**/rep?/.git"]\n\tpath = work\n',
+            "home/work": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        },
+    ),
+    "includeIf gitdir/i ignores case": (
+        "gh:acme/x",
+        {
+            "home/.gitconfig": '[includeIf "gitdir/i:{REPO}/"]\n\tpath = work\n',
+            "home/work": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        },
+    ),
+    "includeIf gitdir is case-sensitive": (
+        "gh:acme/x",
+        {
+            "home/.gitconfig": '[includeIf "gitdir:{REPO}/"]\n\tpath = work\n',
+            "home/work": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        },
+    ),
+    "includeIf gitdir ./ relative to the config file": (
+        "gh:acme/x",
+        {
+            "repo/team.inc": '[includeIf "gitdir:./"]\n\tpath = rules.inc\n',
+            "local": "[include]\n\tpath = ../../team.inc\n",
+            "repo/rules.inc": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        },
+    ),
+    "includeIf onbranch matches": (
+        "gh:acme/x",
+        {
+            "local": '[includeIf "onbranch:ma*"]\n\tpath = ../../rules.inc\n',
+            "repo/rules.inc": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        },
+    ),
+    "includeIf onbranch does not match": (
+        "gh:acme/x",
+        {
+            "local": '[includeIf "onbranch:feature/"]\n\tpath = ../../rules.inc\n',
+            "repo/rules.inc": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        },
+    ),
+    "remote URL itself from an included file": (
+        "",
+        {
+            "local": "[include]\n\tpath = ../../remote.inc\n",
+            "repo/remote.inc": '[remote "origin"]\n\turl = gh:acme/y\n[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        },
+    ),
+    "unknown includeIf condition is false": (
+        "gh:acme/x",
+        {
+            "home/.gitconfig": '[includeIf "someday:x"]\n\tpath = work\n',
+            "home/work": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        },
+    ),
+    "hasconfig (git decides)": (
+        "https://github.com/acme/x.git",
+        {
+            "home/.gitconfig": '[includeIf "hasconfig:remote.*.url:https://github.com/acme/**"]\n\tpath = work\n',
+            "home/work": '[url "https://mirror.example.com/acme/"]\n\tinsteadOf = https://github.com/acme/\n',
+        },
+    ),
 }
 
 
@@ -102,8 +179,15 @@ def _setup(tmp_path: Path, monkeypatch, origin: str, files: dict[str, str]) -> P
     git(repo, "commit", "-q", "-m", "one")
     if origin:
         git(repo, "remote", "add", "origin", origin)
-    for env in ("XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_PARAMETERS",
-                "GIT_CONFIG_COUNT", "GIT_DIR", "GIT_WORK_TREE"):
+    for env in (
+        "XDG_CONFIG_HOME",
+        "GIT_CONFIG_GLOBAL",
+        "GIT_CONFIG_SYSTEM",
+        "GIT_CONFIG_PARAMETERS",
+        "GIT_CONFIG_COUNT",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+    ):
         monkeypatch.delenv(env, raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
@@ -127,8 +211,14 @@ def _setup(tmp_path: Path, monkeypatch, origin: str, files: dict[str, str]) -> P
 
 def get_url(repo: Path, remote: str = "origin") -> str:
     """What git itself says, with the environment the plugin's own git processes get."""
-    out = subprocess.run(["git", "remote", "get-url", remote], cwd=repo, env=process.git_env(),
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["git", "remote", "get-url", remote],
+        cwd=repo,
+        env=process.git_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip()
 
 
@@ -153,9 +243,15 @@ def test_the_table_exercises_rewrites(tmp_path, monkeypatch):
 
 
 def test_rewritten_remote_follows_a_changed_included_file(tmp_path, monkeypatch):
-    repo = _setup(tmp_path, monkeypatch, "gh:acme/x", {
-        "home/.gitconfig": "[include]\n\tpath = rules\n",
-        "home/rules": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'})
+    repo = _setup(
+        tmp_path,
+        monkeypatch,
+        "gh:acme/x",
+        {
+            "home/.gitconfig": "[include]\n\tpath = rules\n",
+            "home/rules": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        },
+    )
     assert read_git_ref(str(repo / "train.py")).repo_url == "https://github.com/acme/x"
     (tmp_path / "home/rules").write_text('[url "https://gitlab.example.com/"]\n\tinsteadOf = gh:\n')
     assert read_git_ref(str(repo / "train.py")).repo_url == "https://gitlab.example.com/acme/x"
@@ -168,9 +264,15 @@ def test_remote_is_read_without_a_process_unless_only_git_can_tell(tmp_path, mon
     calls = []
     real = process.spawn
     monkeypatch.setattr(process, "spawn", lambda exe, args, cwd: calls.append(args) or real(exe, args, cwd))
-    repo = _setup(tmp_path / "a", monkeypatch, "gh:acme/x", {
-        "home/.gitconfig": '[includeIf "gitdir:{repo}/"]\n\tpath = work\n',
-        "home/work": '[url "https://github.com/"]\n\tinsteadOf = gh:\n'})
+    repo = _setup(
+        tmp_path / "a",
+        monkeypatch,
+        "gh:acme/x",
+        {
+            "home/.gitconfig": '[includeIf "gitdir:{repo}/"]\n\tpath = work\n',
+            "home/work": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+        },
+    )
     read_git_ref(str(repo / "train.py"))
     assert not any("config" in c for c in calls)
     repo = _setup(tmp_path / "b", monkeypatch, "https://github.com/acme/x.git", CASES["hasconfig (git decides)"][1])
@@ -180,11 +282,17 @@ def test_remote_is_read_without_a_process_unless_only_git_can_tell(tmp_path, mon
 
 def test_worktree_matches_includeif_by_its_own_git_directory(tmp_path, monkeypatch):
     """In a linked worktree git matches `gitdir:` against .git/worktrees/<name> of the main checkout."""
-    repo = _setup(tmp_path, monkeypatch, "gh:acme/x", {
-        "home/.gitconfig": '[includeIf "gitdir:{repo}/"]\n\tpath = main-rules\n'
-                           '[includeIf "gitdir:**/wt/"]\n\tpath = wt-rules\n',
-        "home/main-rules": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
-        "home/wt-rules": '[url "https://gitlab.example.com/"]\n\tinsteadOf = gh:acme/\n'})
+    repo = _setup(
+        tmp_path,
+        monkeypatch,
+        "gh:acme/x",
+        {
+            "home/.gitconfig": '[includeIf "gitdir:{repo}/"]\n\tpath = main-rules\n'
+            '[includeIf "gitdir:**/wt/"]\n\tpath = wt-rules\n',
+            "home/main-rules": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+            "home/wt-rules": '[url "https://gitlab.example.com/"]\n\tinsteadOf = gh:acme/\n',
+        },
+    )
     wt = tmp_path / "wt"
     git(repo, "worktree", "add", "-q", "-b", "exp", str(wt))
     for checkout in (repo, wt):
@@ -193,10 +301,16 @@ def test_worktree_matches_includeif_by_its_own_git_directory(tmp_path, monkeypat
 
 
 def test_without_git_a_hasconfig_include_is_skipped_not_fatal(tmp_path, monkeypatch):
-    repo = _setup(tmp_path, monkeypatch, "gh:acme/x", {
-        "local": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
-        "home/.gitconfig": '[includeIf "hasconfig:remote.*.url:gh:**"]\n\tpath = work\n',
-        "home/work": "[core]\n\tautocrlf = false\n"})
+    repo = _setup(
+        tmp_path,
+        monkeypatch,
+        "gh:acme/x",
+        {
+            "local": '[url "https://github.com/"]\n\tinsteadOf = gh:\n',
+            "home/.gitconfig": '[includeIf "hasconfig:remote.*.url:gh:**"]\n\tpath = work\n',
+            "home/work": "[core]\n\tautocrlf = false\n",
+        },
+    )
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))

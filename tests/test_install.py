@@ -78,7 +78,7 @@ CASES = (
          why="Python 3.12 (Databricks Runtime 16)"),
 )  # fmt: skip
 
-CHECK_SCRIPT = r'''
+CHECK_SCRIPT = r"""
 import json, sys
 import mlflow
 from mlflow import MlflowClient
@@ -102,7 +102,7 @@ print("RESULT " + json.dumps({
     "run_tags": mlflow.get_run(run.info.run_id).data.tags,
     "version_tags": dict(mv.tags),
 }))
-'''
+"""
 
 
 def find_python(version: str) -> Optional[str]:
@@ -317,7 +317,7 @@ def build_case(case: Case, wheel: Path, base: Path) -> Outcome:
         line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
             raise RuntimeError(f"no RESULT line:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
-        oc.result = json.loads(line[len("RESULT "):])
+        oc.result = json.loads(line[len("RESULT ") :])
         doc = subprocess.run([str(venv / "bin" / "mlflow-lineage"), "doctor", "--format", "json",
                               "--script", str(repo / "train.py")],
                              cwd=repo, env=renv, capture_output=True, text=True, timeout=300)  # fmt: skip

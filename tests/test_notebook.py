@@ -45,8 +45,9 @@ def execute(nb_file: Path) -> list[str]:
     """Run every cell in a fresh kernel whose working directory is the notebook's folder (as Jupyter
     starts it); return the run ids the cells printed."""
     nb = nbformat.read(nb_file, as_version=4)
-    NotebookClient(nb, timeout=180, kernel_name="python3",
-                   resources={"metadata": {"path": str(nb_file.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(nb_file.parent)}}
+    ).execute()
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stdout")
     return re.findall(r"^RUN_ID=(\w+)$", text, re.M)
 
@@ -65,8 +66,11 @@ def kernel_env(monkeypatch, sqlite_uri):
 
 
 def test_jupyter_notebook_records_its_own_file_and_a_fresh_commit_per_run(repos, kernel_env, monkeypatch):
-    repo = repos.make("widgets", files={"notebooks/explore.ipynb": notebook(RUN_CELL, COMMIT_CELL, RUN_CELL),
-                                        "model.py": "VERSION = 1\n"}, remote=REMOTE)
+    repo = repos.make(
+        "widgets",
+        files={"notebooks/explore.ipynb": notebook(RUN_CELL, COMMIT_CELL, RUN_CELL), "model.py": "VERSION = 1\n"},
+        remote=REMOTE,
+    )
     nb_file = repo / "notebooks" / "explore.ipynb"
     first_head = git(repo, "rev-parse", "HEAD")
     # jupyter_server hands the kernel its notebook's path this way; ipykernel exposes it as __session__.
@@ -94,8 +98,11 @@ def test_jupyter_notebook_records_its_own_file_and_a_fresh_commit_per_run(repos,
 
 def test_jupyter_notebook_without_hints_records_the_kernel_folder(repos, kernel_env):
     vsc = "__vsc_ipynb_file__ = str(pathlib.Path.cwd() / 'explore.ipynb')"
-    repo = repos.make("widgets", files={"notebooks/explore.ipynb": notebook(RUN_CELL, "import pathlib\n" + vsc,
-                                                                            RUN_CELL)}, remote=REMOTE)
+    repo = repos.make(
+        "widgets",
+        files={"notebooks/explore.ipynb": notebook(RUN_CELL, "import pathlib\n" + vsc, RUN_CELL)},
+        remote=REMOTE,
+    )
     head = git(repo, "rev-parse", "HEAD")
 
     plain, vscode = execute(repo / "notebooks" / "explore.ipynb")
@@ -130,10 +137,15 @@ def provider(monkeypatch):
 
 def test_databricks_repo_notebook_maps_context_onto_standard_git_tags(databricks_runtime, provider, tmp_path):
     databricks_runtime.set(
-        notebookPath="/Repos/me@example.com/widgets/notebooks/train", notebookId="42",
-        workspaceUrl=HOST, workspaceId="1234567890123456",
-        mlflowGitRepoUrl="https://github.com/acme/widgets.git", mlflowGitRepoProvider="gitHub",
-        mlflowGitRepoCommit=SHA, mlflowGitRelativePath="notebooks/train", mlflowGitRepoReference="main",
+        notebookPath="/Repos/me@example.com/widgets/notebooks/train",
+        notebookId="42",
+        workspaceUrl=HOST,
+        workspaceId="1234567890123456",
+        mlflowGitRepoUrl="https://github.com/acme/widgets.git",
+        mlflowGitRepoProvider="gitHub",
+        mlflowGitRepoCommit=SHA,
+        mlflowGitRelativePath="notebooks/train",
+        mlflowGitRepoReference="main",
         mlflowGitRepoReferenceType="branch",
     )
     mlflow.set_tracking_uri("databricks")
@@ -161,15 +173,23 @@ def test_databricks_repo_notebook_maps_context_onto_standard_git_tags(databricks
     mlflow.set_tracking_uri(None)
 
 
-def test_databricks_job_without_git_context_asks_the_workspace(databricks_runtime, databricks_server, provider,
-                                                              monkeypatch):
-    databricks_server.add_git_folder("/Repos/ci/widgets", url="https://github.com/acme/widgets.git",
-                                     head_commit_id=SHA, branch="release")
+def test_databricks_job_without_git_context_asks_the_workspace(
+    databricks_runtime, databricks_server, provider, monkeypatch
+):
+    databricks_server.add_git_folder(
+        "/Repos/ci/widgets", url="https://github.com/acme/widgets.git", head_commit_id=SHA, branch="release"
+    )
     databricks_server.add_notebook("/Repos/ci/widgets/jobs/nightly")
     databricks_runtime.set(
-        isInNotebook=False, isInJob=True, jobId="7", idInJob="99",
-        notebookPath="/Repos/ci/widgets/jobs/nightly", apiUrl=databricks_server.url, apiToken=DEFAULT_TOKEN,
-        workspaceUrl=HOST, workspaceId=str(DEFAULT_WORKSPACE_ID),
+        isInNotebook=False,
+        isInJob=True,
+        jobId="7",
+        idInJob="99",
+        notebookPath="/Repos/ci/widgets/jobs/nightly",
+        apiUrl=databricks_server.url,
+        apiToken=DEFAULT_TOKEN,
+        workspaceUrl=HOST,
+        workspaceId=str(DEFAULT_WORKSPACE_ID),
     )
     # The first call imports databricks-sdk (seconds on a loaded machine): the bound is not under test here.
     monkeypatch.setenv("MLFLOW_LINEAGE_DATABRICKS_TIMEOUT", "60")
@@ -190,8 +210,11 @@ def test_databricks_workspace_unreachable_one_warning_rest_recorded(databricks_r
     from conftest import free_port
 
     databricks_runtime.set(
-        notebookPath="/Repos/ci/widgets/jobs/nightly", apiUrl=f"http://127.0.0.1:{free_port()}",
-        apiToken=DEFAULT_TOKEN, workspaceUrl=HOST, workspaceId="55",
+        notebookPath="/Repos/ci/widgets/jobs/nightly",
+        apiUrl=f"http://127.0.0.1:{free_port()}",
+        apiToken=DEFAULT_TOKEN,
+        workspaceUrl=HOST,
+        workspaceId="55",
     )
     mlflow.set_tracking_uri("databricks")
     try:
@@ -214,8 +237,13 @@ def test_slow_databricks_workspace_cannot_stall_the_run(databricks_runtime, prov
     with DatabricksStandIn(latency=30.0) as slow:
         slow.add_git_folder("/Repos/ci/widgets", url="https://github.com/acme/widgets.git", head_commit_id=SHA)
         slow.add_notebook("/Repos/ci/widgets/jobs/nightly")
-        databricks_runtime.set(notebookPath="/Repos/ci/widgets/jobs/nightly", apiUrl=slow.url,
-                               apiToken=DEFAULT_TOKEN, workspaceUrl=HOST, workspaceId="55")
+        databricks_runtime.set(
+            notebookPath="/Repos/ci/widgets/jobs/nightly",
+            apiUrl=slow.url,
+            apiToken=DEFAULT_TOKEN,
+            workspaceUrl=HOST,
+            workspaceId="55",
+        )
         mlflow.set_tracking_uri("databricks")
         started = time.monotonic()
         try:

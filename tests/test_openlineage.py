@@ -29,7 +29,7 @@ pytest.importorskip("openlineage.client", reason="the [openlineage] extra is not
 DATABRICKS_WS = "https://adb-42.azuredatabricks.net/?o=42"
 
 TRAIN = textwrap.dedent(
-    '''
+    """
     import json, sys
     import mlflow
     import pandas as pd
@@ -58,7 +58,7 @@ TRAIN = textwrap.dedent(
     mlflow.MlflowClient().create_model_version("broken", f"runs:/{bad.info.run_id}/model", bad.info.run_id)
     json.dump({"run_id": run.info.run_id, "failed_run_id": bad.info.run_id,
                "version": str(info.registered_model_version)}, open(out_path, "w"))
-    '''
+    """
 )
 
 
@@ -70,12 +70,24 @@ def world(tmp_path_factory):
     out = base / "out.json"
     csv = base / "data" / "train.csv"
     csv.parent.mkdir()
-    proc = subprocess.run([sys.executable, "train.py", uri, str(out), str(csv), DATABRICKS_WS], cwd=repo,
-                          capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(
+        [sys.executable, "train.py", uri, str(out), str(csv), DATABRICKS_WS],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     facts = json.loads(out.read_text())
-    return {"uri": uri, "base": base, "repo": repo, "commit": git(repo, "rev-parse", "HEAD"), "csv": str(csv),
-            "ws": f"sqlite:///{base / 'mlflow.db'}", **facts}
+    return {
+        "uri": uri,
+        "base": base,
+        "repo": repo,
+        "commit": git(repo, "rev-parse", "HEAD"),
+        "csv": str(csv),
+        "ws": f"sqlite:///{base / 'mlflow.db'}",
+        **facts,
+    }
 
 
 @pytest.fixture
@@ -166,8 +178,10 @@ def _check_custom_facets(ev: dict) -> None:
 
     schema = json.loads(O.FACETS_SCHEMA_FILE.read_text())
     found = 0
-    for facet in [*(ev["run"].get("facets") or {}).values(),
-                  *[f for d in ev.get("inputs") or [] for f in (d.get("inputFacets") or {}).values()]]:
+    for facet in [
+        *(ev["run"].get("facets") or {}).values(),
+        *[f for d in ev.get("inputs") or [] for f in (d.get("inputFacets") or {}).values()],
+    ]:
         url = facet["_schemaURL"]
         if url.startswith(O.FACETS_SCHEMA_URL):
             name = url.rsplit("/", 1)[1]
@@ -225,7 +239,8 @@ def test_dry_run_prints_one_valid_event_per_run_with_job_code_datasets_and_model
     assert bad["job"]["namespace"] == DATABRICKS_WS
     assert [(o["namespace"], o["name"]) for o in bad["outputs"]] == [(w["ws"], "broken/1")]
     assert [(d["namespace"], d["name"]) for d in bad["inputs"]] == [
-        ("databricks://adb-42.azuredatabricks.net", "main.sales.churn")]
+        ("databricks://adb-42.azuredatabricks.net", "main.sales.churn")
+    ]
 
 
 def test_events_are_the_same_every_time(env):
@@ -335,15 +350,18 @@ def test_a_run_that_cannot_be_read_is_named_and_exits_1(env, monkeypatch):
     res = cli("openlineage", "models:/broken", "models:/churn/1", "--dry-run")
     assert res.exit_code == 1
     assert [json.loads(line)["run"]["facets"][O.RUN_FACET]["runId"] for line in res.stdout.splitlines()] == [
-        env["run_id"]]
+        env["run_id"]
+    ]
     (line,) = res.stderr.splitlines()
     assert line.startswith(f"mlflow-lineage: run {env['failed_run_id']}: no event: ") and "no profile" in line
 
 
 def test_without_the_extra_the_command_says_how_to_install_it(env):
     """A fresh interpreter where ``openlineage`` cannot be imported, as without the extra."""
-    code = ("import sys; sys.modules['openlineage'] = None; "
-            "from mlflow_lineage_plugin.cli import main; main(['openlineage', '--dry-run', 'runs:/x/m'])")
+    code = (
+        "import sys; sys.modules['openlineage'] = None; "
+        "from mlflow_lineage_plugin.cli import main; main(['openlineage', '--dry-run', 'runs:/x/m'])"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr == f"mlflow-lineage: error: {O.INSTALL_HINT}\n"

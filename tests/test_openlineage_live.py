@@ -25,7 +25,7 @@ from mlflow_lineage_plugin import openlineage as O
 pytest.importorskip("openlineage.client", reason="the [openlineage] extra is not installed")
 
 REGISTER = textwrap.dedent(
-    '''
+    """
     import json, sys
     import mlflow
     import pandas as pd
@@ -44,7 +44,7 @@ REGISTER = textwrap.dedent(
         during = c.create_model_version("live", f"runs:/{run.info.run_id}/model", run.info.run_id)
     after = c.create_model_version("live", f"runs:/{run.info.run_id}/model", run.info.run_id)
     json.dump({"run_id": run.info.run_id, "versions": [during.version, after.version]}, open(out_path, "w"))
-    '''
+    """
 )
 
 
@@ -101,19 +101,28 @@ def test_the_live_event_is_the_commands_event(project, receiver, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out, _ = register(project, uri, {"MLFLOW_LINEAGE_OPENLINEAGE": "true", "OPENLINEAGE_URL": receiver.url})
     command = str(Path(sys.executable).with_name("mlflow-lineage"))
-    proc = subprocess.run([command, "openlineage", "--dry-run", "--tracking-uri", uri, "models:/live/2"],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)})
+    proc = subprocess.run(
+        [command, "openlineage", "--dry-run", "--tracking-uri", uri, "models:/live/2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
     assert proc.returncode == 0, proc.stderr
     (cmd,) = [json.loads(line) for line in proc.stdout.splitlines()]
     live = _without_client_tags(receiver.bodies[1])
     assert cmd == live
 
 
-@pytest.mark.parametrize("switches", [{}, {"MLFLOW_LINEAGE_OPENLINEAGE": "true", "MLFLOW_LINEAGE_DISABLE": "true"}],
-                         ids=["flag not set", "plugin disabled"])
+@pytest.mark.parametrize(
+    "switches",
+    [{}, {"MLFLOW_LINEAGE_OPENLINEAGE": "true", "MLFLOW_LINEAGE_DISABLE": "true"}],
+    ids=["flag not set", "plugin disabled"],
+)
 def test_switched_off_sends_nothing(project, receiver, tmp_path, switches):
-    out, stderr = register(project, f"sqlite:///{tmp_path / 'mlflow.db'}", {"OPENLINEAGE_URL": receiver.url,
-                                                                           **switches})
+    out, stderr = register(
+        project, f"sqlite:///{tmp_path / 'mlflow.db'}", {"OPENLINEAGE_URL": receiver.url, **switches}
+    )
     assert out["versions"] == [1, 2] and receiver.bodies == [] and ol_warnings(stderr) == []
 
 

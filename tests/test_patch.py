@@ -30,15 +30,23 @@ DIFF_TAGS = {T.GIT_DIFF, T.GIT_DIFF_SHA256, T.GIT_DIFF_BYTES, T.GIT_DIFF_FILES}
 
 
 def git_diff(repo: Path) -> bytes:
-    return subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=repo, env=process.git_env(), check=True,
-                          capture_output=True).stdout
+    return subprocess.run(
+        ["git", "diff", "HEAD", "--binary"], cwd=repo, env=process.git_env(), check=True, capture_output=True
+    ).stdout
 
 
 @pytest.fixture
 def project(repos):
-    return repos.make("widgets", files={"src/train.py": "print('train')\n", "README.md": "widgets\n",
-                                         ".env": "TOKEN=none\n", "config/secrets.yaml": "key: none\n"},
-                      remote="https://github.com/acme/widgets.git")
+    return repos.make(
+        "widgets",
+        files={
+            "src/train.py": "print('train')\n",
+            "README.md": "widgets\n",
+            ".env": "TOKEN=none\n",
+            "config/secrets.yaml": "key: none\n",
+        },
+        remote="https://github.com/acme/widgets.git",
+    )
 
 
 @pytest.fixture
@@ -46,8 +54,10 @@ def provider_for(monkeypatch):
     from mlflow.tracking.context.registry import _run_context_provider_registry as registry
 
     def install(entry_file: Path) -> None:
-        swapped = [context.LineageRunContext(str(entry_file)) if isinstance(p, context.LineageRunContext) else p
-                   for p in registry._registry]
+        swapped = [
+            context.LineageRunContext(str(entry_file)) if isinstance(p, context.LineageRunContext) else p
+            for p in registry._registry
+        ]
         monkeypatch.setattr(registry, "_registry", swapped)
 
     return install
@@ -59,8 +69,9 @@ def warned(monkeypatch, caplog):
     caplog.set_level(logging.DEBUG, logger="mlflow_lineage_plugin")
 
     def messages(level: int = logging.WARNING) -> list[str]:
-        return [r.getMessage() for r in caplog.records if r.name.startswith("mlflow_lineage_plugin")
-                and r.levelno >= level]
+        return [
+            r.getMessage() for r in caplog.records if r.name.startswith("mlflow_lineage_plugin") and r.levelno >= level
+        ]
 
     return messages
 
@@ -172,8 +183,9 @@ def test_off_and_too_large_keep_nothing(project, provider_for, sqlite_uri, monke
 
 
 @pytest.mark.parametrize("where", ["a file, not a directory", "a server that is down"])
-def test_an_artifact_store_that_refuses_costs_one_warning_and_failed(project, provider_for, sqlite_uri, tmp_path,
-                                                                   monkeypatch, warned, where):
+def test_an_artifact_store_that_refuses_costs_one_warning_and_failed(
+    project, provider_for, sqlite_uri, tmp_path, monkeypatch, warned, where
+):
     provider_for(project / "src/train.py")
     (project / "src/train.py").write_text("print('v5')\n")
     monkeypatch.setenv("MLFLOW_LINEAGE_DIFF_TIMEOUT", "3")
@@ -205,8 +217,9 @@ def test_databricks_git_folder_records_changes_as_unavailable():
     assert uncommitted.prepare(T.GitRef(commit="a" * 40, dirty=False), None, databricks=True) == {}
 
 
-def test_mlflow_server_with_proxied_artifacts_and_a_local_artifact_root(project, provider_for, tmp_path,
-                                                                          mlflow_server_factory, monkeypatch):
+def test_mlflow_server_with_proxied_artifacts_and_a_local_artifact_root(
+    project, provider_for, tmp_path, mlflow_server_factory, monkeypatch
+):
     server = mlflow_server_factory()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
     mlflow.set_tracking_uri(server.url)
@@ -230,8 +243,16 @@ def test_one_pass_capture_matches_git_and_still_leaves_secrets_out(repos):
     git) and renamed secrets fall back to the two-pass capture, with the same result."""
     from mlflow_lineage_plugin.git.patch import DiffState, _patch_paths, capture_patch
 
-    repo = repos.make("names", files={"plain.py": "1\n", "with space b/x.py": "1\n", "naïve.py": "1\n",
-                                      "old.py": "x = 1\n" * 20, "cfg/api.key": "k1\n"})
+    repo = repos.make(
+        "names",
+        files={
+            "plain.py": "1\n",
+            "with space b/x.py": "1\n",
+            "naïve.py": "1\n",
+            "old.py": "x = 1\n" * 20,
+            "cfg/api.key": "k1\n",
+        },
+    )
     commit = git(repo, "rev-parse", "HEAD")
     for name in ("plain.py", "with space b/x.py"):
         (repo / name).write_text("2\n")

@@ -27,8 +27,10 @@ def provider_for(monkeypatch):
     from mlflow.tracking.context.registry import _run_context_provider_registry as registry
 
     def install(entry_file: Path) -> None:
-        swapped = [context.LineageRunContext(str(entry_file)) if isinstance(p, context.LineageRunContext) else p
-                   for p in registry._registry]
+        swapped = [
+            context.LineageRunContext(str(entry_file)) if isinstance(p, context.LineageRunContext) else p
+            for p in registry._registry
+        ]
         monkeypatch.setattr(registry, "_registry", swapped)
 
     return install
@@ -41,8 +43,7 @@ def start_run() -> str:
 
 
 def check(*targets: str) -> tuple[int, dict]:
-    r = CliRunner().invoke(main, ["check", *targets, "--require", "exact", "--format", "json"],
-                           catch_exceptions=False)
+    r = CliRunner().invoke(main, ["check", *targets, "--require", "exact", "--format", "json"], catch_exceptions=False)
     return r.exit_code, json.loads(r.output)
 
 
@@ -98,8 +99,9 @@ def test_mlflow_own_git_diff_counts_as_kept(repos, sqlite_uri, monkeypatch):
     (repo / "train.py").write_text("print(2)\n")
     diff = subprocess.run(["git", "diff"], cwd=repo, capture_output=True, text=True, check=True).stdout
     monkeypatch.setenv("MLFLOW_LINEAGE_DISABLE", "true")
-    model = mlflow.initialize_logged_model(name="genai", tags={
-        T.MLFLOW_GIT_COMMIT: commit, T.MLFLOW_GIT_DIRTY: "true", T.MLFLOW_GIT_DIFF: diff})
+    model = mlflow.initialize_logged_model(
+        name="genai", tags={T.MLFLOW_GIT_COMMIT: commit, T.MLFLOW_GIT_DIRTY: "true", T.MLFLOW_GIT_DIFF: diff}
+    )
     monkeypatch.delenv("MLFLOW_LINEAGE_DISABLE")
     lineage = resolve(f"models:/{model.model_id}")
     (changes,) = lineage.of_kind("git_commit")[0].attrs["changes"]

@@ -26,8 +26,12 @@ GIT_TAGS = {
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in ("MLFLOW_LINEAGE_DISABLE", "MLFLOW_LINEAGE_REQUIRE", "MLFLOW_LINEAGE_WORKSPACE_URI",
-                 "MLFLOW_LINEAGE_REGISTRY_TIMEOUT"):
+    for name in (
+        "MLFLOW_LINEAGE_DISABLE",
+        "MLFLOW_LINEAGE_REQUIRE",
+        "MLFLOW_LINEAGE_WORKSPACE_URI",
+        "MLFLOW_LINEAGE_REGISTRY_TIMEOUT",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -89,25 +93,36 @@ def test_model_id_is_parsed_only_from_logged_model_uris():
 
 def test_run_workspace_tag_beats_databricks_tags_beats_tracking_uri():
     ours = {T.WORKSPACE_URI: "https://ws-a.example/?o=1", T.MLFLOW_DATABRICKS_WORKSPACE_URL: "ws-b.example"}
-    dbx = {T.MLFLOW_DATABRICKS_WORKSPACE_URL: "https://ws-b.cloud.databricks.com",
-           T.MLFLOW_DATABRICKS_WORKSPACE_ID: "42"}
+    dbx = {
+        T.MLFLOW_DATABRICKS_WORKSPACE_URL: "https://ws-b.cloud.databricks.com",
+        T.MLFLOW_DATABRICKS_WORKSPACE_ID: "42",
+    }
     run = source.RunFacts("r1", "7", ours)
-    assert source.source_run(run_id="r1", model_id=None, run=run, fallback_workspace_uri="http://x").workspace_uri \
+    assert (
+        source.source_run(run_id="r1", model_id=None, run=run, fallback_workspace_uri="http://x").workspace_uri
         == "https://ws-a.example/?o=1"
-    src = source.source_run(run_id="r1", model_id=None, run=source.RunFacts("r1", "7", dbx),
-                            fallback_workspace_uri="http://x")
+    )
+    src = source.source_run(
+        run_id="r1", model_id=None, run=source.RunFacts("r1", "7", dbx), fallback_workspace_uri="http://x"
+    )
     assert src.workspace_uri == "https://ws-b.cloud.databricks.com/?o=42"
     assert src.run_url == "https://ws-b.cloud.databricks.com/?o=42#mlflow/experiments/7/runs/r1"
-    src = source.source_run(run_id="r1", model_id=None, run=source.RunFacts("r1", "7", {}),
-                            fallback_workspace_uri="http://tracking:5000")
+    src = source.source_run(
+        run_id="r1", model_id=None, run=source.RunFacts("r1", "7", {}), fallback_workspace_uri="http://tracking:5000"
+    )
     assert src.workspace_uri == "http://tracking:5000"
     assert src.run_url == "http://tracking:5000/#/experiments/7/runs/r1"
 
 
 def test_logged_model_leads_to_its_run_and_a_runless_model_keeps_its_own_lineage():
     model = source.ModelFacts("m-1", "5", "r9", {})
-    src = source.source_run(run_id=None, model_id="m-1", model=model,
-                            run=source.RunFacts("r9", "5", GIT_TAGS), fallback_workspace_uri="http://t")
+    src = source.source_run(
+        run_id=None,
+        model_id="m-1",
+        model=model,
+        run=source.RunFacts("r9", "5", GIT_TAGS),
+        fallback_workspace_uri="http://t",
+    )
     assert (src.run_id, src.model_id, src.git.commit) == ("r9", "m-1", COMMIT)
     runless = source.ModelFacts("m-2", "6", None, {**GIT_TAGS, T.WORKSPACE_URI: "http://ws"})
     src = source.source_run(run_id=None, model_id="m-2", model=runless, fallback_workspace_uri="http://t")
@@ -185,8 +200,7 @@ def test_builder_never_reenters_the_registry_lock(_module_db):
     reg = ModelRegistryStoreRegistry()
     reg.register_entrypoints()
     out = []
-    t = threading.Thread(target=lambda: out.append(reg.get_store(_module_db, _module_db)),
-                         daemon=True)
+    t = threading.Thread(target=lambda: out.append(reg.get_store(_module_db, _module_db)), daemon=True)
     t.start()
     t.join(30)
     assert out and isinstance(out[0], registry.LineageRegistryStore)
@@ -256,8 +270,9 @@ def test_version_carries_the_runs_lineage_and_user_tags_win(name, sqlite_uri):
     client = MlflowClient()
     run = _tagged_run(client)
     client.create_registered_model(name)
-    mv = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id,
-                                     tags={"team": "a", T.GIT_BRANCH: "release-override"})
+    mv = client.create_model_version(
+        name, f"runs:/{run.info.run_id}/model", run.info.run_id, tags={"team": "a", T.GIT_BRANCH: "release-override"}
+    )
     got = client.get_model_version(name, mv.version).tags
     assert got["team"] == "a"
     assert got[T.GIT_BRANCH] == "release-override"
@@ -500,6 +515,7 @@ def test_file_store_rename_keeps_every_tag(tmp_path, sqlite_uri, monkeypatch):
     assert model.aliases == {"champion": "2"}
 
     off_run, _, off_versions = _rename_on_a_file_store(tmp_path, sqlite_uri, False, monkeypatch)
+
     # Plugin off, MLflow's own rename: the same versions, none of them tagged (so MLflow manages).
     def seen(vs, rid):
         return [(mv.name, str(mv.version), mv.source.replace(rid, "R"), mv.run_id == rid) for mv in vs]
@@ -622,7 +638,7 @@ def test_the_fast_sql_reader_gives_up_on_a_locked_sqlite_file_and_puts_the_busy_
     with store.engine.connect() as conn:
         before = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
     assert before != 300
-    locker = sqlite3.connect(sqlite_uri[len("sqlite:///"):], isolation_level=None)
+    locker = sqlite3.connect(sqlite_uri[len("sqlite:///") :], isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(OperationalError, match="locked"):

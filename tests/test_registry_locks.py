@@ -26,12 +26,16 @@ REGISTRATIONS = 20  # more than MLflow's default pool of 5 + 10 overflow connect
 def servers(tmp_path_factory):
     base = tmp_path_factory.mktemp("locks")
     with contextlib.ExitStack() as stack:
-        uris = {"pg": stack.enter_context(postgres_database("lineage_lock")),
-                "maria": stack.enter_context(mariadb_database("lineage_lock"))}
+        uris = {
+            "pg": stack.enter_context(postgres_database("lineage_lock")),
+            "maria": stack.enter_context(mariadb_database("lineage_lock")),
+        }
         env = {"MLFLOW_LINEAGE_REGISTRY_TIMEOUT": "0.5"}
         with cf.ThreadPoolExecutor(2) as pool:
-            futures = {k: pool.submit(start_mlflow_server, base / k, backend=uri, env=env, timeout=240)
-                       for k, uri in uris.items()}
+            futures = {
+                k: pool.submit(start_mlflow_server, base / k, backend=uri, env=env, timeout=240)
+                for k, uri in uris.items()
+            }
             started = {k: f.result() for k, f in futures.items()}
         for s in started.values():
             stack.callback(s.stop)
@@ -105,13 +109,17 @@ def test_a_locked_tags_table_does_not_exhaust_the_servers_connection_pool(server
         tags = {t["key"]: t["value"] for t in got.get("tags", [])}
         assert tags[T.RUN_ID] == run and tags[T.WORKSPACE_URI] == server.url
         assert T.GIT_COMMIT not in tags  # the run's tags were locked away
-    warned = [line for line in server.log.read_text(errors="replace").splitlines()
-              if f"mlflow-lineage: new version of model '{model}' registered with partial lineage" in line]
+    warned = [
+        line
+        for line in server.log.read_text(errors="replace").splitlines()
+        if f"mlflow-lineage: new version of model '{model}' registered with partial lineage" in line
+    ]
     assert len(warned) == REGISTRATIONS
     assert all(f"run {run}" in line for line in warned)
 
     # The lock is gone: the next version reads the run as usual.
     after = ok(api(server.url, "model-versions/create", name=model, source="s3://b/m", run_id=run))
-    got = ok(api(server.url, "model-versions/get", "GET", name=model,
-                 version=after["model_version"]["version"]))["model_version"]
+    got = ok(api(server.url, "model-versions/get", "GET", name=model, version=after["model_version"]["version"]))[
+        "model_version"
+    ]
     assert {t["key"]: t["value"] for t in got["tags"]}[T.GIT_COMMIT] == COMMIT

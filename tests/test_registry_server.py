@@ -21,15 +21,24 @@ from conftest import mariadb_database, postgres_database, start_mlflow_server
 from mlflow_lineage_plugin import tags as T
 
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
-GIT = {T.MLFLOW_GIT_COMMIT: COMMIT, T.MLFLOW_GIT_BRANCH: "main",
-       T.MLFLOW_GIT_REPO_URL: "https://github.com/acme/models", T.MLFLOW_GIT_DIRTY: "false"}
+GIT = {
+    T.MLFLOW_GIT_COMMIT: COMMIT,
+    T.MLFLOW_GIT_BRANCH: "main",
+    T.MLFLOW_GIT_REPO_URL: "https://github.com/acme/models",
+    T.MLFLOW_GIT_DIRTY: "false",
+}
 PUBLIC_URL = "https://mlflow.maria.example.com"
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in ("MLFLOW_LINEAGE_DISABLE", "MLFLOW_LINEAGE_REQUIRE", "MLFLOW_LINEAGE_WORKSPACE_URI",
-                 "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+    for name in (
+        "MLFLOW_LINEAGE_DISABLE",
+        "MLFLOW_LINEAGE_REQUIRE",
+        "MLFLOW_LINEAGE_WORKSPACE_URI",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -62,12 +71,16 @@ def servers(tmp_path_factory):
         yield started
 
 
-def api(url: str, path: str, method: str = "POST", headers: dict | None = None, api_version: str = "2.0",
-        **body) -> dict:
+def api(
+    url: str, path: str, method: str = "POST", headers: dict | None = None, api_version: str = "2.0", **body
+) -> dict:
     """A client without the plugin: plain REST calls."""
     full = f"{url}/api/{api_version}/mlflow/{path}"
-    r = (requests.get(full, params=body, headers=headers, timeout=30) if method == "GET"
-         else requests.post(full, json=body, headers=headers, timeout=30))
+    r = (
+        requests.get(full, params=body, headers=headers, timeout=30)
+        if method == "GET"
+        else requests.post(full, json=body, headers=headers, timeout=30)
+    )
     if r.status_code not in (200, 201):
         raise RuntimeError(f"{r.status_code} {r.text}")
     return r.json()
@@ -156,8 +169,9 @@ def test_log_model_over_rest_records_the_logged_model(servers, monkeypatch):
     mlflow.set_tracking_uri(ws1.url)
     try:
         with mlflow.start_run(tags=GIT) as run:
-            info = mlflow.sklearn.log_model(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), name="model",
-                                            registered_model_name="rest_logged")
+            info = mlflow.sklearn.log_model(
+                LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), name="model", registered_model_name="rest_logged"
+            )
     finally:
         mlflow.set_tracking_uri(None)
     mv = _client(ws1.url).get_model_version("rest_logged", info.registered_model_version)
@@ -202,8 +216,11 @@ def test_server_strict_mode_refuses_plain_clients_with_a_clear_error(servers):
     rid, _ = plain_run(pg.url, {})
     with contextlib.suppress(RuntimeError):
         api(pg.url, "registered-models/create", name="strict_pg")
-    r = requests.post(f"{pg.url}/api/2.0/mlflow/model-versions/create",
-                      json={"name": "strict_pg", "source": "s3://b/m", "run_id": rid}, timeout=30)
+    r = requests.post(
+        f"{pg.url}/api/2.0/mlflow/model-versions/create",
+        json={"name": "strict_pg", "source": "s3://b/m", "run_id": rid},
+        timeout=30,
+    )
     assert r.status_code == 400
     assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert "records no git commit" in r.json()["message"]
@@ -235,8 +252,9 @@ def test_server_with_mlflow_workspaces_reads_the_run_in_the_requests_workspace(s
         api(wsp.url, "runs/set-tag", headers=h, run_id=run, key=k, value=v)
     api(wsp.url, "registered-models/create", headers=h, name="wmodel")
     mv = api(wsp.url, "model-versions/create", headers=h, name="wmodel", source="s3://b/m", run_id=run)
-    got = api(wsp.url, "model-versions/get", "GET", headers=h, name="wmodel",
-              version=mv["model_version"]["version"])["model_version"]
+    got = api(wsp.url, "model-versions/get", "GET", headers=h, name="wmodel", version=mv["model_version"]["version"])[
+        "model_version"
+    ]
     tags = {t["key"]: t["value"] for t in got["tags"]}
     assert tags[T.GIT_COMMIT] == COMMIT
     assert tags[T.WORKSPACE_URI] == f"{wsp.url}?workspace=team-a"
@@ -264,8 +282,11 @@ def test_shared_registry_names_each_versions_own_workspace(servers):
 
 
 def _lineage_warnings(server, model: str) -> list[str]:
-    return [line for line in server.log.read_text(errors="replace").splitlines()
-            if f"mlflow-lineage: new version of model '{model}'" in line]
+    return [
+        line
+        for line in server.log.read_text(errors="replace").splitlines()
+        if f"mlflow-lineage: new version of model '{model}'" in line
+    ]
 
 
 def test_plain_client_into_a_shared_registry_does_not_get_the_registrys_workspace(servers):
@@ -377,8 +398,14 @@ def test_200_versions_from_8_threads_client_side(servers):
     runs = [_tagged_run(client, {**GIT, T.MLFLOW_GIT_COMMIT: f"{i:040x}"}) for i in range(8)]
     client.create_registered_model("threads_client")
 
-    created = _concurrently(lambda i, j: (i, client.create_model_version(
-        "threads_client", "s3://b/m", runs[i].info.run_id, tags={"thread": str(i), "n": str(j)}).version))
+    created = _concurrently(
+        lambda i, j: (
+            i,
+            client.create_model_version(
+                "threads_client", "s3://b/m", runs[i].info.run_id, tags={"thread": str(i), "n": str(j)}
+            ).version,
+        )
+    )
     assert len({v for _, v in created}) == 200
     versions = client.search_model_versions("name = 'threads_client'", max_results=1000)
     assert len(versions) == 200
@@ -398,13 +425,18 @@ def test_200_versions_from_8_threads_server_side(servers):
         api(maria.url, "registered-models/create", name=f"threads_server_{i}")
 
     def create(i, j):
-        mv = api(maria.url, "model-versions/create", name=f"threads_server_{i}", source="s3://b/m",
-                 run_id=runs[i][0], tags=[{"key": "thread", "value": str(i)}])["model_version"]
+        mv = api(
+            maria.url,
+            "model-versions/create",
+            name=f"threads_server_{i}",
+            source="s3://b/m",
+            run_id=runs[i][0],
+            tags=[{"key": "thread", "value": str(i)}],
+        )["model_version"]
         return mv["name"], mv["version"]
 
     assert len(set(_concurrently(create))) == 200
-    found = api(maria.url, "model-versions/search", "GET", filter="name LIKE 'threads_server_%'",
-                max_results=1000)
+    found = api(maria.url, "model-versions/search", "GET", filter="name LIKE 'threads_server_%'", max_results=1000)
     versions = found["model_versions"]
     assert len(versions) == 200
     for mv in versions:

@@ -60,8 +60,7 @@ def world(uc, tmp_path_factory):
     mlflow.set_registry_uri("databricks-uc")
     with mlflow.start_run(tags=RUN_TAGS) as run:
         X, y = np.array([[0.0], [1.0], [2.0]]), np.array([0.0, 1.0, 2.0])
-        info = mlflow.sklearn.log_model(LinearRegression().fit(X, y), name="model",
-                                        signature=infer_signature(X, y))
+        info = mlflow.sklearn.log_model(LinearRegression().fit(X, y), name="model", signature=infer_signature(X, y))
     artifacts = mlflow.MlflowClient(tracking_uri=db).get_logged_model(info.model_id).artifact_location
     yield {"db": db, "run": run, "info": info, "artifacts": artifacts}
     import mlflow.tracking._model_registry.utils as reg_utils
@@ -127,8 +126,11 @@ def test_uc_long_values_are_cut_or_dropped_never_rejected(uc, world):
     tracking = MlflowClient(tracking_uri=world["db"])
     long_run = tracking.create_run("0")
     long_path = "deep/" * 300 + "train.py"
-    for k, v in {**RUN_TAGS, T.GIT_PATH: long_path,
-                 T.SOURCE_URL: "https://github.com/acme/models/blob/x/" + long_path}.items():
+    for k, v in {
+        **RUN_TAGS,
+        T.GIT_PATH: long_path,
+        T.SOURCE_URL: "https://github.com/acme/models/blob/x/" + long_path,
+    }.items():
         tracking.set_tag(long_run.info.run_id, k, v)
     client = _uc_client(world)
     client.create_registered_model("main.default.long")

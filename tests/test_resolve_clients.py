@@ -159,8 +159,10 @@ def test_version_in_a_databricks_workspace_is_read_through_its_profile(standin, 
     # no profile yet: a finding in the words a user needs
     g = resolve("models:/w/1")
     [f] = [f for f in g.findings if f.code == "workspace_unreachable"]
-    assert f.message.startswith(f"run {run.info.run_id[:8]}… is in workspace {ws_uri}, which this client "
-                                "cannot reach: no profile for that host in ")
+    assert f.message.startswith(
+        f"run {run.info.run_id[:8]}… is in workspace {ws_uri}, which this client "
+        "cannot reach: no profile for that host in "
+    )
     assert g.of_kind(G.GIT_COMMIT)[0].attrs["commit"] == "c" * 40, "the version's copy still answers"
 
     # a profile for that host: the run is read from the workspace, with that profile's token
@@ -171,8 +173,10 @@ def test_version_in_a_databricks_workspace_is_read_through_its_profile(standin, 
     assert [f.code for f in g.findings if f.severity == G.ERROR] == [], g.to_text()
     node = g.of_kind(G.RUN)[0]
     assert node.workspace_uri == ws_uri and "not read" not in node.label
-    assert node.url == f"{standin.url}/?o={DEFAULT_WORKSPACE_ID}#mlflow/experiments/" \
-                       f"{run.info.experiment_id}/runs/{run.info.run_id}"
+    assert (
+        node.url == f"{standin.url}/?o={DEFAULT_WORKSPACE_ID}#mlflow/experiments/"
+        f"{run.info.experiment_id}/runs/{run.info.run_id}"
+    )
     gets = [r for r in standin.requests if r.path == "/api/2.0/mlflow/runs/get"]
     assert gets and all(r.authorized for r in gets)
 
@@ -191,17 +195,39 @@ def test_unity_catalog_fallback_reads_run_workspace_id(standin, tmp_path, monkey
 
     def mv_get(s, req):
         version = req.path.rsplit("/", 1)[1]
-        return Response(200, {"model_name": "main.ml.fraud", "version": int(version), "run_id": run_ids[version],
-                              "run_workspace_id": ws_of[version], "source": "dbfs:/x", "status": "READY"})
+        return Response(
+            200,
+            {
+                "model_name": "main.ml.fraud",
+                "version": int(version),
+                "run_id": run_ids[version],
+                "run_workspace_id": ws_of[version],
+                "source": "dbfs:/x",
+                "status": "READY",
+            },
+        )
 
     standin.add_route("GET", r"/api/2\.1/unity-catalog/models/main\.ml\.fraud/versions/\d+", mv_get)
-    clients = Clients(tracking_uri="databricks://uc", registry_uri="databricks-uc://uc", timeout=5,
-                      mapping={"https://adb-555.azuredatabricks.net/?o=555": "databricks://uc"})
+    clients = Clients(
+        tracking_uri="databricks://uc",
+        registry_uri="databricks-uc://uc",
+        timeout=5,
+        mapping={"https://adb-555.azuredatabricks.net/?o=555": "databricks://uc"},
+    )
     assert clients.is_unity_catalog()
     g = G.Lineage("t")
     w = Walker(clients, g)
-    works = [VersionWork(ModelVersion("main.ml.fraud", v, 0, run_id=run_ids[v]), f"mv{v}", SourceRun(),
-                          run_ids[v], None, clients.endpoint(None)) for v in ("1", "2", "3")]
+    works = [
+        VersionWork(
+            ModelVersion("main.ml.fraud", v, 0, run_id=run_ids[v]),
+            f"mv{v}",
+            SourceRun(),
+            run_ids[v],
+            None,
+            clients.endpoint(None),
+        )
+        for v in ("1", "2", "3")
+    ]
     try:
         w._uc_fallback(works)
     finally:

@@ -12,8 +12,14 @@ def test_example_demo_resolves_to_this_checkout(tmp_path):
     need((ROOT / ".git").exists(), "the example tags runs with the commit of the checkout it runs from")
     head = git(ROOT, "rev-parse", "HEAD")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    p = subprocess.run([sys.executable, str(ROOT / "examples" / "resolve_lineage.py")], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "resolve_lineage.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     # The demo's lineage is complete (a commit, a reachable run): the example's gate must say 0.
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     out = p.stdout

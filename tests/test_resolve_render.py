@@ -17,15 +17,27 @@ def sample() -> G.Lineage:
     g = G.Lineage("models:/fraud/3")
     g.add(G.Node("rm", G.REGISTERED_MODEL, "registered model fraud"))
     g.add(G.Node("v3", G.MODEL_VERSION, "fraud version 3", attrs={"aliases": ["champion"], "version": "3"}))
-    g.add(G.Node("run", G.RUN, "run nightly", workspace_uri="https://adb-1.azuredatabricks.net/?o=1",
-                 url="https://adb-1.azuredatabricks.net/?o=1#mlflow/experiments/1/runs/r"))
+    g.add(
+        G.Node(
+            "run",
+            G.RUN,
+            "run nightly",
+            workspace_uri="https://adb-1.azuredatabricks.net/?o=1",
+            url="https://adb-1.azuredatabricks.net/?o=1#mlflow/experiments/1/runs/r",
+        )
+    )
     g.add(G.Node("exp", G.EXPERIMENT, "experiment /Users/a/fraud"))
     g.add(G.Node("nb", G.NOTEBOOK, "notebook /Repos/a/fraud/train"))
     g.add(G.Node("c", G.GIT_COMMIT, "commit 0123456789ab on main", url="https://github.com/acme/fraud/commit/0123"))
-    g.add(G.Node("repo", G.REPOSITORY, "repository https://github.com/acme/fraud",
-                 url="https://github.com/acme/fraud"))
-    for s, t, r in [("rm", "v3", "version"), ("v3", "run", "run"), ("run", "exp", "experiment"),
-                    ("run", "nb", "from notebook"), ("nb", "c", "at commit"), ("c", "repo", "in repository")]:
+    g.add(G.Node("repo", G.REPOSITORY, "repository https://github.com/acme/fraud", url="https://github.com/acme/fraud"))
+    for s, t, r in [
+        ("rm", "v3", "version"),
+        ("v3", "run", "run"),
+        ("run", "exp", "experiment"),
+        ("run", "nb", "from notebook"),
+        ("nb", "c", "at commit"),
+        ("c", "repo", "in repository"),
+    ]:
         g.link(s, t, r)
     g.note(G.Finding(G.WARNING, "dirty", "commit 0123456789ab had uncommitted changes", "c", G.REQ_CLEAN))
     g.roots.append("rm")
@@ -65,8 +77,15 @@ def test_json_round_trip():
     data = json.loads(sample().to_json())
     assert data["roots"] == ["rm"]
     assert [n["id"] for n in data["nodes"]] == ["rm", "v3", "run", "exp", "nb", "c", "repo"]
-    assert data["findings"] == [{"severity": "warning", "code": "dirty", "requirement": "clean", "node": "c",
-                                 "message": "commit 0123456789ab had uncommitted changes"}]
+    assert data["findings"] == [
+        {
+            "severity": "warning",
+            "code": "dirty",
+            "requirement": "clean",
+            "node": "c",
+            "message": "commit 0123456789ab had uncommitted changes",
+        }
+    ]
 
 
 HOSTILE = 'x" onmouseover="alert(1)\n<script>alert(2)</script> | a -> b; }'
@@ -84,8 +103,11 @@ def hostile() -> G.Lineage:
 def test_mermaid_escapes_labels():
     m = render.mermaid(hostile())
     body = [line for line in m.splitlines()[1:]]
-    assert all('"' not in line.split('"', 1)[1].rsplit('"', 1)[0] for line in body if line.count('"') >= 2
-               and not line.strip().startswith("click"))
+    assert all(
+        '"' not in line.split('"', 1)[1].rsplit('"', 1)[0]
+        for line in body
+        if line.count('"') >= 2 and not line.strip().startswith("click")
+    )
     assert "<script>" not in m and "\n<" not in m
     assert "class n0 error" in m
 
@@ -160,8 +182,11 @@ def _runtime_imports(module) -> set[str]:
         for field in ("body", "orelse"):
             stmts = getattr(node, field, None)
             if isinstance(stmts, list):
-                setattr(node, field, [s for s in stmts if not (isinstance(s, ast.If) and "TYPE_CHECKING"
-                                                              in ast.unparse(s.test))])
+                setattr(
+                    node,
+                    field,
+                    [s for s in stmts if not (isinstance(s, ast.If) and "TYPE_CHECKING" in ast.unparse(s.test))],
+                )
     out = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     out |= {f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
     return out
@@ -171,9 +196,15 @@ def test_graph_building_modules_import_no_io_module():
     """``nodes`` and ``versions`` build from what was read; they never reach the client module."""
     from mlflow_lineage_plugin.resolve import nodes, versions
 
-    io = ("mlflow.", "mlflow_lineage_plugin.resolve.clients.", "mlflow_lineage_plugin.resolve.endpoints.",
-          "mlflow_lineage_plugin.resolve.fetch.", "mlflow_lineage_plugin.resolve.walk.",
-          "mlflow_lineage_plugin.resolve.target.", "mlflow_lineage_plugin.databricks.")
+    io = (
+        "mlflow.",
+        "mlflow_lineage_plugin.resolve.clients.",
+        "mlflow_lineage_plugin.resolve.endpoints.",
+        "mlflow_lineage_plugin.resolve.fetch.",
+        "mlflow_lineage_plugin.resolve.walk.",
+        "mlflow_lineage_plugin.resolve.target.",
+        "mlflow_lineage_plugin.databricks.",
+    )
     for module in (nodes, versions):
         assert not {m for m in _runtime_imports(module) if (m + ".").startswith(io)}, module.__name__
 
@@ -205,8 +236,12 @@ def test_tags_become_code_nodes_in_one_place():
     commit = "0123456789abcdef0123456789abcdef01234567"
     g = G.Lineage("t")
     g.add(G.Node("run", G.RUN, "run r"))
-    tags = {T.MLFLOW_GIT_COMMIT: commit, T.MLFLOW_GIT_REPO_URL: "git@github.com:acme/m.git",
-            T.MLFLOW_SOURCE_NAME: "train.py", T.MLFLOW_SOURCE_TYPE: "LOCAL"}
+    tags = {
+        T.MLFLOW_GIT_COMMIT: commit,
+        T.MLFLOW_GIT_REPO_URL: "git@github.com:acme/m.git",
+        T.MLFLOW_SOURCE_NAME: "train.py",
+        T.MLFLOW_SOURCE_TYPE: "LOCAL",
+    }
     code = N.code_from_tags(g, "run", tags, None, "run tags")
     assert code.git.commit == commit and code.entry == "train.py"
     assert [n.kind for n in g.nodes.values()] == [G.RUN, G.ENTRY_SCRIPT, G.GIT_COMMIT, G.REPOSITORY]
@@ -215,7 +250,8 @@ def test_tags_become_code_nodes_in_one_place():
     g2 = G.Lineage("t")
     g2.add(G.Node("run", G.RUN, "run r"))
     fallback = T.GitRef(commit=commit)
-    code = N.code_from_tags(g2, "run", {T.MLFLOW_SOURCE_NAME: "x.py"}, None, "run tags", fallback_git=fallback,
-                            with_entry=False)
+    code = N.code_from_tags(
+        g2, "run", {T.MLFLOW_SOURCE_NAME: "x.py"}, None, "run tags", fallback_git=fallback, with_entry=False
+    )
     assert code.git == fallback and not g2.of_kind(G.ENTRY_SCRIPT)
     assert [(e.source, e.relation) for e in g2.edges] == [("run", "at commit")]

@@ -23,7 +23,7 @@ from mlflow_lineage_plugin.resolve import ResolveError, resolve
 from mlflow_lineage_plugin.resolve import graph as G
 
 BUILDER = textwrap.dedent(
-    '''
+    """
     import json, sys
     import mlflow
     from mlflow import MlflowClient
@@ -73,7 +73,7 @@ BUILDER = textwrap.dedent(
         out["batch"].append(run.info.run_id)
     with open(out_path, "w") as f:
         json.dump(out, f)
-    '''
+    """
 )
 
 
@@ -93,8 +93,14 @@ def servers(tmp_path_factory):
     commit = git(repo, "rev-parse", "HEAD")
     out = base / "out.json"
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    p = subprocess.run([sys.executable, str(repo / "build.py"), a.url, b.url, str(out)], cwd=repo, env=env,
-                       capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [sys.executable, str(repo / "build.py"), a.url, b.url, str(out)],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if p.returncode != 0:
         a.stop()
         b.stop()
@@ -248,8 +254,9 @@ def test_stopped_workspace_is_a_finding(on_a):
     g = resolve(f"models:/shared/{s['shared']['b']['version']}")
     [f] = [f for f in g.findings if f.code == "workspace_unreachable"]
     rid = s["shared"]["b"]["run_id"]
-    assert f.message == (f"run {rid[:8]}… is in workspace {s['b'].url}, which this client cannot reach: "
-                         "connection refused")
+    assert f.message == (
+        f"run {rid[:8]}… is in workspace {s['b'].url}, which this client cannot reach: connection refused"
+    )
     assert f.requirement == G.REQ_REACHABLE and not g.ok
     assert g.of_kind(G.GIT_COMMIT)[0].attrs["commit"] == s["commit"]
     assert g.of_kind(G.GIT_COMMIT)[0].attrs["from"] == "version tags"

@@ -20,7 +20,7 @@ from mlflow_lineage_plugin.resolve import ResolveError, find, resolve
 from mlflow_lineage_plugin.resolve import graph as G
 
 BUILDER = textwrap.dedent(
-    '''
+    """
     import json, os, sys
     import mlflow
     from mlflow import MlflowClient
@@ -68,13 +68,19 @@ BUILDER = textwrap.dedent(
         logged(mode, mode)
     with open(out_path, "w") as f:
         json.dump(out, f)
-    '''
+    """
 )
 
 
 def _spawn(script: Path, uri: str, mode: str, out: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(script), uri, mode, str(out)], cwd=script.parent,
-                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(script), uri, mode, str(out)],
+        cwd=script.parent,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +89,9 @@ def world(tmp_path_factory):
     repo (a version 'created before the plugin'), and the plugin with a script outside any repo."""
     base = tmp_path_factory.mktemp("world")
     uri = f"sqlite:///{base / 'mlflow.db'}"
-    repo = RepoFactory(base).make("fraud", files={"train.py": BUILDER, "features.py": "X = 1\n"},
-                                  remote="git@github.com:acme/fraud.git")
+    repo = RepoFactory(base).make(
+        "fraud", files={"train.py": BUILDER, "features.py": "X = 1\n"}, remote="git@github.com:acme/fraud.git"
+    )
     commit = git(repo, "rev-parse", "HEAD")
     loose = base / "scratch"
     loose.mkdir()
@@ -124,8 +131,18 @@ def codes(lineage) -> set[str]:
 def test_version_walks_to_the_commit_through_the_logged_model(use):
     g = resolve("models:/fraud/" + use["clean"]["version"])
     kinds = {n.kind for n in g.nodes.values()}
-    assert {G.REGISTERED_MODEL, G.MODEL_VERSION, G.LOGGED_MODEL, G.RUN, G.EXPERIMENT, G.ENTRY_SCRIPT,
-            G.GIT_COMMIT, G.REPOSITORY, G.MLFLOW_MODEL, G.WORKSPACE} <= kinds
+    assert {
+        G.REGISTERED_MODEL,
+        G.MODEL_VERSION,
+        G.LOGGED_MODEL,
+        G.RUN,
+        G.EXPERIMENT,
+        G.ENTRY_SCRIPT,
+        G.GIT_COMMIT,
+        G.REPOSITORY,
+        G.MLFLOW_MODEL,
+        G.WORKSPACE,
+    } <= kinds
     commit = g.of_kind(G.GIT_COMMIT)[0]
     assert commit.attrs["commit"] == use["commit"]
     assert commit.attrs["branch"] == "main"
@@ -140,8 +157,14 @@ def test_version_walks_to_the_commit_through_the_logged_model(use):
     assert run.workspace_uri == use["uri"]
     # the chain is version -> LoggedModel -> run -> entry script -> commit -> repository
     rel = {(g.nodes[e.source].kind, g.nodes[e.target].kind) for e in g.edges}
-    assert {(G.MODEL_VERSION, G.LOGGED_MODEL), (G.LOGGED_MODEL, G.RUN), (G.RUN, G.ENTRY_SCRIPT),
-            (G.ENTRY_SCRIPT, G.GIT_COMMIT), (G.GIT_COMMIT, G.REPOSITORY), (G.RUN, G.EXPERIMENT)} <= rel
+    assert {
+        (G.MODEL_VERSION, G.LOGGED_MODEL),
+        (G.LOGGED_MODEL, G.RUN),
+        (G.RUN, G.ENTRY_SCRIPT),
+        (G.ENTRY_SCRIPT, G.GIT_COMMIT),
+        (G.GIT_COMMIT, G.REPOSITORY),
+        (G.RUN, G.EXPERIMENT),
+    } <= rel
     assert g.findings == [] and g.ok
 
 
@@ -190,8 +213,10 @@ def test_notebook_without_git_says_so(use):
     nb = g.of_kind(G.NOTEBOOK)[0]
     assert nb.attrs["path"] == "/Users/someone@example.com/explore"
     msg = [f.message for f in g.findings if f.code == "no_git_reference"]
-    assert msg == [f"version {use['notebook']['version']} of 'nb' has no git reference: "
-                   "the run was started from an uncommitted notebook (not in a Git folder)"]
+    assert msg == [
+        f"version {use['notebook']['version']} of 'nb' has no git reference: "
+        "the run was started from an uncommitted notebook (not in a Git folder)"
+    ]
 
 
 def test_script_outside_git(use):
@@ -261,8 +286,12 @@ def test_find_by_commit_branch_repo_and_notebook(use):
     # the legacy version is found only through its run (MLflow's own tag), the others by their tags too
     by = {(v.name, v.version): v.matched_by for v in r.versions}
     assert by[("legacy", "1")] == "run" and by[("fraud", "1")] == "version tags"
-    for spelling in ("git@github.com:acme/fraud.git", "https://github.com/acme/fraud",
-                     "ssh://git@github.com/acme/fraud.git", "https://github.com/ACME/fraud/"):
+    for spelling in (
+        "git@github.com:acme/fraud.git",
+        "https://github.com/acme/fraud",
+        "ssh://git@github.com/acme/fraud.git",
+        "https://github.com/ACME/fraud/",
+    ):
         got = find(repo_url=spelling)
         assert {use["clean"]["run_id"], use["legacy"]["run_id"]} <= {x.run_id for x in got.runs}, spelling
     assert not find(repo_url="git@github.com:acme/fraud-other.git")

@@ -79,8 +79,7 @@ def _doctor(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PYTHONPATH"))}
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env.update(settings)
-    return subprocess.run([str(DOCTOR), "doctor"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([str(DOCTOR), "doctor"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_doctor_fails_on_bad_settings_with_one_line_each(tmp_path):

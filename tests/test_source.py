@@ -32,10 +32,18 @@ def test_model_id_from_source(src, mid):
 
 
 def test_workspace_from_tags_ours_first_then_databricks():
-    assert S.workspace_uri_from_tags({T.WORKSPACE_URI: "http://h:5000",
-                                      T.MLFLOW_DATABRICKS_WORKSPACE_URL: "adb-1.azuredatabricks.net"}) == "http://h:5000"
-    assert S.workspace_uri_from_tags({T.MLFLOW_DATABRICKS_WORKSPACE_URL: "adb-1.azuredatabricks.net",
-                                      T.MLFLOW_DATABRICKS_WORKSPACE_ID: "1"}) == "https://adb-1.azuredatabricks.net/?o=1"
+    assert (
+        S.workspace_uri_from_tags(
+            {T.WORKSPACE_URI: "http://h:5000", T.MLFLOW_DATABRICKS_WORKSPACE_URL: "adb-1.azuredatabricks.net"}
+        )
+        == "http://h:5000"
+    )
+    assert (
+        S.workspace_uri_from_tags(
+            {T.MLFLOW_DATABRICKS_WORKSPACE_URL: "adb-1.azuredatabricks.net", T.MLFLOW_DATABRICKS_WORKSPACE_ID: "1"}
+        )
+        == "https://adb-1.azuredatabricks.net/?o=1"
+    )
     assert S.workspace_uri_from_tags({}) is None
 
 

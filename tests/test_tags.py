@@ -10,8 +10,14 @@ import pytest
 from mlflow_lineage_plugin import tags as T
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-GIT = T.GitRef(commit=COMMIT, branch="main", repo_url="https://github.com/acme/m", dirty=False, path="train.py",
-               source_url=f"https://github.com/acme/m/blob/{COMMIT}/train.py")
+GIT = T.GitRef(
+    commit=COMMIT,
+    branch="main",
+    repo_url="https://github.com/acme/m",
+    dirty=False,
+    path="train.py",
+    source_url=f"https://github.com/acme/m/blob/{COMMIT}/train.py",
+)
 
 
 @pytest.mark.parametrize("dirty, tag", [(True, "true"), (False, "false"), (None, "unknown")])
@@ -20,8 +26,9 @@ def test_dirty_round_trip(dirty, tag):
     assert T.dirty_from_tag(tag) is dirty
 
 
-@pytest.mark.parametrize("value, dirty", [("TRUE", True), (" 1 ", True), ("no", False), ("", None), (None, None),
-                                          ("perhaps", None)])
+@pytest.mark.parametrize(
+    "value, dirty", [("TRUE", True), (" 1 ", True), ("no", False), ("", None), (None, None), ("perhaps", None)]
+)
 def test_dirty_from_foreign_spellings(value, dirty):
     assert T.dirty_from_tag(value) is dirty
 
@@ -46,22 +53,38 @@ def test_git_from_databricks_repo_tags():
             T.MLFLOW_DATABRICKS_GIT_REPO_REFERENCE: "dev", T.MLFLOW_DATABRICKS_GIT_REPO_REFERENCE_TYPE: "BRANCH",
             T.MLFLOW_DATABRICKS_GIT_REPO_RELATIVE_PATH: "nb/train"}  # fmt: skip
     git = T.git_from_run_tags(tags)
-    assert (git.commit, git.branch, git.repo_url, git.path, git.dirty) == (COMMIT, "dev", "https://github.com/a/b",
-                                                                            "nb/train", None)
+    assert (git.commit, git.branch, git.repo_url, git.path, git.dirty) == (
+        COMMIT,
+        "dev",
+        "https://github.com/a/b",
+        "nb/train",
+        None,
+    )
     tag_ref = {**tags, T.MLFLOW_DATABRICKS_GIT_REPO_REFERENCE_TYPE: "tag"}
     assert T.git_from_run_tags(tag_ref).branch is None
 
 
 def test_notebook_from_run_tags():
-    nb = T.notebook_from_run_tags({T.MLFLOW_DATABRICKS_NOTEBOOK_PATH: "/Users/a/nb",
-                                   T.MLFLOW_DATABRICKS_NOTEBOOK_ID: "42", T.MLFLOW_DATABRICKS_NOTEBOOK_REVISION_ID: ""})
+    nb = T.notebook_from_run_tags(
+        {
+            T.MLFLOW_DATABRICKS_NOTEBOOK_PATH: "/Users/a/nb",
+            T.MLFLOW_DATABRICKS_NOTEBOOK_ID: "42",
+            T.MLFLOW_DATABRICKS_NOTEBOOK_REVISION_ID: "",
+        }
+    )
     assert nb == T.Notebook(path="/Users/a/nb", id="42", revision_id=None)
 
 
 def test_version_tags_round_trip_in_priority_order():
-    src = T.SourceRun(run_id="r" * 32, experiment_id="5", model_id="m-" + "a" * 32,
-                      workspace_uri="http://h:5000", run_url="http://h:5000/#/experiments/5/runs/r", git=GIT,
-                      notebook=T.Notebook(path="/nb", id="7", revision_id="9"))
+    src = T.SourceRun(
+        run_id="r" * 32,
+        experiment_id="5",
+        model_id="m-" + "a" * 32,
+        workspace_uri="http://h:5000",
+        run_url="http://h:5000/#/experiments/5/runs/r",
+        git=GIT,
+        notebook=T.Notebook(path="/nb", id="7", revision_id="9"),
+    )
     diff = T.GitDiff(T.GIT_DIFF_CAPTURED, "ab" * 32, 120, 2, 1)
     src = dataclasses.replace(src, git=dataclasses.replace(GIT, diff=diff))
     tags = T.version_tags(src)

@@ -79,8 +79,7 @@ def scenario_runs(tmp_path_factory):
     uri = f"sqlite:///{base / 'mlflow.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update({"MLFLOW_TRACKING_URI": uri, **GIT_ENV, "HOME": str(repo)})
-    p = subprocess.run([sys.executable, "src/train.py"], cwd=repo, env=env, capture_output=True, text=True,
-                       timeout=300)
+    p = subprocess.run([sys.executable, "src/train.py"], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-4000:]
     ids = dict(re.findall(r"^RUN (\w+)=(\w+)$", p.stdout, re.M))
     client = MlflowClient(uri)
@@ -145,8 +144,14 @@ def fresh(ours: dict, git: T.GitRef | None, mlflow_git: dict | None = None) -> r
 
 
 HEAD = "0123456789abcdef0123456789abcdef01234567"
-REF = T.GitRef(commit=HEAD, branch="main", repo_url=WEB, dirty=False, path="src/train.py",
-               source_url=f"{WEB}/blob/{HEAD}/src/train.py")
+REF = T.GitRef(
+    commit=HEAD,
+    branch="main",
+    repo_url=WEB,
+    dirty=False,
+    path="src/train.py",
+    source_url=f"{WEB}/blob/{HEAD}/src/train.py",
+)
 
 
 def test_callers_repository_url_is_normalised_and_another_repository_drops_the_checkout():
@@ -168,8 +173,11 @@ def test_callers_credentials_never_reach_the_run_but_their_repository_does():
 
 def test_mlflows_values_alone_are_kept_with_their_url_normalised():
     """No answer from the plugin (not a repository, or its look-up failed): nothing is dropped."""
-    mlflow_git = {T.MLFLOW_GIT_COMMIT: HEAD, T.MLFLOW_GIT_BRANCH: "main",
-                  T.MLFLOW_GIT_REPO_URL: "git@github.com:acme/widgets.git"}
+    mlflow_git = {
+        T.MLFLOW_GIT_COMMIT: HEAD,
+        T.MLFLOW_GIT_BRANCH: "main",
+        T.MLFLOW_GIT_REPO_URL: "git@github.com:acme/widgets.git",
+    }
     ours = {T.WORKSPACE_URI: "sqlite:///x.db", T.SCHEMA: "1"}
     out = reconcile.reconcile({**mlflow_git, **ours}, fresh(ours, None, mlflow_git))
     assert out == {**mlflow_git, T.MLFLOW_GIT_REPO_URL: WEB, **ours}
@@ -192,8 +200,10 @@ def provider_for(monkeypatch):
     from mlflow.tracking.context.registry import _run_context_provider_registry as registry
 
     def install(entry_file: Path):
-        swapped = [context.LineageRunContext(str(entry_file)) if isinstance(p, context.LineageRunContext) else p
-                   for p in registry._registry]
+        swapped = [
+            context.LineageRunContext(str(entry_file)) if isinstance(p, context.LineageRunContext) else p
+            for p in registry._registry
+        ]
         monkeypatch.setattr(registry, "_registry", swapped)
 
     return install
@@ -366,8 +376,9 @@ def exercise(uri: str, capsys) -> dict:
                         sorted((t.key, t.value) for t in d.tags)) for d in inputs],
         })  # fmt: skip
     if int(mlflow.__version__.split(".")[0]) >= 3:
-        model = mlflow.initialize_logged_model(name="lm", tags={"kind": "toy"}, params={"depth": "2"},
-                                               experiment_id=exp_id)
+        model = mlflow.initialize_logged_model(
+            name="lm", tags={"kind": "toy"}, params={"depth": "2"}, experiment_id=exp_id
+        )
         mlflow.set_logged_model_tags(model.model_id, {"more": "yes"})
         client.finalize_logged_model(model.model_id, "READY")
         for m in client.search_logged_models([exp_id]):

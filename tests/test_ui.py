@@ -132,7 +132,7 @@ def _result(proc: subprocess.Popen, what: str) -> str:
         out, err = proc.communicate()
     lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, f"{what} failed:\n{out}\n{err[-4000:]}"
-    return lines[-1][len("RESULT "):]
+    return lines[-1][len("RESULT ") :]
 
 
 @pytest.fixture(scope="module")
@@ -415,14 +415,14 @@ def test_shared_registry_description_leads_to_the_run_on_the_other_server(ui, wo
 
 # --- uncommitted changes (issue 11) ---------------------------------------------------------------------
 
-DIRTY_SCRIPT = '''\
+DIRTY_SCRIPT = """\
 import mlflow
 
 mlflow.set_experiment("churn-dirty")
 with mlflow.start_run(run_name="train-dirty") as run:
     mlflow.log_metric("accuracy", 0.75)
 print("RESULT " + run.info.experiment_id + " " + run.info.run_id)
-'''
+"""
 
 
 def test_run_artifacts_tab_shows_the_uncommitted_patch(ui, tmp_path):
@@ -433,16 +433,19 @@ def test_run_artifacts_tab_shows_the_uncommitted_patch(ui, tmp_path):
     server = start_mlflow_server(tmp_path / "server", env=quiet, timeout=240)
     try:
         repo = RepoFactory(tmp_path / "repos").make(
-            "churn", files={SCRIPT_PATH: DIRTY_SCRIPT, "src/features.py": "WINDOW = 7\n"}, remote=REMOTE)
+            "churn", files={SCRIPT_PATH: DIRTY_SCRIPT, "src/features.py": "WINDOW = 7\n"}, remote=REMOTE
+        )
         (repo / "src/features.py").write_text("WINDOW = 14  # longer window for the retrain\n")
-        expected = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=repo, capture_output=True, text=True,
-                                  check=True).stdout
+        expected = subprocess.run(
+            ["git", "diff", "HEAD", "--binary"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout
         env = {**os.environ, **quiet, **GIT_ENV, "MLFLOW_TRACKING_URI": server.url}
         for name in list(env):
             if name.startswith("MLFLOW_LINEAGE_") or name == "MLFLOW_REGISTRY_URI":
                 env.pop(name)
-        proc = subprocess.Popen([sys.executable, SCRIPT_PATH], cwd=repo, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, SCRIPT_PATH], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         experiment_id, run_id = _result(proc, "dirty training script").split()
         url = f"{server.url}/#/experiments/{experiment_id}/runs/{run_id}/artifactPath/{T.DIFF_ARTIFACT_PATH}"
         page = ui.open(url)
@@ -452,8 +455,9 @@ def test_run_artifacts_tab_shows_the_uncommitted_patch(ui, tmp_path):
         assert "Artifacts" in body
         import requests
 
-        download = requests.get(f"{server.url}/get-artifact", params={"path": T.DIFF_ARTIFACT_PATH, "run_uuid": run_id},
-                                timeout=30)
+        download = requests.get(
+            f"{server.url}/get-artifact", params={"path": T.DIFF_ARTIFACT_PATH, "run_uuid": run_id}, timeout=30
+        )
         assert download.status_code == 200 and download.text == expected
         assert "WINDOW = 14  # longer window for the retrain" in download.text
         save_for_docs(ui.shot(page, "run-patch"), "ui-run-patch.png")

@@ -19,8 +19,9 @@ from mlflow_lineage_plugin import tags as T
 MARK = "qqz"
 _plain = st.text(alphabet="abcdefghijklmnoprstuvwxyz0123456789", min_size=1, max_size=8)
 _host_label = st.text(alphabet="abcdefghijklmnoprstuvwxyz0123456789", min_size=1, max_size=10)
-_segment = st.builds(lambda s: MARK + s, st.text(alphabet="abcdefghijklmnoprstuvwxyzABCDEFXYZ0123456789~_.-",
-                                                 max_size=8))
+_segment = st.builds(
+    lambda s: MARK + s, st.text(alphabet="abcdefghijklmnoprstuvwxyzABCDEFXYZ0123456789~_.-", max_size=8)
+)
 # "?" and "#" end the authority for git and every URL parser, so in a password they are percent-encoded.
 _special = st.sampled_from(list("@/:%!$&'()*+,;=") + ["%40", "%2F", "%3A", "%25", "%3F", "%23", "@@", "//", "::"])
 secret = st.builds(
@@ -29,16 +30,39 @@ secret = st.builds(
     st.lists(st.tuples(_special, _segment), max_size=3),
 )
 host = st.one_of(
-    st.builds(lambda labels, tld: ".".join([*labels, tld]), st.lists(_host_label, min_size=1, max_size=3),
-              st.sampled_from(["com", "org", "io", "net", "local"])),
+    st.builds(
+        lambda labels, tld: ".".join([*labels, tld]),
+        st.lists(_host_label, min_size=1, max_size=3),
+        st.sampled_from(["com", "org", "io", "net", "local"]),
+    ),
     st.sampled_from(["[::1]", "[2001:db8::7]", "[fe80::1%25eth0]", "127.0.0.1", "10.0.0.7", "localhost"]),
 )
 port = st.sampled_from(["", ":22", ":443", ":8080", ":5432", ":7999"])
-path = st.builds(lambda parts, suffix: "/" + "/".join(parts) + suffix, st.lists(_plain, min_size=0, max_size=4),
-                 st.sampled_from(["", ".git", "/", ".git/"]))
+path = st.builds(
+    lambda parts, suffix: "/" + "/".join(parts) + suffix,
+    st.lists(_plain, min_size=0, max_size=4),
+    st.sampled_from(["", ".git", "/", ".git/"]),
+)
 user = st.one_of(_plain, st.just("git"), st.just("x-access-token"), st.just("oauth2"))
-scheme = st.sampled_from(["http", "https", "HTTPS", "ssh", "git", "git+ssh", "ssh+git", "postgresql",
-                          "mysql+pymysql", "mssql", "databricks", "sqlite", "ftp", "s3", "file"])
+scheme = st.sampled_from(
+    [
+        "http",
+        "https",
+        "HTTPS",
+        "ssh",
+        "git",
+        "git+ssh",
+        "ssh+git",
+        "postgresql",
+        "mysql+pymysql",
+        "mssql",
+        "databricks",
+        "sqlite",
+        "ftp",
+        "s3",
+        "file",
+    ]
+)
 
 
 @st.composite
@@ -104,8 +128,14 @@ def test_redact_and_normalize_never_keep_a_credential(u):
 @given(url_with_secret(), st.sampled_from(["0123abcd" * 5, None]), st.sampled_from(["src/train.py", None]))
 def test_tags_built_from_any_remote_or_tracking_uri_never_keep_a_credential(u, commit, rel):
     repo_url = urls.normalize_remote(u)
-    ref = T.GitRef(commit=commit, branch="main", repo_url=repo_url, dirty=False, path=rel,
-                   source_url=urls.source_web_url(repo_url, commit, rel))
+    ref = T.GitRef(
+        commit=commit,
+        branch="main",
+        repo_url=repo_url,
+        dirty=False,
+        path=rel,
+        source_url=urls.source_web_url(repo_url, commit, rel),
+    )
     ws_uri = None
     # A tracking URI without a scheme is a local path, whatever characters it holds; a file URI with
     # userinfo is no tracking URI MLflow accepts (see the report: workspace._absolute_local).
@@ -142,8 +172,9 @@ def test_environment_overrides_never_pass_a_credential_through(u):
 
 
 @pytest.mark.parametrize("value", ["ghp_SECRETBADURL", "Bearer ghp_x", "glpat-abc/def", "token@secret"])
-def test_a_repository_url_setting_that_is_no_git_url_is_ignored_with_one_warning(value, repos, sqlite_uri,
-                                                                                 monkeypatch, caplog):
+def test_a_repository_url_setting_that_is_no_git_url_is_ignored_with_one_warning(
+    value, repos, sqlite_uri, monkeypatch, caplog
+):
     import logging
 
     import mlflow
@@ -185,8 +216,10 @@ SHA = "1f2e3d4c5b6a79880123456789abcdef01234567"
         ("git@github.com:acme/widgets.git", "https://github.com/acme/widgets"),
         ("ssh://git@github.com:22/acme/widgets.git", "https://github.com/acme/widgets"),
         ("git://github.com/acme/widgets.git", "https://github.com/acme/widgets"),
-        ("https://oauth2:glpat-xyz@gitlab.example.com:8443/grp/sub/proj.git",
-         "https://gitlab.example.com:8443/grp/sub/proj"),
+        (
+            "https://oauth2:glpat-xyz@gitlab.example.com:8443/grp/sub/proj.git",
+            "https://gitlab.example.com:8443/grp/sub/proj",
+        ),
         ("git@bitbucket.org:team/repo.git", "https://bitbucket.org/team/repo"),
         ("git@ssh.dev.azure.com:v3/org/project/repo", "https://dev.azure.com/org/project/_git/repo"),
         ("https://org@dev.azure.com/org/project/_git/repo", "https://dev.azure.com/org/project/_git/repo"),
@@ -205,17 +238,26 @@ def test_normalize_remote_examples(remote, expected):
 @pytest.mark.parametrize(
     "remote, path, expected",
     [
-        ("git@github.com:acme/widgets.git", "src/train.py",
-         f"https://github.com/acme/widgets/blob/{SHA}/src/train.py"),
+        ("git@github.com:acme/widgets.git", "src/train.py", f"https://github.com/acme/widgets/blob/{SHA}/src/train.py"),
         ("https://github.example.com/acme/widgets", None, f"https://github.example.com/acme/widgets/commit/{SHA}"),
-        ("git@gitlab.com:grp/sub/proj.git", "nb/Explore Data.ipynb",
-         f"https://gitlab.com/grp/sub/proj/-/blob/{SHA}/nb/Explore%20Data.ipynb"),
+        (
+            "git@gitlab.com:grp/sub/proj.git",
+            "nb/Explore Data.ipynb",
+            f"https://gitlab.com/grp/sub/proj/-/blob/{SHA}/nb/Explore%20Data.ipynb",
+        ),
         ("https://gitlab.com/grp/proj.git", None, f"https://gitlab.com/grp/proj/-/commit/{SHA}"),
         ("git@bitbucket.org:team/repo.git", "train.py", f"https://bitbucket.org/team/repo/src/{SHA}/train.py"),
         ("https://bitbucket.org/team/repo.git", None, f"https://bitbucket.org/team/repo/commits/{SHA}"),
-        ("https://org@dev.azure.com/org/project/_git/repo", "src/train.py",
-         f"https://dev.azure.com/org/project/_git/repo?path=/src/train.py&version=GC{SHA}"),
-        ("git@ssh.dev.azure.com:v3/org/project/repo", None, f"https://dev.azure.com/org/project/_git/repo/commit/{SHA}"),
+        (
+            "https://org@dev.azure.com/org/project/_git/repo",
+            "src/train.py",
+            f"https://dev.azure.com/org/project/_git/repo?path=/src/train.py&version=GC{SHA}",
+        ),
+        (
+            "git@ssh.dev.azure.com:v3/org/project/repo",
+            None,
+            f"https://dev.azure.com/org/project/_git/repo/commit/{SHA}",
+        ),
         ("https://git.example.com/x/y.git", "a/b.py", f"https://git.example.com/x/y/blob/{SHA}/a/b.py"),
         ("/srv/git/widgets.git", "train.py", None),
         ("file:///srv/git/widgets.git", "train.py", None),
@@ -232,15 +274,19 @@ def test_no_link_without_a_commit():
 @pytest.mark.parametrize(
     "uri, expected",
     [
-        ("postgresql://mlflow:pa55@db.example.com:5432/mlflow?sslmode=require",
-         "postgresql://db.example.com:5432/mlflow"),
+        (
+            "postgresql://mlflow:pa55@db.example.com:5432/mlflow?sslmode=require",
+            "postgresql://db.example.com:5432/mlflow",
+        ),
         ("mysql+pymysql://root:@127.0.0.1:3306/mlflow", "mysql+pymysql://127.0.0.1:3306/mlflow"),
         ("https://user:tok@mlflow.example.com/", "https://mlflow.example.com"),
         ("http://[::1]:5000", "http://[::1]:5000"),
         ("databricks://prod", "databricks://prod"),
         ("https://mlflow.example.com/x?owner=me@example.com", "https://mlflow.example.com/x"),
-        ("sqlite:////Users/me/GoogleDrive-me@example.com/mlflow.db",
-         "sqlite:////Users/me/GoogleDrive-me@example.com/mlflow.db"),
+        (
+            "sqlite:////Users/me/GoogleDrive-me@example.com/mlflow.db",
+            "sqlite:////Users/me/GoogleDrive-me@example.com/mlflow.db",
+        ),
         ("file:///Users/me/GoogleDrive-me@example.com/mlruns", "file:///Users/me/GoogleDrive-me@example.com/mlruns"),
     ],
 )

@@ -20,8 +20,13 @@ def imported(path: str) -> set[str]:
 
 
 def test_imports_no_io_module():
-    io = ("mlflow.", "databricks.", "requests.", "mlflow_lineage_plugin.databricks.",
-          "mlflow_lineage_plugin.tracking_workspace.")
+    io = (
+        "mlflow.",
+        "databricks.",
+        "requests.",
+        "mlflow_lineage_plugin.databricks.",
+        "mlflow_lineage_plugin.tracking_workspace.",
+    )
     assert not {m for m in imported(W.__file__) if (m + ".").startswith(io)}
 
 
@@ -61,9 +66,14 @@ def test_parse_workspace_uri(uri, kind, base, ws_id, name):
 
 
 def test_run_page_url_only_where_there_is_a_web_ui():
-    assert W.run_page_url("https://adb-1.azuredatabricks.net/?o=1", "5", "r") == \
-        "https://adb-1.azuredatabricks.net/?o=1#mlflow/experiments/5/runs/r"
-    assert W.run_page_url("http://h:5000?workspace=a b", "5", "r") == "http://h:5000/#/experiments/5/runs/r?workspace=a%20b"
+    assert (
+        W.run_page_url("https://adb-1.azuredatabricks.net/?o=1", "5", "r")
+        == "https://adb-1.azuredatabricks.net/?o=1#mlflow/experiments/5/runs/r"
+    )
+    assert (
+        W.run_page_url("http://h:5000?workspace=a b", "5", "r")
+        == "http://h:5000/#/experiments/5/runs/r?workspace=a%20b"
+    )
     assert W.run_page_url("sqlite:////tmp/x.db", "5", "r") is None
     assert W.run_page_url("http://h:5000", None, "r") is None
 

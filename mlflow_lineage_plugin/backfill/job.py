@@ -181,7 +181,7 @@ class RunIndex:
                 for rid in missing:
                     problems[rid].append(f"{place.shown()} unreachable ({place.down})")
                 continue
-            batches = [missing[i:i + RUN_BATCH] for i in range(0, len(missing), RUN_BATCH)]
+            batches = [missing[i : i + RUN_BATCH] for i in range(0, len(missing), RUN_BATCH)]
             futures = [(b, self.pool.submit(place.search_runs, b)) for b in batches]
             for batch, fut in futures:
                 try:
@@ -212,9 +212,15 @@ class RunIndex:
 
 
 class Backfill:
-    def __init__(self, tracking_uri: Optional[str] = None, registry_uri: Optional[str] = None, *,
-                 options: Options = Options(), mapping: Optional[dict[str, str]] = None,
-                 progress: Optional[Progress] = None):
+    def __init__(
+        self,
+        tracking_uri: Optional[str] = None,
+        registry_uri: Optional[str] = None,
+        *,
+        options: Options = Options(),
+        mapping: Optional[dict[str, str]] = None,
+        progress: Optional[Progress] = None,
+    ):
         import mlflow
 
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
@@ -344,20 +350,22 @@ class Backfill:
         if sel.all_models:
             return [("", None)], estimate
         searches: list[tuple[str, Optional[Callable[[str], bool]]]] = [
-            (f"name IN ({', '.join(_quoted(n) for n in exact[i:i + 100])})", None) for i in range(0, len(exact), 100)
+            (f"name IN ({', '.join(_quoted(n) for n in exact[i : i + 100])})", None) for i in range(0, len(exact), 100)
         ]
         for g in globs:
             like = "".join("%" if c == "*" else "_" if c == "?" else c for c in g)
             # LIKE's `_` and `%` inside a name match more, never less; the exact test is fnmatch's
-            searches.append(("" if "[" in g else f"name LIKE {_quoted(like)}",
-                             lambda n, g=g: fnmatch.fnmatchcase(n, g)))
+            searches.append(
+                ("" if "[" in g else f"name LIKE {_quoted(like)}", lambda n, g=g: fnmatch.fnmatchcase(n, g))
+            )
         return searches, estimate
 
     def _version_pages(self, filter_string: str) -> Iterator[list]:
         token = None
         while True:
-            page = self.registry.search_model_versions(filter_string=filter_string, max_results=VERSION_PAGE,
-                                                       page_token=token)
+            page = self.registry.search_model_versions(
+                filter_string=filter_string, max_results=VERSION_PAGE, page_token=token
+            )
             yield list(page)
             token = page.token
             if not token:
@@ -375,9 +383,13 @@ class Backfill:
         for filter_string, keep in searches:
             try:
                 for page in self._version_pages(filter_string):
-                    page = [v for v in page
-                            if (keep is None or keep(v.name)) and (v.name, str(v.version)) not in seen
-                            and (sel.since_ms is None or (v.creation_timestamp or 0) >= sel.since_ms)]
+                    page = [
+                        v
+                        for v in page
+                        if (keep is None or keep(v.name))
+                        and (v.name, str(v.version)) not in seen
+                        and (sel.since_ms is None or (v.creation_timestamp or 0) >= sel.since_ms)
+                    ]
                     seen.update((v.name, str(v.version)) for v in page)
                     names_seen.update(v.name for v in page)
                     self._version_page(page, sel, report, index, pool)
@@ -403,8 +415,9 @@ class Backfill:
 
         return list(pool.map(get, page))
 
-    def _version_page(self, page: list, sel: Selection, report: Report, index: RunIndex,
-                      pool: ThreadPoolExecutor) -> None:
+    def _version_page(
+        self, page: list, sel: Selection, report: Report, index: RunIndex, pool: ThreadPoolExecutor
+    ) -> None:
         presents = self._present_tags(page, pool)
         todo = []
         for v, present in zip(page, presents):
@@ -434,8 +447,7 @@ class Backfill:
             hit = found.get(run_id or "")
             if isinstance(w, str) and (hit is None or isinstance(hit, str)):
                 hit = w  # UC named a workspace nothing here reaches, and the run is not in those that are
-            item = self._plan_version(v.name, v, present, run_id, model_id, models.get(model_id or ""),
-                                      hit, sel, index)
+            item = self._plan_version(v.name, v, present, run_id, model_id, models.get(model_id or ""), hit, sel, index)
             report.add(item)
             if item.state is State.ENRICH and self.options.apply:
                 self._submit(pool, self._write_version, item)  # advances the bar once written
@@ -444,8 +456,9 @@ class Backfill:
 
     # --- Unity Catalog: where a version's run lives ----------------------------------------------
 
-    def _run_workspaces(self, versions: list, index: RunIndex,
-                        pool: ThreadPoolExecutor) -> list[Union[Place, str, None]]:
+    def _run_workspaces(
+        self, versions: list, index: RunIndex, pool: ThreadPoolExecutor
+    ) -> list[Union[Place, str, None]]:
         """Per version, the place UC's ``run_workspace_id`` names: a Place, why none reaches it, or None.
 
         None (UC records no workspace, or could not be asked) means: search home and the mapping.
@@ -510,14 +523,24 @@ class Backfill:
 
         return {m: f for m, f in zip(ids, pool.map(get, ids)) if f is not None}
 
-    def _plan_version(self, name: str, v, present: dict, run_id: Optional[str], model_id: Optional[str],
-                      model: Optional[S.ModelFacts], found: Optional[Found], sel: Selection,
-                      index: RunIndex) -> Item:
+    def _plan_version(
+        self,
+        name: str,
+        v,
+        present: dict,
+        run_id: Optional[str],
+        model_id: Optional[str],
+        model: Optional[S.ModelFacts],
+        found: Optional[Found],
+        sel: Selection,
+        index: RunIndex,
+    ) -> Item:
         version = str(v.version)
         if not run_id and not model_id:
             where = redact(v.source) or "an unknown source"
-            return Item("version", name, version, State.CANNOT,
-                        f"registered from {where} without a source run or LoggedModel")
+            return Item(
+                "version", name, version, State.CANNOT, f"registered from {where} without a source run or LoggedModel"
+            )
         if model_id and not run_id and model is None:
             return Item("version", name, version, State.CANNOT, f"LoggedModel {model_id} could not be read")
         run, place = None, index.places[0]
@@ -525,11 +548,17 @@ class Backfill:
             if isinstance(found, str) or found is None:
                 return Item("version", name, version, State.CANNOT, found or f"source run {run_id} not found")
             run, place = found
-        src = S.source_run(run_id=run_id, model_id=model_id, run=run, model=model,
-                           fallback_workspace_uri=place.workspace_uri)
+        src = S.source_run(
+            run_id=run_id, model_id=model_id, run=run, model=model, fallback_workspace_uri=place.workspace_uri
+        )
         if sel.experiments and src.experiment_id not in sel.experiments:
-            return Item("version", name, version, State.SKIPPED,
-                        f"its source run is in experiment {src.experiment_id}, outside the selection")
+            return Item(
+                "version",
+                name,
+                version,
+                State.SKIPPED,
+                f"its source run is in experiment {src.experiment_id}, outside the selection",
+            )
         writes = version_writes(present, src, unity_catalog=self.unity_catalog, overwrite=self.options.overwrite)
         if not writes:
             return Item("version", name, version, State.ENRICHED)
@@ -589,8 +618,13 @@ class Backfill:
             token = None
             try:
                 while True:
-                    page = home.client.search_runs([exp], filter_string=since, run_view_type=ViewType.ACTIVE_ONLY,
-                                                   max_results=RUN_PAGE, page_token=token)
+                    page = home.client.search_runs(
+                        [exp],
+                        filter_string=since,
+                        run_view_type=ViewType.ACTIVE_ONLY,
+                        max_results=RUN_PAGE,
+                        page_token=token,
+                    )
                     for run in page:
                         self._plan_run(exp, run, report, pool)
                     token = page.token
@@ -613,8 +647,15 @@ class Backfill:
         elif T.SCHEMA in tags or run_has_git_fact(tags):
             report.add(Item("run", exp, rid, State.ENRICHED))
         else:
-            report.add(Item("run", exp, rid, State.CANNOT,
-                            "records no git fact (no commit, branch, repository or path): left untouched"))
+            report.add(
+                Item(
+                    "run",
+                    exp,
+                    rid,
+                    State.CANNOT,
+                    "records no git fact (no commit, branch, repository or path): left untouched",
+                )
+            )
 
     def _write_run(self, item: Item) -> None:
         from mlflow.entities import RunTag

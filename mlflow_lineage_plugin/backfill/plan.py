@@ -37,8 +37,9 @@ def _with_origin(writes: dict[str, str], present: Mapping[str, str], max_tags: O
     return {T.ORIGIN: T.ORIGIN_BACKFILL, **writes}
 
 
-def version_writes(present: Mapping[str, str], src: T.SourceRun, *, unity_catalog: bool,
-                   overwrite: bool = False) -> dict[str, str]:
+def version_writes(
+    present: Mapping[str, str], src: T.SourceRun, *, unity_catalog: bool, overwrite: bool = False
+) -> dict[str, str]:
     """The tags to write on a version that has ``present``, in write order; empty when none.
 
     A version that already has ``lineage_schema`` was enriched (at creation or by an earlier

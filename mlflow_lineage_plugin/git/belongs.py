@@ -13,8 +13,15 @@ from mlflow_lineage_plugin.git.refs import Repo
 _untracked = Memo()
 
 
-def belongs(repo: Repo, index: Optional[Index], rel: str, is_dir: bool, exe: Optional[str],
-            deadline: float, branch: Optional[str] = None) -> Optional[bool]:
+def belongs(
+    repo: Repo,
+    index: Optional[Index],
+    rel: str,
+    is_dir: bool,
+    exe: Optional[str],
+    deadline: float,
+    branch: Optional[str] = None,
+) -> Optional[bool]:
     """Whether the entry is part of this repository rather than a stray file in an outer one.
 
     Tracked (or, for a directory, holding tracked files): yes. Ignored: no. Untracked and not ignored:
@@ -67,6 +74,7 @@ def _ignore_rules_key(repo: Repo, rel: str, branch: Optional[str]) -> tuple:
     parts = rel.split("/")[:-1]
     ignores = [os.path.join(repo.root, *parts[:i], ".gitignore") for i in range(len(parts) + 1)]
     files = tuple([path for path, _ in cfg.files] + excludes + ignores)
-    env = tuple(sorted((k, v) for k, v in os.environ.items()
-                       if k.startswith("GIT_") or k in ("HOME", "XDG_CONFIG_HOME")))
+    env = tuple(
+        sorted((k, v) for k, v in os.environ.items() if k.startswith("GIT_") or k in ("HOME", "XDG_CONFIG_HOME"))
+    )
     return files, tuple(stat_key(f) for f in files), env, cfg.complete

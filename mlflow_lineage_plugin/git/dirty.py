@@ -45,8 +45,9 @@ class _Proof:
 
     __slots__ = ("commit", "branch", "index_key", "seen", "rules")
 
-    def __init__(self, commit: str, branch: Optional[str], index_key: tuple, seen: Optional[tuple],
-                 rules: Optional[tuple]):
+    def __init__(
+        self, commit: str, branch: Optional[str], index_key: tuple, seen: Optional[tuple], rules: Optional[tuple]
+    ):
         self.commit, self.branch, self.index_key, self.seen, self.rules = commit, branch, index_key, seen, rules
 
 
@@ -54,8 +55,16 @@ class DirtyCheck:
     """``git status --porcelain --untracked-files=no`` is non-empty, decided by proof when possible,
     else by one bounded ``git status`` started early so it overlaps the rest of the look-up."""
 
-    def __init__(self, repo: Repo, index: Optional[Index], commit: Optional[str], exe: Optional[str],
-                 deadline: float, limit: float = 0.0, branch: Optional[str] = None):
+    def __init__(
+        self,
+        repo: Repo,
+        index: Optional[Index],
+        commit: Optional[str],
+        exe: Optional[str],
+        deadline: float,
+        limit: float = 0.0,
+        branch: Optional[str] = None,
+    ):
         self.repo, self.index, self.commit, self.exe, self.deadline = repo, index, commit, exe, deadline
         self.limit = limit  # the seconds allowed by the settings, remembered with a time-out
         self.branch = branch
@@ -74,8 +83,13 @@ class DirtyCheck:
         if self._recently_timed_out():
             self.decided = True
             return
-        if self.index is not None and self.index.provable and self.index.paths is not None and \
-                _index_settled(self.index) and _found_dirty.get(self.repo.gitdir) != self.index.key:
+        if (
+            self.index is not None
+            and self.index.provable
+            and self.index.paths is not None
+            and _index_settled(self.index)
+            and _found_dirty.get(self.repo.gitdir) != self.index.key
+        ):
             rules = _content_rules(self.repo, self.index, self.branch, self.exe)
             self.before = (time.time_ns(), _lstat_all(self.repo, self.index), rules)
         try:
@@ -92,8 +106,11 @@ class DirtyCheck:
         index_key = self.index.key if self.index else None
         if out is None:
             _timed_out.put(self.repo.gitdir, (index_key, time.monotonic(), self.limit))
-            setting = config.DIRTY_TIMEOUT if config.seconds(config.DIRTY_TIMEOUT) <= self.limit else (
-                f"{config.GIT_TIMEOUT}, which bounds all git work of a run")
+            setting = (
+                config.DIRTY_TIMEOUT
+                if config.seconds(config.DIRTY_TIMEOUT) <= self.limit
+                else (f"{config.GIT_TIMEOUT}, which bounds all git work of a run")
+            )
             warn_once(
                 f"timeout:{self.repo.gitdir}",
                 f"git status did not finish in time in {self.repo.root}; the dirty state is recorded as "
@@ -106,10 +123,13 @@ class DirtyCheck:
         self.answer = bool(stdout.strip())
         if self.index is not None:  # while it stays dirty, no proof to prepare
             _found_dirty.put(self.repo.gitdir, self.index.key if self.answer else None)
-        if not self.answer and self.index is not None and _index_settled(self.index) and \
-                stat_key(os.path.join(self.repo.gitdir, "index")) == index_key:
-            _clean_index.put(self.repo.gitdir, _Proof(self.commit or "", self.branch, self.index.key,
-                                                       *self._seen()))
+        if (
+            not self.answer
+            and self.index is not None
+            and _index_settled(self.index)
+            and stat_key(os.path.join(self.repo.gitdir, "index")) == index_key
+        ):
+            _clean_index.put(self.repo.gitdir, _Proof(self.commit or "", self.branch, self.index.key, *self._seen()))
         return self.answer
 
     def _seen(self) -> tuple[Optional[tuple], Optional[tuple]]:
@@ -123,8 +143,7 @@ class DirtyCheck:
         after = _lstat_all(self.repo, self.index)
         limit = started_ns - _SETTLED_NS
         seen = tuple(
-            b if b is not None and b == a and b[4] <= limit and b[5] <= limit else None
-            for b, a in zip(before, after)
+            b if b is not None and b == a and b[4] <= limit and b[5] <= limit else None for b, a in zip(before, after)
         )
         return seen, rules
 
@@ -133,8 +152,12 @@ class DirtyCheck:
         today's: trying again would only stall this run too. A raised limit is tried at once."""
         last = _timed_out.get(self.repo.gitdir)
         index_key = self.index.key if self.index else None
-        return bool(last) and last[0] == index_key and time.monotonic() - last[1] < RETRY_AFTER_TIMEOUT \
+        return (
+            bool(last)
+            and last[0] == index_key
+            and time.monotonic() - last[1] < RETRY_AFTER_TIMEOUT
             and self.limit <= last[2]
+        )
 
     def cancel(self) -> None:
         if self.proc is not None:
@@ -178,16 +201,17 @@ def _content_rules(repo: Repo, index: Index, branch: Optional[str], exe: Optiona
     xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     attributes = cfg.values("core", None, "attributesfile")
     files = [path for path, _ in cfg.files]
-    files += [os.path.expanduser(attributes[-1]) if attributes else os.path.join(xdg, "git", "attributes"),
-              os.path.join(repo.commondir, "info", "attributes")]
+    files += [
+        os.path.expanduser(attributes[-1]) if attributes else os.path.join(xdg, "git", "attributes"),
+        os.path.join(repo.commondir, "info", "attributes"),
+    ]
     files += [os.path.join(repo.root, d, ".gitattributes") for d in sorted(dirs)]
     return tuple(os.environ.get(k) for k in _RULES_ENV), tuple(files), tuple(stat_key(f) for f in files)
 
 
 def _rules_unchanged(rules: tuple) -> bool:
     env, files, keys = rules
-    return env == tuple(os.environ.get(k) for k in _RULES_ENV) and all(
-        stat_key(f) == k for f, k in zip(files, keys))
+    return env == tuple(os.environ.get(k) for k in _RULES_ENV) and all(stat_key(f) == k for f, k in zip(files, keys))
 
 
 def provably_clean(repo: Repo, index: Optional[Index], commit: str, branch: Optional[str] = None) -> bool:

@@ -64,7 +64,7 @@ def parse_entries(text: str) -> list[Entry]:
                 section, sub = head.lower(), rest.lower()
             else:
                 section, sub = name.lower(), None
-            line = line[m.end():].lstrip()
+            line = line[m.end() :].lstrip()
         if not line or line[0] in "#;" or section is None:
             continue
         km = re.match(r"([A-Za-z][A-Za-z0-9-]*)\s*(=?)", line)
@@ -74,7 +74,7 @@ def parse_entries(text: str) -> list[Entry]:
         if not km.group(2):
             out.append((section, sub, key, "true"))
             continue
-        raw = line[km.end():]
+        raw = line[km.end() :]
         while raw.rstrip("\r\n").endswith("\\") and not raw.rstrip("\r\n").endswith("\\\\") and i < len(lines):
             raw = raw.rstrip("\r\n")[:-1] + lines[i]
             i += 1
@@ -134,7 +134,11 @@ def scope_files(commondir: str, gitdir: str, exe: Optional[str]) -> list[str]:
     local = os.path.join(commondir, "config")
     files.append(local)
     if (config_file(local).get(("extensions", None, "worktreeconfig")) or ["false"])[-1].lower() in (
-            "true", "yes", "on", "1"):
+        "true",
+        "yes",
+        "on",
+        "1",
+    ):
         files.append(os.path.join(gitdir, "config.worktree"))
     return files
 
@@ -159,8 +163,11 @@ def repo_config(commondir: str, gitdir: str, branch: Optional[str], exe: Optiona
         for entry in file_entries(path):
             entries.append(entry)
             section, sub, key, value = entry
-            if key != "path" or not value or not (
-                    (section == "include" and sub is None) or (section == "includeif" and sub is not None)):
+            if (
+                key != "path"
+                or not value
+                or not ((section == "include" and sub is None) or (section == "includeif" and sub is not None))
+            ):
                 continue
             if section == "includeif":
                 verdict = _condition(sub or "", path, gitdir, branch)
@@ -194,9 +201,9 @@ def _condition(cond: str, config_path: str, gitdir: str, branch: Optional[str]) 
     as for git."""
     for kind, icase in (("gitdir:", False), ("gitdir/i:", True)):
         if cond.startswith(kind):
-            return _gitdir_matches(cond[len(kind):], config_path, gitdir, icase)
+            return _gitdir_matches(cond[len(kind) :], config_path, gitdir, icase)
     if cond.startswith("onbranch:"):
-        pattern = cond[len("onbranch:"):]
+        pattern = cond[len("onbranch:") :]
         if branch is None:
             return False
         regex = wildmatch_regex(pattern + "**" if pattern.endswith("/") else pattern, icase=False)

@@ -159,7 +159,8 @@ def scan_index(repo: Repo, index: Index, rel: str, is_dir: bool, anchor: str) ->
     else:
         tracked_here = _index_has(data, index.version, size, rel, prefix=False)
         anchor_tracked = tracked_here or (
-            _index_has(data, index.version, size, anchor + "/", prefix=True) if anchor else index.count > 0)
+            _index_has(data, index.version, size, anchor + "/", prefix=True) if anchor else index.count > 0
+        )
     _lookups.put(key, (tracked_here, anchor_tracked))
     return tracked_here, anchor_tracked
 

@@ -56,8 +56,15 @@ class Patch:
     reason: Optional[str] = None  # one line for FAILED: never a path's content
 
 
-def capture_patch(checkout: str, commit: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
-                  exclude: Iterable[str] = (), untracked: bool = False, timeout: float = 10.0) -> Patch:
+def capture_patch(
+    checkout: str,
+    commit: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    exclude: Iterable[str] = (),
+    untracked: bool = False,
+    timeout: float = 10.0,
+) -> Patch:
     """The changes of ``checkout``'s working tree relative to ``commit``; never raises.
 
     ``exclude``: gitignore-style patterns added to ``DEFAULT_EXCLUDES``. ``untracked``: also the
@@ -65,14 +72,14 @@ def capture_patch(checkout: str, commit: str, *, max_bytes: int = DEFAULT_MAX_BY
     """
     deadline = time.monotonic() + max(float(timeout), 0.0)
     try:
-        return _capture(checkout, commit, max_bytes, ExcludeRules([*DEFAULT_EXCLUDES, *exclude]), untracked,
-                        deadline)
+        return _capture(checkout, commit, max_bytes, ExcludeRules([*DEFAULT_EXCLUDES, *exclude]), untracked, deadline)
     except Exception as exc:  # a capture must never cost the run
         return Patch(DiffState.FAILED, reason=f"capture failed ({type(exc).__name__})")
 
 
-def _capture(checkout: str, commit: str, max_bytes: int, rules: ExcludeRules, untracked: bool,
-             deadline: float) -> Patch:
+def _capture(
+    checkout: str, commit: str, max_bytes: int, rules: ExcludeRules, untracked: bool, deadline: float
+) -> Patch:
     commit = (commit or "").strip().lower()
     if not HEX.match(commit):
         return Patch(DiffState.FAILED, reason="not a full commit id")
@@ -85,8 +92,7 @@ def _capture(checkout: str, commit: str, max_bytes: int, rules: ExcludeRules, un
         if quick is not None:
             return quick
     changed = _paths(exe, repo.root, ["diff", commit, "--name-only", "-z", "--no-renames"], deadline)
-    new = _paths(exe, repo.root, ["ls-files", "--others", "--exclude-standard", "-z"], deadline) \
-        if untracked else []
+    new = _paths(exe, repo.root, ["ls-files", "--others", "--exclude-standard", "-z"], deadline) if untracked else []
     if changed is None or new is None:
         return _failed(deadline, "git diff")
     left_out = [p for p in changed + new if rules.excluded(p)]
@@ -98,13 +104,17 @@ def _capture(checkout: str, commit: str, max_bytes: int, rules: ExcludeRules, un
         env = None
         if kept_new:
             env = {"GIT_INDEX_FILE": _index_copy(repo.gitdir, tmp)}
-            added = process.run(exe, ["add", "--intent-to-add", "--", *(f":(literal){p}" for p in kept_new)],
-                                repo.root, deadline, env)
+            added = process.run(
+                exe, ["add", "--intent-to-add", "--", *(f":(literal){p}" for p in kept_new)], repo.root, deadline, env
+            )
             if added is None or added[0] != 0:
                 return _failed(deadline, "git add --intent-to-add")
         try:
-            proc = process.spawn(exe, [*_DIFF, commit, *pathspecs], repo.root, env) if env else \
-                process.spawn(exe, [*_DIFF, commit, *pathspecs], repo.root)
+            proc = (
+                process.spawn(exe, [*_DIFF, commit, *pathspecs], repo.root, env)
+                if env
+                else process.spawn(exe, [*_DIFF, commit, *pathspecs], repo.root)
+            )
         except OSError:
             return Patch(DiffState.FAILED, reason="git did not start")
         out = process.collect_capped(proc, deadline, max(int(max_bytes), 0))
@@ -114,12 +124,19 @@ def _capture(checkout: str, commit: str, max_bytes: int, rules: ExcludeRules, un
     files = len(re.findall(rb"^diff --git ", data, re.M)) if size <= max_bytes else 0
     if size > max_bytes:
         return Patch(DiffState.TOO_LARGE, size=size, excluded=len(left_out))
-    return Patch(DiffState.CAPTURED, patch=data, sha256=hashlib.sha256(data).hexdigest(), size=size,
-                 files=files, excluded=len(left_out))
+    return Patch(
+        DiffState.CAPTURED,
+        patch=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=size,
+        files=files,
+        excluded=len(left_out),
+    )
 
 
-def _one_pass(exe: str, root: str, commit: str, max_bytes: int, rules: ExcludeRules,
-              deadline: float) -> Optional[Patch]:
+def _one_pass(
+    exe: str, root: str, commit: str, max_bytes: int, rules: ExcludeRules, deadline: float
+) -> Optional[Patch]:
     """The common case with one git pass over the tree instead of two: the patch names its own files.
     None when it cannot settle the case (over the cap, a quoted name, a file to leave out, git failed):
     the two-pass capture then decides."""
@@ -134,8 +151,13 @@ def _one_pass(exe: str, root: str, commit: str, max_bytes: int, rules: ExcludeRu
     names = _patch_paths(data)
     if names is None or any(rules.excluded(p) for p in names):
         return None
-    return Patch(DiffState.CAPTURED, patch=data, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
-                 files=len(re.findall(rb"^diff --git ", data, re.M)))
+    return Patch(
+        DiffState.CAPTURED,
+        patch=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        files=len(re.findall(rb"^diff --git ", data, re.M)),
+    )
 
 
 def _patch_paths(data: bytes) -> Optional[list[str]]:
@@ -144,9 +166,9 @@ def _patch_paths(data: bytes) -> Optional[list[str]]:
     out = []
     for line in data.split(b"\n"):
         if line.startswith(b"diff --git "):
-            rest = line[len(b"diff --git "):]
+            rest = line[len(b"diff --git ") :]
             half = (len(rest) - 5) // 2
-            name = rest[2:2 + half]
+            name = rest[2 : 2 + half]
             if rest.startswith(b'"') or half <= 0:
                 return None
             if rest == b"a/" + name + b" b/" + name:

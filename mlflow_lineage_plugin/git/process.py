@@ -46,10 +46,20 @@ def spawn(exe: str, args: list[str], cwd: str, env: Optional[dict[str, str]] = N
     """A git process in its own process group, so a time-out kills it and anything it started
     (hooks, fsmonitor) that could otherwise hold our pipe open. Every git process of the plugin
     starts here; ``env`` adds to (or overrides) ``git_env()``."""
-    kw: dict = {"start_new_session": True} if os.name == "posix" else {
-        "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
-    return subprocess.Popen([exe, *args], cwd=cwd, env={**git_env(), **(env or {})}, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, **kw)
+    kw: dict = (
+        {"start_new_session": True}
+        if os.name == "posix"
+        else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+    )
+    return subprocess.Popen(
+        [exe, *args],
+        cwd=cwd,
+        env={**git_env(), **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        **kw,
+    )
 
 
 def collect(proc: subprocess.Popen, deadline: float) -> Optional[tuple[int, bytes]]:
@@ -105,8 +115,9 @@ def kill(proc: subprocess.Popen) -> None:
         proc.communicate(timeout=1.0)
 
 
-def run(exe: Optional[str], args: list[str], cwd: str, deadline: float,
-        env: Optional[dict[str, str]] = None) -> Optional[tuple[int, bytes]]:
+def run(
+    exe: Optional[str], args: list[str], cwd: str, deadline: float, env: Optional[dict[str, str]] = None
+) -> Optional[tuple[int, bytes]]:
     if exe is None or deadline <= time.monotonic():
         return None
     try:

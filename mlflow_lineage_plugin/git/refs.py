@@ -58,7 +58,7 @@ def _open_dotgit(root: str, dotgit: str) -> Optional[Repo]:
         text = read_text(dotgit, 4096)  # submodule or worktree: "gitdir: <path>"
         if not text or not text.startswith("gitdir:"):
             return None
-        gitdir = os.path.normpath(os.path.join(root, text[len("gitdir:"):].strip()))
+        gitdir = os.path.normpath(os.path.join(root, text[len("gitdir:") :].strip()))
     if not os.path.isfile(os.path.join(gitdir, "HEAD")):
         return None
     common = read_text(os.path.join(gitdir, "commondir"), 4096)
@@ -77,7 +77,7 @@ def read_head(repo: Repo) -> tuple[Optional[str], Optional[str]]:
     if head.startswith("ref:"):
         ref = head[4:].strip()
         if ref.startswith("refs/heads/") and ref != "refs/heads/.invalid":
-            branch = ref[len("refs/heads/"):]
+            branch = ref[len("refs/heads/") :]
         return _resolve_ref(repo, ref), branch
     return (head.lower() if HEX.match(head.lower()) else None), None
 
@@ -129,7 +129,7 @@ def head_with_git(exe: str, repo: Repo, deadline: float) -> tuple[Optional[str],
     lines = out[1].decode("utf-8", "replace").split()
     commit = lines[0].lower() if lines and HEX.match(lines[0].lower()) else None
     name = lines[1] if len(lines) > 1 else ""
-    return commit, (name[len("refs/heads/"):] if name.startswith("refs/heads/") else None)
+    return commit, (name[len("refs/heads/") :] if name.startswith("refs/heads/") else None)
 
 
 def hash_len(repo: Repo) -> int:

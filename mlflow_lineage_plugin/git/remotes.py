@@ -68,7 +68,7 @@ def rewrite(url: str, rewrites: list[tuple[str, str]]) -> str:
     for prefix, base in rewrites:
         if url.startswith(prefix) and (best is None or len(prefix) > len(best[0])):
             best = (prefix, base)
-    return best[1] + url[len(best[0]):] if best else url
+    return best[1] + url[len(best[0]) :] if best else url
 
 
 def _entries_via_git(exe: Optional[str], repo: Repo, deadline: float) -> Optional[tuple[Entry, ...]]:

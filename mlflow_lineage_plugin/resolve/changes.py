@@ -30,11 +30,19 @@ def verify(g: G.Lineage, clients: Clients) -> None:
         problem = _check(g, clients, entry["run_id"], entry["sha256"])
         entry["intact"] = problem is None
         if problem:
-            g.note(G.Finding(G.ERROR, "changes_not_intact", f"run {entry['run_id']}: {problem}", commit.id,
-                             G.REQ_EXACT))
+            g.note(
+                G.Finding(G.ERROR, "changes_not_intact", f"run {entry['run_id']}: {problem}", commit.id, G.REQ_EXACT)
+            )
     if len(todo) > MAX_VERIFIED:
-        g.note(G.Finding(G.WARNING, "changes_not_verified", f"{len(todo) - MAX_VERIFIED} kept patches were not "
-                         f"read back (at most {MAX_VERIFIED} per resolve)", None, G.REQ_EXACT))
+        g.note(
+            G.Finding(
+                G.WARNING,
+                "changes_not_verified",
+                f"{len(todo) - MAX_VERIFIED} kept patches were not read back (at most {MAX_VERIFIED} per resolve)",
+                None,
+                G.REQ_EXACT,
+            )
+        )
 
 
 def _check(g: G.Lineage, clients: Clients, run_id: str, sha256: str):

@@ -105,14 +105,12 @@ def parse_mapping_env(value: Optional[str]) -> dict[str, str]:
             continue
         split_at = None
         for i, ch in enumerate(entry):
-            if ch == "=" and i > 0 and _SCHEME_START.match(entry[i + 1:].strip()):
+            if ch == "=" and i > 0 and _SCHEME_START.match(entry[i + 1 :].strip()):
                 split_at = i
                 break
         if split_at is None:
-            raise MappingError(
-                f"{config.WORKSPACES}: entry {redact(entry)!r} is not 'workspace_uri=tracking_uri'"
-            )
-        out[canonical(entry[:split_at].strip())] = entry[split_at + 1:].strip()
+            raise MappingError(f"{config.WORKSPACES}: entry {redact(entry)!r} is not 'workspace_uri=tracking_uri'")
+        out[canonical(entry[:split_at].strip())] = entry[split_at + 1 :].strip()
     return out
 
 
@@ -253,7 +251,7 @@ def missing_store(uri: str) -> Optional[str]:
     if u.startswith("sqlite:"):
         if not u.startswith("sqlite:///"):
             return None  # sqlite:// is an in-memory database
-        path = u[len("sqlite:///"):].split("?", 1)[0]
+        path = u[len("sqlite:///") :].split("?", 1)[0]
         if not path or path == ":memory:":
             return None
         p = Path(path)
@@ -288,8 +286,10 @@ def _has_mlflow_tables(path: Path) -> bool:
     try:
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1)
         try:
-            return con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'"
-                               ).fetchone() is not None
+            return (
+                con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'").fetchone()
+                is not None
+            )
         finally:
             con.close()
     except sqlite3.Error:
@@ -301,8 +301,11 @@ def check_store_exists(uri: str, what: str, defaulted: bool = False) -> None:
     reason = missing_store(uri)
     if reason is None:
         return
-    hint = " (MLflow's default: no tracking URI is set; set MLFLOW_TRACKING_URI or pass --tracking-uri)" \
-        if defaulted else ""
+    hint = (
+        " (MLflow's default: no tracking URI is set; set MLFLOW_TRACKING_URI or pass --tracking-uri)"
+        if defaulted
+        else ""
+    )
     raise ResolveError(f"{what} URI {redact(uri) or uri}: {reason}{hint}")
 
 
@@ -351,7 +354,7 @@ def resolve_endpoint(workspace_uri: str) -> Endpoint:
             )  # fmt: skip
         return Endpoint(workspace_uri, parsed.base, "direct")
     if parsed.kind == "sqlite":
-        path = parsed.base[len("sqlite:///"):]
+        path = parsed.base[len("sqlite:///") :]
         if path and Path(path).is_file():
             return Endpoint(workspace_uri, parsed.base, "local")
         return Endpoint(workspace_uri, None, "none", f"its SQLite file {path} is not on this machine")

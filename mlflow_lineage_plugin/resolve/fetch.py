@@ -112,7 +112,7 @@ class Fetcher:
                 singles += [(ep, r) for r in hinted]
                 continue
             for i in range(0, len(hinted), RUN_BATCH):
-                chunk = hinted[i:i + RUN_BATCH]
+                chunk = hinted[i : i + RUN_BATCH]
                 jobs.append((ep, chunk, sorted({runs[r] for r in chunk})))  # type: ignore[misc]
 
         def search(job):

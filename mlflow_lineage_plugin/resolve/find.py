@@ -76,8 +76,10 @@ class FindResult:
 
     def to_text(self) -> str:
         q = ", ".join(f"{k}={v}" for k, v in self.query.items())
-        lines = [f"{'data' if set(self.query) == {'dataset'} else 'code'}: {q}",
-                 f"model versions ({len(self.versions)}):"]
+        lines = [
+            f"{'data' if set(self.query) == {'dataset'} else 'code'}: {q}",
+            f"model versions ({len(self.versions)}):",
+        ]
         for v in self.versions:
             commit = f" commit {v.commit[:12]}" if v.commit else ""
             run = f" run {v.run_id}" if v.run_id else ""
@@ -179,8 +181,12 @@ def _run_filters(commit, branch, repo_pattern, notebook, dataset=None) -> list[l
         expand([f"tags.`{T.MLFLOW_GIT_BRANCH}` = {_quote(branch)}",
                 f"tags.`{T.MLFLOW_DATABRICKS_GIT_REPO_REFERENCE}` = {_quote(branch)}"])  # fmt: skip
     if repo_pattern:
-        expand([f"tags.`{k}` ILIKE {_quote(repo_pattern)}" for k in
-                (T.MLFLOW_GIT_REPO_URL, T.MLFLOW_GIT_REPO_URL_LEGACY, T.MLFLOW_DATABRICKS_GIT_REPO_URL)])
+        expand(
+            [
+                f"tags.`{k}` ILIKE {_quote(repo_pattern)}"
+                for k in (T.MLFLOW_GIT_REPO_URL, T.MLFLOW_GIT_REPO_URL_LEGACY, T.MLFLOW_DATABRICKS_GIT_REPO_URL)
+            ]
+        )
     if notebook:
         expand([f"tags.`{T.MLFLOW_DATABRICKS_NOTEBOOK_PATH}` = {_quote(notebook)}"])
     if dataset:
@@ -242,8 +248,9 @@ def find(
     result = FindResult(query, tracking_uri=redact(clients.tracking_uri), registry_uri=redact(clients.registry_uri))
     with bounded(clients.timeout), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        runs = _find_runs(clients, experiment_ids, commit, branch, repo_pattern, repo_norm, notebook, max_results,
-                          dataset)
+        runs = _find_runs(
+            clients, experiment_ids, commit, branch, repo_pattern, repo_norm, notebook, max_results, dataset
+        )
         result.runs = runs
         result.versions = _find_versions(clients, runs, commit, branch, repo_pattern, repo_norm, notebook, result)
     return result
@@ -253,8 +260,7 @@ def _err(clients: Clients, what: str, exc: BaseException) -> ResolveError:
     return ResolveError(f"{what}: {describe_error(exc, clients.timeout)}")
 
 
-def _find_runs(clients, experiment_ids, commit, branch, repo_pattern, repo_norm, notebook, max_results,
-               dataset=None):
+def _find_runs(clients, experiment_ids, commit, branch, repo_pattern, repo_norm, notebook, max_results, dataset=None):
     from mlflow.entities import ViewType
 
     client = clients.tracking()
@@ -274,10 +280,9 @@ def _find_runs(clients, experiment_ids, commit, branch, repo_pattern, repo_norm,
     for clause in _run_filters(commit, branch, repo_pattern, notebook, dataset):
         flt = " AND ".join(clause)
         for i in range(0, len(experiment_ids), EXPERIMENT_BATCH):
-            chunk = experiment_ids[i:i + EXPERIMENT_BATCH]
+            chunk = experiment_ids[i : i + EXPERIMENT_BATCH]
             try:
-                got = client.search_runs(chunk, filter_string=flt, run_view_type=ViewType.ALL,
-                                         max_results=max_results)
+                got = client.search_runs(chunk, filter_string=flt, run_view_type=ViewType.ALL, max_results=max_results)
             except Exception as exc:
                 raise _err(clients, f"search in {redact(clients.tracking_uri)} failed", exc) from None
             for run in got:
@@ -321,19 +326,22 @@ def _find_versions(clients, runs, commit, branch, repo_pattern, repo_norm, noteb
         try:
             hits = search(flt)
         except Exception as exc:
-            result.notes.append(f"registry tag search not available ({describe_error(exc, clients.timeout)}); "
-                                "matched versions through their runs only")
+            result.notes.append(
+                f"registry tag search not available ({describe_error(exc, clients.timeout)}); "
+                "matched versions through their runs only"
+            )
             hits = []
         for mv in hits:
             src = T.source_from_version_tags(dict(mv.tags or {}))
             if not _matches(src.git, src.notebook, commit, branch, repo_norm, notebook):
                 continue
-            found[(mv.name, str(mv.version))] = FoundVersion(mv.name, str(mv.version), mv.run_id or src.run_id,
-                                                             src.git.commit, mv.source, "version tags")
+            found[(mv.name, str(mv.version))] = FoundVersion(
+                mv.name, str(mv.version), mv.run_id or src.run_id, src.git.commit, mv.source, "version tags"
+            )
     by_run = {r.run_id: r for r in runs}
     ids = sorted(by_run)
     for i in range(0, len(ids), RUN_ID_BATCH):
-        chunk = ids[i:i + RUN_ID_BATCH]
+        chunk = ids[i : i + RUN_ID_BATCH]
         flt = "run_id IN (" + ", ".join(f"'{r}'" for r in chunk) + ")"
         try:
             hits = search(flt)
@@ -342,6 +350,7 @@ def _find_versions(clients, runs, commit, branch, repo_pattern, repo_norm, noteb
         for mv in hits:
             key = (mv.name, str(mv.version))
             if key not in found:
-                found[key] = FoundVersion(mv.name, str(mv.version), mv.run_id, by_run[mv.run_id].commit,
-                                          mv.source, "run")
+                found[key] = FoundVersion(
+                    mv.name, str(mv.version), mv.run_id, by_run[mv.run_id].commit, mv.source, "run"
+                )
     return sorted(found.values(), key=lambda v: (v.name, int(v.version) if v.version.isdigit() else 0))

@@ -88,10 +88,21 @@ def fetch_mlmodel_pair(c: Clients, mv: Any, ep: Endpoint, logged_model: Any) -> 
     elif out["same_location"] and "doc" in out.get("registry", {}):
         out["run"] = {"uri": run_uri, "doc": out["registry"]["doc"]}
     elif run_uri.startswith("runs:/"):
-        rid, _, path = run_uri[len("runs:/"):].partition("/")
-        out["run"] = {"uri": run_uri, **_read({"run_id": rid, "artifact_path": f"{path.strip('/')}/MLmodel".lstrip("/"),
-                                               "tracking_uri": ep.tracking_uri}, c.timeout)}
+        rid, _, path = run_uri[len("runs:/") :].partition("/")
+        out["run"] = {
+            "uri": run_uri,
+            **_read(
+                {
+                    "run_id": rid,
+                    "artifact_path": f"{path.strip('/')}/MLmodel".lstrip("/"),
+                    "tracking_uri": ep.tracking_uri,
+                },
+                c.timeout,
+            ),
+        }
     else:
-        out["run"] = {"uri": run_uri, **_read({"artifact_uri": run_uri.rstrip("/") + "/MLmodel",
-                                               "tracking_uri": ep.tracking_uri}, c.timeout)}
+        out["run"] = {
+            "uri": run_uri,
+            **_read({"artifact_uri": run_uri.rstrip("/") + "/MLmodel", "tracking_uri": ep.tracking_uri}, c.timeout),
+        }
     return out

@@ -106,8 +106,16 @@ def workspace_node(g: G.Lineage, uri: Optional[str]) -> Optional[str]:
     url = p.base + "/" if p.kind in ("databricks", "http") else None
     if p.kind == "databricks" and p.workspace_id:
         url = f"{p.base}/?o={p.workspace_id}"
-    node = g.add(G.Node(f"workspace:{shown}", G.WORKSPACE, f"workspace {shown}", workspace_uri=shown,
-                        url=url, attrs={"kind": p.kind}))
+    node = g.add(
+        G.Node(
+            f"workspace:{shown}",
+            G.WORKSPACE,
+            f"workspace {shown}",
+            workspace_uri=shown,
+            url=url,
+            attrs={"kind": p.kind},
+        )
+    )
     return node.id
 
 
@@ -162,8 +170,15 @@ def input_nodes(g: G.Lineage, run_node_id: str, run: Any, ws_uri: Optional[str])
     for d in run_datasets(run, ws_uri):
         g.link(run_node_id, dataset_node(g, d).id, d.relation)
     for mid in run_model_inputs(run):
-        lm = g.add(G.Node(f"logged_model:{mid}", G.LOGGED_MODEL, f"LoggedModel {mid}", workspace_uri=ws_uri,
-                          attrs={"model_id": mid}))
+        lm = g.add(
+            G.Node(
+                f"logged_model:{mid}",
+                G.LOGGED_MODEL,
+                f"LoggedModel {mid}",
+                workspace_uri=ws_uri,
+                attrs={"model_id": mid},
+            )
+        )
         g.link(run_node_id, lm.id, "model input")
 
 
@@ -196,29 +211,42 @@ def experiment_node(g: G.Lineage, exp: Any, ws_uri: Optional[str]) -> G.Node:
     if ws_id:
         g.link(node.id, ws_id, "in workspace")
     if exp.lifecycle_stage == "deleted":
-        g.note(G.Finding(G.WARNING, "experiment_deleted", f"experiment {exp.name!r} ({exp.experiment_id}) "
-                         "was deleted", node.id, G.REQ_REACHABLE))
+        g.note(
+            G.Finding(
+                G.WARNING,
+                "experiment_deleted",
+                f"experiment {exp.name!r} ({exp.experiment_id}) was deleted",
+                node.id,
+                G.REQ_REACHABLE,
+            )
+        )
     return node
 
 
-def attach_experiment(g: G.Lineage, parent_id: str, exp_id: str, ws_uri: Optional[str], exp: Any,
-                      err: Optional[str]) -> None:
+def attach_experiment(
+    g: G.Lineage, parent_id: str, exp_id: str, ws_uri: Optional[str], exp: Any, err: Optional[str]
+) -> None:
     """Link ``parent_id`` to its experiment; one that could not be read still shows where it is."""
     if exp is not None:
         enode = experiment_node(g, exp, ws_uri)
         g.link(parent_id, enode.id, "experiment")
         return
-    enode = g.add(G.Node(f"experiment:{show_workspace(ws_uri) or ''}#{exp_id}", G.EXPERIMENT,
-                         f"experiment {exp_id}", workspace_uri=show_workspace(ws_uri),
-                         attrs={"experiment_id": exp_id}))
+    enode = g.add(
+        G.Node(
+            f"experiment:{show_workspace(ws_uri) or ''}#{exp_id}",
+            G.EXPERIMENT,
+            f"experiment {exp_id}",
+            workspace_uri=show_workspace(ws_uri),
+            attrs={"experiment_id": exp_id},
+        )
+    )
     g.link(parent_id, enode.id, "experiment")
     ws_id = workspace_node(g, ws_uri)
     if ws_id:
         g.link(enode.id, ws_id, "in workspace")
     if err:
         why = "not found" if err == NOT_FOUND else err
-        g.note(G.Finding(G.WARNING, "experiment_unreadable", f"experiment {exp_id}: {why}", enode.id,
-                         G.REQ_REACHABLE))
+        g.note(G.Finding(G.WARNING, "experiment_unreadable", f"experiment {exp_id}: {why}", enode.id, G.REQ_REACHABLE))
 
 
 def logged_model_node(g: G.Lineage, lm: Any, ws_uri: Optional[str]) -> G.Node:
@@ -234,8 +262,15 @@ def logged_model_node(g: G.Lineage, lm: Any, ws_uri: Optional[str]) -> G.Node:
 
 
 def mlflow_model_node(g: G.Lineage, parent_id: str, uri: str, ws_uri: Optional[str]) -> G.Node:
-    node = g.add(G.Node(f"mlflow_model:{redact(uri)}", G.MLFLOW_MODEL, f"MLflow model {redact(uri)}",
-                        workspace_uri=show_workspace(ws_uri) if ws_uri else None, attrs={"uri": redact(uri)}))
+    node = g.add(
+        G.Node(
+            f"mlflow_model:{redact(uri)}",
+            G.MLFLOW_MODEL,
+            f"MLflow model {redact(uri)}",
+            workspace_uri=show_workspace(ws_uri) if ws_uri else None,
+            attrs={"uri": redact(uri)},
+        )
+    )
     g.link(parent_id, node.id, "MLflow model")
     return node
 
@@ -253,8 +288,14 @@ def apply_mlmodel(g: G.Lineage, mm: G.Node, info: dict, vname: str) -> None:
             if doc.get(key):
                 mm.attrs[key] = doc.get(key)
         for flavor, path, cfg in native_artifacts(doc):
-            n = g.add(G.Node(f"native:{mm.id}:{path}", G.NATIVE_ARTIFACT, f"{flavor} artifact {path}",
-                             attrs={"flavor": flavor, "path": path, **cfg}))
+            n = g.add(
+                G.Node(
+                    f"native:{mm.id}:{path}",
+                    G.NATIVE_ARTIFACT,
+                    f"{flavor} artifact {path}",
+                    attrs={"flavor": flavor, "path": path, **cfg},
+                )
+            )
             g.link(mm.id, n.id, "native artifact")
     mm.attrs["registry_copy"] = redact((reg or {}).get("uri"))
     mm.attrs["run_copy"] = redact((run or {}).get("uri"))
@@ -268,20 +309,39 @@ def apply_mlmodel(g: G.Lineage, mm: G.Node, info: dict, vname: str) -> None:
             + ("" if same or not (reg and reg.get("doc")) else "; the registry's copy still serves it"),
             mm.id, G.REQ_REACHABLE))  # fmt: skip
     if reg and reg.get("error") and not same:
-        g.note(G.Finding(G.ERROR, "registry_copy_unreadable",
-                         f"{vname}: the registry's copy of MLmodel cannot be read: {reg['error']}",
-                         mm.id, G.REQ_REACHABLE))
+        g.note(
+            G.Finding(
+                G.ERROR,
+                "registry_copy_unreadable",
+                f"{vname}: the registry's copy of MLmodel cannot be read: {reg['error']}",
+                mm.id,
+                G.REQ_REACHABLE,
+            )
+        )
     if reg and run and reg.get("doc") and run.get("doc") and not same:
         diff = sorted(k for k in set(reg["doc"]) | set(run["doc"]) if reg["doc"].get(k) != run["doc"].get(k))
         mm.attrs["copies_match"] = not diff
         if diff:
-            g.note(G.Finding(G.WARNING, "copies_differ", f"{vname}: the registry's MLmodel differs from the "
-                             f"run's copy in {', '.join(diff)}", mm.id))
+            g.note(
+                G.Finding(
+                    G.WARNING,
+                    "copies_differ",
+                    f"{vname}: the registry's MLmodel differs from the run's copy in {', '.join(diff)}",
+                    mm.id,
+                )
+            )
 
 
 # --- code ------------------------------------------------------------------------------------------
-def code_nodes(g: G.Lineage, parent_id: str, git: T.GitRef, notebook: T.Notebook, entry: Optional[str],
-               ws_uri: Optional[str], origin: str) -> Optional[str]:
+def code_nodes(
+    g: G.Lineage,
+    parent_id: str,
+    git: T.GitRef,
+    notebook: T.Notebook,
+    entry: Optional[str],
+    ws_uri: Optional[str],
+    origin: str,
+) -> Optional[str]:
     """Notebook / entry script → commit → repository under ``parent_id``; returns the commit node id."""
     code_id = None
     if notebook.path or notebook.id:
@@ -346,8 +406,15 @@ class Code:
     source_type: Optional[str]
 
 
-def code_from_tags(g: G.Lineage, parent_id: str, tags: dict[str, str], ws_uri: Optional[str], origin: str,
-                   fallback_git: Optional[T.GitRef] = None, with_entry: bool = True) -> Code:
+def code_from_tags(
+    g: G.Lineage,
+    parent_id: str,
+    tags: dict[str, str],
+    ws_uri: Optional[str],
+    origin: str,
+    fallback_git: Optional[T.GitRef] = None,
+    with_entry: bool = True,
+) -> Code:
     """The one way tags become code nodes under ``parent_id``: notebook or entry script, commit,
     repository. ``fallback_git`` stands in when the tags name no commit (a run whose LoggedModel
     does); ``with_entry=False`` shows no entry script (the tags are not the run's)."""
@@ -389,16 +456,31 @@ def _kept(diff: Optional[T.GitDiff]) -> str:
 def dirty_finding(g: G.Lineage, git: T.GitRef, what: str, node_id: str) -> None:
     exact = git.diff is not None and git.diff.captured and not git.diff.excluded
     if git.dirty is True:
-        g.note(G.Finding(G.WARNING, "dirty", f"{what}: commit {git.commit[:12]} had uncommitted changes "
-                         f"when the run started, so the code that ran is not exactly that commit; {_kept(git.diff)}",
-                         node_id, G.REQ_CLEAN))
+        g.note(
+            G.Finding(
+                G.WARNING,
+                "dirty",
+                f"{what}: commit {git.commit[:12]} had uncommitted changes "
+                f"when the run started, so the code that ran is not exactly that commit; {_kept(git.diff)}",
+                node_id,
+                G.REQ_CLEAN,
+            )
+        )
     elif git.dirty is None:
-        g.note(G.Finding(G.WARNING, "dirty_unknown", f"{what}: whether the working tree of commit "
-                         f"{git.commit[:12]} was clean is not recorded", node_id, G.REQ_CLEAN))
+        g.note(
+            G.Finding(
+                G.WARNING,
+                "dirty_unknown",
+                f"{what}: whether the working tree of commit {git.commit[:12]} was clean is not recorded",
+                node_id,
+                G.REQ_CLEAN,
+            )
+        )
     if git.dirty is not False and not exact:
         why = _kept(git.diff) if git.dirty else "its checkout state is unknown and no changes were kept"
-        g.note(G.Finding(G.WARNING, "not_exact", f"{what}: the exact code cannot be rebuilt: {why}",
-                         node_id, G.REQ_EXACT))
+        g.note(
+            G.Finding(G.WARNING, "not_exact", f"{what}: the exact code cannot be rebuilt: {why}", node_id, G.REQ_EXACT)
+        )
 
 
 def script_path(entry: Optional[str], source_type: Optional[str]) -> Optional[str]:

@@ -95,7 +95,7 @@ def _relation_prefix(relation: Optional[str], label: str) -> str:
     noun = relation
     for p in _PREPOSITIONS:
         if noun.startswith(p):
-            noun = noun[len(p):]
+            noun = noun[len(p) :]
     squash = noun.replace(" ", "").lower()
     if squash and label.replace(" ", "").lower().startswith(squash):
         return ""
@@ -119,7 +119,7 @@ def text(lineage: G.Lineage) -> str:
     items = list(_walk(lineage))
     for i, (depth, relation, node, seen) in enumerate(items):
         last = True
-        for later in items[i + 1:]:
+        for later in items[i + 1 :]:
             if later[0] < depth:
                 break
             if later[0] == depth:
@@ -272,8 +272,10 @@ def html(lineage: G.Lineage) -> str:
     if findings:
         parts.append("<table><tr><th>severity</th><th>requirement</th><th>finding</th></tr>")
         for f in findings:
-            parts.append(f'<tr><td class="sev-{e(f.severity)}">{e(f.severity)}</td><td>{e(f.requirement or "")}</td>'
-                         f"<td>{e(f.message)}</td></tr>")
+            parts.append(
+                f'<tr><td class="sev-{e(f.severity)}">{e(f.severity)}</td><td>{e(f.requirement or "")}</td>'
+                f"<td>{e(f.message)}</td></tr>"
+            )
         parts.append("</table>")
     else:
         parts.append('<div class="ok">No findings: lineage is complete.</div>')

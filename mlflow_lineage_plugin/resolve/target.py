@@ -88,7 +88,7 @@ def _parse_models(s: str) -> Target:
         )
     if not s.startswith("models:/"):
         raise TargetError(f"{s!r}: a model URI starts with 'models:/'")
-    rest = s[len("models:/"):].strip("/")
+    rest = s[len("models:/") :].strip("/")
     if not rest:
         raise TargetError(f"{s!r}: no model name after 'models:/'")
     if _MODEL_ID.match(rest):
@@ -130,11 +130,10 @@ def _parse_models(s: str) -> Target:
 def _parse_runs(s: str) -> Target:
     if not s.startswith("runs:/") or s.startswith("runs://"):
         raise TargetError(f"{s!r}: a run URI is runs:/<run_id>/<artifact path>")
-    rest = s[len("runs:/"):]
+    rest = s[len("runs:/") :]
     run_id, _, path = rest.partition("/")
     if not run_id:
         raise TargetError(f"{s!r}: no run id after 'runs:/'")
     if not _RUN_ID_LOOSE.match(run_id):
         raise TargetError(f"{s!r}: {run_id!r} is not a valid run id")
     return Target(RUN, s, run_id=run_id, path=path.strip("/") or None)
-

@@ -38,8 +38,9 @@ class VersionWork:
     run_error: Optional[str] = None  # "not_found" or a reason
 
 
-def build_version(g: G.Lineage, w: VersionWork, f: Fetcher, mlmodel: Optional[dict],
-                  down_reason: Callable[[str], Optional[str]]) -> None:
+def build_version(
+    g: G.Lineage, w: VersionWork, f: Fetcher, mlmodel: Optional[dict], down_reason: Callable[[str], Optional[str]]
+) -> None:
     mv, src = w.version, w.src
     vname = f"version {mv.version} of {mv.name!r}"
     ws_uri = src.workspace_uri or w.endpoint.workspace_uri
@@ -61,15 +62,27 @@ def build_version(g: G.Lineage, w: VersionWork, f: Fetcher, mlmodel: Optional[di
             parent = lm_node.id
         else:
             err = f.model_errors.get((w.endpoint.workspace_uri, w.model_id))
-            lm_node = g.add(G.Node(f"logged_model:{w.model_id}", G.LOGGED_MODEL,
-                                   f"LoggedModel {w.model_id}", workspace_uri=shown_ws,
-                                   attrs={"model_id": w.model_id}))
+            lm_node = g.add(
+                G.Node(
+                    f"logged_model:{w.model_id}",
+                    G.LOGGED_MODEL,
+                    f"LoggedModel {w.model_id}",
+                    workspace_uri=shown_ws,
+                    attrs={"model_id": w.model_id},
+                )
+            )
             g.link(w.node_id, lm_node.id, "LoggedModel")
             parent = lm_node.id
             if err == NOT_FOUND:
-                g.note(G.Finding(G.WARNING, "logged_model_missing",
-                                 f"LoggedModel {w.model_id} of {vname} was not found in workspace "
-                                 f"{shown_ws} (deleted?)", lm_node.id, G.REQ_REACHABLE))
+                g.note(
+                    G.Finding(
+                        G.WARNING,
+                        "logged_model_missing",
+                        f"LoggedModel {w.model_id} of {vname} was not found in workspace {shown_ws} (deleted?)",
+                        lm_node.id,
+                        G.REQ_REACHABLE,
+                    )
+                )
     mm = N.mlflow_model_node(g, parent, mv.source, ws_uri)
     if mlmodel:
         N.apply_mlmodel(g, mm, mlmodel, vname)
@@ -79,26 +92,51 @@ def build_version(g: G.Lineage, w: VersionWork, f: Fetcher, mlmodel: Optional[di
     if not w.endpoint.tracking_uri and (w.run_id or w.model_id):
         reason = w.endpoint.reason or down_reason(w.endpoint.workspace_uri) or "no client for it"
         what = f"run {N.short(w.run_id)}" if w.run_id else f"LoggedModel {w.model_id}"
-        g.note(G.Finding(G.ERROR, "workspace_unreachable",
-                         f"{what} is in workspace {shown_ws}, which this client cannot reach: {reason}",
-                         w.node_id, G.REQ_REACHABLE))
+        g.note(
+            G.Finding(
+                G.ERROR,
+                "workspace_unreachable",
+                f"{what} is in workspace {shown_ws}, which this client cannot reach: {reason}",
+                w.node_id,
+                G.REQ_REACHABLE,
+            )
+        )
         if w.run_id:
             N.unread_run(g, parent, w.run_id, ws_uri, src.experiment_id)
     elif w.run_id and w.run is None:
         err = w.run_error or "not looked up"
         if err == NOT_FOUND:
-            g.note(G.Finding(G.ERROR, "run_not_found",
-                             f"run {w.run_id} of {vname} was not found in workspace {shown_ws}: "
-                             "deleted permanently, or the version points at another workspace",
-                             w.node_id, G.REQ_REACHABLE))
+            g.note(
+                G.Finding(
+                    G.ERROR,
+                    "run_not_found",
+                    f"run {w.run_id} of {vname} was not found in workspace {shown_ws}: "
+                    "deleted permanently, or the version points at another workspace",
+                    w.node_id,
+                    G.REQ_REACHABLE,
+                )
+            )
         elif str(err).startswith(SERVER_ERROR):
-            g.note(G.Finding(G.ERROR, "workspace_error",
-                             f"run {N.short(w.run_id)} in workspace {shown_ws} could not be read: {err}; "
-                             "try again, or see that server's log", w.node_id, G.REQ_REACHABLE))
+            g.note(
+                G.Finding(
+                    G.ERROR,
+                    "workspace_error",
+                    f"run {N.short(w.run_id)} in workspace {shown_ws} could not be read: {err}; "
+                    "try again, or see that server's log",
+                    w.node_id,
+                    G.REQ_REACHABLE,
+                )
+            )
         else:
-            g.note(G.Finding(G.ERROR, "workspace_unreachable",
-                             f"run {N.short(w.run_id)} is in workspace {shown_ws}, which this client "
-                             f"cannot reach: {err}", w.node_id, G.REQ_REACHABLE))
+            g.note(
+                G.Finding(
+                    G.ERROR,
+                    "workspace_unreachable",
+                    f"run {N.short(w.run_id)} is in workspace {shown_ws}, which this client cannot reach: {err}",
+                    w.node_id,
+                    G.REQ_REACHABLE,
+                )
+            )
         N.unread_run(g, parent, w.run_id, ws_uri, src.experiment_id)
     elif w.run is not None:
         run_ok = True
@@ -107,9 +145,16 @@ def build_version(g: G.Lineage, w: VersionWork, f: Fetcher, mlmodel: Optional[di
         exp_id = w.run.info.experiment_id
         N.attach_experiment(g, rnode.id, exp_id, ws_uri, *f.experiment(w.endpoint, exp_id))
         if w.run.info.lifecycle_stage == "deleted":
-            g.note(G.Finding(G.ERROR, "run_deleted",
-                             f"run {w.run_id} of {vname} was deleted (it is in the trash and will be "
-                             "purged); its record is still readable", rnode.id, G.REQ_REACHABLE))
+            g.note(
+                G.Finding(
+                    G.ERROR,
+                    "run_deleted",
+                    f"run {w.run_id} of {vname} was deleted (it is in the trash and will be "
+                    "purged); its record is still readable",
+                    rnode.id,
+                    G.REQ_REACHABLE,
+                )
+            )
         code = N.code_from_tags(g, rnode.id, dict(w.run.data.tags or {}), ws_uri, "run tags")
         run_git, run_nb, entry, source_type = code.git, code.notebook, code.entry, code.source_type
     elif w.logged_model is not None:
@@ -117,38 +162,70 @@ def build_version(g: G.Lineage, w: VersionWork, f: Fetcher, mlmodel: Optional[di
         run_ok = True
         exp_id = w.logged_model.experiment_id
         N.attach_experiment(g, parent, exp_id, ws_uri, *f.experiment(w.endpoint, exp_id))
-        g.note(G.Finding(G.INFO, "no_run", f"{vname} comes from LoggedModel {w.model_id}, "
-                         "which was logged outside any run", parent))
-        code = N.code_from_tags(g, parent, dict(getattr(w.logged_model, "tags", None) or {}), ws_uri,
-                                "LoggedModel tags")
+        g.note(
+            G.Finding(
+                G.INFO,
+                "no_run",
+                f"{vname} comes from LoggedModel {w.model_id}, which was logged outside any run",
+                parent,
+            )
+        )
+        code = N.code_from_tags(
+            g, parent, dict(getattr(w.logged_model, "tags", None) or {}), ws_uri, "LoggedModel tags"
+        )
         run_git, run_nb, entry, source_type = code.git, code.notebook, code.entry, code.source_type
     elif not w.run_id and not w.model_id:
-        g.note(G.Finding(G.ERROR, "no_source_run",
-                         f"{vname} has no source run: it was registered from {redact(mv.source)}",
-                         w.node_id, G.REQ_REACHABLE))
+        g.note(
+            G.Finding(
+                G.ERROR,
+                "no_source_run",
+                f"{vname} has no source run: it was registered from {redact(mv.source)}",
+                w.node_id,
+                G.REQ_REACHABLE,
+            )
+        )
 
     ver_git, ver_nb = src.git, src.notebook
     git = run_git if run_git.commit else ver_git
     if ver_git.commit and not run_git.commit:
-        N.code_nodes(g, w.node_id if not run_ok else parent, ver_git, ver_nb if not run_nb.path else T.Notebook(),
-                     None, ws_uri, "version tags")
+        N.code_nodes(
+            g,
+            w.node_id if not run_ok else parent,
+            ver_git,
+            ver_nb if not run_nb.path else T.Notebook(),
+            None,
+            ws_uri,
+            "version tags",
+        )
     if ver_git.commit and run_git.commit and ver_git.commit != run_git.commit:
-        g.note(G.Finding(G.WARNING, "commit_mismatch",
-                         f"{vname} records commit {ver_git.commit[:12]} but its run records "
-                         f"{run_git.commit[:12]}", w.node_id))
+        g.note(
+            G.Finding(
+                G.WARNING,
+                "commit_mismatch",
+                f"{vname} records commit {ver_git.commit[:12]} but its run records {run_git.commit[:12]}",
+                w.node_id,
+            )
+        )
     if ver_git.repo_url and run_git.repo_url and not same_repo(ver_git.repo_url, run_git.repo_url):
-        g.note(G.Finding(G.WARNING, "repo_mismatch", f"{vname} and its run name different repositories",
-                         w.node_id))
+        g.note(G.Finding(G.WARNING, "repo_mismatch", f"{vname} and its run name different repositories", w.node_id))
     if not git.commit:
         reason = _no_git_reason(run_ok, w, run_nb if run_ok else ver_nb, entry, source_type, predates)
-        g.note(G.Finding(G.ERROR, "no_git_reference", f"version {mv.version} of {mv.name!r} has no git "
-                         f"reference: {reason}", w.node_id, G.REQ_COMMIT))
+        g.note(
+            G.Finding(
+                G.ERROR,
+                "no_git_reference",
+                f"version {mv.version} of {mv.name!r} has no git reference: {reason}",
+                w.node_id,
+                G.REQ_COMMIT,
+            )
+        )
     else:
         N.dirty_finding(g, git, f"version {mv.version} of {mv.name!r}", w.node_id)
 
 
-def _no_git_reason(run_ok: bool, w: VersionWork, nb: T.Notebook, entry: Optional[str],
-                   source_type: Optional[str], predates: bool) -> str:
+def _no_git_reason(
+    run_ok: bool, w: VersionWork, nb: T.Notebook, entry: Optional[str], source_type: Optional[str], predates: bool
+) -> str:
     if not w.run_id and not w.model_id:
         return "it has no source run to read one from"
     if not run_ok:

@@ -46,8 +46,9 @@ MAX_WORKERS = 8
 class Walker:
     """One resolve call: the graph being built, the pool every request shares, and what was fetched."""
 
-    def __init__(self, clients: Clients, lineage: G.Lineage, *, fetch_mlmodel: bool = False,
-                 max_workers: int = MAX_WORKERS):
+    def __init__(
+        self, clients: Clients, lineage: G.Lineage, *, fetch_mlmodel: bool = False, max_workers: int = MAX_WORKERS
+    ):
         self.c = clients
         self.g = lineage
         self.fetch_mlmodel = fetch_mlmodel
@@ -152,12 +153,16 @@ class Walker:
             if exc is not None:
                 if is_not_found(exc):
                     raise ResolveError(f"no registered model named {name!r} in {redact(self.c.registry_uri)}")
-                raise ResolveError(f"model {name!r}: registry {redact(self.c.registry_uri)}: "
-                                   f"{describe_error(exc, self.c.timeout)}")
+                raise ResolveError(
+                    f"model {name!r}: registry {redact(self.c.registry_uri)}: {describe_error(exc, self.c.timeout)}"
+                )
         N.registered_model_node(self.g, name, self.c.registry_uri, rm)
         if not mvs:
-            self.g.note(G.Finding(G.WARNING, "no_versions", f"registered model {name!r} has no versions",
-                                  N.registered_model_id(name)))
+            self.g.note(
+                G.Finding(
+                    G.WARNING, "no_versions", f"registered model {name!r} has no versions", N.registered_model_id(name)
+                )
+            )
         return sorted(mvs, key=lambda v: int(v.version))
 
     # --- versions ---------------------------------------------------------------------------------
@@ -168,8 +173,14 @@ class Walker:
             vtags = dict(mv.tags or {})
             src = T.source_from_version_tags(vtags)
             node = N.version_node(self.g, mv, self.c.registry_uri)
-            w = VersionWork(mv, node.id, src, getattr(mv, "run_id", None) or src.run_id,
-                            N.model_id_of(mv) or src.model_id, self.c.endpoint(src.workspace_uri))
+            w = VersionWork(
+                mv,
+                node.id,
+                src,
+                getattr(mv, "run_id", None) or src.run_id,
+                N.model_id_of(mv) or src.model_id,
+                self.c.endpoint(src.workspace_uri),
+            )
             works.append(w)
             if not src.workspace_uri and self.c.is_unity_catalog():
                 uc_missing.append(w)
@@ -223,8 +234,10 @@ class Walker:
 
         for w, info, exc in self.pmap(ask, works):
             if exc is not None:
-                w.uc_note = f"Unity Catalog could not say where run {N.short(w.run_id)} lives: " \
-                            f"{describe_error(exc, self.c.timeout)}"
+                w.uc_note = (
+                    f"Unity Catalog could not say where run {N.short(w.run_id)} lives: "
+                    f"{describe_error(exc, self.c.timeout)}"
+                )
                 continue
             ws_id, home_id, host = info
             if not ws_id:
@@ -238,8 +251,9 @@ class Walker:
                 w.src = _with_workspace(w.src, uri)
                 w.uc_note = f"Unity Catalog records that run {N.short(w.run_id)} lives in workspace id {ws_id}"
             else:
-                w.endpoint = Endpoint(f"?o={ws_id}", None, "none",
-                                      f"no profile or {_mapping_name()} entry names workspace id {ws_id}")
+                w.endpoint = Endpoint(
+                    f"?o={ws_id}", None, "none", f"no profile or {_mapping_name()} entry names workspace id {ws_id}"
+                )
                 w.src = _with_workspace(w.src, f"databricks workspace id {ws_id}")
                 w.uc_note = f"Unity Catalog records that run {N.short(w.run_id)} lives in workspace id {ws_id}"
 
@@ -265,8 +279,9 @@ class Walker:
         except Exception as exc:
             if is_not_found(exc):
                 raise ResolveError(f"run {run_id} not found in {redact(self.c.tracking_uri)}") from None
-            raise ResolveError(f"run {run_id}: {redact(self.c.tracking_uri)}: "
-                               f"{describe_error(exc, self.c.timeout)}") from None
+            raise ResolveError(
+                f"run {run_id}: {redact(self.c.tracking_uri)}: {describe_error(exc, self.c.timeout)}"
+            ) from None
         self.f.runs[(ep.workspace_uri, run_id)] = run
         rtags = dict(run.data.tags or {})
         ws_uri = rtags.get(T.WORKSPACE_URI) or ep.workspace_uri
@@ -278,7 +293,8 @@ class Walker:
 
         def models():
             return self.c.tracking().search_logged_models(
-                experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'")
+                experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+            )
 
         def experiment():
             return self.c.tracking().get_experiment(run.info.experiment_id)
@@ -290,24 +306,39 @@ class Walker:
             self.f.experiments[(ep.workspace_uri, run.info.experiment_id)] = exp
         else:
             self.f.experiment_errors[(ep.workspace_uri, run.info.experiment_id)] = (
-                NOT_FOUND if is_not_found(exc) else describe_error(exc, self.c.timeout))
+                NOT_FOUND if is_not_found(exc) else describe_error(exc, self.c.timeout)
+            )
         self._attach_experiment(rnode.id, ep, run.info.experiment_id, ws_uri)
-        for lm in (results.get("models", (None, None))[0] or []):
+        for lm in results.get("models", (None, None))[0] or []:
             lnode = N.logged_model_node(self.g, lm, ws_uri)
             self.g.link(rnode.id, lnode.id, "logged model")
             N.mlflow_model_node(self.g, lnode.id, lm.artifact_location, ws_uri)
-        for mv in (results["versions"][0] or []):
+        for mv in results["versions"][0] or []:
             vnode = N.version_node(self.g, mv, self.c.registry_uri, with_model=False)
             self.g.link(rnode.id, vnode.id, "registered as")
         code = N.code_from_tags(self.g, rnode.id, rtags, ws_uri, "run tags")
         git = code.git
         if run.info.lifecycle_stage == "deleted":
-            self.g.note(G.Finding(G.ERROR, "run_deleted", f"run {run_id} was deleted (it is in the trash and will "
-                                  "be purged); its record is still readable", rnode.id, G.REQ_REACHABLE))
+            self.g.note(
+                G.Finding(
+                    G.ERROR,
+                    "run_deleted",
+                    f"run {run_id} was deleted (it is in the trash and will be purged); its record is still readable",
+                    rnode.id,
+                    G.REQ_REACHABLE,
+                )
+            )
         if not git.commit:
             reason = N.run_no_git_reason(code.notebook, code.entry, code.source_type)
-            self.g.note(G.Finding(G.ERROR, "no_git_reference", f"run {N.short(run_id)} has no git reference: {reason}",
-                                  rnode.id, G.REQ_COMMIT))
+            self.g.note(
+                G.Finding(
+                    G.ERROR,
+                    "no_git_reference",
+                    f"run {N.short(run_id)} has no git reference: {reason}",
+                    rnode.id,
+                    G.REQ_COMMIT,
+                )
+            )
         else:
             N.dirty_finding(self.g, git, f"run {N.short(run_id)}", rnode.id)
 
@@ -329,8 +360,9 @@ class Walker:
         N.mlflow_model_node(self.g, lnode.id, lm.artifact_location, ws_uri)
         for ref in N.model_version_refs(ltags.get(T.MLFLOW_MODEL_VERSIONS)):
             vid = f"model_version:{ref[0]}/{ref[1]}"
-            self.g.add(G.Node(vid, G.MODEL_VERSION, f"{ref[0]} version {ref[1]}",
-                              attrs={"name": ref[0], "version": ref[1]}))
+            self.g.add(
+                G.Node(vid, G.MODEL_VERSION, f"{ref[0]} version {ref[1]}", attrs={"name": ref[0], "version": ref[1]})
+            )
             self.g.link(lnode.id, vid, "registered as")
         if lm.source_run_id:
             self.f.fetch_runs({ep: {lm.source_run_id: lm.experiment_id}})
@@ -340,13 +372,26 @@ class Walker:
                 rnode = N.run_node(self.g, run, ws_uri)
                 self.g.link(lnode.id, rnode.id, "run")
                 self._attach_experiment(rnode.id, ep, run.info.experiment_id, ws_uri)
-                git = N.code_from_tags(self.g, rnode.id, dict(run.data.tags or {}), ws_uri, "run tags",
-                                       fallback_git=T.git_from_run_tags(ltags)).git
+                git = N.code_from_tags(
+                    self.g,
+                    rnode.id,
+                    dict(run.data.tags or {}),
+                    ws_uri,
+                    "run tags",
+                    fallback_git=T.git_from_run_tags(ltags),
+                ).git
             else:
                 err = self.f.run_errors.get((ep.workspace_uri, lm.source_run_id), NOT_FOUND)
-                self.g.note(G.Finding(G.ERROR, "run_not_found" if err == NOT_FOUND else "workspace_unreachable",
-                                      f"run {lm.source_run_id} of LoggedModel {model_id}: "
-                                      + ("not found" if err == NOT_FOUND else err), lnode.id, G.REQ_REACHABLE))
+                self.g.note(
+                    G.Finding(
+                        G.ERROR,
+                        "run_not_found" if err == NOT_FOUND else "workspace_unreachable",
+                        f"run {lm.source_run_id} of LoggedModel {model_id}: "
+                        + ("not found" if err == NOT_FOUND else err),
+                        lnode.id,
+                        G.REQ_REACHABLE,
+                    )
+                )
                 git = N.code_from_tags(self.g, lnode.id, ltags, ws_uri, "LoggedModel tags", with_entry=False).git
         else:
             self.f.fetch_experiments({(ep, lm.experiment_id)})
@@ -354,8 +399,11 @@ class Walker:
             git = N.code_from_tags(self.g, lnode.id, ltags, ws_uri, "LoggedModel tags").git
             self.g.note(G.Finding(G.INFO, "no_run", f"LoggedModel {model_id} was logged outside any run", lnode.id))
         if not git.commit:
-            self.g.note(G.Finding(G.ERROR, "no_git_reference", f"LoggedModel {model_id} has no git reference",
-                                  lnode.id, G.REQ_COMMIT))
+            self.g.note(
+                G.Finding(
+                    G.ERROR, "no_git_reference", f"LoggedModel {model_id} has no git reference", lnode.id, G.REQ_COMMIT
+                )
+            )
         else:
             N.dirty_finding(self.g, git, f"LoggedModel {model_id}", lnode.id)
 
