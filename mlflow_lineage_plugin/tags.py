@@ -99,7 +99,7 @@ MLFLOW_GIT_DIFF = "mlflow.source.git.diff"
 ORIGIN = "lineage_origin"
 ORIGIN_BACKFILL = "backfill"
 
-#: Every plugin-owned key, for the README table and the doctor.
+#: Every plugin-owned key, for the tag reference (docs/tags.md) and the doctor.
 PLUGIN_KEYS = (
     SCHEMA, WORKSPACE_URI, GIT_PATH, SOURCE_URL, RUN_ID, EXPERIMENT_ID, MODEL_ID, RUN_URL,
     GIT_COMMIT, GIT_BRANCH, GIT_REPO_URL, GIT_DIRTY, NOTEBOOK_PATH, NOTEBOOK_ID,
