@@ -190,6 +190,9 @@ def _ol() -> Any:
         user: Optional[str] = attr.field(default=None)
         runUrl: Optional[str] = attr.field(default=None)  # noqa: N815
         gitDirty: Optional[bool] = attr.field(default=None)  # noqa: N815
+        uncommittedChanges: Optional[str] = attr.field(default=None)  # noqa: N815
+        uncommittedChangesSha256: Optional[str] = attr.field(default=None)  # noqa: N815
+        uncommittedChangesFiles: Optional[int] = attr.field(default=None)  # noqa: N815
         notebookPath: Optional[str] = attr.field(default=None)  # noqa: N815
         notebookId: Optional[str] = attr.field(default=None)  # noqa: N815
         notebookRevisionId: Optional[str] = attr.field(default=None)  # noqa: N815
@@ -308,6 +311,9 @@ def run_event(facts: RunFacts) -> Any:
         experimentName=facts.experiment_name, runName=tags.get(T.MLFLOW_RUN_NAME), status=facts.status,
         user=tags.get(T.MLFLOW_USER), runUrl=run_page_url(facts.workspace_uri, facts.experiment_id, facts.run_id),
         gitDirty=git.dirty if git.commit else None, notebookPath=nb.path, notebookId=nb.id,
+        uncommittedChanges=git.diff.state if git.diff else None,
+        uncommittedChangesSha256=git.diff.sha256 if git.diff else None,
+        uncommittedChangesFiles=git.diff.files if git.diff else None,
         notebookRevisionId=nb.revision_id,
         registeredModelVersions=[{"name": n, "version": v} for n, v in facts.versions] or None,
         producer=PRODUCER,

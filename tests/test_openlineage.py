@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from conftest import RepoFactory, git
 
 from mlflow_lineage_plugin import openlineage as O
+from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.cli import main
 
 pytest.importorskip("openlineage.client", reason="the [openlineage] extra is not installed")
@@ -375,3 +376,32 @@ def test_nothing_else_in_the_plugin_imports_openlineage():
     imports = re.compile(r"^\s*(from openlineage[.\s]|import openlineage\b)", re.M)
     importers = sorted(str(p.relative_to(pkg)) for p in pkg.rglob("*.py") if imports.search(p.read_text()))
     assert importers == ["openlineage.py"]
+
+
+def test_a_dirty_runs_kept_changes_are_in_the_run_facet():
+    commit = "c" * 40
+    tags = {
+        T.MLFLOW_GIT_COMMIT: commit,
+        T.MLFLOW_GIT_REPO_URL: "https://github.com/acme/churn",
+        T.MLFLOW_GIT_DIRTY: "true",
+        T.GIT_PATH: "train.py",
+        T.GIT_DIFF: T.GIT_DIFF_CAPTURED,
+        T.GIT_DIFF_SHA256: "ab" * 32,
+        T.GIT_DIFF_BYTES: "1200",
+        T.GIT_DIFF_FILES: "3",
+    }
+    facts = O.RunFacts(run_id="r" * 32, experiment_id="1", experiment_name="churn", status="FINISHED",
+                       start_time=1_700_000_000_000, end_time=1_700_000_060_000,
+                       workspace_uri="http://127.0.0.1:5000", tags=tags)  # fmt: skip
+    ev = O.to_dict(O.run_event(facts))
+    validate_event(ev)
+    mine = ev["run"]["facets"][O.RUN_FACET]
+    assert mine["gitDirty"] is True
+    assert (mine["uncommittedChanges"], mine["uncommittedChangesSha256"], mine["uncommittedChangesFiles"]) == (
+        "captured",
+        "ab" * 32,
+        3,
+    )
+    clean_tags = {k: v for k, v in tags.items() if k not in T.DIFF_KEYS} | {T.MLFLOW_GIT_DIRTY: "false"}
+    clean = O.to_dict(O.run_event(O.RunFacts(**{**facts.__dict__, "tags": clean_tags})))
+    assert "uncommittedChanges" not in clean["run"]["facets"][O.RUN_FACET]
