@@ -105,6 +105,11 @@ print("RESULT " + json.dumps({
 """
 
 
+# Where the plugin-on/off comparison of MLflow's tracking behaviour (tests/test_tracking_store.py) also runs,
+# besides the MLflow 3 of the test environment itself.
+SAME_BEHAVIOUR_CASES = ("c-mlflow-2.22",)
+
+
 def find_python(version: str) -> Optional[str]:
     """An interpreter for ``version``: this one, one on PATH, or one under pyenv."""
     if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
@@ -211,6 +216,7 @@ class Outcome:
     check_rc: Optional[int] = None
     check: dict = field(default_factory=dict)
     resolver_output: str = ""  # everything `show` and `check` printed, stdout and stderr
+    same_behaviour: bool = False  # the plugin-on/off comparison ran in this environment and passed
     seconds: float = 0.0
     log: list[str] = field(default_factory=list)
 
@@ -333,6 +339,27 @@ def build_case(case: Case, wheel: Path, base: Path) -> Outcome:
         oc.check_rc, oc.check, checked = cli_json([cli, "check", target, "--format", "json"], oc.log, cwd=home,
                                                   env=renv)  # fmt: skip
         oc.resolver_output = shown + checked
+        if case.id in SAME_BEHAVIOUR_CASES:
+            # MLflow's own tracking behaviour, plugin on and off, on this MLflow (SQLite and a server).
+            run([py, "-m", "pip", "install", "-q", "pytest", "pytest-timeout"], oc.log, env=env)
+            run(
+                [
+                    py,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    str(ROOT / "tests" / "test_tracking_store.py"),
+                    "-k",
+                    "behaviour_unchanged",
+                ],
+                oc.log,
+                cwd=ROOT,
+                env=clean_env(HOME=str(home)),
+                timeout=600,
+            )
+            oc.same_behaviour = True
     except Exception as exc:  # reported by the test of this case, with the log
         oc.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -431,6 +458,9 @@ def test_install_leaves_mlflow_alone_and_the_plugin_works(case, outcomes):
     assert oc.check_rc == 0, _fail(oc, f"check exited {oc.check_rc}: {checked}")
     assert oc.check["results"] == [{"target": target, "ok": True, "commits": [oc.head[:12]], "findings": []}], checked
     assert SECRET not in oc.resolver_output and "Traceback" not in oc.resolver_output, oc.resolver_output
+
+    # 5. MLflow's own tracking behaviour is unchanged by the plugin on this MLflow too.
+    assert oc.same_behaviour == (case.id in SAME_BEHAVIOUR_CASES), _fail(oc, "plugin on/off comparison")
 
 
 def test_doctor_without_mlflow_says_how_to_get_it(wheel, tmp_path):
