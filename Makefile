@@ -18,6 +18,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check mlflow_lineage_plugin tests examples benchmarks
 	$(PY) -m ruff format --check mlflow_lineage_plugin tests examples benchmarks
+	$(PY) -m mypy
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
 
 bench: $(STAMP)

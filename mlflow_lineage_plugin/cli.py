@@ -13,11 +13,14 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 
 import click
 
 from mlflow_lineage_plugin import __version__
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -243,7 +246,8 @@ def check(
     _check_uri(registry_uri, "--registry-uri")
     parsed = [parse_target(t) for t in targets]  # all malformed input is reported before any request
     clients = Clients(tracking_uri, registry_uri, timeout)
-    report, failed = [], False
+    report: list[dict[str, Any]] = []
+    failed = False
     for t in parsed:
         lineage = resolve(t, clients=clients, fetch_mlmodel=mlmodel)
         broken = lineage.findings_for(set(reqs))
@@ -273,7 +277,7 @@ class _ClickProgress:
     """
 
     def __init__(self) -> None:
-        self._bar = None
+        self._bar: Optional[ProgressBar[int]] = None
         self.enabled = sys.stderr.isatty()
 
     def begin(self, label: str, length: int) -> None:
@@ -360,7 +364,7 @@ def backfill(
     """
     import datetime as dt
 
-    from mlflow_lineage_plugin.backfill import Backfill, Options, Selection
+    from mlflow_lineage_plugin.backfill import Backfill, Options, Progress, Selection
     from mlflow_lineage_plugin.resolve.endpoints import configured_mapping
 
     _check_uri(tracking_uri, "--tracking-uri")
@@ -377,7 +381,8 @@ def backfill(
         tracking_uri,
         registry_uri,
         mapping=configured_mapping(),
-        progress=_ClickProgress(),
+        # _ClickProgress has Progress's methods; subclassing it would import the job (and MLflow) with the CLI
+        progress=cast(Progress, _ClickProgress()),
         options=Options(apply=apply, overwrite=overwrite, workers=workers, retries=retries),
     )
     report = job.run(

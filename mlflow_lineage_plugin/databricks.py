@@ -301,7 +301,7 @@ _folders: dict[tuple[str, str], _Folder] = {}
 def _parents(path: str) -> list[str]:
     """The folders above a notebook, innermost first, without the top-level ones (``/Repos``,
     ``/Users``, ``/Workspace/Users``...), which are never Git folders: one request saved per run."""
-    out = []
+    out: list[str] = []
     p = posixpath.dirname(path.rstrip("/"))
     while len(out) < _MAX_PARENT_DEPTH:
         segments = [s for s in p.split("/") if s]

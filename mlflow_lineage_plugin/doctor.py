@@ -350,7 +350,7 @@ def check_registry(report: Report, dist: Optional[Any], captured: list[warnings.
         return _get_store_registry()
 
     found = _check_scheme_hook(report, "registry", REGISTRY_GROUP, "model-registry store", dist, captured, get_registry)
-    if found is not None:
+    if found is not None and dist:  # found implies dist: without it no entry point is ours
         registry, wrapped = found
         declared = {ep.name for ep in dist.entry_points if ep.group == REGISTRY_GROUP}
         _check_current_registry_uri(report, registry, declared, wrapped)
@@ -428,7 +428,7 @@ def check_would_record(report: Report, script: Optional[str], switched_off: bool
     # The script, or an interactive session in the current directory: not the doctor's own executable.
     provider = LineageRunContext(os.path.abspath(script) if script else os.getcwd())
     outcome = run_bounded(lambda: _resolve_like_mlflow(provider), TAGS_TIMEOUT, "lineage-doctor")
-    value, error = outcome.value, outcome.error
+    error = outcome.error
     if not outcome.finished:
         report.add("would record", FAIL, f"{where}: the provider did not answer in {TAGS_TIMEOUT:.0f} s",
                    "a run here would wait on it; report this as a bug")  # fmt: skip
@@ -436,7 +436,7 @@ def check_would_record(report: Report, script: Optional[str], switched_off: bool
     if error is not None:
         report.add("would record", FAIL, f"{where}: the provider raised", error_line(error))
         return
-    active, recorded = value
+    active, recorded = outcome.result()
     recorded = dict(recorded or {})
     report.facts["would_record"] = {"as": where, "in_context": bool(active), "tags": recorded}
     if switched_off or not active:

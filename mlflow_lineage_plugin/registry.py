@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any, Callable, Optional
 
 from mlflow.exceptions import MlflowException
@@ -341,7 +342,8 @@ def _timeout() -> float:
 
 def _requirements() -> frozenset[str]:
     if config.unknown_requirements():
-        raise LineageRefusal(config.setting_problem(config.REQUIRE, config.get(config.REQUIRE) or ""))
+        problem = config.setting_problem(config.REQUIRE, config.get(config.REQUIRE) or "")
+        raise LineageRefusal(problem or f"{config.REQUIRE}: unknown requirement(s)")
     return config.required()
 
 
@@ -520,7 +522,7 @@ def _register_local_paths() -> None:
         from mlflow.tracking._model_registry.registry import ModelRegistryStoreRegistry
     except ImportError:
         return
-    frame = sys._getframe(1)
+    frame: Optional[FrameType] = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == "register_entrypoints":
             registry = frame.f_locals.get("self")

@@ -268,7 +268,7 @@ def fit_value(key: str, value: str, limit: int) -> Optional[str]:
     return value[: limit - 3] + "..."
 
 
-def _put(out: dict, key: str, value: object, limit: int) -> None:
+def _put(out: dict[str, str], key: str, value: object, limit: int) -> None:
     if value is None or value == "":
         return
     fitted = fit_value(key, str(value), limit)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from types import FrameType
 from typing import Any, Callable, Optional
 
 from mlflow_lineage_plugin import config, reconcile, uncommitted
@@ -163,7 +164,7 @@ def _register_local_paths() -> None:
         from mlflow.tracking._tracking_service.registry import TrackingStoreRegistry
     except ImportError:
         return
-    frame = sys._getframe(1)
+    frame: Optional[FrameType] = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == "register_entrypoints":
             registry = frame.f_locals.get("self")

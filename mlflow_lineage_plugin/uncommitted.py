@@ -71,13 +71,13 @@ def prepare(git: Optional[T.GitRef], checkout: Optional[str], *, databricks: boo
     if git is None or not git.commit or git.dirty is False:
         return {}
     try:
-        return _prepare(git, checkout, databricks)
+        return _prepare(git.commit, checkout, databricks)
     except Exception as exc:  # a bug of ours must never cost the run its other tags
         _warnings(f"mlflow-lineage: uncommitted changes not kept ({type(exc).__name__})")
         return T.diff_tags(T.GitDiff(T.GIT_DIFF_FAILED))
 
 
-def _prepare(git: T.GitRef, checkout: Optional[str], databricks: bool) -> dict[str, str]:
+def _prepare(commit: str, checkout: Optional[str], databricks: bool) -> dict[str, str]:
     if not checkout:
         return T.diff_tags(T.GitDiff(T.GIT_DIFF_UNAVAILABLE)) if databricks else {}
     s = settings()
@@ -86,7 +86,7 @@ def _prepare(git: T.GitRef, checkout: Optional[str], databricks: bool) -> dict[s
     from mlflow_lineage_plugin.git.patch import DiffState, capture_patch
 
     p = capture_patch(
-        checkout, git.commit, max_bytes=s.max_bytes, exclude=s.exclude, untracked=s.untracked, timeout=s.timeout
+        checkout, commit, max_bytes=s.max_bytes, exclude=s.exclude, untracked=s.untracked, timeout=s.timeout
     )
     if p.state is DiffState.CAPTURED and not p.patch:
         return {}  # dirty state unknown, and nothing changed after all

@@ -92,8 +92,8 @@ def parse_workspace_uri(uri: str) -> ParsedWorkspaceUri:
     uri = uri.strip()
     base, _, query = uri.partition("?")
     params = parse_qs(query)
-    name = (params.get("workspace") or [None])[0]
-    ws_id = (params.get("o") or [None])[0]
+    name = next(iter(params.get("workspace", [])), None)
+    ws_id = next(iter(params.get("o", [])), None)
     if ws_id is not None:
         return ParsedWorkspaceUri("databricks", base.rstrip("/"), workspace_id=ws_id)
     scheme = base.split("://", 1)[0].lower() if "://" in base else ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import os
 import threading
 from collections import OrderedDict
@@ -131,7 +132,7 @@ class Place:
         """The runs among ``run_ids`` that live here, deleted ones included (as version creation reads them)."""
         from mlflow.entities import ViewType
 
-        found = []
+        found: list[S.RunFacts] = []
         quoted = ",".join(f"'{r}'" for r in run_ids if _is_run_id(r))
         if not quoted:
             return found
@@ -356,7 +357,7 @@ class Backfill:
             like = "".join("%" if c == "*" else "_" if c == "?" else c for c in g)
             # LIKE's `_` and `%` inside a name match more, never less; the exact test is fnmatch's
             searches.append(
-                ("" if "[" in g else f"name LIKE {_quoted(like)}", lambda n, g=g: fnmatch.fnmatchcase(n, g))
+                ("" if "[" in g else f"name LIKE {_quoted(like)}", functools.partial(fnmatch.fnmatchcase, pat=g))
             )
         return searches, estimate
 
@@ -433,7 +434,9 @@ class Backfill:
                 continue
             self._advance()
         models = self._logged_models([S.model_id_from_source(v.source) for v, _ in todo if not v.run_id], pool)
-        run_ids = [v.run_id or (models.get(S.model_id_from_source(v.source)) or _NO).source_run_id for v, _ in todo]
+        run_ids = [
+            v.run_id or (models.get(S.model_id_from_source(v.source) or "") or _NO).source_run_id for v, _ in todo
+        ]
         where = self._run_workspaces([v for v, _ in todo], index, pool) if self.unity_catalog else [None] * len(todo)
         found = index.lookup([r for r, w in zip(run_ids, where) if r and not isinstance(w, Place)])
         named: dict[int, tuple[Place, list[str]]] = {}

@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Optional
+from typing import Any, Optional
 
 
 class State(str, Enum):
@@ -39,7 +39,7 @@ class Item:
         return f"version {self.key}" if self.kind == "version" else f"run {self.key}"
 
     def to_dict(self) -> dict:
-        d = {"kind": self.kind, "state": self.state.value, "tags": self.writes}
+        d: dict[str, Any] = {"kind": self.kind, "state": self.state.value, "tags": self.writes}
         d["model" if self.kind == "version" else "experiment_id"] = self.group
         d["version" if self.kind == "version" else "run_id"] = self.key
         if self.reason:

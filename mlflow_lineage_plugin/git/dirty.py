@@ -135,10 +135,10 @@ class DirtyCheck:
     def _seen(self) -> tuple[Optional[tuple], Optional[tuple]]:
         """What the clean status proves per file: the stat data from before it ran, for files that
         did not change while it ran and whose times were settled before it started."""
-        if self.before is None or self.index is None or self.before[2] is None:
+        if self.before is None or self.index is None:
             return None, None
         started_ns, before, rules = self.before
-        if not _rules_unchanged(rules):
+        if rules is None or not _rules_unchanged(rules):
             return None, None
         after = _lstat_all(self.repo, self.index)
         limit = started_ns - _SETTLED_NS

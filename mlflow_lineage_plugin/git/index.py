@@ -65,7 +65,8 @@ def _load(repo: Repo, path: str, key: tuple) -> Optional[Index]:
         except (struct.error, ValueError, IndexError):  # truncated or corrupt: unknown, not empty
             return None
         if parsed is not None:
-            index = Index(key, mtime, count, *parsed, version=version)
+            paths, stats, provable = parsed
+            index = Index(key, mtime, count, paths, stats, provable, version=version)
     return index
 
 

@@ -56,7 +56,8 @@ def _bracket(pattern: str, start: int) -> tuple[int, Optional[str]]:
     i = start + 1
     negate = i < len(pattern) and pattern[i] in "!^"
     i += negate
-    parts, first = [], True
+    parts: list[str] = []
+    first = True
     while i < len(pattern):
         c = pattern[i]
         if c == "]" and not first:

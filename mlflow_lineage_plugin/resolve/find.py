@@ -159,7 +159,7 @@ def _dataset_matches(dataset: str, refs: list[DatasetRef]) -> list[DatasetRef]:
     out = []
     for d in refs:
         named = dataset in (d.name, d.digest, d.location, f"{d.namespace}/{d.ol_name}".rstrip("/"))
-        table = bool(base and d.table) and base.lower() == d.table.lower() and version in ("", d.version)
+        table = bool(base and d.table and base.lower() == d.table.lower() and version in ("", d.version))
         if named or table:
             out.append(d)
     return out

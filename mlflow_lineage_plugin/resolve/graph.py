@@ -19,7 +19,9 @@ class _StrEnum(str, Enum):
     so callers and readers of ``to_dict`` see plain strings (``enum.StrEnum`` needs Python 3.11)."""
 
     __str__ = str.__str__
-    __format__ = str.__format__
+
+    def __format__(self, format_spec: str) -> str:
+        return str.__format__(self, format_spec)
 
 
 class NodeKind(_StrEnum):
@@ -73,7 +75,7 @@ KINDS = tuple(NodeKind)
 ERROR = Severity.ERROR
 WARNING = Severity.WARNING
 INFO = Severity.INFO
-_SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
+_SEVERITY_ORDER: dict[str, int] = {ERROR: 0, WARNING: 1, INFO: 2}
 
 REQ_COMMIT = Requirement.COMMIT
 REQ_CLEAN = Requirement.CLEAN

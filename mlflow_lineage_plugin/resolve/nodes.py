@@ -384,9 +384,9 @@ def code_nodes(
     g.link(code_id or parent_id, commit.id, "at commit")
     if git.diff is not None:
         changes = commit.attrs.setdefault("changes", [])
-        entry = changes_entry(g.nodes.get(parent_id), git.diff)
-        if entry not in changes:
-            changes.append(entry)
+        kept = changes_entry(g.nodes.get(parent_id), git.diff)
+        if kept not in changes:
+            changes.append(kept)
     if repo:
         rnode = g.add(G.Node(
             f"repository:{repo.lower()}", G.REPOSITORY, f"repository {repo}",
@@ -455,12 +455,13 @@ def _kept(diff: Optional[T.GitDiff]) -> str:
 
 def dirty_finding(g: G.Lineage, git: T.GitRef, what: str, node_id: str) -> None:
     exact = git.diff is not None and git.diff.captured and not git.diff.excluded
+    commit = (git.commit or "")[:12]  # callers pass a reference that has a commit
     if git.dirty is True:
         g.note(
             G.Finding(
                 G.WARNING,
                 "dirty",
-                f"{what}: commit {git.commit[:12]} had uncommitted changes "
+                f"{what}: commit {commit} had uncommitted changes "
                 f"when the run started, so the code that ran is not exactly that commit; {_kept(git.diff)}",
                 node_id,
                 G.REQ_CLEAN,
@@ -471,7 +472,7 @@ def dirty_finding(g: G.Lineage, git: T.GitRef, what: str, node_id: str) -> None:
             G.Finding(
                 G.WARNING,
                 "dirty_unknown",
-                f"{what}: whether the working tree of commit {git.commit[:12]} was clean is not recorded",
+                f"{what}: whether the working tree of commit {commit} was clean is not recorded",
                 node_id,
                 G.REQ_CLEAN,
             )

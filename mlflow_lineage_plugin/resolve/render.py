@@ -14,7 +14,7 @@ from mlflow_lineage_plugin.resolve import graph as G
 
 FORMATS = ("text", "json", "mermaid", "dot", "markdown")
 
-_MARK = {G.ERROR: "✗", G.WARNING: "!", G.INFO: "i"}
+_MARK: dict[str, str] = {G.ERROR: "✗", G.WARNING: "!", G.INFO: "i"}
 _KIND_NAMES = {
     G.REGISTERED_MODEL: "registered model", G.MODEL_VERSION: "model version", G.LOGGED_MODEL: "LoggedModel",
     G.MLFLOW_MODEL: "MLflow model", G.NATIVE_ARTIFACT: "native artifact", G.RUN: "run",
@@ -107,7 +107,8 @@ def _changes(c: dict) -> str:
     if c.get("state") != "captured":
         return f"changes not kept ({c.get('state')})"
     size = f", {c['bytes']} bytes" if c.get("bytes") is not None else ""
-    intact = {True: ", intact", False: ", NOT intact"}.get(c.get("intact"), "")
+    marks: dict[object, str] = {True: ", intact", False: ", NOT intact"}
+    intact = marks.get(c.get("intact"), "")
     where = c.get("url") or c.get("kept_in")
     return f"changes kept: {c.get('files', '?')} files{size}{intact} {where}"
 
@@ -154,7 +155,7 @@ def _mermaid_text(s: str) -> str:
             .replace("\n", " ").replace("|", "#124;"))  # fmt: skip
 
 
-_MERMAID_SHAPE = {
+_MERMAID_SHAPE: dict[str, tuple[str, str]] = {
     G.REGISTERED_MODEL: ('[["', '"]]'), G.GIT_COMMIT: ('(["', '"])'), G.REPOSITORY: ('[/"', '"/]'),
     G.WORKSPACE: ('[("', '")]'), G.MLFLOW_MODEL: ('{{"', '"}}'), G.DATASET: ('[\\"', '"\\]'),
 }  # fmt: skip

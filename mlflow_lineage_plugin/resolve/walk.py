@@ -208,7 +208,7 @@ class Walker:
             exps_done.result()
         exps = set()
         for w in works:
-            key = (w.endpoint.workspace_uri, w.run_id)
+            key = (w.endpoint.workspace_uri, w.run_id or "")
             w.run = self.f.runs.get(key) if w.run_id else None
             w.run_error = self.f.run_errors.get(key) if w.run_id else None
             if w.run is not None:
@@ -301,12 +301,12 @@ class Walker:
 
         calls = [experiment, versions] + ([models] if hasattr(self.c.tracking(), "search_logged_models") else [])
         results = {fn.__name__: (res, exc) for fn, res, exc in self.pmap(lambda f: f(), calls)}
-        exp, exc = results["experiment"]
-        if exc is None:
+        exp, err = results["experiment"]
+        if err is None:
             self.f.experiments[(ep.workspace_uri, run.info.experiment_id)] = exp
         else:
             self.f.experiment_errors[(ep.workspace_uri, run.info.experiment_id)] = (
-                NOT_FOUND if is_not_found(exc) else describe_error(exc, self.c.timeout)
+                NOT_FOUND if is_not_found(err) else describe_error(err, self.c.timeout)
             )
         self._attach_experiment(rnode.id, ep, run.info.experiment_id, ws_uri)
         for lm in results.get("models", (None, None))[0] or []:
