@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from types import FrameType
 from typing import Any, Callable, Optional
 
 from mlflow.exceptions import MlflowException
@@ -512,26 +511,14 @@ build_uc_oss = _build_uc_oss
 
 
 def _register_local_paths() -> None:
-    """Also claim scheme-less paths (``/data/mlruns``), which map to the scheme ``""``.
-
-    ``""`` cannot be an entry-point name, so the ``file`` entry point points at a name this module
-    answers lazily: loading it finds the registry that is loading it (the caller's frame) and puts
-    ``build_file`` under ``""`` too, but only where MLflow's own file builder still sits there.
-    """
+    """Also claim scheme-less paths (``/data/mlruns``) for this registry: see ``scheme_less``."""
     try:
         from mlflow.tracking._model_registry.registry import ModelRegistryStoreRegistry
     except ImportError:
         return
-    frame: Optional[FrameType] = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "register_entrypoints":
-            registry = frame.f_locals.get("self")
-            if isinstance(registry, ModelRegistryStoreRegistry):
-                current = registry._registry.get("")
-                if current is not None and getattr(current, "__name__", "") == "_get_file_store":
-                    registry.register("", build_file)
-            return
-        frame = frame.f_back
+    from mlflow_lineage_plugin import scheme_less
+
+    scheme_less.claim(ModelRegistryStoreRegistry, build_file)
 
 
 def __getattr__(name: str):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from types import FrameType
 from typing import Any, Callable, Optional
 
 from mlflow_lineage_plugin import config, reconcile, uncommitted
@@ -157,23 +156,14 @@ build_databricks = _builder("_get_databricks_rest_store", "_get_databricks_rest_
 
 
 def _register_local_paths() -> None:
-    """Also claim scheme-less paths (``/data/mlruns``), which map to the scheme ``""``: the same lazy
-    name as the registry wrapper's ``file`` entry point (``registry._register_local_paths``), for the
-    tracking-store registry loading it."""
+    """Also claim scheme-less paths (``/data/mlruns``) for this registry: see ``scheme_less``."""
     try:
         from mlflow.tracking._tracking_service.registry import TrackingStoreRegistry
     except ImportError:
         return
-    frame: Optional[FrameType] = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "register_entrypoints":
-            registry = frame.f_locals.get("self")
-            if isinstance(registry, TrackingStoreRegistry):
-                current = registry._registry.get("")
-                if current is not None and getattr(current, "__name__", "") == "_get_file_store":
-                    registry.register("", build_file)
-            return
-        frame = frame.f_back
+    from mlflow_lineage_plugin import scheme_less
+
+    scheme_less.claim(TrackingStoreRegistry, build_file)
 
 
 def __getattr__(name: str):
