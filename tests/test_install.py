@@ -105,8 +105,9 @@ print("RESULT " + json.dumps({
 """
 
 
-# Where the plugin-on/off comparison of MLflow's tracking behaviour (tests/test_tracking_store.py) also runs,
-# besides the MLflow 3 of the test environment itself.
+# Where the plugin-on/off comparison of MLflow's tracking behaviour (tests/test_tracking_store.py) and the
+# uncommitted-changes round trips (tests/test_checkout.py) also run, besides the MLflow 3 of the test
+# environment itself.
 SAME_BEHAVIOUR_CASES = ("c-mlflow-2.22",)
 
 
@@ -340,8 +341,9 @@ def build_case(case: Case, wheel: Path, base: Path) -> Outcome:
                                                   env=renv)  # fmt: skip
         oc.resolver_output = shown + checked
         if case.id in SAME_BEHAVIOUR_CASES:
-            # MLflow's own tracking behaviour, plugin on and off, on this MLflow (SQLite and a server).
-            run([py, "-m", "pip", "install", "-q", "pytest", "pytest-timeout"], oc.log, env=env)
+            # MLflow's own tracking behaviour, plugin on and off, and the dirty-tree round trips through
+            # `mlflow-lineage checkout`, on this MLflow (SQLite and a server).
+            run([py, "-m", "pip", "install", "-q", "pytest", "pytest-timeout", "psycopg2-binary"], oc.log, env=env)
             run(
                 [
                     py,
@@ -351,8 +353,9 @@ def build_case(case: Case, wheel: Path, base: Path) -> Outcome:
                     "-p",
                     "no:cacheprovider",
                     str(ROOT / "tests" / "test_tracking_store.py"),
+                    str(ROOT / "tests" / "test_checkout.py"),
                     "-k",
-                    "behaviour_unchanged",
+                    "behaviour_unchanged or round_trip",
                 ],
                 oc.log,
                 cwd=ROOT,
