@@ -16,9 +16,10 @@ order in turn (``spread.order``) so that machine load hits all of them alike:
 
 HTTP requests per creation are counted AT THE SERVER (its access log). Every version created while
 timing is read back: those made with the wrapper (client- or server-side) must carry the lineage tags,
-those made without it must carry none. Budget: time ratio at most 1.3x, and at most one request more
-than the baseline (two for the LoggedModel flow). Prints median (p10-p90) per side and the load; exits
-1 when a budget is missed or an answer is wrong.
+those made without it must carry none. Budgets: at most one request more than the baseline (two for the
+LoggedModel flow); server-side and log_model, time ratio at most 1.3x; client-side create_model_version,
+at most one ``runs/get`` plus 0.3x of a plain creation (issue 13: the read itself is the floor).
+Prints median (p10-p90) per side and the load; exits 1 when a budget is missed or an answer is wrong.
 
     .venv/bin/python benchmarks/bench_registry.py [--n 60]
 """
@@ -45,6 +46,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import start_mlflow_server  # noqa: E402
 
 TIME_BUDGET = 1.3
+REST_BUDGET = 0.3  # client-side: beyond one runs/get, at most this share of a plain creation
 REQUEST_BUDGET = 1
 GIT = {
     "mlflow.source.git.commit": "0123456789abcdef0123456789abcdef01234567",
@@ -111,32 +113,49 @@ def count_requests(server_of, pairs, k: int = 10) -> dict[str, float]:
     return out
 
 
-def report(title: str, base: str, wrapped: str, times: dict, reqs: dict, request_budget: int = REQUEST_BUDGET) -> bool:
+def report(
+    title: str,
+    base: str,
+    wrapped: str,
+    times: dict,
+    reqs: dict,
+    request_budget: int = REQUEST_BUDGET,
+    time_budget: bool = True,
+) -> bool:
+    """``time_budget=False``: the time is judged against the one read instead (``report_floor``)."""
     mb, mw = median(times[base]), median(times[wrapped])
     ratio = mw / mb
     paired = [w / b for w, b in zip(times[wrapped], times[base])]
     extra = reqs[wrapped] - reqs[base]
-    ok = ratio <= TIME_BUDGET and extra <= request_budget
+    ok = (ratio <= TIME_BUDGET or not time_budget) and extra <= request_budget
+    judged = f"budget {TIME_BUDGET}x" if time_budget else "judged against one read below"
     print(f"\n{title}")
     print(f"  {base:<28} {spread(times[base], 1000, 2):>22} ms   {reqs[base]:.1f} requests/creation")
     print(f"  {wrapped:<28} {spread(times[wrapped], 1000, 2):>22} ms   {reqs[wrapped]:.1f} requests/creation")
     print(
-        f"  ratio of medians {ratio:.2f}x (budget {TIME_BUDGET}x; per-iteration ratios {spread(paired, digits=2)}),"
+        f"  ratio of medians {ratio:.2f}x ({judged};"
+        f" per-iteration ratios {spread(paired, digits=2)}),"
         f" extra requests {extra:+.1f} (budget +{request_budget})  -> {'OK' if ok else 'OVER BUDGET'}"
     )
     return ok
 
 
-def report_floor(times: dict, base: str, wrapped: str, read: str) -> None:
+def report_floor(times: dict, base: str, wrapped: str, read: str) -> bool:
     """What one read of the run costs on its own, measured alongside: the least any design that
-    reads the run once can add, so the ratio above can be split into that read and the rest."""
+    reads the run once can add, so the ratio above can be split into that read and the rest. The
+    budget is on the rest: at most ``REST_BUDGET`` of a plain creation."""
     mb, mr = median(times[base]), median(times[read])
     rest = [w - b - r for w, b, r in zip(times[wrapped], times[base], times[read])]
+    ok = median(rest) <= REST_BUDGET * mb
     print(
         f"  {read:<28} {spread(times[read], 1000, 2):>22} ms   = {mr / mb:.2f}x of a creation without the "
         f"wrapper: a wrapper that reads the run once cannot beat {(mb + mr) / mb:.2f}x here"
     )
-    print(f"  the rest, beyond that one read (with - without - read, per iteration): {spread(rest, 1000, 2)} ms")
+    print(
+        f"  the rest, beyond that one read (with - without - read, per iteration): {spread(rest, 1000, 2)} ms"
+        f" = {median(rest) / mb:.2f}x of a plain creation (budget {REST_BUDGET}x)  -> {'OK' if ok else 'OVER BUDGET'}"
+    )
+    return ok
 
 
 def check_versions(client, name: str, created: dict[str, list], wrapped: set[str]) -> list[str]:
@@ -207,9 +226,10 @@ def main() -> int:
                         "with wrapper (client-side)",
                         times,
                         reqs,
+                        time_budget=False,
                     )
                 )
-                report_floor(times, "without wrapper", "with wrapper (client-side)", floor[0])
+                oks.append(report_floor(times, "without wrapper", "with wrapper (client-side)", floor[0]))
                 load.sample()
 
             # The flow users run inside a run: log_model(..., registered_model_name=...). MLflow 3 registers

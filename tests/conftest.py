@@ -10,6 +10,7 @@ import contextlib
 import importlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -132,6 +133,11 @@ def sqlite_uri(tmp_path, monkeypatch) -> str:
     mlflow.set_tracking_uri(None) if hasattr(mlflow, "set_tracking_uri") else None
 
 
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
 class MlflowServer:
     def __init__(self, url: str, proc: subprocess.Popen, log: Path, backend: str):
         self.url = url
@@ -140,13 +146,16 @@ class MlflowServer:
         self.backend = backend
 
     def stop(self) -> None:
+        """Stop the server and every process it started: MLflow 2.x serves through gunicorn workers that
+        outlive a terminated ``mlflow server``, so the server runs in a session (process group) of its own."""
         if self.proc.poll() is None:
-            self.proc.terminate()
+            _signal_group(self.proc, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                _signal_group(self.proc, signal.SIGKILL)
                 self.proc.wait(timeout=5)
+        _signal_group(self.proc, signal.SIGKILL)  # whatever of the group is left
 
     def request_count(self) -> int:
         """Requests the server has answered so far, read from its access log."""
@@ -181,7 +190,7 @@ def start_mlflow_server(
         "--workers", "1",
     ]  # fmt: skip
     fh = open(log, "w")
-    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=senv, cwd=tmp)
+    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=senv, cwd=tmp, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -191,7 +200,7 @@ def start_mlflow_server(
             if requests.get(f"{url}/health", timeout=1).status_code == 200:
                 return MlflowServer(url, proc, log, backend)
         time.sleep(0.3)
-    proc.kill()
+    _signal_group(proc, signal.SIGKILL)
     raise RuntimeError(f"mlflow server did not start in {timeout}s:\n{log.read_text()[-3000:]}")
 
 
