@@ -170,16 +170,21 @@ def input_nodes(g: G.Lineage, run_node_id: str, run: Any, ws_uri: Optional[str])
     for d in run_datasets(run, ws_uri):
         g.link(run_node_id, dataset_node(g, d).id, d.relation)
     for mid in run_model_inputs(run):
-        lm = g.add(
-            G.Node(
-                f"logged_model:{mid}",
-                G.LOGGED_MODEL,
-                f"LoggedModel {mid}",
-                workspace_uri=ws_uri,
-                attrs={"model_id": mid},
-            )
+        g.link(run_node_id, unread_logged_model(g, mid, ws_uri).id, "model input")
+
+
+def unread_logged_model(g: G.Lineage, model_id: str, ws_uri: Optional[str]) -> G.Node:
+    """A LoggedModel known by its id alone (not read, or not readable): enough to link to and to merge
+    with the full node should it be read elsewhere."""
+    return g.add(
+        G.Node(
+            f"logged_model:{model_id}",
+            G.LOGGED_MODEL,
+            f"LoggedModel {model_id}",
+            workspace_uri=ws_uri,
+            attrs={"model_id": model_id},
         )
-        g.link(run_node_id, lm.id, "model input")
+    )
 
 
 def unread_run(g: G.Lineage, parent: str, run_id: str, ws_uri: Optional[str], experiment_id: Optional[str]) -> None:

@@ -62,15 +62,7 @@ def build_version(
             parent = lm_node.id
         else:
             err = f.model_errors.get((w.endpoint.workspace_uri, w.model_id))
-            lm_node = g.add(
-                G.Node(
-                    f"logged_model:{w.model_id}",
-                    G.LOGGED_MODEL,
-                    f"LoggedModel {w.model_id}",
-                    workspace_uri=shown_ws,
-                    attrs={"model_id": w.model_id},
-                )
-            )
+            lm_node = N.unread_logged_model(g, w.model_id, shown_ws)
             g.link(w.node_id, lm_node.id, "LoggedModel")
             parent = lm_node.id
             if err == NOT_FOUND:
