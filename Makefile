@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Test processes (pytest-xdist), a test file per work unit: the files share servers and databases per module.
+TEST_JOBS ?= auto
 
 .PHONY: demo test lint bench clean
 
@@ -19,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m ruff check mlflow_lineage_plugin tests examples benchmarks
 	$(PY) -m ruff format --check mlflow_lineage_plugin tests examples benchmarks
 	$(PY) -m mypy
-	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+	$(PY) -m pytest -q -ra -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

@@ -304,3 +304,21 @@ def _mlflow_state_per_module():
             os.environ[k] = v
     trk._tracking_uri, reg._registry_uri = uris
     fluent._active_experiment_id = None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow modules (fresh virtual environments) first: split over workers (``make test`` runs
+    pytest-xdist, a file per work unit, in this order), the longest file must start at once, not be
+    left for last."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A browser test skipped for want of a browser is reported at its module, not at its own line, so
+    ``-ra`` folds them into one line at the end ("SKIPPED [10] tests/test_ui.py: chromium is not
+    installed (...)") instead of one line per test."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and item.get_closest_marker("browser") and isinstance(report.longrepr, tuple):
+        report.longrepr = (str(item.path), None, report.longrepr[2])

@@ -124,7 +124,9 @@ HOST = "adb-1234567890123456.7.azuredatabricks.net"
 
 
 @pytest.fixture
-def provider(monkeypatch):
+def provider(monkeypatch, tmp_path):
+    """The provider of a Databricks notebook, whose driver folder is no local checkout: the code
+    reference can only come from the workspace (the test process's own folder may be a checkout)."""
     monkeypatch.setattr(context, "_warnings", WarnOnce(context._logger))
     for name in ("MLFLOW_LINEAGE_DISABLE", "MLFLOW_LINEAGE_WORKSPACE_URI", "MLFLOW_LINEAGE_GIT_COMMIT"):
         monkeypatch.delenv(name, raising=False)
@@ -132,7 +134,7 @@ def provider(monkeypatch):
 
     if hasattr(databricks, "clear_caches"):
         databricks.clear_caches()
-    return context.LineageRunContext()
+    return context.LineageRunContext(entry_file=str(tmp_path))
 
 
 def test_databricks_repo_notebook_maps_context_onto_standard_git_tags(databricks_runtime, provider, tmp_path):
