@@ -17,7 +17,9 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from types import FrameType
 from typing import Optional
 
 from mlflow_lineage_plugin import config, reconcile, uncommitted
@@ -77,8 +79,32 @@ class _Provider:
             _warn_once(f"lineage tags not recorded ({type(e).__name__})")
             return {}
         # For the tracking-store wrapper, which sees the final tags of the run this answer is for.
-        reconcile.leave(reconcile.Fresh(ours=dict(ours), git=found.git, mlflow_git=_mlflow_git_values()))
+        reconcile.leave(
+            reconcile.Fresh(ours=dict(ours), git=found.git, mlflow_git=_mlflow_git_values(), callers=_callers_tags())
+        )
         return ours
+
+
+_RESOLVE_TAGS = ("mlflow.tracking.context.registry", "resolve_tags")
+
+
+def _callers_tags() -> Optional[dict[str, str]]:
+    """The explicit tags of the call this answer is for, read from MLflow's ``resolve_tags(tags)`` (the
+    frame that asks every provider; ``start_run`` and LoggedModel creation pass the caller's tags there).
+    It merges them over the providers' answers, so the store wrapper alone cannot tell a caller's value
+    that equals ours from ours. None when not asked from there: the wrapper then tells them by value."""
+    try:
+        frame: Optional[FrameType] = sys._getframe(2)
+        for _ in range(3):  # tags() <- resolve_tags, allowing for a wrapper or two in between
+            if frame is None:
+                return None
+            if (frame.f_globals.get("__name__"), frame.f_code.co_name) == _RESOLVE_TAGS:
+                given = frame.f_locals.get("tags")
+                return {str(k): str(v) for k, v in given.items()} if isinstance(given, Mapping) else {}
+            frame = frame.f_back
+    except Exception:
+        return None
+    return None
 
 
 def _mlflow_git_values() -> dict[str, str]:

@@ -6,10 +6,13 @@ wrapper sees all of them merged in ``create_run``; this module decides, as a pur
 become. The provider leaves its fresh answer here (a context variable: per thread and per asyncio task,
 so concurrent runs never see each other's answer) and the wrapper takes it, once.
 
-Whose value is a tag? The merged tags do not say, so it is told from the values: a key the plugin
-answered holds the plugin's value unless someone later (the caller) replaced it; a key the plugin did
-not answer holds MLflow's git provider's cached value, or else the caller's. A caller who passes exactly
-the stale value MLflow would have written cannot be told from MLflow, and is treated like it.
+Whose value is a tag? The merged tags do not say. The provider, asked from MLflow's ``resolve_tags``,
+reads the caller's explicit tags there and leaves them with its answer: a key the caller gave is the
+caller's, whatever its value. When they could not be read (another MLflow call path), it is told from
+the values: a key the plugin answered holds the plugin's value unless someone later (the caller)
+replaced it; a key the plugin did not answer holds MLflow's git provider's cached value, or else the
+caller's. There, a caller who passes exactly the value the plugin or MLflow would have written cannot be
+told from them, and is treated like them.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Fresh:
     ours: Mapping[str, str]  # the tags the provider returned to MLflow
     git: Optional[T.GitRef] = None  # its git reference, overrides applied; None: it could not tell
     mlflow_git: Mapping[str, str] = field(default_factory=dict)  # MLflow's own git provider's values
+    callers: Optional[Mapping[str, str]] = None  # the caller's explicit tags; None: not known
 
 
 _fresh: ContextVar[Optional[Fresh]] = ContextVar("mlflow_lineage_fresh", default=None)
@@ -63,6 +67,8 @@ def applies(fresh: Optional[Fresh], tags: Mapping[str, str]) -> bool:
 
 
 def _callers(key: str, value: str, fresh: Fresh) -> bool:
+    if fresh.callers is not None:
+        return key in fresh.callers
     if key in fresh.ours:
         return value != fresh.ours[key]
     return value != fresh.mlflow_git.get(key)

@@ -92,10 +92,13 @@ mv = client.create_model_version("install-check", source=run.info.artifact_uri +
 mv = client.get_model_version("install-check", mv.version)
 with mlflow.start_run(tags={"mlflow.source.git.commit": "deadbeef"}) as mine:
     pass
+with mlflow.start_run(tags={"mlflow.source.git.commit": "deadbeef", "mlflow.source.git.dirty": "false"}) as told:
+    pass
 from mlflow.tracking._tracking_service.utils import _get_store
 print("RESULT " + json.dumps({
     "tracking_store": [type(_get_store()).__name__, _get_store().__class__.__name__],
     "callers_commit_tags": mlflow.get_run(mine.info.run_id).data.tags,
+    "callers_dirty_tags": mlflow.get_run(told.info.run_id).data.tags,
     "mlflow": mlflow.__version__,
     "run_id": run.info.run_id,
     "version": str(mv.version),
@@ -105,9 +108,9 @@ print("RESULT " + json.dumps({
 """
 
 
-# Where the plugin-on/off comparison of MLflow's tracking behaviour (tests/test_tracking_store.py) and the
-# uncommitted-changes round trips (tests/test_checkout.py) also run, besides the MLflow 3 of the test
-# environment itself.
+# Where the plugin-on/off comparison of MLflow's tracking behaviour and the caller's-tags check that reads
+# MLflow's `resolve_tags` frame (tests/test_tracking_store.py) and the uncommitted-changes round trips
+# (tests/test_checkout.py) also run, besides the MLflow 3 of the test environment itself.
 SAME_BEHAVIOUR_CASES = ("c-mlflow-2.22",)
 
 
@@ -355,7 +358,7 @@ def build_case(case: Case, wheel: Path, base: Path) -> Outcome:
                     str(ROOT / "tests" / "test_tracking_store.py"),
                     str(ROOT / "tests" / "test_checkout.py"),
                     "-k",
-                    "behaviour_unchanged or round_trip",
+                    "behaviour_unchanged or round_trip or callers_values",
                 ],
                 oc.log,
                 cwd=ROOT,
@@ -438,6 +441,9 @@ def test_install_leaves_mlflow_alone_and_the_plugin_works(case, outcomes):
     assert mine.get(T.MLFLOW_GIT_COMMIT) == "deadbeef", mine
     assert mine.get(T.SOURCE_URL) == "https://github.com/acme/demo/blob/deadbeef/train.py", mine
     assert T.MLFLOW_GIT_DIRTY not in mine, mine
+    # The caller's dirty state stands, though it equals the (clean) checkout's, which says nothing of deadbeef.
+    told = oc.result["callers_dirty_tags"]
+    assert told.get(T.MLFLOW_GIT_DIRTY) == "false" and told.get(T.MLFLOW_GIT_COMMIT) == "deadbeef", told
 
     # 3. The doctor, run as a user would in that environment, calls it healthy.
     assert oc.doctor_rc == 0, _fail(oc, f"doctor: {json.dumps(oc.doctor, indent=1)[-3000:]}")

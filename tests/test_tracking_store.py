@@ -183,6 +183,17 @@ def test_mlflows_values_alone_are_kept_with_their_url_normalised():
     assert out == {**mlflow_git, T.MLFLOW_GIT_REPO_URL: WEB, **ours}
 
 
+def test_known_callers_tags_are_the_callers_whatever_their_values():
+    ours = T.run_tags(REF, None)
+    given = {T.MLFLOW_GIT_COMMIT: "feedface", T.MLFLOW_GIT_BRANCH: "main", T.MLFLOW_GIT_DIRTY: "false"}
+    merged = {**ours, **given}
+    told = reconcile.reconcile(merged, reconcile.Fresh(ours=ours, git=REF, callers=given))
+    assert {k: told[k] for k in given} == given
+    # Not told who gave them: equal to the plugin's values, branch and dirty state read as the plugin's.
+    guessed = reconcile.reconcile(merged, fresh(ours, REF))
+    assert guessed[T.MLFLOW_GIT_COMMIT] == "feedface" and T.MLFLOW_GIT_DIRTY not in guessed
+
+
 def test_an_answer_left_for_another_call_does_not_apply():
     ours = T.run_tags(REF, None)
     assert not reconcile.applies(fresh(ours, REF), {"mlflow.user": "me"})
@@ -274,6 +285,30 @@ def test_direct_client_create_run_is_left_alone(widgets, sqlite_uri, provider_fo
     run = MlflowClient().create_run("0", tags=mine)
     tags = MlflowClient().get_run(run.info.run_id).data.tags
     assert {k: tags[k] for k in mine} == mine
+
+
+def test_callers_values_win_even_where_they_equal_the_checkouts(widgets, sqlite_uri, provider_for):
+    """Code of another repository, trained from this checkout: the caller names its commit and repository,
+    and gives branch, path and dirty state that happen to equal this checkout's. They are the caller's
+    and stay, though the checkout's own story (another repository) is dropped."""
+    provider_for(widgets / "src" / "train.py")
+    mine = {
+        T.MLFLOW_GIT_COMMIT: "feedface" * 5,
+        T.MLFLOW_GIT_REPO_URL: "https://github.com/acme/churn",
+        T.MLFLOW_GIT_BRANCH: "main",
+        T.MLFLOW_GIT_DIRTY: "false",
+        T.GIT_PATH: "src/train.py",
+    }
+    with mlflow.start_run(tags=mine) as run:
+        pass
+    tags = MlflowClient().get_run(run.info.run_id).data.tags
+    assert {k: tags.get(k) for k in mine} == mine
+    assert tags[T.SOURCE_URL] == f"https://github.com/acme/churn/blob/{'feedface' * 5}/src/train.py"
+    # Without the caller's branch and dirty state, the checkout's (of another repository) are not kept.
+    with mlflow.start_run(tags={k: mine[k] for k in (T.MLFLOW_GIT_COMMIT, T.MLFLOW_GIT_REPO_URL)}) as bare:
+        pass
+    tags = MlflowClient().get_run(bare.info.run_id).data.tags
+    assert T.MLFLOW_GIT_BRANCH not in tags and T.MLFLOW_GIT_DIRTY not in tags and T.GIT_PATH not in tags, tags
 
 
 def test_off_switch_turns_off_the_wrapper(widgets, sqlite_uri, provider_for, monkeypatch):
