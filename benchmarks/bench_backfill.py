@@ -110,32 +110,9 @@ def populate(db_uri: str, n_versions: int, n_runs: int, artifacts: str) -> None:
 
 
 def start_server(tmp: Path, backend: str, workers: int):
-    """The tests' one-worker server, or one with ``workers`` processes (``mlflow server``'s default is 4)."""
-    if workers == 1:
-        return start_mlflow_server(tmp, backend=backend, plugin=False, timeout=240)
-    import requests
-    from conftest import MlflowServer, free_port
-
-    tmp.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = tmp / f"server-{port}.log"
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    env.update(MLFLOW_LINEAGE_DISABLE="true", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
-    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", backend, "--artifacts-destination", str(tmp / "artifacts"),
-           "--workers", str(workers)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, cwd=tmp)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if requests.get(f"{url}/health", timeout=1).status_code == 200:
-                return MlflowServer(url, proc, log, backend)
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError(f"mlflow server did not start:\n{log.read_text()[-3000:]}")
+    """The tests' one-worker server, or one with ``workers`` processes (``mlflow server``'s default is 4), in
+    a process group of its own so that stopping it stops its workers."""
+    return start_mlflow_server(tmp, backend=backend, plugin=False, timeout=240, workers=workers)
 
 
 def reset_version_tags(db_uri: str) -> None:

@@ -167,7 +167,12 @@ class MlflowServer:
 
 
 def start_mlflow_server(
-    tmp: Path, backend: str | None = None, env: dict | None = None, plugin: bool = True, timeout: float = 90
+    tmp: Path,
+    backend: str | None = None,
+    env: dict | None = None,
+    plugin: bool = True,
+    timeout: float = 90,
+    workers: int = 1,
 ) -> MlflowServer:
     """Start `mlflow server` on 127.0.0.1. ``plugin=False`` hides the plugin's entry points from
     the server by disabling it (``MLFLOW_LINEAGE_DISABLE``), standing in for a server without it."""
@@ -187,7 +192,7 @@ def start_mlflow_server(
         "--host", "127.0.0.1", "--port", str(port),
         "--backend-store-uri", backend,
         "--artifacts-destination", str(tmp / "artifacts"),
-        "--workers", "1",
+        "--workers", str(workers),
     ]  # fmt: skip
     fh = open(log, "w")
     proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=senv, cwd=tmp, start_new_session=True)
