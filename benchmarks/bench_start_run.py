@@ -37,6 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from checkouts import GIT, make_db, make_repo, sh
 from spread import Load, median, spread
 
 SMALL_BUDGET_MS = 5.0
@@ -44,8 +45,6 @@ LARGE_FLOOR_RATIO = 1.2
 LARGE_FIRST_BUDGET_MS = 150.0
 SMALL_PROVIDER_BUDGET_MS = 1.0
 LARGE_MAX_STARTS = 1
-
-GIT = ["git", "-c", "user.name=Bench", "-c", "user.email=bench@example.com", "-c", "init.defaultBranch=main"]
 
 # The script a user would run: committed in each generated repository, started once per measured process.
 TRAIN_PY = r"""
@@ -144,27 +143,6 @@ print("BENCH " + json.dumps(out))
 """
 
 
-def sh(cwd: Path, *args: str) -> str:
-    return subprocess.run([*GIT, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def make_repo(path: Path, files: int) -> str:
-    """A committed checkout with ``files`` tracked files in directories of 100, plus train.py."""
-    path.mkdir(parents=True)
-    (path / "train.py").write_text(TRAIN_PY)
-    for i in range(files - 1):
-        d = path / f"pkg{i // 100:04d}"
-        if i % 100 == 0:
-            d.mkdir()
-        (d / f"m{i % 100:03d}.py").write_text(f"x = {i}\n")
-    sh(path, "init", "-q")
-    time.sleep(1.1)  # files older than the index, as in any checkout not written this very second
-    sh(path, "add", "-A")
-    sh(path, "commit", "-q", "-m", "generated")
-    sh(path, "remote", "add", "origin", "https://github.com/example/bench.git")
-    return sh(path, "rev-parse", "HEAD")
-
-
 def compile_plugin() -> None:
     """Byte-compile the plugin as ``pip install`` does, so no side pays for compiling source."""
     import compileall
@@ -172,19 +150,6 @@ def compile_plugin() -> None:
     import mlflow_lineage_plugin
 
     compileall.compile_dir(os.path.dirname(mlflow_lineage_plugin.__file__), quiet=1)
-
-
-def make_db(tmp: Path) -> Path:
-    """One SQLite store with the schema applied; each measured process gets a copy."""
-    db = tmp / "template.db"
-    code = "import mlflow, sys; mlflow.set_tracking_uri(f'sqlite:///{sys.argv[1]}'); mlflow.set_experiment('bench')"
-    subprocess.run(
-        [sys.executable, "-c", code, str(db)],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "MLFLOW_LINEAGE_DISABLE": "true"},
-    )
-    return db
 
 
 def measure(repo: Path, db_template: Path, mode: str, runs: int, n: int) -> dict:
@@ -268,7 +233,7 @@ def main() -> int:
         tmp = Path(tmp_s)
         t = time.monotonic()
         repos = {"small": (tmp / "small", args.small_files), "large": (tmp / "large", args.files)}
-        commits = {name: make_repo(path, n) for name, (path, n) in repos.items()}
+        commits = {name: make_repo(path, n, TRAIN_PY) for name, (path, n) in repos.items()}
         db = make_db(tmp)
         compile_plugin()
         time.sleep(2.1)  # an index written seconds ago, as in any checkout

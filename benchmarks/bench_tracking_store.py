@@ -32,11 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from checkouts import make_db, make_repo
+
 WRAPPER_BUDGET_MS = 0.3
 LARGE_FLOOR_RATIO = 1.2
 BENCH_OFF_ENV = "_MLFLOW_LINEAGE_BENCH_TRACKING_STORE_OFF"  # tracking_store.BENCH_OFF_ENV
-
-GIT = ["git", "-c", "user.name=Bench", "-c", "user.email=bench@example.com", "-c", "init.defaultBranch=main"]
 
 TRAIN_PY = r"""
 import json, os, subprocess, sys, time
@@ -140,39 +140,6 @@ print("BENCH " + json.dumps(out))
 """
 
 
-def sh(cwd: Path, *args: str) -> str:
-    return subprocess.run([*GIT, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def make_repo(path: Path, files: int) -> str:
-    """A committed checkout with ``files`` tracked files in directories of 100, plus train.py."""
-    path.mkdir(parents=True)
-    (path / "train.py").write_text(TRAIN_PY)
-    for i in range(files - 1):
-        d = path / f"pkg{i // 100:04d}"
-        if i % 100 == 0:
-            d.mkdir()
-        (d / f"m{i % 100:03d}.py").write_text(f"x = {i}\n")
-    sh(path, "init", "-q")
-    time.sleep(1.1)  # files older than the index, as in any checkout not written this very second
-    sh(path, "add", "-A")
-    sh(path, "commit", "-q", "-m", "generated")
-    sh(path, "remote", "add", "origin", "https://github.com/example/bench.git")
-    return sh(path, "rev-parse", "HEAD")
-
-
-def make_db(tmp: Path) -> Path:
-    db = tmp / "template.db"
-    code = "import mlflow, sys; mlflow.set_tracking_uri(f'sqlite:///{sys.argv[1]}'); mlflow.set_experiment('bench')"
-    subprocess.run(
-        [sys.executable, "-c", code, str(db)],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "MLFLOW_LINEAGE_DISABLE": "true"},
-    )
-    return db
-
-
 def measure(repo: Path, db_template: Path, runs: int) -> dict:
     db = db_template.with_name(f"{repo.name}.db")
     shutil.copy(db_template, db)
@@ -235,7 +202,7 @@ def main() -> int:
             "small": (tmp / "small", args.small_files, args.runs),
             "large": (tmp / "large", args.files, args.large_runs),
         }
-        commits = {name: make_repo(path, n) for name, (path, n, _) in checkouts.items()}
+        commits = {name: make_repo(path, n, TRAIN_PY) for name, (path, n, _) in checkouts.items()}
         db = make_db(tmp)
         time.sleep(2.1)  # an index written seconds ago, as in any checkout
         print(f"# generated checkouts ({args.small_files} and {args.files} files) in {time.monotonic() - t:.0f}s")
