@@ -18,26 +18,11 @@ from click.testing import CliRunner
 from conftest import git, need, port_open
 from mlflow import MlflowClient
 
-from mlflow_lineage_plugin import context
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.checkout import CheckoutError, checkout
 from mlflow_lineage_plugin.cli import main
 
 pytestmark = pytest.mark.usefixtures("git_available")
-
-
-@pytest.fixture
-def provider_for(monkeypatch):
-    from mlflow.tracking.context.registry import _run_context_provider_registry as registry
-
-    def install(entry_file: Path) -> None:
-        swapped = [
-            context.LineageRunContext(str(entry_file)) if isinstance(p, context.LineageRunContext) else p
-            for p in registry._registry
-        ]
-        monkeypatch.setattr(registry, "_registry", swapped)
-
-    return install
 
 
 def make_project(repos) -> Path:

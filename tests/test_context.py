@@ -69,22 +69,6 @@ def widgets(repos):
 
 
 @pytest.fixture
-def provider_for(monkeypatch):
-    """Runs in this process as if started from ``entry_file``: MLflow's own provider registry holds a
-    provider given that entry file (``collect(entry_file=...)``), for this test only."""
-    from mlflow.tracking.context.registry import _run_context_provider_registry as registry
-
-    def install(entry_file: Path) -> None:
-        swapped = [
-            context.LineageRunContext(str(entry_file)) if isinstance(p, context.LineageRunContext) else p
-            for p in registry._registry
-        ]
-        monkeypatch.setattr(registry, "_registry", swapped)
-
-    return install
-
-
-@pytest.fixture
 def warned(monkeypatch, caplog):
     """The plugin's warnings in this test, each problem said once per process as a user sees it."""
     monkeypatch.setattr(context, "_warnings", WarnOnce(context._logger))

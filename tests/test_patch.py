@@ -18,8 +18,8 @@ import pytest
 from conftest import git
 from mlflow import MlflowClient
 
-from mlflow_lineage_plugin import context, uncommitted
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin import uncommitted
 from mlflow_lineage_plugin.git import process
 from mlflow_lineage_plugin.warn_once import WarnOnce
 
@@ -47,20 +47,6 @@ def project(repos):
         },
         remote="https://github.com/acme/widgets.git",
     )
-
-
-@pytest.fixture
-def provider_for(monkeypatch):
-    from mlflow.tracking.context.registry import _run_context_provider_registry as registry
-
-    def install(entry_file: Path) -> None:
-        swapped = [
-            context.LineageRunContext(str(entry_file)) if isinstance(p, context.LineageRunContext) else p
-            for p in registry._registry
-        ]
-        monkeypatch.setattr(registry, "_registry", swapped)
-
-    return install
 
 
 @pytest.fixture

@@ -16,14 +16,13 @@ import subprocess
 import sys
 import textwrap
 import threading
-from pathlib import Path
 
 import mlflow
 import pytest
 from conftest import GIT_ENV, git
 from mlflow import MlflowClient
 
-from mlflow_lineage_plugin import context, reconcile, tracking_store
+from mlflow_lineage_plugin import reconcile, tracking_store
 from mlflow_lineage_plugin import tags as T
 
 REMOTE = "https://ci-bot:ghp_S3cret@github.com/acme/widgets.git"
@@ -203,21 +202,6 @@ def test_an_answer_left_for_another_call_does_not_apply():
 @pytest.fixture
 def widgets(repos):
     return repos.make("widgets", files={"src/train.py": "print('hi')\n"}, remote=REMOTE)
-
-
-@pytest.fixture
-def provider_for(monkeypatch):
-    """Put a provider reading ``entry_file`` in MLflow's own provider registry for this test."""
-    from mlflow.tracking.context.registry import _run_context_provider_registry as registry
-
-    def install(entry_file: Path):
-        swapped = [
-            context.LineageRunContext(str(entry_file)) if isinstance(p, context.LineageRunContext) else p
-            for p in registry._registry
-        ]
-        monkeypatch.setattr(registry, "_registry", swapped)
-
-    return install
 
 
 def test_store_is_wrapped_and_still_answers_as_mlflows_own(sqlite_uri):
