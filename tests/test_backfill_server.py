@@ -272,17 +272,9 @@ def test_unity_catalog_versions_are_enriched_from_the_workspace_uc_names(servers
         v_nowhere = uc.add_version(name, "f" * 32, run_workspace_id=999)
         home = f"sqlite:///{tmp_path / 'home.db'}"
 
-        code, out = cli(
-            "--model",
-            name,
-            "--apply",
-            "--format",
-            "json",
-            "--tracking-uri",
-            home,
-            "--registry-uri",
-            "databricks-uc://uc",
-        )
+        args = ("--model", name, "--apply", "--format", "json")
+        args += ("--tracking-uri", home, "--registry-uri", "databricks-uc://uc")
+        code, out = cli(*args)
         assert code == 1, out
         items = {i["version"]: i for i in json.loads(out[out.index("{") :])["items"]}
         assert items[v_mapped]["state"] == "enriched" and items[v_profile]["state"] == "enriched", out
@@ -306,17 +298,7 @@ def test_unity_catalog_versions_are_enriched_from_the_workspace_uc_names(servers
         assert len([r for r in uc.requests if r.path.startswith("/api/2.1/unity-catalog/models/")]) == 3
 
         uc.requests.clear()
-        code, out = cli(
-            "--model",
-            name,
-            "--apply",
-            "--format",
-            "json",
-            "--tracking-uri",
-            home,
-            "--registry-uri",
-            "databricks-uc://uc",
-        )
+        code, out = cli(*args)
         assert code == 1 and not [r for r in uc.requests if r.path.endswith("/model-versions/set-tag")]
     finally:
         uc.stop()
