@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import git, need, port_open
 from mlflow import MlflowClient
+from test_git_patch import PROJECT_FILES
 
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.checkout import CheckoutError, checkout
@@ -27,20 +28,7 @@ pytestmark = pytest.mark.usefixtures("git_available")
 
 def make_project(repos) -> Path:
     lib = repos.make("lib", files={"lib.py": "v1\n"})
-    repo = repos.make(
-        "project",
-        files={
-            "train.py": "print('train')\n" * 20,
-            "lib/util.py": "def f():\n    return 1\n",
-            "lib/old_name.py": "x = 1\n" * 30,
-            "run.sh": "#!/bin/sh\necho run\n",
-            "gone.txt": "to be deleted\n",
-            "model.bin": bytes(range(256)).decode("latin-1") * 4,
-            "nb/analysis.ipynb": '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n',
-            "staged.py": "a = 1\n",
-            ".gitignore": "*.log\n",
-        },
-    )
+    repo = repos.make("project", files={**PROJECT_FILES, ".gitignore": "*.log\n"})
     git(repo, "submodule", "add", "-q", str(lib), "vendor/lib")
     git(repo, "commit", "-q", "-m", "add submodule")
     return repo

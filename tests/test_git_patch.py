@@ -33,19 +33,22 @@ def head(repo: Path) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
+# A file for every kind of change a patch must carry (edit, delete, rename, mode, binary, notebook, staged);
+# tests/test_checkout.py builds its round-trip project from them too.
+PROJECT_FILES = {
+    "train.py": "print('train')\n" * 20,
+    "lib/util.py": "def f():\n    return 1\n",
+    "lib/old_name.py": "x = 1\n" * 30,
+    "run.sh": "#!/bin/sh\necho run\n",
+    "gone.txt": "to be deleted\n",
+    "model.bin": bytes(range(256)).decode("latin-1") * 4,
+    "nb/analysis.ipynb": '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n',
+    "staged.py": "a = 1\n",
+}
+
+
 def make_project(repos) -> Path:
-    return repos.make(
-        files={
-            "train.py": "print('train')\n" * 20,
-            "lib/util.py": "def f():\n    return 1\n",
-            "lib/old_name.py": "x = 1\n" * 30,
-            "run.sh": "#!/bin/sh\necho run\n",
-            "gone.txt": "to be deleted\n",
-            "model.bin": bytes(range(256)).decode("latin-1") * 4,
-            "nb/analysis.ipynb": '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n',
-            "staged.py": "a = 1\n",
-        }
-    )
+    return repos.make(files=PROJECT_FILES)
 
 
 def dirty_everything(repo: Path) -> None:
