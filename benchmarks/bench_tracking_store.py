@@ -119,7 +119,8 @@ one_run("wrapper")
 TS.LineageTrackingStore.__getattr__ = _getattr
 n = 200_000
 via = min(timeit.repeat(lambda: store.get_run, number=n, repeat=5)) / n * 1000
-direct = min(timeit.repeat(lambda: store.inner.get_run, number=n, repeat=5)) / n * 1000
+inner = store.unwrap()
+direct = min(timeit.repeat(lambda: inner.get_run, number=n, repeat=5)) / n * 1000
 delegation_ms = delegated[0] * max(0.0, via - direct)
 
 sides = ["off", "provider", "wrapper", "floor"]

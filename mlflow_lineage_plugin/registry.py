@@ -30,6 +30,7 @@ from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin import workspace as W
 from mlflow_lineage_plugin.bounded import run_bounded
 from mlflow_lineage_plugin.errors import error_line
+from mlflow_lineage_plugin.stores import StoreWrapper
 from mlflow_lineage_plugin.tracking_workspace import active_workspace_name
 
 _logger = logging.getLogger(__name__)
@@ -50,12 +51,13 @@ class LineageRefusal(MlflowException):
         super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
 
 
-class LineageRegistryStore:
-    """Delegates to the real registry store; adds lineage tags to every new model version.
+_RUNTIME = frozenset({"_lock", "_reader", "_workspace_uri", "_workspace_failed_at", "_inner_params"})
 
-    A plain class on purpose: MLflow's registry ``AbstractStore`` defines its "abstract" methods as
-    stubs returning None, so a subclass would silently answer None instead of delegating.
-    """
+
+class LineageRegistryStore(StoreWrapper):
+    """Delegates to the real registry store (``stores``); adds lineage tags to every new model version."""
+
+    _OWN = StoreWrapper._OWN | {"_store_uri", "_tracking_uri", "_unity_catalog", "_server"} | _RUNTIME
 
     def __init__(
         self,
@@ -66,7 +68,7 @@ class LineageRegistryStore:
         unity_catalog: bool = False,
         server: bool = False,
     ):
-        self._inner = inner
+        super().__init__(inner)
         self._store_uri = store_uri
         self._tracking_uri = tracking_uri
         self._unity_catalog = unity_catalog
@@ -80,31 +82,14 @@ class LineageRegistryStore:
         self._workspace_failed_at = float("-inf")
         self._inner_params = _param_names(getattr(self._inner, "create_model_version", None))
 
-    # --- delegation, pickling -------------------------------------------------------------------
-
-    def __getattr__(self, name: str) -> Any:
-        # Only called for names not found normally. Dunder look-ups (pickle, copy) and the inner
-        # store itself must not recurse into a half-built object.
-        if name.startswith("__") or name in ("_inner", "_lock", "_inner_params"):
-            raise AttributeError(name)
-        return getattr(self._inner, name)
+    # --- pickling: the runtime state is rebuilt, not carried ------------------------------------
 
     def __getstate__(self) -> dict:
-        return {
-            "_inner": self._inner, "_store_uri": self._store_uri, "_tracking_uri": self._tracking_uri,
-            "_unity_catalog": self._unity_catalog, "_server": self._server,
-        }  # fmt: skip
+        return {k: v for k, v in super().__getstate__().items() if k not in _RUNTIME}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        super().__setstate__(state)
         self._init_runtime()
-
-    def __repr__(self) -> str:
-        return f"LineageRegistryStore({self._inner!r})"
-
-    @property
-    def inner(self) -> Any:
-        return self._inner
 
     # --- the one changed call -------------------------------------------------------------------
 

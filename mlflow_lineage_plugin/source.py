@@ -367,10 +367,9 @@ def store_reader(store, timeout: Optional[float] = None) -> StoreReader:
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
     except ImportError:
         return StoreReader(store)
-    from mlflow_lineage_plugin.tracking_store import LineageTrackingStore
+    from mlflow_lineage_plugin.stores import unwrap
 
-    if type(store) is LineageTrackingStore:  # our own tracking-store wrapper: read its inner store
-        store = store.inner
+    store = unwrap(store)  # our own tracking-store wrapper: read its inner store
     if type(store) is SqlAlchemyStore and hasattr(store, "engine"):
         return SqlTagsReader(store, timeout)
     return StoreReader(store)

@@ -9,9 +9,8 @@ Built like the registry wrapper: entry points named like MLflow's own schemes re
 building lock is held and not reentrant). Inside ``mlflow server`` the builders return the server's own
 store unwrapped: the server never runs a client's run-context providers, so it has nothing to reconcile.
 
-MLflow chooses some behaviour by the tracking store's type (``isinstance(store, RestStore)`` prints the
-"View run at" link; DBFS artifacts and several GenAI features do the same), so the wrapper answers
-``__class__`` with its inner store's class. ``type(store)`` still names the wrapper.
+MLflow, its server and users' tests take the wrapper for MLflow's own store (``isinstance``, attribute
+patching, pickling): ``stores`` says how.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from typing import Any, Callable, Optional
 
 from mlflow_lineage_plugin import config, reconcile, uncommitted
 from mlflow_lineage_plugin.errors import error_line
+from mlflow_lineage_plugin.stores import INNER_DEFAULT, StoreWrapper
 
 _logger = logging.getLogger(__name__)
 
@@ -31,39 +31,19 @@ BENCH_OFF_ENV = "_MLFLOW_LINEAGE_BENCH_TRACKING_STORE_OFF"
 _SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"  # mlflow.server.constants.BACKEND_STORE_URI_ENV_VAR
 
 
-class LineageTrackingStore:
-    """Delegates to the real tracking store; reconciles the git tags of new runs and LoggedModels.
+class LineageTrackingStore(StoreWrapper):
+    """Delegates to the real tracking store (``stores``); reconciles the git tags of new runs and
+    LoggedModels.
 
     Holds no state of its own beyond the inner store, so it is thread-safe wherever the inner store is;
     the provider's answer travels in a context variable of the creating thread.
     """
 
+    _OWN = StoreWrapper._OWN | {"_store_uri"}
+
     def __init__(self, inner: Any, *, store_uri: Optional[str] = None):
-        self._inner = inner
+        super().__init__(inner)
         self._store_uri = store_uri
-
-    # --- delegation, identity, pickling ---------------------------------------------------------
-
-    def __getattr__(self, name: str) -> Any:
-        # Only called for names not found normally. Dunder look-ups (pickle, copy) and the inner
-        # store itself must not recurse into a half-built object.
-        if name.startswith("__") or name == "_inner":
-            raise AttributeError(name)
-        return getattr(self._inner, name)
-
-    @property  # type: ignore[misc]
-    def __class__(self):  # isinstance() asks this: MLflow's type checks see the inner store (module docstring)
-        return type(self._inner)
-
-    def __reduce__(self):
-        return (LineageTrackingStore, (self._inner,), {"_store_uri": self._store_uri})
-
-    def __repr__(self) -> str:
-        return f"LineageTrackingStore({self._inner!r})"
-
-    @property
-    def inner(self) -> Any:
-        return self._inner
 
     # --- the changed calls ------------------------------------------------------------------------
 
@@ -76,17 +56,12 @@ class LineageTrackingStore:
         return run
 
     def create_logged_model(
-        self, experiment_id, name=None, source_run_id=None, tags=None, params=None, model_type=None, **kwargs
+        self, experiment_id=INNER_DEFAULT, name=None, source_run_id=None, tags=None, params=None, model_type=None
     ):
         tags, _ = self._final_tags(tags, "LoggedModel")
+        given = {} if experiment_id is INNER_DEFAULT else {"experiment_id": experiment_id}
         return self._inner.create_logged_model(
-            experiment_id=experiment_id,
-            name=name,
-            source_run_id=source_run_id,
-            tags=tags,
-            params=params,
-            model_type=model_type,
-            **kwargs,
+            name=name, source_run_id=source_run_id, tags=tags, params=params, model_type=model_type, **given
         )
 
     def _after_create_run(self, run: Any, fresh: reconcile.Fresh) -> None:

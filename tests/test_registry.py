@@ -187,7 +187,7 @@ def test_every_builtin_scheme_builds_mlflows_own_store_inside_the_wrapper(tmp_pa
     for uri, (cls, uc) in cases.items():
         store = _registry_store(uri, tracking)
         assert isinstance(store, registry.LineageRegistryStore), uri
-        assert type(store.inner) is cls, uri
+        assert type(store.unwrap()) is cls, uri
         assert store._unity_catalog is uc, uri
 
 
@@ -224,7 +224,7 @@ def test_bare_paths_are_claimed_through_the_frame_of_mlflows_own_registry(tmp_pa
     reg.register_entrypoints()
     assert reg._registry[""] is registry.build_file
     store = reg.get_store(str(tmp_path / "mlruns"), None)
-    assert isinstance(store, registry.LineageRegistryStore) and type(store.inner) is FileStore
+    assert isinstance(store, registry.LineageRegistryStore) and type(store.unwrap()) is FileStore
 
 
 def test_mysql_and_mssql_driver_uris_map_to_the_sql_builder():
@@ -241,14 +241,14 @@ def test_mysql_and_mssql_driver_uris_map_to_the_sql_builder():
 def test_wrapper_pickles_copies_and_never_recurses(sqlite_uri):
     store = _registry_store("http://127.0.0.1:1")
     clone = pickle.loads(pickle.dumps(store))
-    assert type(clone.inner) is type(store.inner)
-    assert copy.copy(store).inner is store.inner
+    assert type(clone.unwrap()) is type(store.unwrap())
+    assert copy.copy(store).unwrap() is store.unwrap()
     half_built = registry.LineageRegistryStore.__new__(registry.LineageRegistryStore)
     with pytest.raises(AttributeError):
         getattr(half_built, "anything")  # noqa: B009 - the look-up itself is what is tested
     with pytest.raises(AttributeError):
         getattr(half_built, "__deepcopy__")  # noqa: B009
-    assert store.get_registered_model.__self__ is store.inner  # everything else is delegated
+    assert store.get_registered_model.__self__ is store.unwrap()  # everything else is delegated
 
 
 def test_signature_matches_what_mlflow_client_inspects():

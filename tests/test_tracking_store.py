@@ -212,7 +212,7 @@ def test_store_is_wrapped_and_still_answers_as_mlflows_own(sqlite_uri):
     store = _get_store()
     assert type(store) is tracking_store.LineageTrackingStore
     assert isinstance(store, SqlAlchemyStore)  # MLflow picks behaviour by store type
-    assert copy.copy(store).inner is store.inner
+    assert copy.copy(store).unwrap() is store.unwrap()
     rest = _get_store("http://127.0.0.1:1")  # a SQL store itself does not pickle; a REST store does
     again = pickle.loads(pickle.dumps(rest))
     assert type(again) is tracking_store.LineageTrackingStore and isinstance(again, RestStore)
