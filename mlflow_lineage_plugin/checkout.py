@@ -112,12 +112,17 @@ def find_source(
     timeout: Optional[float] = None,
 ) -> Source:
     """The run behind ``target``, through the resolver (versions, aliases, LoggedModels, runs)."""
-    from mlflow_lineage_plugin.resolve import graph as G
     from mlflow_lineage_plugin.resolve import resolve
     from mlflow_lineage_plugin.resolve.endpoints import Clients
 
     clients = Clients(tracking_uri, registry_uri, timeout)
-    lineage = resolve(target, clients=clients)
+    return source_of(target, resolve(target, clients=clients), clients)
+
+
+def source_of(target: str, lineage: Any, clients: Any, read: Optional[Mapping[str, Any]] = None) -> Source:
+    """The run behind an already resolved ``lineage``; ``read`` holds run entities the walk already read."""
+    from mlflow_lineage_plugin.resolve import graph as G
+
     runs = [n for n in lineage.of_kind(G.RUN) if n.attrs.get("run_id")]
     if len({n.attrs["run_id"] for n in runs}) > 1:
         raise CheckoutError(f"{target} names {len(runs)} runs; name one model version, LoggedModel or run")
@@ -130,7 +135,7 @@ def find_source(
                 f"{f': {endpoint.reason}' if endpoint.reason else ''}"
             )
         client = clients.tracking(endpoint.tracking_uri)
-        run = client.get_run(node.attrs["run_id"])
+        run = (read or {}).get(node.attrs["run_id"]) or client.get_run(node.attrs["run_id"])
         tags = dict(run.data.tags or {})
         models = lineage.of_kind(G.LOGGED_MODEL)
         if not T.git_from_run_tags(tags).commit and len(models) == 1:
@@ -166,19 +171,15 @@ def _restore_changes(base: Restored, src: Source, git: T.GitRef) -> Restored:
         return replace(base, reason=f"the run records no {T.GIT_DIFF_SHA256}: the patch cannot be verified")
     if src.client is None or not src.run_id:
         return replace(base, reason="the patch is kept with a run, and this target has none")
-    with tempfile.TemporaryDirectory(prefix="mlflow-lineage-checkout-") as tmp:
-        try:
-            path = src.client.download_artifacts(src.run_id, T.DIFF_ARTIFACT_PATH, tmp)
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except Exception as exc:
-            from mlflow_lineage_plugin.errors import error_line
+    from mlflow_lineage_plugin.resolve.changes import read_patch
 
-            return replace(
-                base, reason=f"{T.DIFF_ARTIFACT_PATH} could not be read from run {src.run_id} ({error_line(exc)})"
-            )
-        if hashlib.sha256(data).hexdigest() != diff.sha256:
-            return replace(base, reason=f"{T.DIFF_ARTIFACT_PATH} does not match its recorded sha256: not applied")
+    data, problem = read_patch(src.client, src.run_id, diff.sha256)
+    if problem:
+        return replace(base, reason=f"{problem}: not applied")
+    with tempfile.TemporaryDirectory(prefix="mlflow-lineage-checkout-") as tmp:
+        path = os.path.join(tmp, "uncommitted.patch")
+        with open(path, "wb") as fh:
+            fh.write(data)
         files, problem = _apply(base.directory, path)
     if problem:
         return replace(base, reason=problem)

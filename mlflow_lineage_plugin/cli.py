@@ -442,6 +442,85 @@ def checkout(
     sys.exit(EXIT_OK if restored.exact else EXIT_FINDINGS)
 
 
+def _parse_fail_on(value: Optional[str]) -> frozenset[str]:
+    from mlflow_lineage_plugin.resolve.diff import GATED
+
+    parts = frozenset(p.strip().lower() for p in (value or "").split(",") if p.strip())
+    unknown = sorted(parts - set(GATED))
+    if value is not None and (unknown or not parts):
+        _fail(f"--fail-on: unknown section {', '.join(unknown) or '(empty)'}; choose from {','.join(GATED)}")
+    return parts
+
+
+@main.command("diff")
+@click.argument("a")
+@click.argument("b")
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="A local clone holding both commits (read only; fetches nothing); default: clone the recorded repository.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text", show_default=True
+)
+@click.option(
+    "--patch", is_flag=True, help="Also print the unified diff of the code (binary files named only; html: always)."
+)
+@click.option("--output", type=click.Path(dir_okay=False), default=None, help="Write to this file instead of stdout.")
+@click.option(
+    "--fail-on",
+    "fail_on",
+    default=None,
+    metavar="LIST",
+    help="Exit 1 when any of these sections differs or is not known exactly: code,data,params,env.",
+)
+@_connection_options
+@_guard
+def diff_cmd(
+    a: str,
+    b: str,
+    repo: Optional[str],
+    fmt: str,
+    patch: bool,
+    output: Optional[str],
+    fail_on: Optional[str],
+    tracking_uri: Optional[str],
+    registry_uri: Optional[str],
+    timeout: Optional[float],
+) -> None:
+    """What differs between A and B (any target `show` accepts): code, data, parameters and metrics,
+    environment, lineage; each section says whether it is known exactly, partly or not at all, and why.
+
+    Exits 0 when compared, 1 when a section named by --fail-on differs (or cannot be shown the same),
+    2 on bad input.
+    """
+    from mlflow_lineage_plugin.resolve.diff import DiffError, diff, writable
+
+    gates = _parse_fail_on(fail_on)
+    _check_uri(tracking_uri, "--tracking-uri")
+    _check_uri(registry_uri, "--registry-uri")
+    try:
+        if output is not None:
+            output = writable(output)
+        result = diff(
+            a, b, repo=repo, patch=patch or fmt == "html", tracking_uri=tracking_uri, registry_uri=registry_uri,
+            timeout=timeout,
+        )  # fmt: skip
+        rendered = result.render(fmt)
+        if output is None:
+            click.echo(rendered, nl=False)
+        else:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(rendered)
+    except (DiffError, OSError) as exc:
+        _fail(str(exc) if isinstance(exc, DiffError) else f"--output {output}: {exc.strerror or exc}")
+    failing = result.failing(gates)
+    for s in failing:
+        click.echo(f"mlflow-lineage: --fail-on {s.name}: {'differs' if s.changed else f'known {s.known}'}", err=True)
+    sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
+
+
 @main.command("openlineage")
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--dry-run", is_flag=True, help="Print the events as JSON lines instead of sending them.")

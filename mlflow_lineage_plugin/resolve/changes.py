@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from typing import Any, Optional
 
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.errors import describe_error
@@ -50,13 +51,20 @@ def _check(g: G.Lineage, clients: Clients, run_id: str, sha256: str):
     endpoint = clients.endpoint(run.workspace_uri if run is not None else None)
     if not endpoint.tracking_uri:
         return f"{T.DIFF_ARTIFACT_PATH} cannot be read: its workspace is unreachable"
+    return read_patch(clients.tracking(endpoint.tracking_uri), run_id, sha256, clients.timeout)[1]
+
+
+def read_patch(client: Any, run_id: str, sha256: str, timeout: Optional[float] = None) -> tuple[bytes, Optional[str]]:
+    """The run's kept ``lineage/uncommitted.patch`` and ``None``, or ``b""`` and why it cannot be used
+    (unreadable, or not the bytes its recorded sha256 names). The one download-and-verify of a kept patch:
+    ``checkout``, ``exact`` and ``diff`` all go through it."""
     try:
         with tempfile.TemporaryDirectory(prefix="mlflow-lineage-verify-") as tmp:
-            path = clients.tracking(endpoint.tracking_uri).download_artifacts(run_id, T.DIFF_ARTIFACT_PATH, tmp)
+            path = client.download_artifacts(run_id, T.DIFF_ARTIFACT_PATH, tmp)
             with open(os.path.join(tmp, path) if not os.path.isabs(path) else path, "rb") as fh:
                 data = fh.read()
     except Exception as exc:
-        return f"{T.DIFF_ARTIFACT_PATH} could not be read ({describe_error(exc, clients.timeout)})"
+        return b"", f"{T.DIFF_ARTIFACT_PATH} could not be read from run {run_id} ({describe_error(exc, timeout)})"
     if hashlib.sha256(data).hexdigest() != sha256:
-        return f"{T.DIFF_ARTIFACT_PATH} does not match its recorded sha256"
-    return None
+        return b"", f"{T.DIFF_ARTIFACT_PATH} does not match its recorded sha256"
+    return data, None

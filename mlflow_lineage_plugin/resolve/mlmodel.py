@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from mlflow_lineage_plugin.errors import NOT_FOUND, describe_error, is_not_found
 from mlflow_lineage_plugin.source import model_id_from_source
@@ -36,8 +36,8 @@ def native_artifacts(doc: dict) -> list[tuple[str, str, dict]]:
     return out
 
 
-def _download_mlmodel(**kwargs: Any) -> dict:
-    import yaml
+def download_text(**kwargs: Any) -> str:
+    """One small file of a model (``MLmodel``, ``requirements.txt``), as text; never the weights."""
     from mlflow.artifacts import download_artifacts
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,16 +49,29 @@ def _download_mlmodel(**kwargs: Any) -> dict:
         p = Path(path)
         if p.is_dir():
             p = p / "MLmodel"
-        return yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        return p.read_text(encoding="utf-8")
 
 
-def _read(kwargs: dict, timeout: float) -> dict:
+def read_text(kwargs: dict, timeout: Optional[float]) -> tuple[Optional[str], Optional[str]]:
+    """``download_text``'s text and None, or None and why not (``NOT_FOUND`` when the file is not there)."""
     try:
-        return {"doc": _download_mlmodel(**kwargs)}
+        return download_text(**kwargs), None
     except Exception as exc:
         text = str(exc).lower()
         gone = is_not_found(exc) or "no such file" in text or "not found" in text or "does not exist" in text
-        return {"error": NOT_FOUND if gone else describe_error(exc, timeout)}
+        return None, NOT_FOUND if gone else describe_error(exc, timeout)
+
+
+def _read(kwargs: dict, timeout: float) -> dict:
+    import yaml
+
+    text, error = read_text(kwargs, timeout)
+    if text is None:
+        return {"error": error}
+    try:
+        return {"doc": yaml.safe_load(text) or {}}
+    except Exception as exc:
+        return {"error": describe_error(exc, timeout)}
 
 
 def run_copy_location(mv: Any, logged_model: Any) -> str:

@@ -1,0 +1,135 @@
+"""A ``Diff`` as text for a terminal, JSON, Markdown (a pull-request comment, a version description) or
+a self-contained HTML page. Pure functions: no I/O, so the CLI and a notebook show the same thing.
+
+Every name in a diff (paths, params, dataset names, commit subjects) is hostile input: Markdown goes
+through ``mlflow_lineage_plugin.markdown``'s escaping, HTML through ``html.escape``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from mlflow_lineage_plugin.resolve.diff.result import (
+    Change,
+    CodeSection,
+    CodeSide,
+    Commit,
+    Diff,
+    FileChange,
+    Known,
+    Section,
+)
+
+FORMATS = ("text", "json", "markdown", "html")
+
+
+def render(d: Diff, fmt: str = "text") -> str:
+    if fmt == "json":
+        return d.to_json() + "\n"
+    if fmt == "markdown":
+        from mlflow_lineage_plugin.resolve.diff.markdown import markdown
+
+        return markdown(d)
+    if fmt == "html":
+        from mlflow_lineage_plugin.resolve.diff.html import page
+
+        return page(d)
+    return text(d)
+
+
+# --- shared wording --------------------------------------------------------------------------------
+def count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def headline(s: Section) -> str:
+    """``exact · 3 files changed`` / ``unknown``: how well it is known, then what differs."""
+    if isinstance(s, CodeSection) and s.files:
+        added = sum(f.added or 0 for f in s.files)
+        deleted = sum(f.deleted or 0 for f in s.files)
+        what = f"{count(len(s.files), 'file')} changed (+{added} -{deleted})"
+    elif s.changes:
+        what = f"{len(s.changes)} changed" + (f", {s.same} same" if s.same else "")
+    elif s.known == Known.UNKNOWN:
+        what = "not compared"
+    elif s.known == Known.PARTLY:
+        what = "no difference in what could be compared"
+    else:
+        what = "no difference" + (f" ({s.same} compared)" if s.same else "")
+    return f"{s.known} · {what}"
+
+
+def file_note(f: FileChange) -> str:
+    bits = []
+    if f.submodule:
+        bits.append("submodule")
+    if f.binary:
+        bits.append("binary")
+    elif f.added is not None and (f.added or f.deleted):
+        bits.append(f"+{f.added} -{f.deleted}")
+    if f.old_mode and f.new_mode and f.old_mode != f.new_mode:
+        bits.append(f"mode {f.old_mode} → {f.new_mode}")
+    return ", ".join(bits)
+
+
+def file_name(f: FileChange) -> str:
+    return f"{f.old_path} → {f.path}" if f.old_path else f.path
+
+
+def value(v: Optional[str]) -> str:
+    return "(none)" if v is None else v
+
+
+def delta(c: Change) -> str:
+    return f" ({c.delta:+g})" if c.delta is not None else ""
+
+
+def commit_ranges(s: CodeSection) -> list[tuple[str, tuple[Commit, ...], int]]:
+    """(``A..B``, the commits listed, how many more) for each direction that has commits."""
+    ranges = (("A..B", s.a_to_b, s.more_commits[0]), ("B..A", s.b_to_a, s.more_commits[1]))
+    return [r for r in ranges if r[1]]
+
+
+def side_code(s: CodeSide) -> str:
+    if not s.commit:
+        return "no commit"
+    extra = f" + kept patch ({count(len(s.patch_files), 'file')})" if s.patch_files else ""
+    branch = f" on {s.branch}" if s.branch else ""
+    return f"{s.commit[:12]}{branch}{extra}" + ("" if s.exact else " (not exact)")
+
+
+# --- text ------------------------------------------------------------------------------------------
+def text(d: Diff) -> str:
+    out = [f"diff {d.a.target} → {d.b.target}"]
+    for name, side in (("A", d.a), ("B", d.b)):
+        run = f" (run {side.run_id})" if side.run_id and side.run_id not in side.label else ""
+        out.append(f"  {name}: {side.label}{run}")
+    if d.identical:
+        out.append("identical: A and B are the same target")
+    for s in d.sections:
+        out.append("")
+        out.append(f"{s.name}: {headline(s)}")
+        out.extend(f"  ! {w}" for w in s.why)
+        if isinstance(s, CodeSection):
+            out.extend(_code_text(s))
+        out += [f"  {c.status:<8}{c.group} {c.name}: {value(c.a)} → {value(c.b)}{delta(c)}" for c in s.changes]
+    if d.code.patch:
+        out += ["", "patch:", d.code.patch.rstrip("\n")]
+    return "\n".join(out) + "\n"
+
+
+def _code_text(s: CodeSection) -> list[str]:
+    out = []
+    if s.a.commit or s.b.commit:
+        out.append(f"  A {side_code(s.a)}   B {side_code(s.b)}")
+    if s.same_repository and s.a.repo_url:
+        out.append(f"  repository {s.a.repo_url}")
+    for label, commits, more in commit_ranges(s):
+        out.append(f"  commits {label}: {len(commits) + more}")
+        out += [f"    {c.sha[:12]} {c.subject}" for c in commits] + ([f"    … and {more} more"] if more else [])
+    if s.b_to_a and s.merge_base:
+        out.append(f"  diverged; merge base {s.merge_base[:12]}")
+    for f in s.files:
+        note = file_note(f)
+        out.append(f"  {f.status}  {file_name(f)}" + (f"  ({note})" if note else ""))
+    return out

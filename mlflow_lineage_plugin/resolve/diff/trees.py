@@ -1,0 +1,251 @@
+"""The code section: the two sides' exact trees and the difference between them, made by git alone.
+
+Each side's tree is its commit with the run's kept patch applied to a private index file
+(``GIT_INDEX_FILE``: ``read-tree``, ``apply --cached``, ``write-tree``), and the new objects go to a
+private object directory that borrows the repository's (``GIT_OBJECT_DIRECTORY`` +
+``GIT_ALTERNATE_OBJECT_DIRECTORIES``): the user's working tree, index and object store stay as they
+were, and no file is checked out. The difference is then ``git diff`` between two tree objects.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, replace
+from typing import Optional
+
+from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.resolve.diff.load import DiffError, Loaded
+from mlflow_lineage_plugin.resolve.diff.result import CodeSection, CodeSide, Commit, FileChange, Known, SectionName
+from mlflow_lineage_plugin.urls import normalize_remote, redact_text
+
+MAX_COMMITS = 20  # listed each way; the rest are counted
+
+
+@dataclass
+class _Plan:
+    """One side before git: its commit and what to fold into it."""
+
+    side: CodeSide
+    patch: Optional[bytes] = None  # verified kept patch, or MLflow's own diff text
+
+
+def code_section(a: Loaded, b: Loaded, *, repo: Optional[str] = None, patch: bool = False) -> CodeSection:
+    pa, pb = _plan(a, "A"), _plan(b, "B")
+    sa, sb = pa.side, pb.side
+    missing = [f"{n}: {s.reason}" for n, s in (("A", sa), ("B", sb)) if not s.commit]
+    if missing:
+        return CodeSection(SectionName.CODE, Known.UNKNOWN, tuple(missing), a=sa, b=sb)
+    ra, rb = normalize_remote(sa.repo_url), normalize_remote(sb.repo_url)
+    if ra and rb and ra.lower() != rb.lower():
+        why = f"A and B come from different repositories ({ra}, {rb}): their code is not compared"
+        return CodeSection(SectionName.CODE, Known.UNKNOWN, (why,), a=sa, b=sb, same_repository=False)
+    with tempfile.TemporaryDirectory(prefix="mlflow-lineage-diff-") as tmp:
+        if repo is None:
+            origin = ra or rb
+            if not origin:
+                why = "neither side records its repository URL; give --repo PATH (a local clone)"
+                return CodeSection(SectionName.CODE, Known.UNKNOWN, (why,), a=sa, b=sb)
+            gitdir, problem = _clone(origin, tmp)
+            if problem:
+                return CodeSection(SectionName.CODE, Known.UNKNOWN, (problem,), a=sa, b=sb, same_repository=True)
+            where = origin
+        else:
+            gitdir, where = repo, repo
+        git = Git(gitdir, tmp)
+        for name, s in (("A", sa), ("B", sb)):
+            if not git.ok("cat-file", "-e", f"{s.commit}^{{commit}}"):
+                hint = f"fetch it: git -C {repo} fetch origin {s.commit}" if repo else "rewritten or force-pushed away?"
+                raise DiffError(f"commit {s.commit} ({name}) is not in {where}; {hint}")
+        sa, sb = _tree(git, pa, "a"), _tree(git, pb, "b")
+        files = _files(git, sa.tree or "", sb.tree or "")
+        section = CodeSection(
+            SectionName.CODE,
+            Known.EXACT if sa.exact and sb.exact else Known.PARTLY,
+            _not_exact(sa, "A") + _not_exact(sb, "B"),
+            a=sa,
+            b=sb,
+            same_repository=True,
+            files=files,
+            patch=git.out("diff", "-M", sa.tree or "", sb.tree or "") if patch and files else ("" if patch else None),
+        )
+        return _commits(git, section) if sa.commit != sb.commit else section
+
+
+def _plan(side: Loaded, name: str) -> _Plan:
+    """The side's commit and patch from the tags that name its code (``checkout``'s reading of them),
+    with the kept patch downloaded and verified."""
+    from mlflow_lineage_plugin.checkout import _STATE_REASONS
+    from mlflow_lineage_plugin.resolve.changes import read_patch
+
+    src = side.source
+    if src is None:
+        return _Plan(CodeSide(reason=_no_code(side)))
+    git = T.git_from_run_tags(src.tags)
+    if not git.commit:
+        return _Plan(CodeSide(repo_url=git.repo_url, branch=git.branch, reason=_no_code(side)))
+    commit = git.commit.lower()
+    base = CodeSide(commit=commit, repo_url=git.repo_url, branch=git.branch)
+    if src.mlflow_diff is not None and not src.tags.get(T.GIT_DIFF):
+        text = src.mlflow_diff
+        return _Plan(replace(base, exact=True), text.encode() + (b"" if text.endswith("\n") else b"\n"))
+    diff = git.diff
+    if diff is None:
+        if git.dirty is False:
+            return _Plan(replace(base, exact=True))
+        why = "its uncommitted changes were not kept" if git.dirty else "its checkout state is unknown"
+        return _Plan(replace(base, reason=f"{why}: any file may differ from commit {commit[:12]}"))
+    if diff.state != T.GIT_DIFF_CAPTURED:
+        reason = _STATE_REASONS.get(diff.state, f"{T.GIT_DIFF}={diff.state}")
+        return _Plan(replace(base, reason=f"{reason}: any file may differ from commit {commit[:12]}"))
+    if not diff.sha256 or src.client is None or not src.run_id:
+        return _Plan(replace(base, reason=f"its kept patch cannot be verified (no {T.GIT_DIFF_SHA256} or no run)"))
+    data, problem = read_patch(src.client, src.run_id, diff.sha256)
+    if problem:
+        return _Plan(replace(base, reason=f"{problem}: its uncommitted changes are not compared"))
+    if diff.excluded:
+        n = diff.excluded
+        why = f"{n} changed file{'' if n == 1 else 's'} left out as likely secrets (names not recorded): not compared"
+        return _Plan(replace(base, reason=why), data)
+    return _Plan(replace(base, exact=True), data)
+
+
+def _no_code(side: Loaded) -> str:
+    found = [f.message for f in side.facts.lineage.findings if f.code == "no_git_reference"]
+    return found[0] if found else side.source_why or "no git reference is recorded"
+
+
+def _not_exact(s: CodeSide, name: str) -> tuple[str, ...]:
+    return (f"{name} is not exact: {s.reason}",) if not s.exact else ()
+
+
+# --- git ---------------------------------------------------------------------------------------------
+class Git:
+    """git in the repository, writing new objects only to a private object directory."""
+
+    def __init__(self, gitdir: str, tmp: str):
+        from mlflow_lineage_plugin.checkout import _env
+
+        self.cwd, self.tmp = gitdir, tmp
+        objects = os.path.join(tmp, "objects")
+        os.makedirs(objects, exist_ok=True)
+        common = self._run(["rev-parse", "--path-format=absolute", "--git-common-dir"], _env()).stdout
+        self.env = {**_env(), "GIT_OBJECT_DIRECTORY": objects,
+                    "GIT_ALTERNATE_OBJECT_DIRECTORIES": os.path.join(common.decode().strip(), "objects")}  # fmt: skip
+
+    def _run(self, args: list[str], env: dict[str, str], stdin: Optional[bytes] = None) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=self.cwd, env=env, input=stdin, capture_output=True)
+
+    def run(self, *args: str, index: Optional[str] = None, stdin: Optional[bytes] = None):
+        env = {**self.env, "GIT_INDEX_FILE": index} if index else self.env
+        return self._run(list(args), env, stdin)
+
+    def ok(self, *args: str) -> bool:
+        return self.run(*args).returncode == 0
+
+    def out(self, *args: str) -> str:
+        done = self.run(*args)
+        if done.returncode != 0:
+            raise DiffError(f"git {args[0]} failed: {_last_line(done.stderr)}")
+        return done.stdout.decode("utf-8", "surrogateescape")
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = [line.strip() for line in (stderr or b"").decode("utf-8", "replace").splitlines() if line.strip()]
+    return redact_text(lines[-1]) if lines else "no message"
+
+
+def _clone(origin: str, tmp: str) -> tuple[str, Optional[str]]:
+    """A bare clone (no files checked out); from a local path by hard links, fetching nothing."""
+    from mlflow_lineage_plugin.checkout import _env
+
+    if shutil.which("git") is None:
+        return "", "git is not on PATH"
+    target = os.path.join(tmp, "repo.git")
+    local = os.path.isdir(origin)
+    args = ["git", "clone", "--quiet", "--bare", *(["--local"] if local else []), "--", origin, target]
+    done = subprocess.run(args, env=_env(), stdin=subprocess.DEVNULL, capture_output=True)
+    if done.returncode != 0:
+        return "", f"git clone of {origin} failed: {_last_line(done.stderr)}; give --repo PATH (a local clone)"
+    return target, None
+
+
+def _tree(git: Git, plan: _Plan, name: str) -> CodeSide:
+    """The side's exact tree: its commit's, with the patch applied through a private index."""
+    s = plan.side
+    if plan.patch is None:
+        return replace(s, tree=git.out("rev-parse", f"{s.commit}^{{tree}}").strip())
+    index = os.path.join(git.tmp, f"index-{name}")
+    done = git.run("read-tree", s.commit or "", index=index)
+    if done.returncode == 0:
+        done = git.run("apply", "--cached", "--whitespace=nowarn", "-", index=index, stdin=plan.patch)
+    if done.returncode != 0:
+        tree = git.out("rev-parse", f"{s.commit}^{{tree}}").strip()
+        why = f"its kept patch did not apply to commit {(s.commit or '')[:12]} ({_last_line(done.stderr)})"
+        return replace(s, tree=tree, exact=False, reason=why)
+    tree = git.run("write-tree", index=index).stdout.decode().strip()
+    changed = git.out("diff", "--name-only", "-z", "--no-renames", f"{s.commit}^{{tree}}", tree)
+    return replace(s, tree=tree, patch_files=tuple(p for p in changed.split("\0") if p))
+
+
+def _files(git: Git, ta: str, tb: str) -> tuple[FileChange, ...]:
+    """``git diff --raw --numstat -z -M`` between the trees: raw records first, numstat in the same order."""
+    if ta == tb:
+        return ()
+    tokens = git.out("diff", "--raw", "--numstat", "-z", "-M", ta, tb).split("\0")
+    raw: list[tuple[str, str, str, Optional[str], str]] = []
+    i = 0
+    while i < len(tokens) and tokens[i].startswith(":"):
+        meta = tokens[i][1:].split()
+        status = meta[4]
+        if status[0] in "RC":
+            raw.append((meta[0], meta[1], status[0], tokens[i + 1], tokens[i + 2]))
+            i += 3
+        else:
+            raw.append((meta[0], meta[1], status[0], None, tokens[i + 1]))
+            i += 2
+    out = []
+    for old_mode, new_mode, status, old_path, path in raw:
+        if i >= len(tokens) or not tokens[i]:
+            break
+        added, deleted, rest = tokens[i].split("\t", 2)
+        i += 3 if not rest else 1
+        binary = added == "-"
+        out.append(
+            FileChange(
+                path=path,
+                status=status,
+                old_path=old_path,
+                added=None if binary else int(added),
+                deleted=None if binary else int(deleted),
+                binary=binary,
+                old_mode=None if old_mode == "000000" else old_mode,
+                new_mode=None if new_mode == "000000" else new_mode,
+            )
+        )
+    return tuple(out)
+
+
+def _log(git: Git, since: str, until: str) -> tuple[tuple[Commit, ...], int]:
+    count = int(git.out("rev-list", "--count", f"{since}..{until}").strip() or 0)
+    if not count:
+        return (), 0
+    text = git.out("log", f"-n{MAX_COMMITS}", "--format=%H%x1f%s%x1e", f"{since}..{until}")
+    commits = tuple(Commit(*rec.strip().split("\x1f", 1)) for rec in text.split("\x1e") if rec.strip())
+    return commits, count - len(commits)
+
+
+def _commits(git: Git, section: CodeSection) -> CodeSection:
+    ca, cb = section.a.commit or "", section.b.commit or ""
+    base = git.run("merge-base", ca, cb)
+    a_to_b, more_ab = _log(git, ca, cb)
+    b_to_a, more_ba = _log(git, cb, ca)
+    return replace(
+        section,
+        merge_base=base.stdout.decode().strip() or None if base.returncode == 0 else None,
+        a_to_b=a_to_b,
+        b_to_a=b_to_a,
+        more_commits=(more_ab, more_ba),
+    )
