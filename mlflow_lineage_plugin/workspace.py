@@ -45,9 +45,9 @@ def databricks_workspace_uri(host: str, workspace_id: Optional[str]) -> str:
 
 def _absolute_local(uri: str) -> str:
     if uri.startswith("sqlite:///"):
-        path = uri[len("sqlite:///") :]
-        if path and not path.startswith("/") and path != ":memory:":
-            return "sqlite:///" + os.path.abspath(path)
+        path, query = uri[len("sqlite:///") :].partition("?")[::2]
+        if path and path != ":memory:":  # one file, one URI: no ``/../`` or ``/./`` segments
+            return "sqlite:///" + os.path.abspath(path) + (f"?{query}" if query else "")
         return uri
     if uri.startswith("file:"):
         parts = urlsplit(uri)

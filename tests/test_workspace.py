@@ -44,6 +44,8 @@ def test_oss_workspace_uri_is_absolute_and_credential_free(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     assert W.oss_workspace_uri("sqlite:///x.db") == f"sqlite:///{tmp_path / 'x.db'}"
     assert W.oss_workspace_uri("sqlite:////abs/x.db") == "sqlite:////abs/x.db"
+    assert W.oss_workspace_uri("sqlite:////abs/sub/../x.db") == "sqlite:////abs/x.db"
+    assert W.oss_workspace_uri("sqlite:///sub/./../x.db") == f"sqlite:///{tmp_path / 'x.db'}"
     assert W.oss_workspace_uri("mlruns") == f"file://{tmp_path / 'mlruns'}"
     assert W.oss_workspace_uri("https://bob:pw@mlflow.example.com/") == "https://mlflow.example.com"
     assert W.oss_workspace_uri("http://h:5000", "team a") == "http://h:5000?workspace=team%20a"
