@@ -186,7 +186,8 @@ def _restore_changes(base: Restored, src: Source, git: T.GitRef) -> Restored:
     restored = replace(base, patch_sha256=diff.sha256, files=files)
     if diff.excluded:
         n = diff.excluded
-        return replace(restored, reason=f"{n} changed file{'' if n == 1 else 's'} left out as likely secrets")
+        why = "left out as likely secrets (named like one, or renamed or copied from one)"
+        return replace(restored, reason=f"{n} changed file{'' if n == 1 else 's'} {why}")
     return replace(restored, exact=True)
 
 

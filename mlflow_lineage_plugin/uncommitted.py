@@ -105,7 +105,7 @@ def _prepare(commit: str, checkout: Optional[str], databricks: bool) -> dict[str
             p.state.value,
             sha256=p.sha256,
             size=p.size,
-            files=p.files if p.state is DiffState.CAPTURED else None,
+            files=p.files if p.state in (DiffState.CAPTURED, DiffState.TOO_LARGE) else None,
             excluded=p.excluded,
         )
     )

@@ -137,7 +137,7 @@ def test_over_the_cap_nothing_is_kept_and_the_size_is_told(repos):
     dirty_everything(repo)
     full = len(git_diff(repo))
     over = capture_patch(str(repo), head(repo), max_bytes=full - 1)
-    assert (over.state, over.patch, over.sha256, over.size, over.files) == (DiffState.TOO_LARGE, b"", None, full, 0)
+    assert (over.state, over.patch, over.sha256, over.size, over.files) == (DiffState.TOO_LARGE, b"", None, full, 8)
     exact = capture_patch(str(repo), head(repo), max_bytes=full)
     assert exact.state is DiffState.CAPTURED and exact.size == full
 

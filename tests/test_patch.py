@@ -164,6 +164,7 @@ def test_off_and_too_large_keep_nothing(project, provider_for, sqlite_uri, monke
     big = start_run()
     tags = mlflow.get_run(big).data.tags
     assert tags[T.GIT_DIFF] == "too_large" and tags[T.GIT_DIFF_BYTES] == str(size)
+    assert tags[T.GIT_DIFF_FILES] == "1"  # docs/tags.md: stored or not
     assert T.GIT_DIFF_SHA256 not in tags and not has_artifact(big)
     assert [m for m in warned() if "not kept" in m and "1000" in m]
 
@@ -252,4 +253,4 @@ def test_one_pass_capture_matches_git_and_still_leaves_secrets_out(repos):
     assert capture_patch(str(repo), commit).patch == git_diff(repo)
     git(repo, "mv", "cfg/api.key", "cfg/renamed.txt")
     got = capture_patch(str(repo), commit)
-    assert got.excluded == 1 and b"cfg/api.key" not in got.patch
+    assert got.excluded == 2 and b"cfg/" not in got.patch and b"k1" not in got.patch  # the rename is left out too

@@ -32,10 +32,15 @@ DEFAULT_EXCLUDES = (
     ".env*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_ed25519*", ".netrc", ".npmrc", ".pypirc",
     "*credentials*", "*secret*",
 )  # fmt: skip
-# What the patch must be, whatever the user's config says: no colour, no external diff or textconv
-# (their output does not apply), the standard a/ b/ prefixes, paths from the top of the tree.
+# What the patch must be, whatever the user's or the repository's config says (``git diff`` with no
+# config at all): no colour, no external diff or textconv (their output does not apply), submodules as
+# pointers, three lines of context, the standard a/ b/ prefixes, paths from the top of the tree,
+# quoted unusual names, git's default rename detection and file order, blank context lines kept.
 _DIFF = ["-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "diff.relative=false",
-         "diff", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"]  # fmt: skip
+         "-c", "diff.suppressBlankEmpty=false", "-c", "core.quotePath=true",
+         "diff", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--submodule=short",
+         "--ignore-submodules=none", "--unified=3", "--inter-hunk-context=0", "--diff-algorithm=myers",
+         "--indent-heuristic", "--find-renames", "-l1000", f"-O{os.devnull}"]  # fmt: skip
 
 
 class DiffState(str, enum.Enum):
@@ -91,55 +96,122 @@ def _capture(
         quick = _one_pass(exe, repo.root, commit, max_bytes, rules, deadline)
         if quick is not None:
             return quick
-    changed = _paths(exe, repo.root, ["diff", commit, "--name-only", "-z", "--no-renames"], deadline)
+    status = _paths(exe, repo.root, ["diff", commit, "--name-status", "-z", "--no-renames"], deadline)
     new = _paths(exe, repo.root, ["ls-files", "--others", "--exclude-standard", "-z"], deadline) if untracked else []
-    if changed is None or new is None:
+    if status is None or new is None:
         return _failed(deadline, "git diff")
-    left_out = [p for p in changed + new if rules.excluded(p)]
+    changed = status[1::2]
+    added = [p for s, p in zip(status[::2], changed) if s == "A" and not rules.excluded(p)]
     kept_new = [p for p in new if not rules.excluded(p)]
-    if left_out and len(left_out) == len(changed) + len(new):
-        return Patch(DiffState.EXCLUDED_ONLY, excluded=len(left_out))
-    pathspecs = ["--", ".", *(f":(exclude,literal){p}" for p in left_out)] if left_out else []
     with tempfile.TemporaryDirectory(prefix="mlflow-lineage-") as tmp:
         env = None
         if kept_new:
             env = {"GIT_INDEX_FILE": _index_copy(repo.gitdir, tmp)}
-            added = process.run(
+            added_ok = process.run(
                 exe, ["add", "--intent-to-add", "--", *(f":(literal){p}" for p in kept_new)], repo.root, deadline, env
             )
-            if added is None or added[0] != 0:
+            if added_ok is None or added_ok[0] != 0:
                 return _failed(deadline, "git add --intent-to-add")
+        left_out = [p for p in changed + new if rules.excluded(p)]
+        if added or kept_new:
+            copied = _copies_of_secrets(exe, repo.root, commit, rules, left_out, added + kept_new, deadline, env)
+            if copied is None:
+                return _failed(deadline, "git diff")
+            left_out += copied
+        if left_out and len(left_out) == len(changed) + len(new):
+            return Patch(DiffState.EXCLUDED_ONLY, excluded=len(left_out))
+        pathspecs = ["--", ".", *(f":(exclude,literal){p}" for p in left_out)] if left_out else []
         try:
-            proc = (
-                process.spawn(exe, [*_DIFF, commit, *pathspecs], repo.root, env)
-                if env
-                else process.spawn(exe, [*_DIFF, commit, *pathspecs], repo.root)
-            )
+            proc = process.spawn(exe, [*_DIFF, commit, *pathspecs], repo.root, env)
         except OSError:
             return Patch(DiffState.FAILED, reason="git did not start")
-        out = process.collect_capped(proc, deadline, max(int(max_bytes), 0))
+        counter = _HeaderCount()
+        out = process.collect_capped(proc, deadline, max(int(max_bytes), 0), counter)
     if out is None or out[0] != 0:
         return _failed(deadline, "git diff")
     _, data, size = out
-    files = len(re.findall(rb"^diff --git ", data, re.M)) if size <= max_bytes else 0
     if size > max_bytes:
-        return Patch(DiffState.TOO_LARGE, size=size, excluded=len(left_out))
+        return Patch(DiffState.TOO_LARGE, size=size, files=counter.n, excluded=len(left_out))
+    return _kept(data, len(left_out))
+
+
+def _kept(data: bytes, excluded: int = 0) -> Patch:
     return Patch(
         DiffState.CAPTURED,
         patch=data,
         sha256=hashlib.sha256(data).hexdigest(),
-        size=size,
-        files=files,
-        excluded=len(left_out),
+        size=len(data),
+        files=len(re.findall(rb"^diff --git ", data, re.M)),
+        excluded=excluded,
     )
+
+
+class _HeaderCount:
+    """Counts the ``diff --git`` lines (one per file) of a stream read in chunks, kept or not."""
+
+    _MARK = b"\ndiff --git "
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._tail = b"\n"  # the stream starts at a line start
+
+    def __call__(self, chunk: bytes) -> None:
+        joined = self._tail + chunk
+        self.n += joined.count(self._MARK)
+        self._tail = joined[-(len(self._MARK) - 1) :]
+
+
+def _copies_of_secrets(
+    exe: str,
+    root: str,
+    commit: str,
+    rules: ExcludeRules,
+    left_out: list[str],
+    added: list[str],
+    deadline: float,
+    env: Optional[dict[str, str]],
+) -> Optional[list[str]]:
+    """The added files git sees as renames or copies of a file left out by name (a secret under
+    another name: ``git mv .env config.txt``), followed along chains; None when git failed.
+
+    The sources are the changed files left out and every tracked file whose name is left out (a copy
+    leaves its source unchanged); git's copy detection then looks at those and the added files only."""
+    tracked = _paths(exe, root, ["ls-files", "-z", "--", *rules.pathspecs()], deadline, env)
+    if tracked is None:
+        return None
+    sources = {p for p in [*left_out, *tracked] if rules.excluded(p)}
+    if not sources:
+        return []
+    args = ["diff", commit, "--name-status", "-z", "--find-renames", "--find-copies-harder", "-l0", "--"]
+    pairs = _paths(exe, root, [*args, *(f":(literal){p}" for p in sorted(sources) + added)], deadline, env)
+    if pairs is None:
+        return None
+    follows: dict[str, str] = {}
+    i = 0
+    while i < len(pairs):
+        if pairs[i][:1] in ("R", "C"):
+            follows[pairs[i + 2]] = pairs[i + 1]
+            i += 3
+        else:
+            i += 2
+    out = []
+    for path in added:
+        seen = {path}
+        src = follows.get(path)
+        while src is not None and src not in sources and src not in seen:
+            seen.add(src)
+            src = follows.get(src)
+        if src is not None and src in sources:
+            out.append(path)
+    return out
 
 
 def _one_pass(
     exe: str, root: str, commit: str, max_bytes: int, rules: ExcludeRules, deadline: float
 ) -> Optional[Patch]:
     """The common case with one git pass over the tree instead of two: the patch names its own files.
-    None when it cannot settle the case (over the cap, a quoted name, a file to leave out, git failed):
-    the two-pass capture then decides."""
+    None when it cannot settle the case (over the cap, a quoted name, a file to leave out, an added
+    file while a file to leave out is tracked, git failed): the two-pass capture then decides."""
     try:
         proc = process.spawn(exe, [*_DIFF, commit], root)
     except OSError:
@@ -151,13 +223,11 @@ def _one_pass(
     names = _patch_paths(data)
     if names is None or any(rules.excluded(p) for p in names):
         return None
-    return Patch(
-        DiffState.CAPTURED,
-        patch=data,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        files=len(re.findall(rb"^diff --git ", data, re.M)),
-    )
+    if re.search(rb"^new file mode ", data, re.M):
+        tracked = _paths(exe, root, ["ls-files", "-z", "--", *rules.pathspecs()], deadline)
+        if tracked is None or any(rules.excluded(p) for p in tracked):
+            return None
+    return _kept(data)
 
 
 def _patch_paths(data: bytes) -> Optional[list[str]]:
@@ -188,8 +258,10 @@ def _failed(deadline: float, what: str) -> Patch:
     return Patch(DiffState.FAILED, reason=f"{what} did not finish in time" if late else f"{what} failed")
 
 
-def _paths(exe: str, root: str, args: list[str], deadline: float) -> Optional[list[str]]:
-    out = process.run(exe, args, root, deadline)
+def _paths(
+    exe: str, root: str, args: list[str], deadline: float, env: Optional[dict[str, str]] = None
+) -> Optional[list[str]]:
+    out = process.run(exe, args, root, deadline, env)
     if out is None or out[0] != 0:
         return None
     return [p for p in out[1].decode("utf-8", "surrogateescape").split("\0") if p]
@@ -211,6 +283,7 @@ class ExcludeRules:
 
     def __init__(self, patterns: Iterable[str]):
         self.rules: list[tuple[bool, bool, bool, re.Pattern]] = []  # (negated, anchored, dir_only, regex)
+        self.patterns: list[str] = []  # the patterns that leave out, without ``/`` at either end
         for raw in patterns:
             pattern = raw.strip()
             if not pattern or pattern.startswith("#"):
@@ -223,6 +296,17 @@ class ExcludeRules:
             regex = wildmatch_regex(pattern.lstrip("/"), icase=True)
             if pattern and regex is not None:
                 self.rules.append((negated, anchored, dir_only, regex))
+                if not negated:
+                    self.patterns.append(pattern.strip("/"))
+
+    def pathspecs(self) -> list[str]:
+        """git pathspecs matching at least every path these rules leave out (more is fine: the caller
+        asks ``excluded`` of each), so git lists the candidates instead of Python testing every file."""
+        out = []
+        for pattern in self.patterns:
+            base = pattern if "/" in pattern else f"**/{pattern}"
+            out += [f":(glob,icase){base}", f":(glob,icase){base}/**"]
+        return out
 
     def excluded(self, path: str) -> bool:
         parts = path.split("/")

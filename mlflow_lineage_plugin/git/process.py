@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 from mlflow_lineage_plugin.git.cache import Memo
 
@@ -22,6 +22,10 @@ LOCAL_REPO_ENV = (
     "GIT_INDEX_FILE", "GIT_NO_REPLACE_OBJECTS", "GIT_REPLACE_REF_BASE", "GIT_PREFIX",
     "GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE", "GIT_COMMON_DIR",
 )  # fmt: skip
+
+# What changes ``git diff``'s output from the environment whatever its options say (``GIT_DIFF_OPTS``
+# beats ``-U``): the plugin's patches must not depend on the user's shell.
+DIFF_ENV = ("GIT_DIFF_OPTS", "GIT_EXTERNAL_DIFF")
 
 _executables = Memo(limit=8)
 
@@ -35,7 +39,7 @@ def executable() -> Optional[str]:
 
 
 def git_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in LOCAL_REPO_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in LOCAL_REPO_ENV and k not in DIFF_ENV}
     env["GIT_OPTIONAL_LOCKS"] = "0"
     env["GIT_TERMINAL_PROMPT"] = "0"
     env.setdefault("LC_ALL", "C")
@@ -72,11 +76,16 @@ def collect(proc: subprocess.Popen, deadline: float) -> Optional[tuple[int, byte
     return proc.returncode, out or b""
 
 
-def collect_capped(proc: subprocess.Popen, deadline: float, cap: int) -> Optional[tuple[int, bytes, int]]:
+def collect_capped(
+    proc: subprocess.Popen, deadline: float, cap: int, on_chunk: Optional[Callable[[bytes], None]] = None
+) -> Optional[tuple[int, bytes, int]]:
     """(exit code, stdout, its size): stdout is read to the end to learn its size but kept only up
-    to ``cap`` bytes (b"" beyond), so a huge output never sits in memory. None past the deadline."""
+    to ``cap`` bytes (b"" beyond), so a huge output never sits in memory; ``on_chunk`` sees all of it
+    as it passes. None past the deadline."""
     if os.name != "posix" or proc.stdout is None:
         out = collect(proc, deadline)
+        if out is not None and on_chunk is not None:
+            on_chunk(out[1])
         return None if out is None else (out[0], out[1] if len(out[1]) <= cap else b"", len(out[1]))
     fd = proc.stdout.fileno()
     chunks: list[bytes] = []
@@ -90,6 +99,8 @@ def collect_capped(proc: subprocess.Popen, deadline: float, cap: int) -> Optiona
         if not chunk:
             break
         size += len(chunk)
+        if on_chunk is not None:
+            on_chunk(chunk)
         if size <= cap:
             chunks.append(chunk)
         elif chunks:
