@@ -29,13 +29,15 @@ def for_new_version(
     run_name: Optional[str] = None,
     *,
     unity_catalog: bool = False,
+    run_unread: Optional[str] = None,
 ) -> Optional[str]:
     """The caller's description when there is one (any text at all), else the
-    lineage line built from the version's tags, else what was given."""
+    lineage line built from the version's tags, else what was given. ``run_unread``: the source run
+    was asked for and not read (``markdown.RUN_NOT_FOUND`` / ``RUN_NOT_READ``)."""
     if (given and given.strip()) or not enabled():
         return given
     try:
-        return version_description(dict(tags), run_name, unity_catalog=unity_catalog) or given
+        return version_description(dict(tags), run_name, unity_catalog=unity_catalog, run_unread=run_unread) or given
     except Exception as exc:  # the tags still go in; only the description is given up
         _logger.warning(
             "mlflow-lineage: new model version registered without a lineage description: %s", error_line(exc)

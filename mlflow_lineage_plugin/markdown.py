@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote, urlsplit
 
@@ -33,6 +33,10 @@ _TEXT_MAX = 80  # a path, branch or run name longer than this is cut (with "…"
 CHANGES_NONE = "none"
 CHANGES_NOT_CAPTURED = "not captured"
 CHANGES_UNKNOWN = "unknown"
+
+# A source run asked for but not read: the line then names the run by its id and says only that.
+RUN_NOT_FOUND = "not found"  # the store answered that it does not hold the run
+RUN_NOT_READ = "not read"  # an error or the deadline: the run may well be there
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Summary:
     dirty: Optional[bool] = None
     diff_captured: bool = False
     diff_files: Optional[int] = None
+    run_unread: Optional[str] = None  # RUN_NOT_FOUND / RUN_NOT_READ
 
     def is_empty(self) -> bool:
         return not any((self.run_id, self.model_id, self.commit, self.path, self.notebook_path))
@@ -182,8 +187,11 @@ _ALL_LINKS = frozenset({"run", "workspace", "code", "repo"})
 _DROP_ORDER = ("repo", "workspace", "code", "run")
 
 
-def _line(s: Summary, links: set[str]) -> str:
-    parts = []
+def _head(s: Summary, links: set[str]) -> str:
+    ws = _workspace_part(s.workspace_uri, "workspace" in links)
+    if s.run_id and s.run_unread:
+        where = f" {'in' if s.run_unread == RUN_NOT_FOUND else 'from'} {ws}" if ws else ""
+        return f"Registered from run {code(cut(s.run_id))} ({s.run_unread}{where})"
     if s.run_id:
         name = text(cut(s.run_name or s.run_id[:8]))
         head = "Trained by run " + link(name, s.run_url if "run" in links else None)
@@ -191,10 +199,11 @@ def _line(s: Summary, links: set[str]) -> str:
         head = "Logged as model " + code(s.model_id)
     else:
         head = "Registered"
-    ws = _workspace_part(s.workspace_uri, "workspace" in links)
-    if ws:
-        head += " in " + ws
-    parts.append(head)
+    return head + (" in " + ws if ws else "")
+
+
+def _line(s: Summary, links: set[str]) -> str:
+    parts = [_head(s, links)]
     if s.commit or s.path or s.notebook_path:
         parts.append(_code_part(s, links))
     if s.changes:
@@ -246,10 +255,16 @@ def _notebook_url(workspace_uri: Optional[str], nb: T.Notebook) -> Optional[str]
     return f"{p.base}/{q}#notebook/{nb.id}{rev}"
 
 
-def version_description(tags: Mapping[str, str], run_name: Optional[str] = None, *, unity_catalog: bool = False) -> str:
+def version_description(
+    tags: Mapping[str, str],
+    run_name: Optional[str] = None,
+    *,
+    unity_catalog: bool = False,
+    run_unread: Optional[str] = None,
+) -> str:
     """The Markdown description of a new model version; "" when its tags hold no lineage."""
     limit = UC_DESCRIPTION_MAX if unity_catalog else DESCRIPTION_MAX
-    return summary_line(summary_from_version_tags(tags, run_name), limit)
+    return summary_line(replace(summary_from_version_tags(tags, run_name), run_unread=run_unread), limit)
 
 
 # --- from a resolved lineage graph ------------------------------------------------------------------------

@@ -151,8 +151,11 @@ class LineageRegistryStore(StoreWrapper):
         # the run's start, and a tag the user set since (`mlflow.set_tag(...)`) must win.
         fetched = S.fetch(self._get_reader, run_id=run_id, model_id=model_id, timeout=_timeout())
         experiment_hint, not_here = None, None
+        run_unread = _run_unread(fetched)
         if self._server and fetched.missing:
             fallback, experiment_hint, not_here = _workspace_the_request_names(run_link, run_id)
+            if experiment_hint or fallback:  # the request names where the run is: say what it says
+                run_unread = None
         src = S.source_run(
             run_id=run_id,
             model_id=model_id,
@@ -184,7 +187,7 @@ class LineageRegistryStore(StoreWrapper):
             )  # fmt: skip
         run_name = fetched.run.tags.get(T.MLFLOW_RUN_NAME) if fetched.run is not None else None
         description = D.for_new_version(
-            description, pairs + list(ours.items()), run_name, unity_catalog=self._unity_catalog
+            description, pairs + list(ours.items()), run_name, unity_catalog=self._unity_catalog, run_unread=run_unread
         )
         return new_tags, run_link, description
 
@@ -303,6 +306,15 @@ def _param_names(fn) -> frozenset[str]:
         return frozenset(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
         return frozenset()
+
+
+def _run_unread(fetched: S.Fetched) -> Optional[str]:
+    """Whether the source run was asked for and not read, and why (for the version's description)."""
+    from mlflow_lineage_plugin.markdown import RUN_NOT_FOUND, RUN_NOT_READ
+
+    if fetched.run is not None or not fetched.problems:
+        return None
+    return RUN_NOT_FOUND if fetched.missing else RUN_NOT_READ
 
 
 def _tag_pairs(tags) -> list[tuple[str, str]]:

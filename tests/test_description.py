@@ -76,6 +76,16 @@ def test_only_links_that_exist_are_drawn():
     tags = version_tags(**{T.GIT_PATH: None, T.SOURCE_URL: None})
     assert f"code [3f2a9c1]({REPO}/commit/{COMMIT}) on `main`" in M.version_description(tags)
     assert M.version_description({T.SCHEMA: "1"}) == ""  # nothing known: no description at all
+
+
+def test_a_run_that_was_not_read_is_named_by_its_id_and_no_more():
+    run_only = {T.SCHEMA: "1", T.RUN_ID: "a" * 32, T.WORKSPACE_URI: "http://127.0.0.1:5000", T.RUN_URL: "http://x/r"}
+    assert M.version_description(run_only, run_unread=M.RUN_NOT_READ) == (
+        f"Registered from run `{'a' * 32}` (not read from [127.0.0.1:5000](http://127.0.0.1:5000/))"
+    )
+    assert M.version_description({T.SCHEMA: "1", T.RUN_ID: "r`1"}, run_unread=M.RUN_NOT_FOUND) == (
+        "Registered from run ``r`1`` (not found)"
+    )
     # A model logged outside any run: the LoggedModel names it.
     tags = version_tags(**{T.RUN_ID: None, T.RUN_URL: None, T.MODEL_ID: "m-" + "0f" * 16})
     assert M.version_description(tags).startswith(f"Logged as model `m-{'0f' * 16}` in [127.0.0.1:5000](")

@@ -371,6 +371,9 @@ def test_run_gone_for_good_still_creates_the_version_with_what_is_known(name, sq
     assert T.GIT_COMMIT not in got
     ours = [r for r in caplog.records if r.name.startswith("mlflow_lineage_plugin")]
     assert len(ours) == 1 and f"run {missing} could not be read" in ours[0].getMessage()
+    # the description says only what is known: the id it was given, and that the run is not there
+    description = client.get_model_version(name, mv.version).description
+    assert description == f"Registered from run `{missing}` (not found in `{sqlite_uri}`)"
 
 
 # --- strict mode ----------------------------------------------------------------------------------------
