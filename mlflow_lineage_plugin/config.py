@@ -34,11 +34,12 @@ DIFF_EXCLUDE = "MLFLOW_LINEAGE_DIFF_EXCLUDE"  # gitignore-style patterns (comma 
 DIFF_UNTRACKED = "MLFLOW_LINEAGE_DIFF_UNTRACKED"  # "true": also untracked files .gitignore does not exclude
 DIFF_TIMEOUT = "MLFLOW_LINEAGE_DIFF_TIMEOUT"  # seconds for the capture, and again for the upload
 OPENLINEAGE = "MLFLOW_LINEAGE_OPENLINEAGE"  # "true": each new model version sends its run's OpenLineage event
+WATCH_LIMIT = "MLFLOW_LINEAGE_WATCH_LIMIT"  # directories a long-lived process may watch per checkout; 0: off
 
 ALL_SETTINGS = (
     DISABLE, GIT_COMMIT, GIT_BRANCH, GIT_REPO_URL, GIT_PATH, GIT_DIRTY, GIT_TIMEOUT, DIRTY_TIMEOUT,
     DATABRICKS_TIMEOUT, REGISTRY_TIMEOUT, WORKSPACE_URI, REQUIRE, WORKSPACES, CONFIG_FILE, RESOLVE_TIMEOUT,
-    DESCRIPTION, DIFF, DIFF_MAX_BYTES, DIFF_EXCLUDE, DIFF_UNTRACKED, DIFF_TIMEOUT, OPENLINEAGE,
+    DESCRIPTION, DIFF, DIFF_MAX_BYTES, DIFF_EXCLUDE, DIFF_UNTRACKED, DIFF_TIMEOUT, OPENLINEAGE, WATCH_LIMIT,
 )  # fmt: skip
 
 # The time limits' defaults, next to their names so each is stated once.
@@ -46,6 +47,9 @@ DEFAULT_SECONDS = {
     GIT_TIMEOUT: 2.0, DIRTY_TIMEOUT: 1.0, DATABRICKS_TIMEOUT: 3.0, REGISTRY_TIMEOUT: 5.0, RESOLVE_TIMEOUT: 30.0,
     DIFF_TIMEOUT: 5.0,
 }  # fmt: skip
+
+# The counts' defaults. 10,000 directories: a 50,000-file checkout at 5 files per directory.
+DEFAULT_COUNTS = {WATCH_LIMIT: 10_000}
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -79,6 +83,16 @@ def seconds(name: str, override: Optional[float] = None) -> float:
 
 def byte_count(name: str, default: int) -> int:
     """A size in bytes: a non-negative integer, else the default."""
+    try:
+        value = int(get(name) or default)
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
+def count(name: str) -> int:
+    """A count: a non-negative integer setting, else its default."""
+    default = DEFAULT_COUNTS[name]
     try:
         value = int(get(name) or default)
     except ValueError:
@@ -157,6 +171,8 @@ def setting_problem(name: str, value: str) -> Optional[str]:
             return (
                 f"{name}={value!r} is not a positive number of seconds; the default {DEFAULT_SECONDS[name]:g} is used"
             )
+    if name in DEFAULT_COUNTS and not (value.isdigit() and value.isascii()):
+        return f"{name}={value!r} is not a whole number >= 0; the default {DEFAULT_COUNTS[name]} is used"
     if name in (WORKSPACES, CONFIG_FILE):
         from mlflow_lineage_plugin.resolve.endpoints import load_mapping_file, parse_mapping_env
         from mlflow_lineage_plugin.urls import redact_text

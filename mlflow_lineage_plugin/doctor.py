@@ -465,6 +465,23 @@ def check_would_record(report: Report, script: Optional[str], switched_off: bool
     report.add("would record", status, f"{where}: " + "; ".join(parts), why)
 
 
+def check_change_notification(report: Report, script: Optional[str]) -> None:
+    """Whether a long-lived process here would answer repeated runs from change notification, and why not."""
+    from mlflow_lineage_plugin.git import find_repo, watch
+
+    where = os.path.abspath(script) if script else os.getcwd()
+    repo = find_repo(os.path.realpath(where))
+    if repo is None:
+        report.add("change notice", OK, "not used: no git checkout here")
+        return
+    found = watch.availability(repo)
+    report.facts["change_notification"] = {"active": found.active, "reason": found.reason}
+    if found.active:
+        report.add("change notice", OK, f"on for repeated runs in one process: {found.reason}")
+    else:
+        report.add("change notice", OK, f"off: {found.reason}", "every run checks the checkout with git, as before")
+
+
 def _why_no_commit(script: Optional[str]) -> str:
     where = os.path.dirname(os.path.abspath(script)) if script else os.getcwd()
     exe = shutil.which("git")
@@ -499,6 +516,7 @@ def diagnose(script: Optional[str] = None) -> Report:
         check_tracking_store(report, dist, captured)
         check_registry(report, dist, captured)
         check_would_record(report, script, switched_off)
+    check_change_notification(report, script)
     return report
 
 

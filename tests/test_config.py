@@ -59,8 +59,14 @@ def test_patch_size_cap_documents_the_codes_default():
 
 def test_settings_without_a_default_say_so():
     documented = _documented()
-    for name in set(config.ALL_SETTINGS) - set(config.DEFAULT_SECONDS) - set(_SWITCHES) - {config.DIFF_MAX_BYTES}:
+    counted = set(config.DEFAULT_COUNTS) | {config.DIFF_MAX_BYTES}
+    for name in set(config.ALL_SETTINGS) - set(config.DEFAULT_SECONDS) - set(_SWITCHES) - counted:
         assert documented[name] == "—", name
+
+
+@pytest.mark.parametrize("name", sorted(config.DEFAULT_COUNTS))
+def test_documented_count_defaults_are_the_codes(name):
+    assert int(_documented()[name]) == config.DEFAULT_COUNTS[name]
 
 
 def test_values_are_read_when_asked_and_stripped(monkeypatch):

@@ -21,7 +21,7 @@ import time
 from typing import Optional
 
 from mlflow_lineage_plugin import config
-from mlflow_lineage_plugin.git import gitconfig, process
+from mlflow_lineage_plugin.git import gitconfig, process, watch
 from mlflow_lineage_plugin.git.cache import Memo, stat_key
 from mlflow_lineage_plugin.git.index import Index
 from mlflow_lineage_plugin.git.notice import warn_once
@@ -72,13 +72,22 @@ class DirtyCheck:
         self.answer: Optional[bool] = None
         self.decided = False
         self.before: Optional[tuple[int, tuple, Optional[tuple]]] = None
+        self.look = watch.look(repo, index.key if index else None, commit or "", branch, self._rules, _rules_unchanged)
+
+    def _rules(self) -> tuple:
+        return _rules_key(_rule_files(self.repo, self.branch, self.exe))
 
     def start(self) -> None:
         if self.exe is None or self.commit is None:
             self.decided = True
             return
+        if self.look.dirty is not None:  # change notification: nothing git compares changed since
+            self.answer, self.decided = self.look.dirty, True
+            return
         if provably_clean(self.repo, self.index, self.commit, self.branch):
             self.answer, self.decided = False, True
+            if not self.look.partial:
+                self.look.settle(b"")
             return
         if self._recently_timed_out():
             self.decided = True
@@ -93,7 +102,7 @@ class DirtyCheck:
             rules = _content_rules(self.repo, self.index, self.branch, self.exe)
             self.before = (time.time_ns(), _lstat_all(self.repo, self.index), rules)
         try:
-            self.proc = process.spawn(self.exe, STATUS, self.repo.root)
+            self.proc = process.spawn(self.exe, STATUS + self.look.pathspec, self.repo.root)
         except OSError:
             self.decided = True
 
@@ -120,7 +129,9 @@ class DirtyCheck:
         rc, stdout = out
         if rc != 0:
             return None
-        self.answer = bool(stdout.strip())
+        self.answer = self.look.settle(stdout)
+        if self.look.partial:  # git saw the touched paths only: nothing for the proofs below
+            return self.answer
         if self.index is not None:  # while it stays dirty, no proof to prepare
             _found_dirty.put(self.repo.gitdir, self.index.key if self.answer else None)
         if (
@@ -197,16 +208,31 @@ def _content_rules(repo: Repo, index: Index, branch: Optional[str], exe: Optiona
             dirs.add("/".join(parts[:i]))
         if len(dirs) > _MAX_ATTRIBUTE_DIRS:
             return None
+    return _rules_key(
+        _rule_files(repo, branch, exe) + [os.path.join(repo.root, d, ".gitattributes") for d in sorted(dirs)]
+    )
+
+
+def _rules_key(files: list[str]) -> tuple:
+    return tuple(os.environ.get(k) for k in _RULES_ENV), tuple(files), tuple(stat_key(f) for f in files)
+
+
+def _rule_files(repo: Repo, branch: Optional[str], exe: Optional[str]) -> list[str]:
+    """Config (includes followed) and the attributes files outside the work tree."""
     cfg = gitconfig.repo_config(repo.commondir, repo.gitdir, branch, exe)
     xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     attributes = cfg.values("core", None, "attributesfile")
     files = [path for path, _ in cfg.files]
-    files += [
+    return files + [
         os.path.expanduser(attributes[-1]) if attributes else os.path.join(xdg, "git", "attributes"),
         os.path.join(repo.commondir, "info", "attributes"),
     ]
-    files += [os.path.join(repo.root, d, ".gitattributes") for d in sorted(dirs)]
-    return tuple(os.environ.get(k) for k in _RULES_ENV), tuple(files), tuple(stat_key(f) for f in files)
+
+
+def changed_paths(repo: Repo, commit: str) -> Optional[list[str]]:
+    """The tracked paths that differ from ``commit``, when change notification still vouches for the
+    last answer (the patch then asks git about those alone); None: read the whole tree."""
+    return watch.changed_paths(repo, commit)
 
 
 def _rules_unchanged(rules: tuple) -> bool:

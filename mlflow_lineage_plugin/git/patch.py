@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from mlflow_lineage_plugin.git import process
+from mlflow_lineage_plugin.git.dirty import changed_paths
 from mlflow_lineage_plugin.git.refs import HEX, find_repo
 from mlflow_lineage_plugin.git.wildmatch import wildmatch_regex
 
@@ -93,7 +94,9 @@ def _capture(
     if repo is None or exe is None:
         return Patch(DiffState.FAILED, reason="no git checkout" if repo is None else "no git executable")
     if not untracked:
-        quick = _one_pass(exe, repo.root, commit, max_bytes, rules, deadline)
+        paths = changed_paths(repo, commit)  # known from change notification: ask git about those alone
+        spec = ["--", *(f":(literal){p}" for p in paths)] if paths else []
+        quick = _one_pass(exe, repo.root, commit, max_bytes, rules, deadline, spec)
         if quick is not None:
             return quick
     status = _paths(exe, repo.root, ["diff", commit, "--name-status", "-z", "--no-renames"], deadline)
@@ -207,13 +210,13 @@ def _copies_of_secrets(
 
 
 def _one_pass(
-    exe: str, root: str, commit: str, max_bytes: int, rules: ExcludeRules, deadline: float
+    exe: str, root: str, commit: str, max_bytes: int, rules: ExcludeRules, deadline: float, spec: list[str]
 ) -> Optional[Patch]:
     """The common case with one git pass over the tree instead of two: the patch names its own files.
     None when it cannot settle the case (over the cap, a quoted name, a file to leave out, an added
     file while a file to leave out is tracked, git failed): the two-pass capture then decides."""
     try:
-        proc = process.spawn(exe, [*_DIFF, commit], root)
+        proc = process.spawn(exe, [*_DIFF, commit, *spec], root)
     except OSError:
         return None
     out = process.collect_capped(proc, deadline, max(int(max_bytes), 0))
