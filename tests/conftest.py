@@ -329,6 +329,19 @@ def _mlflow_state_per_module():
     fluent._active_experiment_id = None
 
 
+# MLflow's defaults when no tracking URI reaches it: a test that leaves one of these in the checkout let
+# MLflow fall back to the working directory (the repository root) instead of the test's own store.
+MLFLOW_DEFAULT_FILES = ("mlflow.db", "mlruns", "mlartifacts")
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_default_store_in_the_checkout():
+    before = {name for name in MLFLOW_DEFAULT_FILES if (ROOT / name).exists()}
+    yield
+    stray = [name for name in MLFLOW_DEFAULT_FILES if name not in before and (ROOT / name).exists()]
+    assert not stray, f"the test left {stray} in {ROOT}: MLflow used its default store in the working directory"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow modules (fresh virtual environments) first: split over workers (``make test`` runs
     pytest-xdist, a file per work unit, in this order), the longest file must start at once, not be

@@ -194,6 +194,8 @@ def test_file_registry_store_takes_it_too(db, tmp_path, monkeypatch):
     from mlflow import MlflowClient
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    # MLflow's file registry reads a version's LoggedModel through the global tracking URI, not the client's.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", db)
     client = MlflowClient(tracking_uri=db, registry_uri=f"file://{tmp_path / 'registry'}")
     run = _run(client)
     client.create_registered_model("desc_file")

@@ -260,12 +260,15 @@ class Receiver:
 
     def __init__(self) -> None:
         bodies, paths = self.bodies, self.paths = [], []
+        arrived = self.arrived = threading.Condition()
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 n = int(self.headers.get("Content-Length") or 0)
-                bodies.append(json.loads(self.rfile.read(n)))
-                paths.append(self.path)
+                with arrived:
+                    bodies.append(json.loads(self.rfile.read(n)))
+                    paths.append(self.path)
+                    arrived.notify_all()
                 self.send_response(201)
                 self.end_headers()
 
@@ -275,6 +278,13 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, limit: float = 600) -> list[dict]:
+        """The bodies once ``count`` have arrived: waits on the events themselves; ``limit`` only ends a
+        test whose events never come."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.bodies) >= count, timeout=limit)
+            return list(self.bodies)
 
     def close(self) -> None:
         self.server.shutdown()

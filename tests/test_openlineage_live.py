@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
 
@@ -54,12 +53,18 @@ def project(tmp_path):
     return {"repo": repo, "commit": git(repo, "rev-parse", "HEAD"), "base": tmp_path}
 
 
+# The script's exit waits for its queued events up to this budget: far beyond what a loaded machine needs, so
+# the tests wait on the events themselves (the exit returns as soon as they are handled), not on a clock.
+EXIT_FLUSH = {"MLFLOW_LINEAGE_REGISTRY_TIMEOUT": "600"}
+
+
 def register(project, uri: str, env: dict) -> tuple[dict, str]:
     base = project["base"]
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "MLFLOW_LINEAGE_"))}
     proc = subprocess.run(
         [sys.executable, "register.py", uri, str(base / "out.json"), str(base / "train.csv")],
-        cwd=project["repo"], env={**clean, "HOME": str(base), **env}, capture_output=True, text=True, timeout=300,
+        cwd=project["repo"], env={**clean, "HOME": str(base), **EXIT_FLUSH, **env}, capture_output=True, text=True,
+        timeout=900,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return json.loads((base / "out.json").read_text()), proc.stderr
@@ -133,8 +138,9 @@ def test_dead_endpoint_costs_one_warning_and_no_registration(project, tmp_path):
     assert out["versions"] == [1, 2]  # both registrations succeeded
     warnings = ol_warnings(stderr)
     assert len(warnings) == 1, stderr[-3000:]
-    # Said when the transport gives up, or at exit if it is still retrying then: either way once.
-    assert "OpenLineage event" in warnings[0] and "not sent" in warnings[0] and "Traceback" not in stderr
+    # Said when the transport gives up; the second version skips sending for a while, silently.
+    assert "OpenLineage event for version 1 of model 'live' not sent (http transport)" in warnings[0], warnings
+    assert "Traceback" not in stderr
 
 
 def test_on_but_not_configured_is_one_warning(project, tmp_path):
@@ -148,11 +154,9 @@ def test_server_side_sends_for_clients_without_the_flag(project, receiver, mlflo
     server = mlflow_server_factory("ol", env={"MLFLOW_LINEAGE_OPENLINEAGE": "true", "OPENLINEAGE_URL": receiver.url})
     out, stderr = register(project, server.url, {})
     assert ol_warnings(stderr) == []
-    deadline = time.monotonic() + 60  # the server sends in the background, after answering
-    while len(receiver.bodies) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(receiver.bodies) == 2
-    for ev in receiver.bodies:
+    bodies = receiver.wait_for(2)  # the server sends in the background, after answering
+    assert len(bodies) == 2
+    for ev in bodies:
         validate_event(ev)
         assert ev["run"]["facets"][O.RUN_FACET]["runId"] == out["run_id"]
         assert ev["job"]["namespace"] == server.url
