@@ -199,16 +199,19 @@ def find(
 
 
 def _parse_require(value: Optional[str]) -> frozenset[str]:
+    """The flag, else ``MLFLOW_LINEAGE_REQUIRE``, else commit and reachable; a bad value from either
+    is the same one-line error (exit 2): a gate must never open because of a typo."""
     from mlflow_lineage_plugin import config
-    from mlflow_lineage_plugin.resolve.graph import REQ_COMMIT, REQ_REACHABLE, REQUIREMENTS
+    from mlflow_lineage_plugin.resolve.graph import REQ_COMMIT, REQ_REACHABLE
 
-    if value is None:
-        return config.required() or frozenset({REQ_COMMIT, REQ_REACHABLE})
-    parts = frozenset(p.strip().lower() for p in value.split(",") if p.strip())
-    unknown = sorted(parts - set(REQUIREMENTS))
-    if unknown or not parts:
-        _fail(f"--require: unknown requirement {', '.join(unknown) or '(empty)'}; choose from {','.join(REQUIREMENTS)}")
-    return parts
+    try:
+        if value is not None:
+            return config.parse_requirements(value, "--require", show=True)
+        raw = config.get(config.REQUIRE)
+        return config.parse_requirements(raw, config.REQUIRE) if raw else frozenset({REQ_COMMIT, REQ_REACHABLE})
+    except config.BadSetting as exc:
+        _fail(str(exc))
+        raise  # _fail exits
 
 
 @main.command()
@@ -218,7 +221,7 @@ def _parse_require(value: Optional[str]) -> frozenset[str]:
     "require",
     default=None,
     metavar="LIST",
-    help="Comma-separated: commit, clean, reachable [MLFLOW_LINEAGE_REQUIRE; default commit,reachable].",
+    help="Comma-separated: commit, clean, reachable, exact [MLFLOW_LINEAGE_REQUIRE; default commit,reachable].",
 )
 @click.option("--mlmodel", is_flag=True, help="Also check that the model files are still there.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)

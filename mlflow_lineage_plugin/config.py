@@ -1,6 +1,10 @@
-"""Every ``MLFLOW_LINEAGE_*`` setting, read from the environment at the moment it is needed.
+"""Every ``MLFLOW_LINEAGE_*`` setting, read from the environment at the moment it is needed, parsed
+and validated here and nowhere else.
 
-Read lazily (not at import) so a notebook that sets a variable between two runs sees the change.
+Read lazily (not at import) so a notebook that sets a variable between two runs sees the change. A
+value that does not parse is never used as something else: its setting falls back to its default (or is
+ignored) and ``problems()`` names it, with what it expects but never the value (a value in the wrong
+variable may be a secret).
 """
 
 from __future__ import annotations
@@ -9,6 +13,9 @@ import difflib
 import os
 import re
 from typing import Optional
+
+from mlflow_lineage_plugin.commit_hash import RULE as COMMIT_RULE
+from mlflow_lineage_plugin.commit_hash import is_commit
 
 ENV_PREFIX = "MLFLOW_LINEAGE_"
 
@@ -51,13 +58,27 @@ DEFAULT_SECONDS = {
 # The counts' defaults. 10,000 directories: a 50,000-file checkout at 5 files per directory.
 DEFAULT_COUNTS = {WATCH_LIMIT: 10_000}
 
+# The on/off switches and the state each is in when unset (or set to something that is no switch).
+SWITCH_DEFAULTS = {DISABLE: False, DESCRIPTION: True, DIFF: True, DIFF_UNTRACKED: False, OPENLINEAGE: False}
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _DIRTY_WORDS = {"true", "1", "yes", "false", "0", "no", "unknown"}
-_COMMIT = re.compile(r"^[0-9a-fA-F]{4,64}$")
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+# What git refuses in a branch name (``git check-ref-format``); a URL or "user:token" is never a branch.
+_BAD_BRANCH = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^[/.-]|[/.]$|\.lock$|^@$")
 
-#: What strict mode (``REQUIRE``) can ask of a new model version's source run.
-KNOWN_REQUIREMENTS = frozenset({"commit", "clean"})
+#: The one vocabulary of requirements: ``check`` gates on them, and strict mode (``REQUIRE``) refuses
+#: a new model version whose source run breaks one. The resolver's ``graph.Requirement`` has the same.
+REQUIREMENTS_ORDER = ("commit", "clean", "reachable", "exact")
+KNOWN_REQUIREMENTS = frozenset(REQUIREMENTS_ORDER)
+# Read by the resolver only: a run never parses them (one reads a file).
+RESOLVER_ONLY = frozenset({WORKSPACES, CONFIG_FILE})
+
+
+class BadSetting(ValueError):
+    """A value that does not parse; the message names its source and what it expects."""
 
 
 def get(name: str) -> Optional[str]:
@@ -66,7 +87,18 @@ def get(name: str) -> Optional[str]:
 
 
 def flag(name: str) -> bool:
+    """A true-ish environment variable of another tool (git's own ``GIT_*``); ours are ``switch``es."""
     return (get(name) or "").lower() in _TRUE
+
+
+def switch(name: str) -> bool:
+    """An on/off setting: its value when it is one of the accepted words, else its default."""
+    value = (get(name) or "").lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    return SWITCH_DEFAULTS[name]
 
 
 def seconds(name: str, override: Optional[float] = None) -> float:
@@ -82,12 +114,18 @@ def seconds(name: str, override: Optional[float] = None) -> float:
 
 
 def byte_count(name: str, default: int) -> int:
-    """A size in bytes: a non-negative integer, else the default."""
-    try:
-        value = int(get(name) or default)
-    except ValueError:
-        return default
-    return value if value >= 0 else default
+    """A size in bytes (``1048576``, ``512KiB``, ``1MB``), else the default."""
+    value = get(name)
+    parsed = parse_size(value) if value else None
+    return default if parsed is None else parsed
+
+
+def parse_size(text: str) -> Optional[int]:
+    """Bytes from a whole number or a number with a unit (KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024)."""
+    m = _SIZE.fullmatch(text.strip())
+    if not m:
+        return None
+    return int(float(m.group(1)) * _UNITS[(m.group(2) or "").lower()])
 
 
 def count(name: str) -> int:
@@ -101,7 +139,7 @@ def count(name: str) -> int:
 
 
 def disabled() -> bool:
-    return flag(DISABLE)
+    return switch(DISABLE)
 
 
 def required() -> frozenset[str]:
@@ -117,12 +155,92 @@ def unknown_requirements() -> frozenset[str]:
     return required() - KNOWN_REQUIREMENTS
 
 
-def problems() -> list[str]:
+def parse_requirements(raw: str, source: str, *, show: bool = False) -> frozenset[str]:
+    """``raw`` as a set of requirements, or ``BadSetting`` naming ``source`` (a variable or a flag).
+
+    ``show``: quote the unknown words (a flag typed on this command line); a variable's are never quoted.
+    """
+    parts = _requirements(raw)
+    unknown = sorted(parts - KNOWN_REQUIREMENTS)
+    if not parts or unknown:
+        raise BadSetting(_requirements_problem(source, unknown, show))
+    return parts
+
+
+def _requirements_problem(source: str, unknown: list[str], show: bool) -> str:
+    if not unknown:
+        what = "no requirement given"
+    elif show:
+        what = f"unknown requirement {', '.join(unknown)}"
+    else:
+        close = sorted({m for u in unknown for m in difflib.get_close_matches(u, REQUIREMENTS_ORDER, n=1)})
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        what = f"{len(unknown)} unknown requirement{'s' if len(unknown) > 1 else ''}{hint}"
+    return f"{source}: {what}; use a comma-separated subset of: {', '.join(REQUIREMENTS_ORDER)}"
+
+
+def git_commit() -> Optional[str]:
+    """``GIT_COMMIT`` in lower case, or None when unset or no commit hash."""
+    value = get(GIT_COMMIT)
+    return value.lower() if value and is_commit(value) else None
+
+
+def git_branch() -> Optional[str]:
+    """``GIT_BRANCH`` without ``refs/heads/``, or None when unset or no branch name git would accept."""
+    return _branch(get(GIT_BRANCH))
+
+
+def _branch(value: Optional[str]) -> Optional[str]:
+    if value and value.startswith("refs/heads/"):
+        value = value[len("refs/heads/") :]
+    return value if value and not _BAD_BRANCH.search(value) else None
+
+
+def git_path() -> Optional[str]:
+    """``GIT_PATH`` as a path inside the repository (``/``-separated, no leading ``./`` or ``/``)."""
+    value = get(GIT_PATH)
+    if not value or _bad_path(value):
+        return None
+    value = value.replace("\\", "/").strip("/")
+    while value.startswith("./"):
+        value = value[2:]
+    return value or None
+
+
+def _bad_path(value: str) -> bool:
+    return ":" in value or any(ord(c) < 32 for c in value) or ".." in value.replace("\\", "/").split("/")
+
+
+def git_repo_url() -> Optional[str]:
+    """``GIT_REPO_URL`` as a credential-free remote, or None when unset or no git URL."""
+    return _remote(get(GIT_REPO_URL))
+
+
+def _remote(value: Optional[str]) -> Optional[str]:
+    from mlflow_lineage_plugin.urls import remote_from_setting
+
+    return remote_from_setting(value) if value else None
+
+
+def git_dirty() -> tuple[bool, Optional[bool]]:
+    """``(set, dirty)`` from ``GIT_DIRTY``: ``unknown`` is set with no state; a bad value is not set."""
+    value = (get(GIT_DIRTY) or "").lower()
+    if value not in _DIRTY_WORDS:
+        return False, None
+    return True, (None if value == "unknown" else value in _TRUE)
+
+
+def diff_exclude() -> tuple[str, ...]:
+    """``DIFF_EXCLUDE``'s patterns, comma- or newline-separated."""
+    return tuple(p.strip() for p in re.split(r"[,\n]", get(DIFF_EXCLUDE) or "") if p.strip())
+
+
+def problems(*, for_run: bool = False) -> list[str]:
     """One line per setting in the environment that will not do what its name promises.
 
     Shared by ``mlflow-lineage doctor`` and the hooks, so a value the hooks would reject (or
-    silently ignore) is reported before a run or a registration meets it. Values that may hold a
-    URL or a path are never echoed: a value in the wrong variable may be a secret.
+    silently ignore) is reported before a run or a registration meets it. No value is ever echoed: a
+    value in the wrong variable may be a secret. ``for_run``: leave out the resolver's own settings.
     """
     out: list[str] = []
     for name in sorted(n for n in os.environ if n.startswith(ENV_PREFIX) and n not in ALL_SETTINGS):
@@ -131,7 +249,7 @@ def problems() -> list[str]:
         out.append(f"{name} is not a setting of mlflow-lineage{hint}; it is ignored")
     for name in ALL_SETTINGS:
         value = get(name)
-        if value is None:
+        if value is None or (for_run and name in RESOLVER_ONLY):
             continue
         line = setting_problem(name, value)
         if line:
@@ -140,45 +258,53 @@ def problems() -> list[str]:
 
 
 def setting_problem(name: str, value: str) -> Optional[str]:
+    """What is wrong with ``value`` for setting ``name`` (None when nothing), never quoting it."""
     lowered = value.lower()
-    if name == DISABLE and lowered not in _TRUE | _FALSE:
-        return f"{name}={value!r} is neither true nor false (use true/1/yes/on or false/0/no/off)"
+    if name in SWITCH_DEFAULTS and lowered not in _TRUE | _FALSE:
+        state = "on" if SWITCH_DEFAULTS[name] else "off"
+        return f"{name} is neither true nor false (use true/1/yes/on or false/0/no/off); it stays {state}"
     if name == REQUIRE:
-        unknown = _requirements(value) - KNOWN_REQUIREMENTS
-        if unknown:
-            return (
-                f"{name}={value!r}: unknown requirement(s) {', '.join(sorted(unknown))}; every model "
-                f"version registration will be refused; use a comma-separated subset of: "
-                f"{', '.join(sorted(KNOWN_REQUIREMENTS))}"
-            )
-    if name == GIT_COMMIT and not _COMMIT.match(value):
-        return f"{name} is not a commit hash (4 to 64 hex characters); it is ignored"
+        try:
+            parse_requirements(value, name)
+        except BadSetting as exc:
+            return f"{exc}; until then every model version registration is refused and `check` exits 2"
+    if name == GIT_COMMIT and not is_commit(value):
+        return f"{name} is not a commit hash ({COMMIT_RULE}); it is ignored"
+    if name == GIT_BRANCH and _branch(value) is None:
+        return f"{name} is not a branch name git accepts (no spaces, ':', '..', '~', '^', '?', '*', '['); it is ignored"
+    if name == GIT_PATH and _bad_path(value):
+        return f"{name} is not a path inside the repository (no ':', '..' or control characters); it is ignored"
     if name == GIT_DIRTY and lowered not in _DIRTY_WORDS:
-        return f"{name}={value!r} is not true/false/unknown; it is ignored"
-    if name == GIT_REPO_URL:
-        from mlflow_lineage_plugin.urls import normalize_remote
+        return f"{name} is not true/false/unknown; it is ignored"
+    if name == GIT_REPO_URL and _remote(value) is None:
+        return f"{name} is not a git remote URL; it is ignored"
+    if name == WORKSPACE_URI:
+        from mlflow_lineage_plugin.urls import looks_like_uri_setting
 
-        if not normalize_remote(value):
-            return f"{name} is not a git remote URL; it is ignored"
-    if name == WORKSPACE_URI and "://" not in value:
-        return f"{name} is not a URI (expected scheme://host..., e.g. https://mlflow.example.com)"
+        if not looks_like_uri_setting(value):
+            return f"{name} is not a URI (expected scheme://host..., e.g. https://mlflow.example.com); it is ignored"
     if name in DEFAULT_SECONDS:
         try:
             ok = float(value) > 0
         except ValueError:
             ok = False
         if not ok:
-            return (
-                f"{name}={value!r} is not a positive number of seconds; the default {DEFAULT_SECONDS[name]:g} is used"
-            )
+            return f"{name} is not a positive number of seconds; the default {DEFAULT_SECONDS[name]:g} is used"
+    if name == DIFF_MAX_BYTES and parse_size(value) is None:
+        from mlflow_lineage_plugin.git.patch import DEFAULT_MAX_BYTES
+
+        return (
+            f"{name} is not a size (bytes, or a number with a unit: 512KiB, 1MB, 2MiB); "
+            f"the default {DEFAULT_MAX_BYTES} is used"
+        )
     if name in DEFAULT_COUNTS and not (value.isdigit() and value.isascii()):
-        return f"{name}={value!r} is not a whole number >= 0; the default {DEFAULT_COUNTS[name]} is used"
+        return f"{name} is not a whole number >= 0; the default {DEFAULT_COUNTS[name]} is used"
     if name in (WORKSPACES, CONFIG_FILE):
         from mlflow_lineage_plugin.resolve.endpoints import load_mapping_file, parse_mapping_env
         from mlflow_lineage_plugin.urls import redact_text
 
         try:
             parse_mapping_env(value) if name == WORKSPACES else load_mapping_file(value)
-        except Exception as exc:  # the resolver's own one-line mapping errors
+        except Exception as exc:  # the resolver's own one-line mapping errors, which quote no value
             return redact_text(str(exc).strip().splitlines()[0])
     return None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -29,7 +28,6 @@ from mlflow_lineage_plugin.warn_once import WarnOnce
 _logger = logging.getLogger("mlflow_lineage_plugin")
 
 
-_HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
 _warnings = WarnOnce(_logger)
 
 
@@ -167,7 +165,8 @@ def collect(entry_file: Optional[str] = None) -> Collected:
     git_budget = config.seconds(config.GIT_TIMEOUT)
     db_budget = config.seconds(config.DATABRICKS_TIMEOUT)
 
-    overrides = _git_overrides(out.problems)
+    out.problems.extend(config.problems(for_run=True))  # each bad setting named once, with the run's warning
+    overrides = _git_overrides()
     ctx = _step(out, "Databricks notebook context", _databricks_context)
 
     detected: Optional[GitRef] = None
@@ -237,7 +236,6 @@ def _workspace(ctx, timeout: float, problems: list[str]) -> Optional[Workspace]:
         found = _override_workspace(override)
         if found is not None:
             return found
-        problems.append(f"{config.WORKSPACE_URI} is not a URI; ignored")
     import mlflow
 
     tracking_uri = mlflow.get_tracking_uri()
@@ -293,41 +291,13 @@ class _Overrides:
         return bool(self.commit or self.branch or self.repo_url or self.path or self.dirty_set)
 
 
-def _git_overrides(problems: list[str]) -> _Overrides:
-    """Read ``MLFLOW_LINEAGE_GIT_*``; a malformed value is dropped with a problem phrase, never echoed
-    (a value in the wrong variable may be a secret)."""
-    from mlflow_lineage_plugin.urls import remote_from_setting
-
-    commit = config.get(config.GIT_COMMIT)
-    if commit and not _HEX.match(commit):
-        problems.append(f"{config.GIT_COMMIT} is not a commit hash; ignored")
-        commit = None
-    branch = config.get(config.GIT_BRANCH)
-    if branch and branch.startswith("refs/heads/"):
-        branch = branch[len("refs/heads/") :]
-    raw_url = config.get(config.GIT_REPO_URL)
-    repo_url = remote_from_setting(raw_url) if raw_url else None
-    if raw_url and not repo_url:
-        problems.append(f"{config.GIT_REPO_URL} is not a git remote URL; ignored")
-    path = config.get(config.GIT_PATH)
-    if path:
-        path = path.replace("\\", "/").strip("/")
-        while path.startswith("./"):
-            path = path[2:]
-        path = path or None
-    raw_dirty = config.get(config.GIT_DIRTY)
-    dirty, dirty_set = None, False
-    if raw_dirty:
-        v = raw_dirty.lower()
-        if v in ("true", "1", "yes"):
-            dirty, dirty_set = True, True
-        elif v in ("false", "0", "no"):
-            dirty, dirty_set = False, True
-        elif v == "unknown":
-            dirty_set = True
-        else:
-            problems.append(f"{config.GIT_DIRTY} is not true/false/unknown; dirty state not overridden")
-    return _Overrides(commit and commit.lower(), branch, repo_url, path, dirty, dirty_set)
+def _git_overrides() -> _Overrides:
+    """``MLFLOW_LINEAGE_GIT_*`` as ``config`` parses them; a malformed value is left out (``config.problems``
+    names it, never echoing it: a value in the wrong variable may be a secret)."""
+    dirty_set, dirty = config.git_dirty()
+    return _Overrides(
+        config.git_commit(), config.git_branch(), config.git_repo_url(), config.git_path(), dirty, dirty_set
+    )
 
 
 def _merge(detected: Optional[GitRef], o: _Overrides) -> Optional[GitRef]:

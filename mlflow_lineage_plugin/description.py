@@ -16,11 +16,9 @@ from mlflow_lineage_plugin.markdown import version_description
 
 _logger = logging.getLogger(__name__)
 
-_OFF = {"0", "false", "no", "off"}
-
 
 def enabled() -> bool:
-    return (config.get(config.DESCRIPTION) or "").lower() not in _OFF
+    return config.switch(config.DESCRIPTION)
 
 
 def for_new_version(

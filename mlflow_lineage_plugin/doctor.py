@@ -200,14 +200,16 @@ def check_git(report: Report) -> None:
 def check_switch(report: Report) -> bool:
     from mlflow_lineage_plugin import config
 
-    raw = os.environ.get(config.DISABLE)
-    settings = {name: _safe_value(os.environ[name], name) for name in config.ALL_SETTINGS if name in os.environ}
+    settings = {name: _shown(name) for name in config.ALL_SETTINGS if config.get(name)}
     report.facts["settings"] = settings
     if config.disabled():
-        report.add("off switch", FAIL, f"{config.DISABLE}={raw}: the plugin does nothing in this environment",
+        report.add("off switch", FAIL, f"{config.DISABLE}=true: the plugin does nothing in this environment",
                    f"unset {config.DISABLE} (or set it to false) to switch the plugin on")  # fmt: skip
         return True
-    shown = f"{config.DISABLE}={raw}" if raw is not None else f"{config.DISABLE} not set"
+    raw = config.get(config.DISABLE)
+    shown = f"{config.DISABLE} not set" if raw is None else f"{config.DISABLE}=false"
+    if raw is not None and config.setting_problem(config.DISABLE, raw):
+        shown = f"{config.DISABLE} is no switch, so false"
     report.add("off switch", OK, f"plugin on ({shown})")
     return False
 
@@ -222,17 +224,36 @@ def check_settings(report: Report) -> None:
         report.add("settings", OK, "every MLFLOW_LINEAGE_* setting is valid")
 
 
-def _safe_value(value: str, name: str = "") -> str:
-    """A setting as it may be printed. A repository URL that is no git URL is ignored by the provider
-    and not shown either: it is often a token pasted into the wrong variable."""
-    from mlflow_lineage_plugin import config
-    from mlflow_lineage_plugin.urls import looks_like_uri_setting, redact, remote_from_setting
+def _shown(name: str) -> str:
+    """A setting as doctor may print it: its parsed value, never the text as given. A value its
+    setting rejects is not shown at all (it is often a token pasted into the wrong variable), and a
+    free-text one (patterns, mappings, a file) only by its size."""
+    from mlflow_lineage_plugin import config as c
+    from mlflow_lineage_plugin.urls import redact
 
-    if name == config.GIT_REPO_URL and value.strip() and not remote_from_setting(value):
-        return "(ignored: not a git URL)"
-    if name == config.WORKSPACE_URI and value.strip() and not looks_like_uri_setting(value):
-        return "(ignored: not a URI)"
-    return redact(value) or ""
+    value = c.get(name) or ""
+    if c.setting_problem(name, value):
+        return "(invalid: see the settings check)"
+    if name in c.SWITCH_DEFAULTS:
+        return "on" if c.switch(name) else "off"
+    if name in c.DEFAULT_SECONDS:
+        return f"{c.seconds(name):g} s"
+    if name == c.DIFF_MAX_BYTES:
+        return f"{c.parse_size(value)} bytes"
+    if name == c.REQUIRE:
+        return ",".join(r for r in c.REQUIREMENTS_ORDER if r in c.required())
+    if name == c.GIT_DIRTY:
+        dirty = c.git_dirty()[1]
+        return "unknown" if dirty is None else str(dirty).lower()
+    parsed = {c.GIT_COMMIT: c.git_commit, c.GIT_BRANCH: c.git_branch, c.GIT_PATH: c.git_path,
+              c.GIT_REPO_URL: c.git_repo_url}  # fmt: skip
+    if name in parsed:
+        return parsed[name]() or ""
+    if name == c.WORKSPACE_URI:
+        return redact(value) or ""
+    if name == c.DIFF_EXCLUDE:
+        return f"{len(c.diff_exclude())} pattern(s), not shown"
+    return "set, not shown"
 
 
 def _load_warnings(captured: list[warnings.WarningMessage], needle: str) -> Optional[str]:

@@ -120,7 +120,7 @@ class LineageRegistryStore(StoreWrapper):
         if "model_id" in self._inner_params:
             kwargs["model_id"] = model_id
         mv = self._inner.create_model_version(name, source, run_id, tags, run_link, description, **kwargs)
-        if config.flag(config.OPENLINEAGE) and not config.disabled():  # opt-in; queues, never waits or raises
+        if config.switch(config.OPENLINEAGE) and not config.disabled():  # opt-in; queues, never waits or raises
             from mlflow_lineage_plugin.openlineage import emit_new_version
 
             emit_new_version(mv, self._tracking_uri, self._store_uri, self._server)
@@ -170,6 +170,7 @@ class LineageRegistryStore(StoreWrapper):
             name,
             fetched.problems,
             unread=fetched.run is None and fetched.model is None and bool(fetched.problems),
+            deleted=fetched.run is not None and fetched.run.deleted,
         )
 
         ours = missing_version_tags(src, user, unity_catalog=self._unity_catalog)
@@ -349,10 +350,13 @@ def _enforce(
     name: str,
     problems: tuple[str, ...] = (),
     unread: bool = False,
+    deleted: bool = False,
 ) -> None:
-    """Strict mode: refuse a version whose code cannot be named, before anything is created.
+    """Strict mode: refuse a version whose code cannot be named, before anything is created. The
+    requirements are ``check``'s (``config.KNOWN_REQUIREMENTS``), asked of the source run alone.
 
     ``unread``: the source could not be read, so a missing commit says nothing about the run.
+    ``deleted``: the source run is deleted (``reachable`` refuses it).
     """
     if not required:
         return
@@ -363,7 +367,7 @@ def _enforce(
         what = " and clean state" if "clean" in required else ""
         reasons.append(f"its source could not be read, so its commit{what} cannot be confirmed")
     else:
-        if "commit" in required and not src.git.commit:
+        if {"commit", "exact"} & required and not src.git.commit:
             reasons.append("its source run records no git commit")
         if "clean" in required and src.git.dirty is not False:
             reasons.append(
@@ -371,6 +375,12 @@ def _enforce(
                 if src.git.dirty
                 else "its source run cannot be confirmed clean (git dirty state unknown)"
             )
+        if "exact" in required and src.git.commit and not src.git.rebuildable():
+            reasons.append("the exact code of its source run cannot be rebuilt (its uncommitted changes were not kept)")
+        if "reachable" in required and unread:
+            reasons.append("its source run or LoggedModel could not be read")
+        if "reachable" in required and deleted:
+            reasons.append("its source run is deleted")
     if not reasons:
         return
     why = "; ".join(reasons)
@@ -378,7 +388,7 @@ def _enforce(
         why += f" ({'; '.join(problems)})"
     raise LineageRefusal(
         f"mlflow-lineage: refusing to register a version of model '{name}' because {why}. "
-        f"{config.REQUIRE}={config.get(config.REQUIRE)} is set."
+        f"{config.REQUIRE}={','.join(r for r in config.REQUIREMENTS_ORDER if r in required)} is set."
     )
 
 

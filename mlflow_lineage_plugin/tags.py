@@ -166,6 +166,11 @@ class GitRef:
     def is_empty(self) -> bool:
         return not any((self.commit, self.branch, self.repo_url, self.path))
 
+    def rebuildable(self) -> bool:
+        """The exact code can be rebuilt: a commit, and a clean tree or all its uncommitted changes kept."""
+        kept = self.diff is not None and self.diff.captured and not self.diff.excluded
+        return bool(self.commit) and (self.dirty is False or kept)
+
 
 @dataclass(frozen=True)
 class Notebook:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import tempfile
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -50,12 +49,11 @@ class Settings:
 def settings() -> Settings:
     from mlflow_lineage_plugin.git.patch import DEFAULT_MAX_BYTES
 
-    raw = config.get(config.DIFF)
     return Settings(
-        enabled=(raw or "true").lower() not in ("0", "false", "no", "off"),
+        enabled=config.switch(config.DIFF),
         max_bytes=config.byte_count(config.DIFF_MAX_BYTES, DEFAULT_MAX_BYTES),
-        exclude=tuple(p.strip() for p in re.split(r"[,\n]", config.get(config.DIFF_EXCLUDE) or "") if p.strip()),
-        untracked=config.flag(config.DIFF_UNTRACKED),
+        exclude=config.diff_exclude(),
+        untracked=config.switch(config.DIFF_UNTRACKED),
         timeout=config.seconds(config.DIFF_TIMEOUT),
     )
 

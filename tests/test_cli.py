@@ -120,7 +120,7 @@ def test_show_bad_or_unknown_target(cli, target, says):
     "args, says",
     [
         (["check", "models:/good/1", "--require", "commit,speed"], "unknown requirement speed"),
-        (["check", "models:/good/1", "--require", ""], "unknown requirement (empty)"),
+        (["check", "models:/good/1", "--require", ""], "--require: no requirement given"),
         (["check", "models:/good/1", "models:/good/0"], "start at 1"),
         (["find"], "give at least one of --commit, --branch, --repo, --notebook"),
         (["find", "--commit", "xyz"], "not a commit SHA"),
@@ -182,13 +182,13 @@ def test_usage_errors_exit_2(cli, args, error, lines):
 def test_broken_workspace_mapping_setting(cli):
     r = cli("show", "models:/good/1", env={"MLFLOW_LINEAGE_WORKSPACES": "just-a-word"})
     assert r.exit_code == 2
-    assert "MLFLOW_LINEAGE_WORKSPACES: entry 'just-a-word' is not 'workspace_uri=tracking_uri'" in one_line_error(r)
+    assert "MLFLOW_LINEAGE_WORKSPACES: its value is not 'workspace_uri=tracking_uri'" in one_line_error(r)
 
 
 def test_missing_config_file(cli, tmp_path):
     r = cli("show", "models:/good/1", env={"MLFLOW_LINEAGE_CONFIG": str(tmp_path / "nope.toml")})
     assert r.exit_code == 2
-    assert "MLFLOW_LINEAGE_CONFIG: no such file" in one_line_error(r)
+    assert "MLFLOW_LINEAGE_CONFIG: the file it names does not exist" in one_line_error(r)
 
 
 def test_unparseable_config_file(cli, tmp_path):
@@ -196,7 +196,7 @@ def test_unparseable_config_file(cli, tmp_path):
     p.write_text("{not json")
     r = cli("show", "models:/good/1", env={"MLFLOW_LINEAGE_CONFIG": str(p)})
     assert r.exit_code == 2
-    assert "cannot parse lineage.json" in one_line_error(r)
+    assert "MLFLOW_LINEAGE_CONFIG: cannot parse the file it names" in one_line_error(r)
 
 
 class _Refuse(BaseHTTPRequestHandler):

@@ -89,3 +89,33 @@ def test_any_bad_target_fails_the_gate_in_json(check, targets):
         assert x["commits"] == ([COMMIT[:12]] if x["target"] == GOOD else [])
         want = [] if x["target"] == GOOD else [("commit", NO_GIT)]
         assert [(f["requirement"], f["message"]) for f in x["findings"]] == want
+
+
+# --- MLFLOW_LINEAGE_REQUIRE: the same gate as --require (issue 31 items 1 and 2) ---------------------
+
+
+@pytest.mark.parametrize("value", ["comit", "claen", "commit,reachabel", " , "])
+def test_a_misspelt_requirement_in_the_environment_is_bad_input_like_the_flag(check, monkeypatch, value):
+    monkeypatch.setenv("MLFLOW_LINEAGE_REQUIRE", value)
+    r = check(BAD)
+    assert r.exit_code == 2, r.output
+    assert r.stdout == ""
+    (line,) = r.stderr.splitlines()
+    assert line.startswith("mlflow-lineage: error: MLFLOW_LINEAGE_REQUIRE: ")
+    assert "use a comma-separated subset of: commit, clean, reachable, exact" in line
+    assert value.strip(" ,") == "" or value.split(",")[-1] not in line, "a variable's value is never echoed"
+    flag = check(BAD, "--require", value)
+    assert flag.exit_code == 2 and flag.stderr.startswith("mlflow-lineage: error: --require: ")
+
+
+def test_a_misspelt_requirement_in_the_environment_suggests_the_word(check, monkeypatch):
+    monkeypatch.setenv("MLFLOW_LINEAGE_REQUIRE", "comit")
+    assert "(did you mean commit?)" in check(GOOD).stderr
+
+
+@pytest.mark.parametrize(("value", "code"), [("commit,reachable", 1), ("exact", 1), ("clean", 0), ("REACHABLE", 0)])
+def test_the_environment_sets_the_gate_when_the_flag_is_absent(check, monkeypatch, value, code):
+    monkeypatch.setenv("MLFLOW_LINEAGE_REQUIRE", value)
+    r = check(BAD, "--format", "json")
+    assert r.exit_code == code, r.output
+    assert json.loads(r.stdout)["require"] == sorted(value.lower().split(","))

@@ -223,7 +223,10 @@ def test_workspace_uri_override_that_is_no_uri_is_ignored_with_one_warning(
     provider_for(widgets / "src" / "train.py")
     tags = start()
     assert tags[T.WORKSPACE_URI] == sqlite_uri  # derived from the tracking URI, as if unset
-    assert warned() == ["mlflow-lineage: MLFLOW_LINEAGE_WORKSPACE_URI is not a URI; ignored"]
+    assert warned() == [
+        "mlflow-lineage: MLFLOW_LINEAGE_WORKSPACE_URI is not a URI (expected scheme://host..., "
+        "e.g. https://mlflow.example.com); it is ignored"
+    ]
     assert SECRET not in repr(tags)
 
 

@@ -385,6 +385,10 @@ def test_run_gone_for_good_still_creates_the_version_with_what_is_known(name, sq
         ({}, "commit", "records no git commit"),
         ({**GIT_TAGS, T.MLFLOW_GIT_DIRTY: "true"}, "commit,clean", "uncommitted changes"),
         ({T.MLFLOW_GIT_COMMIT: COMMIT}, "clean", "cannot be confirmed clean"),
+        # check's vocabulary, honoured by strict mode too (issue 31 item 2)
+        ({**GIT_TAGS, T.MLFLOW_GIT_DIRTY: "true"}, "exact", "exact code of its source run cannot be rebuilt"),
+        ({**GIT_TAGS, T.MLFLOW_GIT_DIRTY: "true", T.GIT_DIFF: "too_large"}, "commit,exact", "cannot be rebuilt"),
+        ({}, "exact", "records no git commit"),
     ],
 )
 def test_strict_mode_refuses_and_creates_nothing(name, sqlite_uri, monkeypatch, run_tags, require, fragment):
@@ -416,6 +420,34 @@ def test_strict_mode_lets_a_clean_commit_through(name, sqlite_uri, monkeypatch):
     assert client.get_model_version(name, mv.version).tags[T.GIT_COMMIT] == COMMIT
 
 
+@pytest.mark.parametrize("require", ["commit,reachable", "reachable", "exact", "commit,clean,reachable,exact"])
+def test_strict_mode_honours_checks_whole_vocabulary(name, sqlite_uri, monkeypatch, require):
+    """One variable, one vocabulary: what ``check`` accepts in MLFLOW_LINEAGE_REQUIRE, registration accepts."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    run = _tagged_run(client)
+    client.create_registered_model(name)
+    monkeypatch.setenv("MLFLOW_LINEAGE_REQUIRE", require)
+    mv = client.create_model_version(name, "s3://b/m", run.info.run_id)
+    assert client.get_model_version(name, mv.version).tags[T.GIT_COMMIT] == COMMIT
+
+
+def test_strict_mode_exact_lets_kept_changes_through_and_reachable_refuses_a_deleted_run(name, sqlite_uri, monkeypatch):
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    kept = _tagged_run(client, {T.MLFLOW_GIT_DIRTY: "true", T.GIT_DIFF: "captured", T.GIT_DIFF_SHA256: "a" * 64})
+    deleted = _tagged_run(client)
+    client.delete_run(deleted.info.run_id)
+    client.create_registered_model(name)
+    monkeypatch.setenv("MLFLOW_LINEAGE_REQUIRE", "exact")
+    assert str(client.create_model_version(name, "s3://b/m", kept.info.run_id).version) == "1"
+    monkeypatch.setenv("MLFLOW_LINEAGE_REQUIRE", "commit,reachable")
+    with pytest.raises(registry.LineageRefusal, match="source run is deleted.*MLFLOW_LINEAGE_REQUIRE=commit,reachable"):
+        client.create_model_version(name, "s3://b/m", deleted.info.run_id)
+
+
 def test_strict_mode_with_a_typo_says_so(name, sqlite_uri, monkeypatch):
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -424,7 +456,7 @@ def test_strict_mode_with_a_typo_says_so(name, sqlite_uri, monkeypatch):
     run = _tagged_run(client)
     client.create_registered_model(name)
     monkeypatch.setenv("MLFLOW_LINEAGE_REQUIRE", "comit")
-    with pytest.raises(MlflowException, match="unknown requirement.*comit.*clean, commit"):
+    with pytest.raises(MlflowException, match=r"1 unknown requirement \(did you mean commit\?\).*commit, clean"):
         client.create_model_version(name, "s3://b/m", run.info.run_id)
 
 

@@ -3,110 +3,15 @@ over many URL shapes), and the browser links per git host have the forms those h
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 
 import pytest
+from fixtures.secrets import MARK, bare_token, env, no_secret, url_with_secret
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlflow_lineage_plugin import context, doctor, tracking_workspace, urls, workspace
+from mlflow_lineage_plugin import config, context, doctor, tracking_workspace, urls, workspace
 from mlflow_lineage_plugin import tags as T
-
-# Secrets are built from segments that each carry a marker absent from every other part of the URL
-# (hosts and paths use lowercase letters without "q", digits and "-._"), so any surviving piece of a
-# secret, however the parser splits it, still contains the marker.
-MARK = "qqz"
-_plain = st.text(alphabet="abcdefghijklmnoprstuvwxyz0123456789", min_size=1, max_size=8)
-_host_label = st.text(alphabet="abcdefghijklmnoprstuvwxyz0123456789", min_size=1, max_size=10)
-_segment = st.builds(
-    lambda s: MARK + s, st.text(alphabet="abcdefghijklmnoprstuvwxyzABCDEFXYZ0123456789~_.-", max_size=8)
-)
-# "?" and "#" end the authority for git and every URL parser, so in a password they are percent-encoded.
-_special = st.sampled_from(list("@/:%!$&'()*+,;=") + ["%40", "%2F", "%3A", "%25", "%3F", "%23", "@@", "//", "::"])
-secret = st.builds(
-    lambda first, rest: first + "".join(sep + seg for sep, seg in rest),
-    _segment,
-    st.lists(st.tuples(_special, _segment), max_size=3),
-)
-host = st.one_of(
-    st.builds(
-        lambda labels, tld: ".".join([*labels, tld]),
-        st.lists(_host_label, min_size=1, max_size=3),
-        st.sampled_from(["com", "org", "io", "net", "local"]),
-    ),
-    st.sampled_from(["[::1]", "[2001:db8::7]", "[fe80::1%25eth0]", "127.0.0.1", "10.0.0.7", "localhost"]),
-)
-port = st.sampled_from(["", ":22", ":443", ":8080", ":5432", ":7999"])
-path = st.builds(
-    lambda parts, suffix: "/" + "/".join(parts) + suffix,
-    st.lists(_plain, min_size=0, max_size=4),
-    st.sampled_from(["", ".git", "/", ".git/"]),
-)
-user = st.one_of(_plain, st.just("git"), st.just("x-access-token"), st.just("oauth2"))
-scheme = st.sampled_from(
-    [
-        "http",
-        "https",
-        "HTTPS",
-        "ssh",
-        "git",
-        "git+ssh",
-        "ssh+git",
-        "postgresql",
-        "mysql+pymysql",
-        "mssql",
-        "databricks",
-        "sqlite",
-        "ftp",
-        "s3",
-        "file",
-    ]
-)
-
-
-@st.composite
-def url_with_secret(draw) -> str:
-    s = draw(secret)
-    shape = draw(st.sampled_from(["userpass", "token_user", "query", "fragment", "scp", "scp_pass", "bare_at"]))
-    sch, h, p, pt = draw(scheme), draw(host), draw(path), draw(port)
-    if shape == "userpass":
-        return f"{sch}://{draw(user)}:{s}@{h}{pt}{p}"
-    if shape == "token_user":
-        return f"{sch}://{s}@{h}{pt}{p}"
-    if shape == "query":
-        key = draw(st.sampled_from(["token", "access_token", "sig", "X-Amz-Credential", "password", "private_token"]))
-        return f"{sch}://{h}{pt}{p}?{key}={s}&ref=main"
-    if shape == "fragment":
-        return f"{sch}://{h}{pt}{p}#{s}"
-    if shape == "scp":
-        return f"{s}@{h.strip('[]')}:{p.lstrip('/')}"
-    if shape == "scp_pass":
-        return f"{draw(user)}:{s}@{h.strip('[]')}:{p.lstrip('/')}"
-    return f"{s}@{h}{p}"
-
-
-def _no_secret(*values: object) -> None:
-    for v in values:
-        if v is None:
-            continue
-        text = repr(v).lower()
-        assert MARK not in text, v
-
-
-@contextmanager
-def env(**values: str):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
 
 PROPS = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -114,14 +19,14 @@ PROPS = settings(max_examples=600, deadline=None, suppress_health_check=[HealthC
 @PROPS
 @given(url_with_secret())
 def test_redact_and_normalize_never_keep_a_credential(u):
-    _no_secret(urls.redact(u), urls.normalize_remote(u), urls.redact(" " + u + "\n"))
+    no_secret(urls.redact(u), urls.normalize_remote(u), urls.redact(" " + u + "\n"))
     # Error texts quote URLs. Out of scope for free text: scp-style strings (indistinguishable from an
     # e-mail address) and, outside the userinfo, characters that end a URL in prose (a quote in a token).
     auth, _, rest = u.split("://", 1)[1].rpartition("@") if "://" in u else ("", "", "")
     ends_prose = "'\",;)"
     ambiguous = any(c in rest for c in ends_prose) or ("/" in auth and any(c in auth for c in ends_prose))
     if "://" in u and not ambiguous:
-        _no_secret(urls.redact_text(f"API request to {u} failed (quoted: '{u}')"))
+        no_secret(urls.redact_text(f"API request to {u} failed (quoted: '{u}')"))
 
 
 @PROPS
@@ -143,32 +48,24 @@ def test_tags_built_from_any_remote_or_tracking_uri_never_keep_a_credential(u, c
         with suppress(ValueError):  # e.g. a port number out of range: refused, nothing recorded
             ws_uri = workspace.oss_workspace_uri(u, "team")
     tags = T.run_tags(ref, T.Workspace(uri=ws_uri) if ws_uri else None)
-    _no_secret(tags)
+    no_secret(tags)
     src = T.SourceRun(run_id="r1", workspace_uri=ws_uri, git=ref)
-    _no_secret(T.version_tags(src), T.version_tags(src, unity_catalog=True))
-
-
-# A token pasted into a setting that wants a URL: no scheme, no "host:", perhaps an auth-header prefix.
-bare_token = st.builds(
-    lambda prefix, body: prefix + MARK + body,
-    st.sampled_from(["", "ghp_", "glpat-", "Bearer ", "token ", "Basic ", " Bearer  "]),
-    st.text(alphabet="abcdefghijklmnoprstuvwxyzABCDEFXYZ0123456789_-.~+=/@", max_size=24),
-)
+    no_secret(T.version_tags(src), T.version_tags(src, unity_catalog=True))
 
 
 @PROPS
 @given(st.one_of(url_with_secret(), bare_token))
 def test_environment_overrides_never_pass_a_credential_through(u):
-    problems: list[str] = []
     with env(MLFLOW_LINEAGE_GIT_REPO_URL=u, MLFLOW_LINEAGE_GIT_COMMIT=f"{MARK}{u}", MLFLOW_LINEAGE_WORKSPACE_URI=u):
-        overrides = context._git_overrides(problems)
+        overrides = context._git_overrides()
+        problems = config.problems()
         try:
             ws = context._override_workspace(u)
         except ValueError:
             ws = None
+        shown = [doctor._shown(name) for name in ("MLFLOW_LINEAGE_GIT_REPO_URL", "MLFLOW_LINEAGE_WORKSPACE_URI")]
     merged = context._merge(None, overrides)
-    shown = [doctor._safe_value(u, name) for name in ("MLFLOW_LINEAGE_GIT_REPO_URL", "MLFLOW_LINEAGE_WORKSPACE_URI")]
-    _no_secret(overrides, merged, ws, problems, T.run_tags(merged, ws), shown)
+    no_secret(overrides, merged, ws, problems, T.run_tags(merged, ws), shown)
 
 
 @pytest.mark.parametrize("value", ["ghp_SECRETBADURL", "Bearer ghp_x", "glpat-abc/def", "token@secret"])
@@ -192,14 +89,14 @@ def test_a_repository_url_setting_that_is_no_git_url_is_ignored_with_one_warning
     assert found.git.repo_url == "https://github.com/acme/x"  # the checkout's own remote, as if unset
     assert tags[T.MLFLOW_GIT_REPO_URL] == "https://github.com/acme/x"
     warned = [r.getMessage() for r in caplog.records if r.name == "mlflow_lineage_plugin"]
-    assert len(warned) == 1 and "MLFLOW_LINEAGE_GIT_REPO_URL is not a git remote URL; ignored" in warned[0]
+    assert len(warned) == 1 and "MLFLOW_LINEAGE_GIT_REPO_URL is not a git remote URL; it is ignored" in warned[0]
     assert secret not in " ".join(warned) and secret not in repr(tags)
     with mlflow.start_run() as run:
         pass
     assert secret not in repr(mlflow.get_run(run.info.run_id).data.tags)
     report = doctor.diagnose(str(repo / "train.py"))
     assert secret not in doctor.render_text(report) and secret not in repr(report.to_json())
-    assert report.facts["settings"]["MLFLOW_LINEAGE_GIT_REPO_URL"] == "(ignored: not a git URL)"
+    assert report.facts["settings"]["MLFLOW_LINEAGE_GIT_REPO_URL"] == "(invalid: see the settings check)"
 
 
 # --- example-based: shapes a user writes ---------------------------------------------------------

@@ -23,9 +23,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Optional
 
+from mlflow_lineage_plugin.commit_hash import is_commit
 from mlflow_lineage_plugin.git import process
 from mlflow_lineage_plugin.git.dirty import changed_paths
-from mlflow_lineage_plugin.git.refs import HEX, find_repo
+from mlflow_lineage_plugin.git.refs import find_repo
 from mlflow_lineage_plugin.git.wildmatch import wildmatch_regex
 
 DEFAULT_MAX_BYTES = 1 << 20
@@ -87,7 +88,7 @@ def _capture(
     checkout: str, commit: str, max_bytes: int, rules: ExcludeRules, untracked: bool, deadline: float
 ) -> Patch:
     commit = (commit or "").strip().lower()
-    if not HEX.match(commit):
+    if not is_commit(commit, full=True):
         return Patch(DiffState.FAILED, reason="not a full commit id")
     repo = find_repo(os.path.realpath(checkout))
     exe = process.executable()

@@ -5,15 +5,14 @@ only where files cannot answer (reftable, an unusual HEAD)."""
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Optional
 
 from mlflow_lineage_plugin import config
+from mlflow_lineage_plugin.commit_hash import is_commit
 from mlflow_lineage_plugin.git import gitconfig, process
 from mlflow_lineage_plugin.git.cache import FileCache, read_text
 
-HEX = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _PER_WORKTREE_REFS = ("refs/bisect/", "refs/worktree/", "refs/rewritten/")
 
 
@@ -79,7 +78,7 @@ def read_head(repo: Repo) -> tuple[Optional[str], Optional[str]]:
         if ref.startswith("refs/heads/") and ref != "refs/heads/.invalid":
             branch = ref[len("refs/heads/") :]
         return _resolve_ref(repo, ref), branch
-    return (head.lower() if HEX.match(head.lower()) else None), None
+    return (head.lower() if is_commit(head.lower(), full=True) else None), None
 
 
 def _resolve_ref(repo: Repo, ref: str, depth: int = 0) -> Optional[str]:
@@ -91,7 +90,7 @@ def _resolve_ref(repo: Repo, ref: str, depth: int = 0) -> Optional[str]:
         text = text.strip()
         if text.startswith("ref:"):
             return _resolve_ref(repo, text[4:].strip(), depth + 1)
-        return text.lower() if HEX.match(text.lower()) else None
+        return text.lower() if is_commit(text.lower(), full=True) else None
     return _packed_refs(repo.commondir).get(ref)
 
 
@@ -108,7 +107,7 @@ def _parse_packed_refs(path: str, _key: tuple) -> dict[str, str]:
         if not line or line[0] in "#^":
             continue
         sha, _, name = line.partition(" ")
-        if HEX.match(sha.lower()):
+        if is_commit(sha.lower(), full=True):
             refs[name.strip()] = sha.lower()
     return refs
 
@@ -127,7 +126,7 @@ def head_with_git(exe: str, repo: Repo, deadline: float) -> tuple[Optional[str],
     if out is None or out[0] != 0:
         return None, None
     lines = out[1].decode("utf-8", "replace").split()
-    commit = lines[0].lower() if lines and HEX.match(lines[0].lower()) else None
+    commit = lines[0].lower() if lines and is_commit(lines[0].lower(), full=True) else None
     name = lines[1] if len(lines) > 1 else ""
     return commit, (name[len("refs/heads/") :] if name.startswith("refs/heads/") else None)
 

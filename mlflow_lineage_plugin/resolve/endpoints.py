@@ -99,17 +99,16 @@ def parse_mapping_env(value: Optional[str]) -> dict[str, str]:
     """``"uri=tracking_uri;uri2=tracking_uri2"``; a workspace URI may itself hold ``=`` (``?o=42``),
     so each entry splits at the first ``=`` whose right side starts like a URI."""
     out: dict[str, str] = {}
-    for raw in (value or "").split(";"):
-        entry = raw.strip()
-        if not entry:
-            continue
+    entries = [e.strip() for e in (value or "").split(";") if e.strip()]
+    for number, entry in enumerate(entries, 1):
         split_at = None
         for i, ch in enumerate(entry):
             if ch == "=" and i > 0 and _SCHEME_START.match(entry[i + 1 :].strip()):
                 split_at = i
                 break
         if split_at is None:
-            raise MappingError(f"{config.WORKSPACES}: entry {redact(entry)!r} is not 'workspace_uri=tracking_uri'")
+            where = f"entry {number} of {len(entries)}" if len(entries) > 1 else "its value"
+            raise MappingError(f"{config.WORKSPACES}: {where} is not 'workspace_uri=tracking_uri'")
         out[canonical(entry[:split_at].strip())] = entry[split_at + 1 :].strip()
     return out
 
@@ -118,19 +117,20 @@ def load_mapping_file(path: str) -> dict[str, str]:
     """JSON or TOML: ``{"workspaces": {"<workspace uri>": "<tracking uri>"}}`` (or the inner table)."""
     p = Path(path).expanduser()
     if not p.is_file():
-        raise MappingError(f"{config.CONFIG_FILE}: no such file: {p}")
+        raise MappingError(f"{config.CONFIG_FILE}: the file it names does not exist")
     text = p.read_text(encoding="utf-8")
     try:
         data = _load_toml(text) if p.suffix.lower() == ".toml" else json.loads(text)
     except MappingError:
         raise
     except Exception as exc:
-        raise MappingError(f"{config.CONFIG_FILE}: cannot parse {p.name}: {str(exc).splitlines()[0]}") from None
+        why = str(exc).splitlines()[0]
+        raise MappingError(f"{config.CONFIG_FILE}: cannot parse the file it names: {why}") from None
     if not isinstance(data, dict):
-        raise MappingError(f"{config.CONFIG_FILE}: {p.name} must hold a table of workspace URIs")
+        raise MappingError(f"{config.CONFIG_FILE}: the file it names must hold a table of workspace URIs")
     table = data.get("workspaces", data)
     if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
-        raise MappingError(f"{config.CONFIG_FILE}: 'workspaces' in {p.name} must map URIs to tracking URIs")
+        raise MappingError(f"{config.CONFIG_FILE}: 'workspaces' in the file it names must map URIs to tracking URIs")
     return {canonical(k): v.strip() for k, v in table.items()}
 
 

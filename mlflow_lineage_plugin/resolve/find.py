@@ -9,19 +9,19 @@ search casts a wide ``LIKE`` net on host and path, then keeps only what ``urls.s
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.commit_hash import RULE as COMMIT_RULE
+from mlflow_lineage_plugin.commit_hash import is_commit
 from mlflow_lineage_plugin.datasets import DatasetRef, run_datasets
 from mlflow_lineage_plugin.errors import ResolveError, describe_error
 from mlflow_lineage_plugin.resolve.endpoints import Clients, bounded
 from mlflow_lineage_plugin.urls import normalize_remote, redact, same_repo
 from mlflow_lineage_plugin.workspace import run_page_url, show_workspace
 
-_HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
 EXPERIMENT_BATCH = 100
 RUN_ID_BATCH = 100
 
@@ -175,7 +175,7 @@ def _run_filters(commit, branch, repo_pattern, notebook, dataset=None) -> list[l
         clauses = [c + [o] for c in clauses for o in options]
 
     if commit:
-        op = f"= {_quote(commit)}" if len(commit) == 40 else f"LIKE {_quote(commit + '%')}"
+        op = f"= {_quote(commit)}" if is_commit(commit, full=True) else f"LIKE {_quote(commit + '%')}"
         expand([f"tags.`{k}` {op}" for k in commit_keys])
     if branch:
         expand([f"tags.`{T.MLFLOW_GIT_BRANCH}` = {_quote(branch)}",
@@ -197,7 +197,7 @@ def _run_filters(commit, branch, repo_pattern, notebook, dataset=None) -> list[l
 def _version_filters(commit, branch, repo_pattern, notebook) -> list[str]:
     parts = []
     if commit:
-        parts.append(f"tags.{T.GIT_COMMIT} " + (f"= {_quote(commit)}" if len(commit) == 40
+        parts.append(f"tags.{T.GIT_COMMIT} " + (f"= {_quote(commit)}" if is_commit(commit, full=True)
                                                else f"LIKE {_quote(commit + '%')}"))  # fmt: skip
     if branch:
         parts.append(f"tags.{T.GIT_BRANCH} = {_quote(branch)}")
@@ -236,8 +236,8 @@ def find(
         raise ResolveError("give at least one of commit, branch, repo_url, notebook, dataset")
     dataset = dataset.strip() if dataset else None
     commit = commit.strip() if commit else None
-    if commit and not _HEX.match(commit):
-        raise ResolveError(f"{commit!r} is not a commit SHA (4 to 40 hex characters)")
+    if commit and not is_commit(commit):
+        raise ResolveError(f"{commit!r} is not a commit SHA ({COMMIT_RULE})")
     commit = commit.lower() if commit else None
     repo_norm, repo_pattern = _repo_pattern(repo_url) if repo_url else (None, None)
     query = {k: v for k, v in (("commit", commit), ("branch", branch), ("repo", repo_norm),

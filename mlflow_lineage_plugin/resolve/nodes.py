@@ -459,7 +459,6 @@ def _kept(diff: Optional[T.GitDiff]) -> str:
 
 
 def dirty_finding(g: G.Lineage, git: T.GitRef, what: str, node_id: str) -> None:
-    exact = git.diff is not None and git.diff.captured and not git.diff.excluded
     commit = (git.commit or "")[:12]  # callers pass a reference that has a commit
     if git.dirty is True:
         g.note(
@@ -482,7 +481,7 @@ def dirty_finding(g: G.Lineage, git: T.GitRef, what: str, node_id: str) -> None:
                 G.REQ_CLEAN,
             )
         )
-    if git.dirty is not False and not exact:
+    if not git.rebuildable():
         why = _kept(git.diff) if git.dirty else "its checkout state is unknown and no changes were kept"
         g.note(
             G.Finding(G.WARNING, "not_exact", f"{what}: the exact code cannot be rebuilt: {why}", node_id, G.REQ_EXACT)
