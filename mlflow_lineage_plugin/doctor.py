@@ -240,6 +240,8 @@ def _shown(name: str) -> str:
         return f"{c.seconds(name):g} s"
     if name == c.DIFF_MAX_BYTES:
         return f"{c.parse_size(value)} bytes"
+    if name in c.DEFAULT_COUNTS:
+        return str(c.count(name))
     if name == c.REQUIRE:
         return ",".join(r for r in c.REQUIREMENTS_ORDER if r in c.required())
     if name == c.GIT_DIRTY:

@@ -40,7 +40,7 @@ def test_valid_settings_have_no_problems(monkeypatch, tmp_path):
         config.REQUIRE: "commit, clean,reachable,EXACT", config.WORKSPACES: "https://a.example=http://127.0.0.1:5000",
         config.CONFIG_FILE: str(mapping), config.RESOLVE_TIMEOUT: "30", config.DESCRIPTION: "off", config.DIFF: "yes",
         config.DIFF_MAX_BYTES: "512KiB", config.DIFF_EXCLUDE: "*.pem, secrets/", config.DIFF_UNTRACKED: "1",
-        config.DIFF_TIMEOUT: "2.5", config.OPENLINEAGE: "FALSE",
+        config.DIFF_TIMEOUT: "2.5", config.OPENLINEAGE: "FALSE", config.WATCH_LIMIT: "0",
     }  # fmt: skip
     assert set(good) == set(config.ALL_SETTINGS), "every setting has a valid example here"
     for k, v in good.items():
@@ -77,6 +77,7 @@ def test_valid_settings_have_no_problems(monkeypatch, tmp_path):
                                     "'..', '~', '^', '?', '*', '['); it is ignored"),
         (config.GIT_PATH, "../x.py", "MLFLOW_LINEAGE_GIT_PATH is not a path inside the repository (no ':', '..' or "
                                      "control characters); it is ignored"),
+        (config.WATCH_LIMIT, "-1", "MLFLOW_LINEAGE_WATCH_LIMIT is not a whole number >= 0; the default 10000 is used"),
         (config.GIT_DIRTY, "perhaps", "MLFLOW_LINEAGE_GIT_DIRTY is not true/false/unknown; it is ignored"),
         (config.GIT_REPO_URL, "nonsense@", "MLFLOW_LINEAGE_GIT_REPO_URL is not a git remote URL; it is ignored"),
         (config.REGISTRY_TIMEOUT, "-1", "MLFLOW_LINEAGE_REGISTRY_TIMEOUT is not a positive number of "
