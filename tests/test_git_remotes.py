@@ -209,10 +209,10 @@ def _setup(tmp_path: Path, monkeypatch, origin: str, files: dict[str, str]) -> P
     return repo
 
 
-def get_url(repo: Path, remote: str = "origin") -> str:
-    """What git itself says, with the environment the plugin's own git processes get."""
+def get_url(repo: Path, remote: str = "origin", push: bool = False) -> str:
+    """What git itself says (``push``: the push URL), with the environment the plugin's own git processes get."""
     out = subprocess.run(
-        ["git", "remote", "get-url", remote],
+        ["git", "remote", "get-url", *(["--push"] if push else []), remote],
         cwd=repo,
         env=process.git_env(),
         capture_output=True,
