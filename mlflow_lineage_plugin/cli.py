@@ -335,13 +335,7 @@ class _ClickProgress:
     help="Retries per request on HTTP 429/5xx (honouring Retry-After) before that item fails.",
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option(
-    "--registry-uri",
-    envvar="MLFLOW_REGISTRY_URI",
-    default=None,
-    help="Model registry URI [MLFLOW_REGISTRY_URI; default: the tracking URI].",
-)
-@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="Tracking URI [MLFLOW_TRACKING_URI].")
+@_connection_options
 @_guard
 def backfill(
     models: tuple[str, ...],
@@ -357,6 +351,7 @@ def backfill(
     fmt: str,
     registry_uri: Optional[str],
     tracking_uri: Optional[str],
+    timeout: Optional[float],
 ) -> None:
     """Add lineage to the versions (and runs) made before the plugin was installed.
 
@@ -386,7 +381,7 @@ def backfill(
         mapping=configured_mapping(),
         # _ClickProgress has Progress's methods; subclassing it would import the job (and MLflow) with the CLI
         progress=cast(Progress, _ClickProgress()),
-        options=Options(apply=apply, overwrite=overwrite, workers=workers, retries=retries),
+        options=Options(apply=apply, overwrite=overwrite, workers=workers, retries=retries, timeout=timeout),
     )
     report = job.run(
         Selection(
@@ -399,6 +394,8 @@ def backfill(
         )
     )
     click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else report.to_text(), nl=fmt == "json")
+    for error in report.errors:
+        click.echo(f"mlflow-lineage: error: {error}", err=True)
     if report.interrupted:
         sys.exit(130)
     sys.exit(EXIT_OK if report.complete else EXIT_FINDINGS)

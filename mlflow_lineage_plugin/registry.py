@@ -12,6 +12,7 @@ lineage goes into that same call as tags, so a version exists fully tagged or no
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 import os
@@ -164,6 +165,8 @@ class LineageRegistryStore(StoreWrapper):
             fallback_workspace_uri=fallback,
             fallback_experiment_id=experiment_hint,
         )
+        if fetched.problems and not fetched.missing:  # could not be read now: backfill completes it later
+            src = dataclasses.replace(src, partial=True)
         _enforce(
             required,
             src,

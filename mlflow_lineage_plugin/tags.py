@@ -98,18 +98,23 @@ MLFLOW_GIT_DIFF = "mlflow.source.git.diff"
 # a reader can tell copied-at-creation lineage from lineage added later.
 ORIGIN = "lineage_origin"
 ORIGIN_BACKFILL = "backfill"
+# --- plugin key on a version registered while its source run (or LoggedModel) could not be read ---
+# (server down, no answer in time, table locked): what the version records is partial. `backfill`
+# completes such a version without --overwrite and then removes the key; `show`/`check` report it.
+PARTIAL = "lineage_partial"
+PARTIAL_SOURCE_UNREAD = "source_unread"
 
 #: Every plugin-owned key, for the tag reference (docs/tags.md) and the doctor.
 PLUGIN_KEYS = (
     SCHEMA, WORKSPACE_URI, GIT_PATH, SOURCE_URL, RUN_ID, EXPERIMENT_ID, MODEL_ID, RUN_URL,
     GIT_COMMIT, GIT_BRANCH, GIT_REPO_URL, GIT_DIRTY, NOTEBOOK_PATH, NOTEBOOK_ID,
-    NOTEBOOK_REVISION_ID, ORIGIN, *DIFF_KEYS,
+    NOTEBOOK_REVISION_ID, ORIGIN, PARTIAL, *DIFF_KEYS,
 )  # fmt: skip
 
 #: Keys on a model version, most important first: a registry that caps the number of tags
 #: (Unity Catalog: 50) keeps the head of this list and drops the tail.
 VERSION_KEY_PRIORITY = (
-    WORKSPACE_URI, RUN_ID, GIT_COMMIT, GIT_REPO_URL, SCHEMA, MODEL_ID, EXPERIMENT_ID, RUN_URL,
+    WORKSPACE_URI, RUN_ID, GIT_COMMIT, GIT_REPO_URL, SCHEMA, PARTIAL, MODEL_ID, EXPERIMENT_ID, RUN_URL,
     GIT_PATH, GIT_DIRTY, GIT_DIFF, GIT_DIFF_SHA256, GIT_BRANCH, SOURCE_URL, NOTEBOOK_PATH,
     NOTEBOOK_REVISION_ID, NOTEBOOK_ID, GIT_DIFF_BYTES, GIT_DIFF_FILES, GIT_DIFF_EXCLUDED,
 )  # fmt: skip
@@ -202,6 +207,7 @@ class SourceRun:
     run_url: Optional[str] = None
     git: GitRef = field(default_factory=GitRef)
     notebook: Notebook = field(default_factory=Notebook)
+    partial: bool = False  # the source could not be read when the version was registered
 
 
 def dirty_to_tag(dirty: Optional[bool]) -> str:
@@ -356,6 +362,7 @@ def version_tags(src: SourceRun, *, unity_catalog: bool = False) -> dict[str, st
         NOTEBOOK_PATH: src.notebook.path,
         NOTEBOOK_REVISION_ID: src.notebook.revision_id,
         NOTEBOOK_ID: src.notebook.id,
+        PARTIAL: PARTIAL_SOURCE_UNREAD if src.partial else None,
         **(diff_tags(src.git.diff) if src.git.commit else {}),
     }
     out: dict[str, str] = {}
@@ -390,6 +397,7 @@ def source_from_version_tags(tags: Mapping[str, str]) -> SourceRun:
             id=tags.get(NOTEBOOK_ID) or None,
             revision_id=tags.get(NOTEBOOK_REVISION_ID) or None,
         ),
+        partial=bool(tags.get(PARTIAL)),
     )
 
 

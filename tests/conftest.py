@@ -173,11 +173,12 @@ def start_mlflow_server(
     plugin: bool = True,
     timeout: float = 90,
     workers: int = 1,
+    port: int | None = None,
 ) -> MlflowServer:
     """Start `mlflow server` on 127.0.0.1. ``plugin=False`` hides the plugin's entry points from
     the server by disabling it (``MLFLOW_LINEAGE_DISABLE``), standing in for a server without it."""
     tmp.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()  # a given port: the same server started again
     backend = backend or f"sqlite:///{tmp / 'server.db'}"
     log = tmp / f"server-{port}.log"
     senv = {**os.environ, **(env or {})}

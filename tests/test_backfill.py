@@ -107,6 +107,14 @@ def test_runs_get_standard_keys_from_databricks_repo_facts():
     assert writes[T.ORIGIN] == T.ORIGIN_BACKFILL and not set(writes) & set(tags)
 
 
+def test_a_runs_raw_repository_url_takes_the_one_spelling_new_runs_get():
+    tags = {T.MLFLOW_GIT_COMMIT: COMMIT, T.MLFLOW_GIT_REPO_URL: "git@github.com:acme/churn.git"}
+    writes = run_writes(tags)
+    assert writes[T.MLFLOW_GIT_REPO_URL] == writes[T.MLFLOW_GIT_REPO_URL_LEGACY] == "https://github.com/acme/churn"
+    odd = {T.MLFLOW_GIT_COMMIT: COMMIT, T.MLFLOW_GIT_REPO_URL: "svn://acme/churn"}  # no git URL: kept as given
+    assert T.MLFLOW_GIT_REPO_URL not in run_writes(odd)
+
+
 def test_runs_never_get_an_invented_commit():
     tags = {
         T.MLFLOW_GIT_REPO_URL_LEGACY: "git@github.com:acme/models.git",
@@ -313,6 +321,9 @@ def test_runs_get_standard_keys_and_runs_without_git_are_reported_untouched(uri,
         T.MLFLOW_DATABRICKS_WORKSPACE_ID: "1234",
     }
     repo_run = make_run(uri, repo_tags, experiment=prefix + "exp")
+    scp_run = make_run(
+        uri, {T.MLFLOW_GIT_COMMIT: COMMIT, T.MLFLOW_GIT_REPO_URL: "git@github.com:acme/churn.git"}, prefix + "exp"
+    )
     bare_run = make_run(uri, {"note": "no git here"}, experiment=prefix + "exp")
     from mlflow import MlflowClient
 
@@ -327,8 +338,10 @@ def test_runs_get_standard_keys_and_runs_without_git_are_reported_untouched(uri,
     assert tags[T.WORKSPACE_URI] == "https://adb-1.2.azuredatabricks.net/?o=1234"
     assert tags[T.ORIGIN] == T.ORIGIN_BACKFILL
     assert c.get_run(bare_run).data.tags == bare_before
+    scp = c.get_run(scp_run).data.tags  # one spelling per run, as for new runs
+    assert scp[T.MLFLOW_GIT_REPO_URL] == scp[T.MLFLOW_GIT_REPO_URL_LEGACY] == "https://github.com/acme/churn"
     data = json.loads(cli("--runs", "--experiment", exp, "--apply", "--format", "json")[1])
-    assert data["tags_written"] == 0 and data["totals"]["run"] == {"already enriched": 1, "cannot": 1}
+    assert data["tags_written"] == 0 and data["totals"]["run"] == {"already enriched": 2, "cannot": 1}
 
 
 def test_interrupted_apply_resumes_to_the_same_result(uri, prefix, monkeypatch):

@@ -271,6 +271,9 @@ def test_unity_catalog_versions_are_enriched_from_the_workspace_uc_names(servers
         v_profile = uc.add_version(name, run_b, run_workspace_id=777)
         v_nowhere = uc.add_version(name, "f" * 32, run_workspace_id=999)
         home = f"sqlite:///{tmp_path / 'home.db'}"
+        from mlflow import MlflowClient
+
+        MlflowClient(home).search_experiments()  # an empty home store: a missing one is an error
 
         args = ("--model", name, "--apply", "--format", "json")
         args += ("--tracking-uri", home, "--registry-uri", "databricks-uc://uc")
@@ -350,3 +353,51 @@ def test_with_apply_the_progress_bar_counts_versions_once_written(servers, prefi
     assert report.totals("version") == {State.WRITTEN: 3, State.ENRICHED: 1}
     assert bar.length == 4 and [pos for pos, _ in bar.shown] == [1, 2, 3, 4]
     assert bar.shown[-1] == (4, 3)  # full only once the three versions are written
+
+
+def test_a_version_registered_while_the_tracking_server_was_down_is_partial_until_backfill(tmp_path, monkeypatch):
+    """The registry (SQLite) answers, the tracking server holding the run is stopped: the version is
+    registered with partial lineage, says so, and backfill completes it once the server is back."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    server = start_mlflow_server(tmp_path / "tracking", plugin=False)
+    port = int(server.url.rsplit(":", 1)[1])
+    registry = f"sqlite:///{tmp_path / 'registry.db'}"
+    run = make_run(server.url, GIT_TAGS)
+    server.stop()
+    monkeypatch.setenv("MLFLOW_LINEAGE_REGISTRY_TIMEOUT", "3")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    mlflow.set_tracking_uri(server.url)
+    try:
+        c = MlflowClient(tracking_uri=server.url, registry_uri=registry)
+        c.create_registered_model("churn")
+        v = c.create_model_version("churn", "s3://bucket/churn/model", run)
+    finally:
+        mlflow.set_tracking_uri(None)
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    got = dict(MlflowClient(tracking_uri=server.url, registry_uri=registry).get_model_version("churn", v.version).tags)
+    assert got[T.PARTIAL] == T.PARTIAL_SOURCE_UNREAD and got[T.RUN_ID] == run and T.GIT_COMMIT not in got
+
+    server = start_mlflow_server(tmp_path / "tracking", plugin=False, port=port)  # the same server, back
+    try:
+        uris = ("--tracking-uri", server.url, "--registry-uri", registry)
+        r = CliRunner().invoke(main, ["check", "models:/churn/1", *uris])
+        assert r.exit_code == 1 and "[reachable] version 1 of 'churn' was registered while its source could not" in (
+            r.output
+        ), r.output
+        assert "mlflow-lineage backfill --model churn --apply completes them" in r.output
+
+        code, out = cli(*uris, "--model", "churn")
+        assert code == 0, out
+        assert "model churn: 1 version: 1 would enrich" in out
+        assert "partial lineage (source unread at registration): 1 would be completed" in out
+        code, out = cli(*uris, "--model", "churn", "--apply")  # no --overwrite
+        assert code == 0 and "1 completed" in out, out
+        done = dict(MlflowClient(tracking_uri=server.url, registry_uri=registry).get_model_version("churn", 1).tags)
+        assert T.PARTIAL not in done and done[T.GIT_COMMIT] == GIT_TAGS[T.MLFLOW_GIT_COMMIT]
+        assert done[T.ORIGIN] == T.ORIGIN_BACKFILL and done[T.RUN_ID] == run
+        assert CliRunner().invoke(main, ["check", "models:/churn/1", *uris]).exit_code == 0
+        assert cli(*uris, "--model", "churn", "--apply", "--format", "json")[1].count('"tags_written": 0') == 1
+    finally:
+        server.stop()

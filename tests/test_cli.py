@@ -5,6 +5,7 @@ unknown names, deleted runs, refused credentials, a server that never answers, b
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -228,19 +229,22 @@ def test_registry_refusing_credentials(cli):
     assert "s3cret-token" not in r.stderr + r.stdout
 
 
-def test_unresponsive_registry_times_out(cli):
+@pytest.mark.parametrize(
+    "command", [("show", "models:/good/1"), ("backfill", "--all-models", "--apply"), ("backfill", "--runs")]
+)
+def test_unresponsive_registry_times_out(cli, command):
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(16)
     url = f"http://127.0.0.1:{srv.getsockname()[1]}"
     try:
         t0 = time.monotonic()
-        r = cli("show", "models:/good/1", "--tracking-uri", url, "--timeout", "1")
+        r = cli(*command, "--tracking-uri", url, "--timeout", "1")
         took = time.monotonic() - t0
     finally:
         srv.close()
     assert r.exit_code == 2
-    assert "no answer within 1 s" in one_line_error(r)
+    assert "no answer within 1 s" in one_line_error(r) and r.stdout == ""
     assert took < 10
 
 
@@ -321,7 +325,15 @@ def test_console_script_in_a_subprocess(store, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "command", [("show", "models:/demo/1"), ("find", "--commit", "abcd"), ("check", "models:/demo/1")]
+    "command",
+    [
+        ("show", "models:/demo/1"),
+        ("find", "--commit", "abcd"),
+        ("check", "models:/demo/1"),
+        ("backfill", "--all-models"),  # a dry run writes nothing anywhere
+        ("backfill", "--all-models", "--apply"),
+        ("backfill", "--runs", "--apply"),
+    ],
 )
 def test_a_missing_sqlite_store_is_named_not_created(cli, tmp_path, command):
     typo = tmp_path / "mlfow.db"
@@ -366,6 +378,56 @@ def test_a_missing_file_store_and_a_tableless_sqlite_file_are_left_alone(cli, tm
     assert not (tmp_path / "reg.db").exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("show", "models:/good/1"), ("find", "--commit", "abcd"), ("check", "models:/good/1"), ("backfill", "--runs")],
+)
+def test_an_unreadable_sqlite_store_is_one_line_naming_it_in_time(store, tmp_path, command):
+    """Mode 000. Tests run as root, which reads any file, so the command runs as root without the two
+    capabilities that bypass file permissions (``setpriv --bounding-set``), where mode 000 holds."""
+    import shutil
+
+    locked = tmp_path / "locked.db"
+    shutil.copy(store["uri"][len("sqlite:///") :], locked)
+    locked.chmod(0)
+    drop = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("root without setpriv reads a mode 000 file")
+        drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING", "MLFLOW_REGISTRY"))}
+    exe = [sys.executable, "-c", "from mlflow_lineage_plugin.cli import main; main()"]
+    t0 = time.monotonic()
+    r = subprocess.run(
+        [*drop, *exe, *command, "--tracking-uri", f"sqlite:///{locked}", "--timeout", "5"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    took = time.monotonic() - t0
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"mlflow-lineage: error: tracking URI sqlite:///{locked}: SQLite store {locked} cannot be read "
+        "(permission denied)"
+    ]
+    assert took < 30
+
+
+def test_a_directory_or_a_file_that_is_no_database_is_named(cli, tmp_path):
+    r = cli("backfill", "--all-models", "--tracking-uri", f"sqlite:///{tmp_path}")
+    assert r.exit_code == 2 and f"SQLite store {tmp_path} is a directory, not a database file" in one_line_error(r)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all, but long enough to be read as one " * 40)
+    r = cli("show", "models:/demo/1", "--tracking-uri", f"sqlite:///{junk}")
+    assert r.exit_code == 2 and f"SQLite store {junk} cannot be read (file is not a database)" in one_line_error(r)
+
+
+def test_backfill_of_an_experiment_that_does_not_exist_is_bad_input(cli, store):
+    for args in (("--runs",), ("--all-models",)):
+        r = cli("backfill", *args, "--experiment", "999")
+        assert r.exit_code == 2, r.output
+        assert one_line_error(r).startswith("mlflow-lineage: error: --experiment: no experiment with id 999 in ")
+        assert r.stdout == ""
+
+
 def test_an_unsupported_scheme_is_one_sentence(cli):
     r = cli("show", "models:/demo/1", "--tracking-uri", "htp://user:pw@example.com")
     line = one_line_error(r)
@@ -374,7 +436,8 @@ def test_an_unsupported_scheme_is_one_sentence(cli):
     assert "pw" not in line and "See https" not in line
 
 
-def test_default_store_in_an_empty_folder_is_one_line_and_creates_nothing(tmp_path):
+@pytest.mark.parametrize("command", [("show", "models:/demo/1"), ("backfill", "--all-models")])
+def test_default_store_in_an_empty_folder_is_one_line_and_creates_nothing(tmp_path, command):
     """No MLFLOW_TRACKING_URI: MLflow's default is ./mlflow.db; reading must not make it, and MLflow's
     INFO lines ('Creating initial MLflow database tables') must not reach the terminal."""
     exe = [sys.executable, "-c", "from mlflow_lineage_plugin.cli import main; main()"]
@@ -382,7 +445,8 @@ def test_default_store_in_an_empty_folder_is_one_line_and_creates_nothing(tmp_pa
     work.mkdir()
     home.mkdir()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
-    r = subprocess.run([*exe, "show", "models:/demo/1"], capture_output=True, text=True, env=env, cwd=work, timeout=300)
+    env.update({k: v for k, v in os.environ.items() if k == "PYTHONPATH"})  # the tree under test
+    r = subprocess.run([*exe, *command], capture_output=True, text=True, env=env, cwd=work, timeout=300)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         f"mlflow-lineage: error: tracking URI sqlite:///{work / 'mlflow.db'}: SQLite store "

@@ -26,8 +26,9 @@ from mlflow_lineage_plugin import source as S
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.backfill.plan import run_has_git_fact, run_writes, version_writes
 from mlflow_lineage_plugin.backfill.report import Item, Report, State
-from mlflow_lineage_plugin.errors import error_line
+from mlflow_lineage_plugin.errors import ResolveError, describe_error, error_line, is_unreachable
 from mlflow_lineage_plugin.registry import PROMPT_TAG
+from mlflow_lineage_plugin.resolve.endpoints import check_stores
 from mlflow_lineage_plugin.urls import redact
 
 VERSION_PAGE = 1000  # versions per search_model_versions request
@@ -55,6 +56,7 @@ class Options:
     overwrite: bool = False
     workers: int = 4
     retries: int = DEFAULT_RETRIES
+    timeout: Optional[float] = None  # seconds per request; None: MLFLOW_LINEAGE_RESOLVE_TIMEOUT's
 
 
 class Progress:
@@ -70,13 +72,18 @@ class Progress:
 
 
 @contextlib.contextmanager
-def mlflow_http_retries(retries: int, backoff: int = DEFAULT_BACKOFF) -> Iterator[None]:
-    """Bound MLflow's own HTTP retries for this job (its default waits minutes per request).
+def mlflow_http_retries(retries: int, timeout: float, backoff: int = DEFAULT_BACKOFF) -> Iterator[None]:
+    """Bound MLflow's own HTTP retries and each request's wait for this job (its defaults wait
+    minutes per request).
 
     A value the user set in MLflow's own variables wins. Process-wide while the job runs, which is
     what the CLI wants.
     """
-    wanted = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries), "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(backoff)}
+    wanted = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(backoff),
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, round(timeout))),
+    }
     set_here = {k: v for k, v in wanted.items() if k not in os.environ}
     os.environ.update(set_here)
     try:
@@ -227,12 +234,15 @@ class Backfill:
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
         self.registry_uri = registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri \
             or mlflow.get_registry_uri()  # fmt: skip
+        check_stores(tracking_uri, self.tracking_uri, self.registry_uri)  # a dry run creates no store either
         self.options = options
+        self.timeout = config.seconds(config.RESOLVE_TIMEOUT, options.timeout)
         self.progress = progress or Progress()
         self.mapping = dict(mapping or {})
         self._stop = threading.Event()
         self._pending: list[Future] = []
         self._registry = None
+        self._place_list: Optional[list[Place]] = None
         self._uc_places: dict[str, Union[Place, str]] = {}  # UC's run_workspace_id -> where its runs are
         self._uc_lock = threading.Lock()
         self._progress_lock = threading.Lock()
@@ -256,6 +266,11 @@ class Backfill:
         return scheme.lower() in ("databricks-uc", "uc")
 
     def _places(self) -> list[Place]:
+        if self._place_list is None:
+            self._place_list = self._new_places()
+        return self._place_list
+
+    def _new_places(self) -> list[Place]:
         from mlflow_lineage_plugin.tracking_workspace import workspace_for_tracking_uri
 
         # The workspace named for runs that do not say: this process's override (a public URL behind a
@@ -277,10 +292,13 @@ class Backfill:
     # --- the run ------------------------------------------------------------------------------------
 
     def run(self, selection: Selection) -> Report:
+        """The plan (and, with ``apply``, the writes). Raises ``ResolveError`` before anything is
+        read in bulk when the store does not answer or an ``--experiment`` is not there: bad input."""
+        self._first_contact(selection)
         report = Report(applied=self.options.apply)
         pool = ThreadPoolExecutor(max_workers=max(1, self.options.workers), thread_name_prefix="lineage-backfill")
         try:
-            with mlflow_http_retries(self.options.retries):
+            with mlflow_http_retries(self.options.retries, self.timeout):
                 if selection.runs:
                     self._runs(selection, report, pool)
                 if selection.versions:
@@ -299,6 +317,26 @@ class Backfill:
                 if item.state is State.ENRICH and self.options.apply:
                     item.state, item.reason = State.STOPPED, "interrupted before it was written"
         return report
+
+    def _first_contact(self, selection: Selection) -> None:
+        """One bounded read, without retries, as ``show`` makes: a server that accepts and never answers
+        costs one ``--timeout``, not retries of it. The experiments it lists are the ones runs are
+        searched in, so it costs no extra request; they also tell a mistyped ``--experiment``."""
+        from mlflow_lineage_plugin.resolve.endpoints import bounded
+
+        home = self._places()[0]
+        with bounded(self.timeout):
+            try:
+                known = home.experiment_ids()
+                if selection.versions and self.registry_uri != self.tracking_uri:
+                    self.registry.search_registered_models(max_results=1)
+            except Exception as exc:
+                if is_unreachable(exc):
+                    raise ResolveError(f"{home.shown()}: {describe_error(exc, self.timeout)}") from None
+                return  # it answered: the job's own reads retry and report what fails
+        unknown = [e for e in dict.fromkeys(selection.experiments) if e not in known]
+        if unknown:
+            raise ResolveError(f"--experiment: no experiment with id {', '.join(unknown)} in {home.shown()}")
 
     def stop(self) -> None:
         """Stop after the tags being written now; what is left is written by the next run."""
@@ -427,7 +465,7 @@ class Backfill:
                 report.add(Item("version", name, version, State.CANNOT, present))
             elif present.get(PROMPT_TAG, "").lower() == "true":
                 report.add(Item("version", name, version, State.SKIPPED, "a prompt: the plugin never enriches prompts"))
-            elif T.SCHEMA in present and not self.options.overwrite:
+            elif T.SCHEMA in present and T.PARTIAL not in present and not self.options.overwrite:
                 report.add(Item("version", name, version, State.ENRICHED))
             else:
                 todo.append((v, present))
@@ -565,21 +603,24 @@ class Backfill:
         writes = version_writes(present, src, unity_catalog=self.unity_catalog, overwrite=self.options.overwrite)
         if not writes:
             return Item("version", name, version, State.ENRICHED)
-        notes = []
+        notes = ["partial lineage: its source could not be read at registration"] if T.PARTIAL in present else []
         if run is not None and run.deleted:
             notes.append(f"source run {run.run_id} is deleted")
         if not src.git.commit:
             notes.append("its source run records no git commit")
-        return Item("version", name, version, State.ENRICH, "; ".join(notes) or None, writes)
+        return Item(
+            "version", name, version, State.ENRICH, "; ".join(notes) or None, writes, partial=T.PARTIAL in present
+        )
 
-    def _set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+    def _set_version_tag(self, name: str, version: str, key: str, value: Optional[str]) -> None:
         # MlflowClient.set_model_version_tag first reads the registered model (is it a prompt?) on every
         # call: a second request per tag. Prompts were already left out from the versions' own tags.
         inner = getattr(self.registry, "_get_registry_client", None)
-        if inner is not None:
-            inner().set_model_version_tag(name, version, key, value)
+        client = inner() if inner is not None else self.registry
+        if value is None:
+            client.delete_model_version_tag(name, version, key)
         else:
-            self.registry.set_model_version_tag(name, version, key, value)
+            client.set_model_version_tag(name, version, key, value)
 
     def _advance(self, n: int = 1) -> None:
         """The bar counts versions done: planned in a dry run, written (or failed) with ``--apply``."""
@@ -667,7 +708,7 @@ class Backfill:
             item.state, item.reason = State.STOPPED, "interrupted before it was written"
             return
         try:  # one request for all of a run's tags: written together or not at all
-            self.registry.log_batch(item.key, tags=[RunTag(k, v) for k, v in item.writes.items()])
+            self.registry.log_batch(item.key, tags=[RunTag(k, v) for k, v in item.writes.items() if v is not None])
             item.written, item.state = len(item.writes), State.WRITTEN
         except Exception as exc:
             item.state, item.reason = State.FAILED, f"tags could not be written: {error_line(exc)}"

@@ -32,8 +32,9 @@ class Item:
     key: str
     state: State
     reason: Optional[str] = None
-    writes: dict[str, str] = field(default_factory=dict)
+    writes: dict[str, Optional[str]] = field(default_factory=dict)  # None: the tag is removed
     written: int = 0
+    partial: bool = False  # a version registered while its source could not be read
 
     def label(self) -> str:
         return f"version {self.key}" if self.kind == "version" else f"run {self.key}"
@@ -46,6 +47,8 @@ class Item:
             d["reason"] = self.reason
         if self.written:
             d["written"] = self.written
+        if self.partial:
+            d["partial"] = True
         return d
 
 
@@ -75,6 +78,10 @@ class Report:
     def tags_written(self) -> int:
         return sum(i.written for i in self.items)
 
+    def partial(self) -> int:
+        """Partial versions this job completes (or, in a dry run, would)."""
+        return sum(1 for i in self.items if i.partial and i.state in (State.ENRICH, State.WRITTEN))
+
     def tags_planned(self) -> int:
         return sum(len(i.writes) for i in self.items if i.state in (State.ENRICH, State.WRITTEN))
 
@@ -91,6 +98,7 @@ class Report:
             "interrupted": self.interrupted,
             "totals": {kind: {s.value: n for s, n in self.totals(kind).items()} for kind in self._kinds()},
             "tags_written": self.tags_written(),
+            "partial_completed" if self.applied else "partial_to_complete": self.partial(),
             "errors": list(self.errors),
             "items": [i.to_dict() for i in self.items if i.state is not State.ENRICHED],
         }
@@ -116,12 +124,13 @@ class Report:
                 for i in items:
                     if i.state in INCOMPLETE:
                         lines.append(f"  {i.label()}: {i.state.value}: {i.reason}")
-        for e in self.errors:
-            lines.append(f"error: {e}")
         for kind in self._kinds():
             t = self.totals(kind)
             parts = ", ".join(f"{n} {s.value}" for s, n in sorted(t.items(), key=lambda x: list(State).index(x[0])))
             lines.append(f"total {kind}s: {sum(t.values())}: {parts}")
+        if self.partial():
+            done = "completed" if self.applied else "would be completed"
+            lines.append(f"partial lineage (source unread at registration): {self.partial()} {done}")
         if not self._kinds():
             lines.append("nothing selected")
         if self.applied:

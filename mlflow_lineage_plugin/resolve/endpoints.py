@@ -176,10 +176,7 @@ class Clients:
         # MLflow's own precedence: explicit, MLFLOW_REGISTRY_URI, else the registry is the tracking store
         self.registry_uri = (registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
                              or mlflow.get_registry_uri())  # fmt: skip
-        defaulted = not tracking_uri and not os.environ.get("MLFLOW_TRACKING_URI")
-        check_store_exists(self.tracking_uri, "tracking", defaulted)
-        if self.registry_uri != self.tracking_uri:
-            check_store_exists(self.registry_uri, "registry", False)
+        check_stores(tracking_uri, self.tracking_uri, self.registry_uri)
         self.timeout = config.seconds(config.RESOLVE_TIMEOUT, timeout)
         self.mapping = configured_mapping() if mapping is None else {canonical(k): v for k, v in mapping.items()}
         self.home_workspace = home_workspace_uri(self.tracking_uri)
@@ -241,11 +238,12 @@ _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
 def missing_store(uri: str) -> Optional[str]:
-    """Why a local store URI names no store on this machine, or None when it does (or is remote).
+    """Why a local store URI names no store this process can read, or None when it does (or is remote).
 
     MLflow creates a SQLite file or a store directory that does not exist the moment a client opens
     it, so a read would leave one behind, often in a place the user did not mean (a typo, three
-    slashes instead of four, the default ``mlflow.db`` of whatever folder the shell is in).
+    slashes instead of four, the default ``mlflow.db`` of whatever folder the shell is in). A file it
+    cannot open costs minutes of MLflow's connection retries before an error that names no path.
     """
     u = uri.strip()
     if u.startswith("sqlite:"):
@@ -259,11 +257,13 @@ def missing_store(uri: str) -> Optional[str]:
             f"; three slashes make a relative path (from {Path.cwd()}), an absolute one takes four: "
             f"sqlite:///{Path.cwd() / p}"
         )  # fmt: skip
+        if p.is_dir():
+            return f"SQLite store {path} is a directory, not a database file"
         if not p.is_file():
             return f"SQLite store {path} does not exist{relative}"
-        if not _has_mlflow_tables(p):
-            return f"SQLite file {path} holds no MLflow store (MLflow would create its tables there)"
-        return None
+        if not os.access(p, os.R_OK) or not os.access(p.parent, os.X_OK):
+            return f"SQLite store {path} cannot be read (permission denied)"
+        return _sqlite_problem(p, path)
     if u.startswith("file:"):
         path = urlsplit(u).path
         if path and not Path(path).is_dir():
@@ -279,21 +279,31 @@ def missing_store(uri: str) -> Optional[str]:
     return None
 
 
-def _has_mlflow_tables(path: Path) -> bool:
-    """Whether a SQLite file already holds MLflow's tables, read without writing to it."""
+def _sqlite_problem(path: Path, shown: str) -> Optional[str]:
+    """Why a SQLite file is no MLflow store, read without writing to it; None when it is one."""
     import sqlite3
 
     try:
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1)
         try:
-            return (
-                con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'").fetchone()
-                is not None
-            )
+            found = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'")
+            if found.fetchone() is None:
+                return f"SQLite file {shown} holds no MLflow store (MLflow would create its tables there)"
+            return None
         finally:
             con.close()
-    except sqlite3.Error:
-        return True  # locked or unusual: let MLflow open it and say what is wrong
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc) or "unable to open" in str(exc):
+            return f"SQLite store {shown} cannot be read ({exc})"
+        return None  # locked or unusual: let MLflow open it and say what is wrong
+
+
+def check_stores(tracking_uri_given: Optional[str], tracking_uri: str, registry_uri: str) -> None:
+    """Every command's first step: the local stores it will open exist and can be read (``ResolveError``)."""
+    defaulted = not tracking_uri_given and not os.environ.get("MLFLOW_TRACKING_URI")
+    check_store_exists(tracking_uri, "tracking", defaulted)
+    if registry_uri != tracking_uri:
+        check_store_exists(registry_uri, "registry", False)
 
 
 def check_store_exists(uri: str, what: str, defaulted: bool = False) -> None:

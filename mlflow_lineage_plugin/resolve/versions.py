@@ -7,6 +7,7 @@ is none, which workspace could not be read. It asks no server; it reads the vers
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -53,6 +54,12 @@ def build_version(
             f"looked in this client's workspace {shown_ws}", w.node_id))  # fmt: skip
     if w.uc_note:
         g.note(G.Finding(G.INFO, "uc_run_workspace", w.uc_note, w.node_id))
+    if src.partial:
+        fix = f"mlflow-lineage backfill --model {shlex.quote(mv.name)} --apply"
+        g.note(G.Finding(
+            G.WARNING, "partial_lineage",
+            f"{vname} was registered while its source could not be read, so its lineage tags are partial; "
+            f"{fix} completes them", w.node_id, G.REQ_REACHABLE))  # fmt: skip
 
     parent = w.node_id
     if w.model_id:
