@@ -5,10 +5,12 @@ an optional extra, and everything else in the plugin works without it. Transport
 own, configured the way its users already do (``OPENLINEAGE_URL``, ``OPENLINEAGE_CONFIG`` /
 ``openlineage.yml``); this module never speaks HTTP itself.
 
-One event per run: the job is where the run lives (namespace: its workspace URI) and what it is
-(name: experiment name, plus the entry file); the run id is derived from the MLflow run id, so
-sending the same run again names the same OpenLineage run; inputs are the run's logged datasets,
-outputs the registered model versions made from it.
+Two events per run, as the spec's run cycle has them: ``START`` at the run's start time, then the
+terminal event (``COMPLETE``, ``FAIL``, ``ABORT``) at its end; a run still going has its ``START`` only.
+The job is where the run lives (namespace: its workspace URI) and what it is (name: experiment name,
+plus the entry file); the run id is derived from the MLflow run id, so sending the same run again names
+the same OpenLineage run and gives the same events; inputs are the run's logged datasets, outputs the
+registered model versions made from it.
 """
 
 from __future__ import annotations
@@ -55,8 +57,10 @@ RUN_ID_NAMESPACE = uuid.UUID("5d0f6a8e-3c1b-5e27-9a4f-6c2b1e8d7f30")
 MODEL = "MODEL"
 _RETRY_TRANSPORT_AFTER = 60.0  # seconds a failed transport is left alone: a dead endpoint costs one warning
 
+START = "START"
 _STATES = {"FINISHED": "COMPLETE", "FAILED": "FAIL", "KILLED": "ABORT", "RUNNING": "RUNNING",
            "SCHEDULED": "RUNNING"}  # fmt: skip
+TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
 
 
 class MissingExtra(ImportError):
@@ -129,6 +133,19 @@ def _iso(ms: Optional[int]) -> Optional[str]:
     if not ms:
         return None
     return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def scheduled_time(tags: dict[str, str]) -> Optional[str]:
+    """The time the run was scheduled for, when whoever scheduled it recorded one (``lineage_scheduled_time``:
+    ISO 8601 with an offset, or epoch milliseconds); never the actual start, which is the START's eventTime."""
+    raw = (tags.get(T.SCHEDULED_TIME) or "").strip()
+    if raw.isdigit():
+        return _iso(int(raw))
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.isoformat(timespec="milliseconds") if when.tzinfo else None
 
 
 def entry_path(facts: RunFacts) -> Optional[str]:
@@ -290,9 +307,22 @@ def _output(ol: _Classes, namespace: str, name: str, version: str) -> Any:
     return ol.event_v2.OutputDataset(namespace=namespace, name=f"{name}/{version}", facets=facets)
 
 
-def run_event(facts: RunFacts) -> Any:
-    """The ``RunEvent`` of one run, built with the client's own (validating) classes."""
+def run_events(facts: RunFacts) -> list[Any]:
+    """The run's ``START`` (at its start time) and, once it has ended, its terminal event (at its end time).
+
+    Pure: the same run gives the same events every time, so re-sending them is harmless."""
+    kind = event_type(facts.status)
+    events = [run_event(facts, START)] if facts.start_time else []
+    if kind in TERMINAL or not events:
+        events.append(run_event(facts, kind))
+    return events
+
+
+def run_event(facts: RunFacts, kind: Optional[str] = None) -> Any:
+    """One ``RunEvent`` of the run (``kind``: ``START``, else the run's state), built with the client's own
+    (validating) classes. The two events of a run differ only in type and time."""
     ol = _ol()
+    kind = kind or event_type(facts.status)
     tags = facts.tags
     nb = T.notebook_from_run_tags(tags)
     git = T.git_from_run_tags(tags)
@@ -302,10 +332,9 @@ def run_event(facts: RunFacts) -> Any:
         job_facets["sourceCodeLocation"] = scl
     run_facets: dict[str, Any] = {}
     start, end = _iso(facts.start_time), _iso(facts.end_time)
-    if start:
-        run_facets["nominalTime"] = ol.nominal_time.NominalTimeRunFacet(
-            nominalStartTime=start, nominalEndTime=end, producer=PRODUCER
-        )
+    scheduled = scheduled_time(tags)
+    if scheduled:
+        run_facets["nominalTime"] = ol.nominal_time.NominalTimeRunFacet(nominalStartTime=scheduled, producer=PRODUCER)
     run_facets[RUN_FACET] = ol.MlflowRunFacet(
         runId=facts.run_id, experimentId=facts.experiment_id, workspaceUri=facts.workspace_uri,
         experimentName=facts.experiment_name, runName=tags.get(T.MLFLOW_RUN_NAME), status=facts.status,
@@ -321,8 +350,8 @@ def run_event(facts: RunFacts) -> Any:
     outputs = [_output(ol, facts.registry_namespace, n, v) for n, v in facts.versions] if facts.registry_namespace \
         else []  # fmt: skip
     return ol.event_v2.RunEvent(
-        eventType=ol.event_v2.RunState(event_type(facts.status)),
-        eventTime=end or start or _iso(int(time.time() * 1000)),
+        eventType=ol.event_v2.RunState(kind),
+        eventTime=(start if kind == START else end or start) or _iso(int(time.time() * 1000)),
         run=ol.event_v2.Run(runId=ol_run_id(facts.run_id), facets=run_facets),
         job=ol.event_v2.Job(namespace=facts.workspace_uri, name=job_name(facts), facets=job_facets),
         inputs=[_input(ol, d) for d in facts.datasets],
@@ -512,7 +541,7 @@ def events_for(
 
         clients = Clients(tracking_uri, registry_uri, timeout)
     got = gather(targets, clients)
-    return [run_event(f) for f in got.facts], got.problems
+    return [ev for f in got.facts for ev in run_events(f)], got.problems
 
 
 # --- live: one event per new model version, in the background --------------------------------------------
@@ -670,7 +699,8 @@ def _send_version(
         )
         return
     try:
-        c.emit(run_event(facts))
+        for ev in run_events(facts):
+            c.emit(ev)
     except Exception as exc:
         _worker.down_until = time.monotonic() + _RETRY_TRANSPORT_AFTER
         _warn(

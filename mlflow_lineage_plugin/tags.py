@@ -58,6 +58,8 @@ SCHEMA = "lineage_schema"
 WORKSPACE_URI = "lineage_workspace_uri"
 GIT_PATH = "lineage_git_path"
 SOURCE_URL = "lineage_source_url"
+# Read only, never written by the plugin: when the run was scheduled for (set by whoever schedules it).
+SCHEDULED_TIME = "lineage_scheduled_time"
 
 # --- plugin keys on model versions (copied from the source run at creation) --------------------
 RUN_ID = "lineage_run_id"

@@ -16,6 +16,7 @@ import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from click.testing import CliRunner
@@ -200,27 +201,46 @@ def dry_run(*targets: str) -> list[dict]:
     return [json.loads(line) for line in res.stdout.splitlines()]
 
 
-def by_mlflow_run(events: list[dict]) -> dict[str, dict]:
-    return {e["run"]["facets"][O.RUN_FACET]["runId"]: e for e in events}
+def by_mlflow_run(events: list[dict]) -> dict[str, list[dict]]:
+    runs: dict[str, list[dict]] = {}
+    for e in events:
+        runs.setdefault(e["run"]["facets"][O.RUN_FACET]["runId"], []).append(e)
+    return runs
 
 
-def test_dry_run_prints_one_valid_event_per_run_with_job_code_datasets_and_model(env):
+def iso(ms: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def test_dry_run_prints_each_runs_start_and_end_with_job_code_datasets_and_model(env):
+    from mlflow import MlflowClient
+
     w = env
     events = dry_run("models:/churn", w["failed_run_id"])
-    assert len(events) == 2
+    assert len(events) == 4
     for ev in events:
         validate_event(ev)
-    ok, bad = by_mlflow_run(events)[w["run_id"]], by_mlflow_run(events)[w["failed_run_id"]]
+    runs = by_mlflow_run(events)
+    (ok_start, ok), (bad_start, bad) = runs[w["run_id"]], runs[w["failed_run_id"]]
 
-    assert ok["eventType"] == "COMPLETE" and bad["eventType"] == "FAIL"
-    assert ok["run"]["runId"] == str(uuid.uuid5(O.RUN_ID_NAMESPACE, w["run_id"]))
+    # The spec's run cycle: START at the run's start, then the terminal event at its end, one run id.
+    assert [ok_start["eventType"], ok["eventType"]] == ["START", "COMPLETE"]
+    assert [bad_start["eventType"], bad["eventType"]] == ["START", "FAIL"]
+    for start, end, run_id in ((ok_start, ok, w["run_id"]), (bad_start, bad, w["failed_run_id"])):
+        info = MlflowClient(w["uri"]).get_run(run_id).info
+        assert (start["eventTime"], end["eventTime"]) == (iso(info.start_time), iso(info.end_time))
+        assert start["run"]["runId"] == end["run"]["runId"] == str(uuid.uuid5(O.RUN_ID_NAMESPACE, run_id))
+        assert {**start, "eventType": end["eventType"], "eventTime": end["eventTime"]} == end
+        # No schedule was recorded: nominalTime is left out, the actual times are the events' times.
+        assert "nominalTime" not in start["run"]["facets"] and "nominalTime" not in end["run"]["facets"]
+
     assert ok["job"] == {**ok["job"], "namespace": w["ws"], "name": "churn:train.py"}
     scl = ok["job"]["facets"]["sourceCodeLocation"]
     assert scl["type"] == "git" and scl["version"] == w["commit"] and scl["branch"] == "main"
     assert scl["repoUrl"] == "https://github.com/acme/churn" and scl["path"] == "train.py"
     assert scl["url"] == f"https://github.com/acme/churn/blob/{w['commit']}/train.py"
-    nominal = ok["run"]["facets"]["nominalTime"]
-    assert nominal["nominalStartTime"] < nominal["nominalEndTime"] == ok["eventTime"]
     mine = ok["run"]["facets"][O.RUN_FACET]
     assert mine["experimentName"] == "churn" and mine["runName"] == "fit" and mine["gitDirty"] is False
     assert mine["registeredModelVersions"] == [{"name": "churn", "version": w["version"]}]
@@ -279,11 +299,11 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def wait_for(self, count: int, limit: float = 600) -> list[dict]:
-        """The bodies once ``count`` have arrived: waits on the events themselves; ``limit`` only ends a
+    def wait_for(self, arrived: Callable[[list[dict]], bool], limit: float = 600) -> list[dict]:
+        """The bodies once ``arrived(bodies)`` holds: waits on the events themselves; ``limit`` only ends a
         test whose events never come."""
         with self.arrived:
-            self.arrived.wait_for(lambda: len(self.bodies) >= count, timeout=limit)
+            self.arrived.wait_for(lambda: arrived(self.bodies), timeout=limit)
             return list(self.bodies)
 
     def close(self) -> None:
@@ -312,8 +332,8 @@ def test_http_transport_delivers_exactly_the_events_and_again_on_re_emission(env
     for _ in range(2):
         res = cli("openlineage", "models:/churn", env["failed_run_id"])
         assert res.exit_code == 0, res.output
-        assert "sent 2 OpenLineage events (http transport)" in res.stderr
-    assert receiver.paths == ["/api/v1/lineage"] * 4
+        assert "sent 4 OpenLineage events (http transport)" in res.stderr
+    assert receiver.paths == ["/api/v1/lineage"] * 8
     got = [_without_client_tags(b) for b in receiver.bodies]
     assert got == expected + expected
     for body in receiver.bodies:
@@ -346,7 +366,7 @@ def test_dead_endpoint_is_one_line(env, monkeypatch):
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__RETRY", '{"total": 0}')
     res = cli("openlineage", env["run_id"])
     assert res.exit_code == 2, res.output
-    assert res.stderr.count("\n") == 1 and "http transport" in res.stderr and "0 of 1 events sent" in res.stderr
+    assert res.stderr.count("\n") == 1 and "http transport" in res.stderr and "0 of 2 events sent" in res.stderr
     assert "Traceback" not in res.output
 
 
@@ -362,7 +382,7 @@ def test_a_run_that_cannot_be_read_is_named_and_exits_1(env, monkeypatch):
     assert res.exit_code == 1
     assert [json.loads(line)["run"]["facets"][O.RUN_FACET]["runId"] for line in res.stdout.splitlines()] == [
         env["run_id"]
-    ]
+    ] * 2
     (line,) = res.stderr.splitlines()
     assert line.startswith(f"mlflow-lineage: run {env['failed_run_id']}: no event: ") and "no profile" in line
 
@@ -415,3 +435,51 @@ def test_a_dirty_runs_kept_changes_are_in_the_run_facet():
     clean_tags = {k: v for k, v in tags.items() if k not in T.DIFF_KEYS} | {T.MLFLOW_GIT_DIRTY: "false"}
     clean = O.to_dict(O.run_event(O.RunFacts(**{**facts.__dict__, "tags": clean_tags})))
     assert "uncommittedChanges" not in clean["run"]["facets"][O.RUN_FACET]
+
+
+def facts(**over) -> O.RunFacts:
+    base = {
+        "run_id": "r" * 32,
+        "experiment_id": "1",
+        "experiment_name": "churn",
+        "status": "FINISHED",
+        "start_time": 1_700_000_000_000,
+        "end_time": 1_700_000_060_000,
+        "workspace_uri": "http://127.0.0.1:5000",
+    }
+    return O.RunFacts(**{**base, **over})
+
+
+@pytest.mark.parametrize(
+    "status, expected",
+    [("FINISHED", ["START", "COMPLETE"]), ("FAILED", ["START", "FAIL"]), ("KILLED", ["START", "ABORT"]),
+     ("RUNNING", ["START"])],
+)  # fmt: skip
+def test_a_runs_events_are_its_start_then_its_end(status, expected):
+    events = [O.to_dict(e) for e in O.run_events(facts(status=status, end_time=None if status == "RUNNING" else 2))]
+    for ev in events:
+        validate_event(ev)
+    assert [e["eventType"] for e in events] == expected
+    assert events[0]["eventTime"] == "2023-11-14T22:13:20.000+00:00"  # the run's start time
+    assert len({e["run"]["runId"] for e in events}) == 1
+
+
+@pytest.mark.parametrize(
+    "tag, nominal",
+    [
+        ("2026-03-01T06:00:00Z", "2026-03-01T06:00:00.000+00:00"),
+        ("2026-03-01T07:00:00+01:00", "2026-03-01T07:00:00.000+01:00"),
+        ("1772344800000", "2026-03-01T06:00:00.000+00:00"),
+        ("2026-03-01T06:00:00", None),  # no offset: which 06:00 is unknown
+        ("tomorrow", None),
+        (None, None),
+    ],
+)
+def test_nominal_time_is_the_scheduled_time_only(tag, nominal):
+    """nominalTime is when the run was scheduled for; the actual start and end are the events' eventTime."""
+    tags = {T.SCHEDULED_TIME: tag} if tag else {}
+    for ev in map(O.to_dict, O.run_events(facts(tags=tags))):
+        validate_event(ev)
+        got = ev["run"]["facets"].get("nominalTime")
+        assert (got and got["nominalStartTime"]) == nominal
+        assert got is None or "nominalEndTime" not in got

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 from conftest import RepoFactory, free_port, git
-from test_openlineage import Receiver, _without_client_tags, validate_event
+from mlflow import MlflowClient
+from test_openlineage import Receiver, _without_client_tags, iso, validate_event
 
 from mlflow_lineage_plugin import openlineage as O
 
@@ -85,20 +86,31 @@ def test_each_new_version_sends_its_runs_event_before_the_script_exits(project, 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out, stderr = register(project, uri, {"MLFLOW_LINEAGE_OPENLINEAGE": "true", "OPENLINEAGE_URL": receiver.url})
     assert ol_warnings(stderr) == []
-    assert len(receiver.bodies) == 2
-    during, after = receiver.bodies
-    for ev in (during, after):
+    during, after = by_version(receiver.bodies)
+    for ev in receiver.bodies:
         validate_event(ev)
         assert ev["run"]["runId"] == str(uuid.uuid5(O.RUN_ID_NAMESPACE, out["run_id"]))
         assert ev["job"]["namespace"] == uri and ev["job"]["name"] == "live:register.py"
         assert ev["job"]["facets"]["sourceCodeLocation"]["version"] == project["commit"]
         assert [(d["namespace"], d["name"]) for d in ev["inputs"]] == [("file", str(tmp_path / "train.csv"))]
-    # The worker reads the run when it sends: the first may find it still going (RUNNING) or ended.
-    assert during["eventType"] in ("RUNNING", "COMPLETE") and after["eventType"] == "COMPLETE"
-    assert [o["name"] for o in during["outputs"]] == ["live/1"]
-    assert [o["name"] for o in after["outputs"]] == ["live/2"]
-    assert {o["namespace"] for o in during["outputs"] + after["outputs"]} == {uri}
-    assert all(o["facets"]["datasetType"]["datasetType"] == "MODEL" for o in during["outputs"] + after["outputs"])
+    # The worker reads the run when it sends: the first version may find it still going (its START only) or
+    # ended; the second finds it ended: START at the run's start, COMPLETE at its end.
+    assert [e["eventType"] for e in during] in (["START"], ["START", "COMPLETE"])
+    assert [e["eventType"] for e in after] == ["START", "COMPLETE"]
+    info = MlflowClient(uri).get_run(out["run_id"]).info
+    assert [e["eventTime"] for e in after] == [iso(info.start_time), iso(info.end_time)]
+    outputs = [o for ev in receiver.bodies for o in ev["outputs"]]
+    assert {o["namespace"] for o in outputs} == {uri}
+    assert all(o["facets"]["datasetType"]["datasetType"] == "MODEL" for o in outputs)
+
+
+def by_version(bodies: list[dict]) -> list[list[dict]]:
+    """The events sent for each new version, in the order the versions were made (each names its version)."""
+    groups: dict[str, list[dict]] = {}
+    for ev in bodies:
+        (out,) = ev["outputs"]
+        groups.setdefault(out["name"], []).append(ev)
+    return [groups[name] for name in sorted(groups)]
 
 
 def test_the_live_event_is_the_commands_event(project, receiver, tmp_path):
@@ -114,9 +126,9 @@ def test_the_live_event_is_the_commands_event(project, receiver, tmp_path):
         env={**os.environ, "HOME": str(tmp_path)},
     )
     assert proc.returncode == 0, proc.stderr
-    (cmd,) = [json.loads(line) for line in proc.stdout.splitlines()]
-    live = _without_client_tags(receiver.bodies[1])
-    assert cmd == live
+    cmd = [json.loads(line) for line in proc.stdout.splitlines()]
+    live = [_without_client_tags(ev) for ev in by_version(receiver.bodies)[1]]
+    assert [e["eventType"] for e in cmd] == ["START", "COMPLETE"] and cmd == live
 
 
 @pytest.mark.parametrize(
@@ -154,11 +166,13 @@ def test_server_side_sends_for_clients_without_the_flag(project, receiver, mlflo
     server = mlflow_server_factory("ol", env={"MLFLOW_LINEAGE_OPENLINEAGE": "true", "OPENLINEAGE_URL": receiver.url})
     out, stderr = register(project, server.url, {})
     assert ol_warnings(stderr) == []
-    bodies = receiver.wait_for(2)  # the server sends in the background, after answering
-    assert len(bodies) == 2
+    # The server sends in the background, after answering, in order: the second version's COMPLETE comes last.
+    bodies = receiver.wait_for(lambda got: any(e["eventType"] == "COMPLETE" and e["outputs"][0]["name"] == "live/2"
+                                               for e in got))  # fmt: skip
+    assert [[e["eventType"] for e in evs][-1] for evs in by_version(bodies)][1] == "COMPLETE"
     for ev in bodies:
         validate_event(ev)
         assert ev["run"]["facets"][O.RUN_FACET]["runId"] == out["run_id"]
         assert ev["job"]["namespace"] == server.url
         assert {o["namespace"] for o in ev["outputs"]} == {server.url}
-    assert sorted(o["name"] for ev in receiver.bodies for o in ev["outputs"]) == ["live/1", "live/2"]
+    assert sorted({o["name"] for ev in bodies for o in ev["outputs"]}) == ["live/1", "live/2"]
