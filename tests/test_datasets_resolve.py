@@ -137,12 +137,14 @@ def test_datasets_are_rendered_in_every_format(env, fmt):
         ("main.sales.churn@7", {"run_id"}),
         ("main.sales.churn@v8", {"eval_run_id"}),
         ("main.sales.churn@9", set()),
-        ("csv", {"run_id"}),  # the file's path, filled in below
+        ("{csv}", {"run_id"}),  # the file's path, filled in below
+        ("file://{csv}", {"run_id"}),  # the same path as a file URI (issue 23 item 7)
+        ("file://localhost{csv}", {"run_id"}),
+        ("file:{csv}", {"run_id"}),
     ],
 )
 def test_find_by_dataset(env, query, runs):
-    if query == "csv":
-        query = env["csv"]
+    query = query.replace("{csv}", env["csv"])
     result = find(dataset=query)
     assert {r.run_id for r in result.runs} == {env[k] for k in runs}
     if "run_id" in runs:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -332,3 +333,33 @@ def test_renderers_on_real_lineage(use):
     html = g._repr_html_()
     assert "<script" not in html and "http-equiv" not in html and "<link" not in html
     assert use["commit"][:12] in html
+
+
+def test_find_by_a_sha256_commit_whole_or_abbreviated(tmp_path, monkeypatch):
+    """A SHA-256 repository names commits with 64 hex characters, and the plugin records them as given."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    c = MlflowClient(uri, uri)
+    rid = c.create_run(c.create_experiment("sha256"), tags={"mlflow.source.git.commit": sha256}).info.run_id
+    for query in (sha256, sha256.upper(), sha256[:12]):
+        assert [r.run_id for r in find(commit=query).runs] == [rid], query
+    with pytest.raises(ResolveError, match="is not a commit SHA \\(4 to 64 hex characters\\)"):
+        find(commit=sha256 + "0")
+
+
+def test_one_commit_hash_rule_for_the_whole_package():
+    import mlflow_lineage_plugin
+
+    package = Path(mlflow_lineage_plugin.__file__).parent
+    twins = [
+        f"{p.relative_to(package)}:{n}"
+        for p in sorted(package.rglob("*.py"))
+        if p.name != "commit_hash.py"
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\{(4,|40\b|64\b)", line) and "0-9a-f" in line.lower()
+    ]
+    assert twins == []

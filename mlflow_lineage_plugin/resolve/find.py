@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Optional
+from urllib.parse import unquote, urlsplit
 
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.commit_hash import RULE as COMMIT_RULE
@@ -156,13 +157,24 @@ def _dataset_matches(dataset: str, refs: list[DatasetRef]) -> list[DatasetRef]:
     table name matches every version of it unless one is given (``main.sales.churn@7`` or ``@v7``)."""
     base, _, version = dataset.rpartition("@") if "@" in dataset else (dataset, "", "")
     version = version[1:] if version[:1] in ("v", "V") and version[1:].isdigit() else version
+    place = _place(dataset)
     out = []
     for d in refs:
         named = dataset in (d.name, d.digest, d.location, f"{d.namespace}/{d.ol_name}".rstrip("/"))
+        named = named or place == _place(d.location)
         table = bool(base and d.table and base.lower() == d.table.lower() and version in ("", d.version))
         if named or table:
             out.append(d)
     return out
+
+
+def _place(text: str) -> str:
+    """A local file's place however it is spelt: ``file:///a/b``, ``file://localhost/a/b``, ``file:/a/b``
+    and ``/a/b`` are one place (MLflow records either form)."""
+    if text[:5].lower() != "file:":
+        return text
+    parts = urlsplit(text)
+    return unquote(parts.path) if parts.netloc in ("", "localhost") else text
 
 
 def _run_filters(commit, branch, repo_pattern, notebook, dataset=None) -> list[list[str]]:
