@@ -45,9 +45,16 @@ _warn = WarnOnce(_logger)
 INSTALL_HINT = 'OpenLineage events need the optional extra: pip install "mlflow-lineage-plugin[openlineage]"'
 NOT_CONFIGURED = ("OpenLineage has no transport configured: set OPENLINEAGE_URL, or OPENLINEAGE_CONFIG "
                   "(or ./openlineage.yml, ~/.openlineage/openlineage.yml) with a transport")  # fmt: skip
-PRODUCER = f"https://pypi.org/project/mlflow-lineage-plugin/{__version__}/"
-# The custom facets' JSON schema ships in the package as ``openlineage_facets.json``.
-FACETS_SCHEMA_URL = PRODUCER + "openlineage_facets.json"
+# The project's home, as pyproject.toml's [project.urls] declares it (a test holds the two together). A
+# placeholder until the project is published: github.com/example is the org the repository's examples use.
+HOME = "https://github.com/example/mlflow-lineage-plugin"
+RELEASE = f"v{__version__}"  # the git tag of this release: producer and schema URLs name files at it
+PRODUCER = f"{HOME}/tree/{RELEASE}"
+# The custom facets' JSON schema ships in the package, at this path in the repository, served raw (JSON,
+# not a web page) at the release's tag; each facet's _schemaURL adds its ``#/$defs/<facet>`` fragment.
+FACETS_SCHEMA_PATH = "mlflow_lineage_plugin/openlineage_facets.json"
+_RAW = HOME.replace("https://github.com/", "https://raw.githubusercontent.com/", 1)
+FACETS_SCHEMA_URL = f"{_RAW}/{RELEASE}/{FACETS_SCHEMA_PATH}"
 FACETS_SCHEMA_FILE = Path(__file__).with_name("openlineage_facets.json")
 RUN_FACET = "mlflow_run"  # keys of the custom facets in the event
 DATASET_INPUT_FACET = "mlflow_dataset"

@@ -483,3 +483,39 @@ def test_nominal_time_is_the_scheduled_time_only(tag, nominal):
         got = ev["run"]["facets"].get("nominalTime")
         assert (got and got["nominalStartTime"]) == nominal
         assert got is None or "nominalEndTime" not in got
+
+
+def test_custom_facets_schema_url_names_a_definition_in_the_shipped_schema(env):
+    """``_schemaURL`` is the shipped schema file, served raw at the release's tag under the project's declared
+    home, and its ``#/$defs/...`` fragment names a definition in that file."""
+    from urllib.parse import urlsplit
+
+    from conftest import need_module
+
+    tomllib = need_module("tomllib", "reads pyproject.toml (Python 3.11+)")
+    root = Path(__file__).resolve().parent.parent
+    urls = tomllib.loads((root / "pyproject.toml").read_text())["project"]["urls"]
+    assert urls["Homepage"] == urls["Source"] == O.HOME
+    assert f"{O.HOME}/tree/v{O.__version__}" == O.PRODUCER
+
+    owner_repo = urlsplit(O.HOME).path.strip("/")
+    fetched = {}
+    events = dry_run("models:/churn", env["failed_run_id"])
+    facets = [f for ev in events for f in ev["run"]["facets"].values()]
+    facets += [f for ev in events for d in ev["inputs"] for f in (d.get("inputFacets") or {}).values()]
+    for facet in facets:
+        url, _, fragment = facet["_schemaURL"].partition("#")
+        if not url.startswith(f"https://raw.githubusercontent.com/{owner_repo}/"):
+            continue  # the spec's own facets, at openlineage.io
+        ref, path = urlsplit(url).path.removeprefix(f"/{owner_repo}/").split("/", 1)
+        assert ref == f"v{O.__version__}"
+        schema = fetched.setdefault(path, json.loads((root / path).read_text()))
+        assert schema["$id"] == url
+        assert fragment.startswith("/$defs/")
+        node = schema
+        for part in fragment.strip("/").split("/"):
+            assert part in node, f"{facet['_schemaURL']}: no {part!r} in {path}"
+            node = node[part]
+        assert "allOf" in node or "properties" in node
+    assert set(fetched) == {"mlflow_lineage_plugin/openlineage_facets.json"}
+    assert (root / "mlflow_lineage_plugin/openlineage_facets.json").samefile(O.FACETS_SCHEMA_FILE)
