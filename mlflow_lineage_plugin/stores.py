@@ -7,9 +7,10 @@ MLflow's store (the "inner" store). MLflow, its server and users' tests treat th
   link, DBFS artifacts, GenAI features, the server's webhook delivery, which skips a file registry), so
   ``__class__`` answers the inner store's class. ``type(store)`` still names the wrapper;
 - reading an attribute the wrapper does not have reads the inner store's;
-- setting or deleting one acts on the inner store too, so ``mock.patch.object(store, "get_x", ...)``
-  reaches the inner store's own calls to ``self.get_x``. The wrapper's own attributes (its methods and
-  the instance attributes a subclass lists in ``_OWN``) stay on the wrapper;
+- setting or deleting an attribute the inner store has acts on the inner store, so
+  ``mock.patch.object(store, "get_x", ...)`` reaches the inner store's own calls to ``self.get_x``. The
+  wrapper's own attributes (its methods, the instance attributes a subclass lists in ``_OWN``, and any
+  the inner store lacks) stay on the wrapper;
 - pickling and copying keep the wrapper (a subclass leaves out what cannot travel, e.g. a lock);
 - ``repr`` names the wrapper and its inner store; ``unwrap()`` gives the inner store.
 
@@ -61,7 +62,7 @@ class StoreWrapper:
 
     def _is_own(self, name: str) -> bool:
         cls = type(self)
-        return name in cls._OWN or name in self.__dict__ or hasattr(cls, name)
+        return name in cls._OWN or name in self.__dict__ or hasattr(cls, name) or not hasattr(self._inner, name)
 
     @property  # type: ignore[misc]
     def __class__(self):  # isinstance() asks this (module docstring)
