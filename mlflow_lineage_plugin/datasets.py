@@ -30,12 +30,17 @@ LOCAL = "local"
 CODE = "code"
 HUGGING_FACE = "hugging_face"
 _URI_SOURCES = ("s3", "gs", "gcs", "abfss", "wasbs", "hdfs", "dbfs", "http", "https", "uc_volume", "local")
+# The namespace of a Delta table known only by its name (no location, not in a Databricks workspace): where
+# it lives is not recorded, and one fixed namespace keeps the same table one dataset whichever store the
+# run was in (naming it under the store's URI would make one table a dataset per store).
+UNKNOWN_METASTORE = "metastore://unknown"
+_AZURE_CONTAINER_SCHEMES = ("abfss", "abfs", "wasbs", "wasb")
 
 
 @dataclass(frozen=True)
 class DatasetRef:
     """One dataset input of a run. ``namespace``/``ol_name`` follow OpenLineage's naming conventions
-    (``s3://bucket`` + key, ``file`` + path, a Delta table: its workspace + ``catalog.schema.table``)."""
+    (``s3://bucket`` + key, ``file`` + path, a Delta table: where it lives, see ``name_dataset``)."""
 
     name: str
     digest: Optional[str]
@@ -66,8 +71,9 @@ class DatasetRef:
 
     @property
     def location(self) -> str:
-        """The data's address in one string: namespace and name joined as OpenLineage does."""
-        if self.namespace == "file":
+        """The data's address in one string: namespace and name joined as OpenLineage does; a table whose
+        metastore is unknown is its name alone."""
+        if self.namespace in ("file", UNKNOWN_METASTORE):
             return self.ol_name
         sep = "" if self.ol_name.startswith("/") else "/"
         return f"{self.namespace}{sep}{self.ol_name}"
@@ -110,9 +116,10 @@ def _databricks_host(workspace_uri: Optional[str]) -> Optional[str]:
 
 
 def _split_uri(uri: str) -> tuple[str, str]:
-    """``scheme://authority/path`` → (``scheme://authority``, ``path`` without its leading slash)."""
+    """``scheme://authority/path`` → (``scheme://authority``, ``path`` without its leading slash). Userinfo
+    is dropped, except Azure's ``container@account``, which is where the data lives, not a credential."""
     parts = urlsplit(uri)
-    netloc = parts.netloc.rpartition("@")[2]
+    netloc = parts.netloc if parts.scheme.lower() in _AZURE_CONTAINER_SCHEMES else parts.netloc.rpartition("@")[2]
     return f"{parts.scheme}://{netloc}", parts.path.lstrip("/")
 
 
@@ -121,8 +128,11 @@ def name_dataset(
 ) -> tuple[str, str, Optional[str], Optional[str]]:
     """(namespace, name, version, browser link) of one dataset, by OpenLineage's conventions.
 
-    A source that names no place of its own (a pandas frame built in code) is named inside the
-    run's workspace, so two runs that logged the same in-memory dataset still meet in one node.
+    A Delta table is named where it lives: in a Databricks workspace's metastore (``databricks://<host>`` +
+    ``catalog.schema.table``), else at its location (scheme and authority + path; ``file`` + a local path),
+    else, known by name only, in ``UNKNOWN_METASTORE`` (MLflow records no metastore URI). A source that
+    names no place of its own (a pandas frame built in code) is named inside the run's workspace, so two
+    runs that logged the same in-memory dataset still meet in one node.
     """
     home = workspace_uri or "mlflow"  # the caller's credential-free workspace URI, ``?o=`` kept
     stype = (source_type or "").lower()
@@ -130,20 +140,22 @@ def name_dataset(
         version = source.get("delta_table_version")
         version = None if version is None else str(version)
         table = source.get("delta_table_name")
-        if table:
-            host = _databricks_host(workspace_uri)
+        host = _databricks_host(workspace_uri)
+        if table and host:
             link = None
-            if host and str(table).count(".") == 2 and not str(table).startswith(("hive_metastore.", "spark_catalog.")):
+            if str(table).count(".") == 2 and not str(table).startswith(("hive_metastore.", "spark_catalog.")):
                 p = parse_workspace_uri(workspace_uri or "")
                 q = f"?o={p.workspace_id}" if p.workspace_id else ""
                 link = f"{p.base}/explore/data/{str(table).replace('.', '/')}{q}"
-            return (f"databricks://{host}" if host else home), str(table), version, link
+            return f"databricks://{host}", str(table), version, link
         path = source.get("path")
         if path and "://" in str(path):
             ns, rest = _split_uri(str(path))
             return ns, rest, version, None
         if path:
             return "file", str(path), version, None
+        if table:
+            return UNKNOWN_METASTORE, str(table), version, None
     uri = source.get("uri") or source.get("url") or source.get("path")
     if stype in _URI_SOURCES and isinstance(uri, str) and uri:
         uri = redact(uri) or uri

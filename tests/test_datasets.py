@@ -7,7 +7,15 @@ import json
 
 import pytest
 
-from mlflow_lineage_plugin.datasets import EVALUATED_ON, INPUT, TRAINED_ON, dataset_ref, name_dataset, schema_columns
+from mlflow_lineage_plugin.datasets import (
+    EVALUATED_ON,
+    INPUT,
+    TRAINED_ON,
+    UNKNOWN_METASTORE,
+    dataset_ref,
+    name_dataset,
+    schema_columns,
+)
 
 DBX = "https://adb-42.azuredatabricks.net/?o=42"
 LOCAL = "sqlite:////data/mlflow.db"
@@ -24,7 +32,13 @@ LOCAL = "sqlite:////data/mlflow.db"
          ("https://example.com", "d/train.csv", None)),
         ("delta_table", {"delta_table_name": "main.sales.churn", "delta_table_version": 7}, DBX,
          ("databricks://adb-42.azuredatabricks.net", "main.sales.churn", "7")),
-        ("delta_table", {"delta_table_name": "main.sales.churn"}, LOCAL, (LOCAL, "main.sales.churn", None)),
+        ("delta_table", {"delta_table_name": "main.sales.churn"}, LOCAL, (UNKNOWN_METASTORE, "main.sales.churn", None)),
+        ("delta_table", {"delta_table_name": "main.sales.churn", "delta_table_version": 2}, "http://127.0.0.1:5000",
+         (UNKNOWN_METASTORE, "main.sales.churn", "2")),
+        ("delta_table", {"delta_table_name": "sales.churn", "path": "s3://lake/tables/churn"}, LOCAL,
+         ("s3://lake", "tables/churn", None)),
+        ("delta_table", {"delta_table_name": "sales.churn", "path": "abfss://c@acct.dfs.core.windows.net/t/churn"},
+         LOCAL, ("abfss://c@acct.dfs.core.windows.net", "t/churn", None)),
         ("delta_table", {"path": "s3://lake/tables/churn", "delta_table_version": 3}, DBX,
          ("s3://lake", "tables/churn", "3")),
         ("delta_table", {"path": "/dbfs/tables/churn"}, DBX, ("file", "/dbfs/tables/churn", None)),
@@ -38,6 +52,17 @@ def test_names_follow_openlineage_conventions(source_type, source, workspace, ex
     ns, name, version, _ = name_dataset(source_type, source, "frame", workspace)
     assert (ns, name, version) == expected
     assert "pw" not in ns + name and "secret" not in ns + name
+
+
+def test_a_delta_table_known_by_name_is_one_dataset_from_every_store():
+    """Not named under the store's URI: the same table read through two stores is one dataset."""
+    stores = [LOCAL, "sqlite:////home/me/other.db", "http://127.0.0.1:5000", "postgresql://db.example.com/mlflow"]
+    refs = [dataset_ref(_Dataset(name="churn", digest="d", source_type="delta_table",
+                                 source=json.dumps({"delta_table_name": "main.sales.churn"}), schema=None), (), ws)
+            for ws in stores]  # fmt: skip
+    assert {(d.namespace, d.ol_name, d.location) for d in refs} == {
+        (UNKNOWN_METASTORE, "main.sales.churn", "main.sales.churn")
+    }
 
 
 def test_a_unity_catalog_table_links_to_catalog_explorer():

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from conftest import RepoFactory
 
 from mlflow_lineage_plugin.cli import main
+from mlflow_lineage_plugin.datasets import UNKNOWN_METASTORE
 from mlflow_lineage_plugin.resolve import find, resolve
 from mlflow_lineage_plugin.resolve import graph as G
 
@@ -97,6 +98,9 @@ def test_the_runs_datasets_are_nodes_with_their_relation(env):
     assert delta.attrs["table"] == "main.sales.churn" and delta.attrs["version"] == "7"
     assert delta.attrs["source_type"] == "delta_table" and delta.attrs["context"] == "eval"
     assert delta.attrs["schema"] == "tenure double, churned long" and delta.attrs["digest"]
+    # Known by name only, outside Databricks: the table, not a path under this store's URI.
+    assert (delta.attrs["source"], delta.attrs["namespace"]) == ("main.sales.churn", UNKNOWN_METASTORE)
+    assert "mlflow.db/main.sales.churn" not in g.render("text") + g.render("json")
     (csv,) = [n for n in g.of_kind(G.DATASET) if n.attrs["source_type"] == "local"]
     assert csv.attrs["source"] == env["csv"] and csv.attrs["namespace"] == "file"
     assert g.ok

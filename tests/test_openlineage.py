@@ -246,8 +246,10 @@ def test_dry_run_prints_each_runs_start_and_end_with_job_code_datasets_and_model
     assert mine["registeredModelVersions"] == [{"name": "churn", "version": w["version"]}]
 
     inputs = {(d["namespace"], d["name"]): d for d in ok["inputs"]}
-    assert set(inputs) == {(w["ws"], "churn-frame"), ("file", w["csv"]), (w["ws"], "main.sales.churn")}
-    delta = inputs[(w["ws"], "main.sales.churn")]
+    # A Delta table known by name only, outside Databricks: the unknown-metastore namespace, not the store's URI.
+    delta_key = ("metastore://unknown", "main.sales.churn")
+    assert set(inputs) == {(w["ws"], "churn-frame"), ("file", w["csv"]), delta_key}
+    delta = inputs[delta_key]
     assert delta["facets"]["version"]["datasetVersion"] == "7"
     assert delta["inputFacets"][O.DATASET_INPUT_FACET]["context"] == "eval"
     assert [f["name"] for f in inputs[("file", w["csv"])]["facets"]["schema"]["fields"]] == ["tenure", "churned"]
