@@ -188,6 +188,11 @@ def _restore_changes(base: Restored, src: Source, git: T.GitRef) -> Restored:
         n = diff.excluded
         why = "left out as likely secrets (named like one, or renamed or copied from one)"
         return replace(restored, reason=f"{n} changed file{'' if n == 1 else 's'} {why}")
+    if diff.left_out and "all changes" in diff.left_out:
+        return replace(restored, reason=f"to fit the size cap, these were not kept: {diff.left_out}")
+    if diff.left_out:
+        names = ", ".join(T.left_out_notebooks(diff.left_out))
+        return replace(restored, reason=f"exact except the outputs of these notebooks: {names}")
     return replace(restored, exact=True)
 
 

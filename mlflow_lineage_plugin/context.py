@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import FrameType
@@ -62,6 +63,7 @@ class _Provider:
 
     def tags(self) -> dict[str, str]:
         reconcile.leave(None)  # an answer left by an earlier look-up is never the answer for this run
+        deadline = time.monotonic() + config.seconds(config.GIT_TIMEOUT)  # all git work of this run
         try:
             found = collect(self._entry_file)
         except Exception as e:  # a bug here must never cost the user's run
@@ -72,7 +74,7 @@ class _Provider:
         try:
             ours = run_tags(found.git, found.workspace, found.notebook_file)
             # The uncommitted changes: tags now, the patch left for the store wrapper (``uncommitted``).
-            ours.update(uncommitted.prepare(found.git, found.checkout, databricks=found.databricks))
+            ours.update(uncommitted.prepare(found.git, found.checkout, databricks=found.databricks, deadline=deadline))
         except Exception as e:
             _warn_once(f"lineage tags not recorded ({type(e).__name__})")
             return {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -80,6 +80,8 @@ GIT_DIFF_SHA256 = "lineage_git_diff_sha256"  # of the stored patch
 GIT_DIFF_BYTES = "lineage_git_diff_bytes"  # size of the whole patch, stored or not
 GIT_DIFF_FILES = "lineage_git_diff_files"  # files the patch changes
 GIT_DIFF_EXCLUDED = "lineage_git_diff_excluded"  # changed files left out as likely secrets (a count)
+#: A patch over the cap cut down to fit: "nb/a.ipynb: 20 outputs; nb/b.ipynb: all changes" (what is not in it)
+GIT_DIFF_LEFT_OUT = "lineage_git_diff_left_out"
 GIT_DIFF_CAPTURED = "captured"
 GIT_DIFF_TOO_LARGE = "too_large"
 GIT_DIFF_EXCLUDED_ONLY = "excluded_only"
@@ -88,7 +90,7 @@ GIT_DIFF_OFF = "off"
 GIT_DIFF_UNAVAILABLE = "unavailable"  # no local checkout to read (Databricks Git folders)
 GIT_DIFF_STATES = (GIT_DIFF_CAPTURED, GIT_DIFF_TOO_LARGE, GIT_DIFF_EXCLUDED_ONLY, GIT_DIFF_FAILED, GIT_DIFF_OFF,
                    GIT_DIFF_UNAVAILABLE)  # fmt: skip
-DIFF_KEYS = (GIT_DIFF, GIT_DIFF_SHA256, GIT_DIFF_BYTES, GIT_DIFF_FILES, GIT_DIFF_EXCLUDED)
+DIFF_KEYS = (GIT_DIFF, GIT_DIFF_SHA256, GIT_DIFF_BYTES, GIT_DIFF_FILES, GIT_DIFF_EXCLUDED, GIT_DIFF_LEFT_OUT)
 #: Where the patch is stored, relative to the run's artifact root.
 DIFF_ARTIFACT_DIR = "lineage"
 DIFF_ARTIFACT_NAME = "uncommitted.patch"
@@ -118,7 +120,7 @@ PLUGIN_KEYS = (
 VERSION_KEY_PRIORITY = (
     WORKSPACE_URI, RUN_ID, GIT_COMMIT, GIT_REPO_URL, SCHEMA, PARTIAL, MODEL_ID, EXPERIMENT_ID, RUN_URL,
     GIT_PATH, GIT_DIRTY, GIT_DIFF, GIT_DIFF_SHA256, GIT_BRANCH, SOURCE_URL, NOTEBOOK_PATH,
-    NOTEBOOK_REVISION_ID, NOTEBOOK_ID, GIT_DIFF_BYTES, GIT_DIFF_FILES, GIT_DIFF_EXCLUDED,
+    NOTEBOOK_REVISION_ID, NOTEBOOK_ID, GIT_DIFF_BYTES, GIT_DIFF_FILES, GIT_DIFF_EXCLUDED, GIT_DIFF_LEFT_OUT,
 )  # fmt: skip
 
 # --- value limits -------------------------------------------------------------------------------
@@ -151,6 +153,7 @@ class GitDiff:
     files: Optional[int] = None
     excluded: Optional[int] = None
     inline: bool = False  # the text is the tag itself (MLflow's ``mlflow.source.git.diff``), no artifact
+    left_out: Optional[str] = None  # what a patch cut down to fit the cap lacks (``GIT_DIFF_LEFT_OUT``)
 
     @property
     def captured(self) -> bool:
@@ -244,7 +247,21 @@ def diff_tags(diff: Optional[GitDiff]) -> dict[str, str]:
     for key, n in ((GIT_DIFF_BYTES, diff.size), (GIT_DIFF_FILES, diff.files), (GIT_DIFF_EXCLUDED, diff.excluded)):
         if n is not None and (n > 0 or key != GIT_DIFF_EXCLUDED):
             out[key] = str(n)
+    if diff.left_out:
+        out[GIT_DIFF_LEFT_OUT] = diff.left_out
     return out
+
+
+def left_out_text(outputs: Mapping[str, int], notebooks: Sequence[str]) -> Optional[str]:
+    """``GIT_DIFF_LEFT_OUT``'s value: per notebook, the outputs not kept, or ``all changes``."""
+    parts = [f"{path}: {n} output{'' if n == 1 else 's'}" for path, n in sorted(outputs.items())]
+    parts += [f"{path}: all changes" for path in sorted(notebooks)]
+    return "; ".join(parts) or None
+
+
+def left_out_notebooks(value: Optional[str]) -> list[str]:
+    """The notebooks a ``GIT_DIFF_LEFT_OUT`` value names (a cut value names those before the cut)."""
+    return [part.rsplit(": ", 1)[0] for part in (value or "").split("; ") if ": " in part]
 
 
 def diff_from_tags(tags: Mapping[str, str]) -> Optional[GitDiff]:
@@ -269,6 +286,7 @@ def diff_from_tags(tags: Mapping[str, str]) -> Optional[GitDiff]:
         size=_count(tags.get(GIT_DIFF_BYTES)),
         files=_count(tags.get(GIT_DIFF_FILES)),
         excluded=_count(tags.get(GIT_DIFF_EXCLUDED)),
+        left_out=(tags.get(GIT_DIFF_LEFT_OUT) or "").strip() or None,
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -58,24 +59,28 @@ def settings() -> Settings:
     )
 
 
-def prepare(git: Optional[T.GitRef], checkout: Optional[str], *, databricks: bool = False) -> dict[str, str]:
+def prepare(
+    git: Optional[T.GitRef], checkout: Optional[str], *, databricks: bool = False, deadline: Optional[float] = None
+) -> dict[str, str]:
     """The provider's step: the ``lineage_git_diff*`` tags of the run about to start, and its patch
     left for the store wrapper. A clean run (or one without a commit) gets no tags and starts no process.
 
     ``checkout``: a path inside the local checkout the git reference was read from; None when it came
     from elsewhere (a Databricks Git folder has no local checkout: its changes are ``unavailable``).
+    ``deadline``: the run's one deadline for all its git work (``time.monotonic()``), shared with the
+    git reference; the capture ends by it too.
     """
     _pending.set(None)
     if git is None or not git.commit or git.dirty is False:
         return {}
     try:
-        return _prepare(git.commit, checkout, databricks)
+        return _prepare(git.commit, checkout, databricks, deadline)
     except Exception as exc:  # a bug of ours must never cost the run its other tags
         _warnings(f"mlflow-lineage: uncommitted changes not kept ({type(exc).__name__})")
         return T.diff_tags(T.GitDiff(T.GIT_DIFF_FAILED))
 
 
-def _prepare(commit: str, checkout: Optional[str], databricks: bool) -> dict[str, str]:
+def _prepare(commit: str, checkout: Optional[str], databricks: bool, deadline: Optional[float]) -> dict[str, str]:
     if not checkout:
         return T.diff_tags(T.GitDiff(T.GIT_DIFF_UNAVAILABLE)) if databricks else {}
     s = settings()
@@ -83,18 +88,27 @@ def _prepare(commit: str, checkout: Optional[str], databricks: bool) -> dict[str
         return T.diff_tags(T.GitDiff(T.GIT_DIFF_OFF))
     from mlflow_lineage_plugin.git.patch import DiffState, capture_patch
 
+    timeout = s.timeout if deadline is None else min(s.timeout, deadline - time.monotonic())
     p = capture_patch(
-        checkout, commit, max_bytes=s.max_bytes, exclude=s.exclude, untracked=s.untracked, timeout=s.timeout
+        checkout, commit, max_bytes=s.max_bytes, exclude=s.exclude, untracked=s.untracked, timeout=timeout
     )
     if p.state is DiffState.CAPTURED and not p.patch:
         return {}  # dirty state unknown, and nothing changed after all
-    if p.state is DiffState.FAILED:
+    if p.state is DiffState.FAILED and p.skipped:  # the time-out that caused it said so, once
+        _logger.debug("mlflow-lineage: uncommitted changes not kept: %s", p.reason)
+    elif p.state is DiffState.FAILED:
         _warnings(f"mlflow-lineage: uncommitted changes not kept: {p.reason}")
     elif p.state is DiffState.TOO_LARGE:
         _warnings(
             f"mlflow-lineage: uncommitted changes not kept: the patch has {p.size} bytes, over "
             f"{config.DIFF_MAX_BYTES}={s.max_bytes}",
             key="too_large",
+        )
+    if p.left_out:
+        _warnings(
+            f"mlflow-lineage: uncommitted changes over {config.DIFF_MAX_BYTES}={s.max_bytes} kept without "
+            f"notebook outputs ({T.GIT_DIFF_LEFT_OUT} says which)",
+            key="left_out",
         )
     if p.state is DiffState.CAPTURED and p.sha256:
         _pending.set(Pending(p.patch, p.sha256))
@@ -105,6 +119,7 @@ def _prepare(commit: str, checkout: Optional[str], databricks: bool) -> dict[str
             size=p.size,
             files=p.files if p.state in (DiffState.CAPTURED, DiffState.TOO_LARGE) else None,
             excluded=p.excluded,
+            left_out=p.left_out,
         )
     )
 

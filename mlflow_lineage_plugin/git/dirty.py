@@ -21,7 +21,7 @@ import time
 from typing import Optional
 
 from mlflow_lineage_plugin import config
-from mlflow_lineage_plugin.git import gitconfig, process, watch
+from mlflow_lineage_plugin.git import gitconfig, process, stall, watch
 from mlflow_lineage_plugin.git.cache import Memo, stat_key
 from mlflow_lineage_plugin.git.index import Index
 from mlflow_lineage_plugin.git.notice import warn_once
@@ -115,6 +115,7 @@ class DirtyCheck:
         index_key = self.index.key if self.index else None
         if out is None:
             _timed_out.put(self.repo.gitdir, (index_key, time.monotonic(), self.limit))
+            stall.mark(self.repo.gitdir, self.commit or "", status=True)
             setting = (
                 config.DIRTY_TIMEOUT
                 if config.seconds(config.DIRTY_TIMEOUT) <= self.limit
@@ -123,12 +124,14 @@ class DirtyCheck:
             warn_once(
                 f"timeout:{self.repo.gitdir}",
                 f"git status did not finish in time in {self.repo.root}; the dirty state is recorded as "
-                f"unknown (raise {setting} to wait longer)",
+                f"unknown and uncommitted changes are not kept, until its HEAD or index changes (raise "
+                f"{setting} to wait longer)",
             )
             return None
         rc, stdout = out
         if rc != 0:
             return None
+        stall.status_answered(self.repo.gitdir)
         self.answer = self.look.settle(stdout)
         if self.look.partial:  # git saw the touched paths only: nothing for the proofs below
             return self.answer

@@ -3,11 +3,13 @@ prints (staged and unstaged together, submodule pointers included; the same as `
 --binary`` while HEAD is that commit), so ``git apply`` on a checkout of the commit rebuilds the
 working tree's tracked files exactly.
 
-Pure capture: no MLflow, no upload. Files that usually hold secrets are left out by name
-(``DEFAULT_EXCLUDES`` plus the caller's gitignore-style patterns, matched ignoring case so
-``.ENV`` or ``Secrets.yaml`` are left out too); a patch over the size cap is not kept at all (a cut
-patch does not apply); every git process is bounded by one deadline, and the user's index is never
-written (untracked files are added to a temporary copy of it).
+Pure capture: no MLflow, no upload, and the same bytes whatever the user's git settings (``_DIFF``).
+Files that usually hold secrets are left out by name (``DEFAULT_EXCLUDES`` plus the caller's
+gitignore-style patterns, matched ignoring case so ``.ENV`` or ``Secrets.yaml`` are left out too), and
+so are renames and copies of them; a patch over the size cap is not kept at all (a cut patch does not
+apply); every git process is bounded by one deadline, a checkout where git ran out of time is not
+captured again until its HEAD or index changes (``stall``), and the user's index is never written
+(untracked files are added to a temporary copy of it).
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from mlflow_lineage_plugin.commit_hash import is_commit
-from mlflow_lineage_plugin.git import process
+from mlflow_lineage_plugin.git import notebooks, process, stall
 from mlflow_lineage_plugin.git.dirty import changed_paths
+from mlflow_lineage_plugin.git.notebooks import is_notebook
 from mlflow_lineage_plugin.git.refs import find_repo
 from mlflow_lineage_plugin.git.wildmatch import wildmatch_regex
+from mlflow_lineage_plugin.tags import left_out_text
 
 DEFAULT_MAX_BYTES = 1 << 20
+MIN_SECONDS = 0.05  # less time than this left: no git process is started
 DEFAULT_EXCLUDES = (
     ".env*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_ed25519*", ".netrc", ".npmrc", ".pypirc",
     "*credentials*", "*secret*",
@@ -61,6 +66,8 @@ class Patch:
     files: int = 0  # files the patch changes
     excluded: int = 0  # changed files left out by the exclude patterns
     reason: Optional[str] = None  # one line for FAILED: never a path's content
+    skipped: bool = False  # FAILED at once: git ran out of time in this checkout before (``stall``)
+    left_out: Optional[str] = None  # cut down to fit the cap: what is not in it (``tags.left_out_text``)
 
 
 def capture_patch(
@@ -94,6 +101,12 @@ def _capture(
     exe = process.executable()
     if repo is None or exe is None:
         return Patch(DiffState.FAILED, reason="no git checkout" if repo is None else "no git executable")
+    if stall.stalled(repo.gitdir, commit):
+        return Patch(
+            DiffState.FAILED, reason=f"git did not finish in time in this checkout; {_NOT_AGAIN}", skipped=True
+        )
+    if deadline - time.monotonic() < MIN_SECONDS:  # the run's git time is spent: no stall to remember
+        return Patch(DiffState.FAILED, reason="no time was left of the run's deadline for git work")
     if not untracked:
         paths = changed_paths(repo, commit)  # known from change notification: ask git about those alone
         spec = ["--", *(f":(literal){p}" for p in paths)] if paths else []
@@ -103,7 +116,7 @@ def _capture(
     status = _paths(exe, repo.root, ["diff", commit, "--name-status", "-z", "--no-renames"], deadline)
     new = _paths(exe, repo.root, ["ls-files", "--others", "--exclude-standard", "-z"], deadline) if untracked else []
     if status is None or new is None:
-        return _failed(deadline, "git diff")
+        return _failed(deadline, "git diff", repo.gitdir, commit)
     changed = status[1::2]
     added = [p for s, p in zip(status[::2], changed) if s == "A" and not rules.excluded(p)]
     kept_new = [p for p in new if not rules.excluded(p)]
@@ -115,12 +128,12 @@ def _capture(
                 exe, ["add", "--intent-to-add", "--", *(f":(literal){p}" for p in kept_new)], repo.root, deadline, env
             )
             if added_ok is None or added_ok[0] != 0:
-                return _failed(deadline, "git add --intent-to-add")
+                return _failed(deadline, "git add --intent-to-add", repo.gitdir, commit)
         left_out = [p for p in changed + new if rules.excluded(p)]
         if added or kept_new:
             copied = _copies_of_secrets(exe, repo.root, commit, rules, left_out, added + kept_new, deadline, env)
             if copied is None:
-                return _failed(deadline, "git diff")
+                return _failed(deadline, "git diff", repo.gitdir, commit)
             left_out += copied
         if left_out and len(left_out) == len(changed) + len(new):
             return Patch(DiffState.EXCLUDED_ONLY, excluded=len(left_out))
@@ -131,12 +144,20 @@ def _capture(
             return Patch(DiffState.FAILED, reason="git did not start")
         counter = _HeaderCount()
         out = process.collect_capped(proc, deadline, max(int(max_bytes), 0), counter)
-    if out is None or out[0] != 0:
-        return _failed(deadline, "git diff")
-    _, data, size = out
-    if size > max_bytes:
-        return Patch(DiffState.TOO_LARGE, size=size, files=counter.n, excluded=len(left_out))
-    return _kept(data, len(left_out))
+        if out is None or out[0] != 0:
+            return _failed(deadline, "git diff", repo.gitdir, commit)
+        if out[2] <= max_bytes:
+            return _kept(out[1], len(left_out))
+        kinds = dict(zip(changed, status[::2]), **{p: "A" for p in kept_new})
+        nbs = [(kinds[p], p) for p in [*changed, *kept_new] if is_notebook(p) and p not in left_out]
+        fitted = None
+        if nbs:
+            code = [*(pathspecs or ["--", "."]), *(f":(exclude,literal){p}" for _, p in nbs)]
+            fitted = notebooks.fit(exe, repo.root, _DIFF, commit, code, nbs, max_bytes, deadline, env)
+    if fitted is None:
+        return Patch(DiffState.TOO_LARGE, size=out[2], files=counter.n, excluded=len(left_out))
+    kept = _kept(fitted.patch, len(left_out))
+    return replace(kept, left_out=left_out_text(fitted.outputs_left_out, fitted.notebooks_left_out))
 
 
 def _kept(data: bytes, excluded: int = 0) -> Patch:
@@ -257,9 +278,14 @@ def _patch_paths(data: bytes) -> Optional[list[str]]:
     return [n.decode("utf-8", "surrogateescape") for n in out]
 
 
-def _failed(deadline: float, what: str) -> Patch:
-    late = time.monotonic() >= deadline
-    return Patch(DiffState.FAILED, reason=f"{what} did not finish in time" if late else f"{what} failed")
+def _failed(deadline: float, what: str, gitdir: str, commit: str) -> Patch:
+    if time.monotonic() < deadline:
+        return Patch(DiffState.FAILED, reason=f"{what} failed")
+    stall.mark(gitdir, commit)
+    return Patch(DiffState.FAILED, reason=f"{what} did not finish in time; {_NOT_AGAIN}")
+
+
+_NOT_AGAIN = "not tried again in this checkout until its HEAD or index changes"
 
 
 def _paths(
