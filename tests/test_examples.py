@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
+from pathlib import Path
 
-from conftest import ROOT, git
+import pytest
+from conftest import ROOT, git, need
 from mlflow import MlflowClient
 
 from mlflow_lineage_plugin import tags as T
@@ -53,8 +54,10 @@ def test_train_example_in_a_checkout(repos, tmp_path):
     assert client.get_model_version("iris", "1").run_id == found["run_id"]
 
 
-def test_demo_shows_the_tags_that_landed(tmp_path):
-    out = tmp_path / "demo-output"
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """What `make demo` runs, once per module: its output folder (``demo-output`` in a fresh folder) and run."""
+    out = tmp_path_factory.mktemp("checkout") / "demo-output"
     (out / "stale").mkdir(parents=True)  # the demo starts fresh every time
     p = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "demo.py"), "--out", str(out)],
@@ -64,6 +67,11 @@ def test_demo_shows_the_tags_that_landed(tmp_path):
         timeout=600,
     )
     assert p.returncode == 0, p.stderr[-3000:]
+    return out, p
+
+
+def test_demo_shows_the_tags_that_landed(demo):
+    out, p = demo
     assert not (out / "stale").exists()
 
     head = git(out / "project", "rev-parse", "HEAD")
@@ -79,4 +87,52 @@ def test_demo_shows_the_tags_that_landed(tmp_path):
     assert "no findings: lineage is complete" in resolved
     assert len(p.stdout.splitlines()) <= 50  # short enough to read at a glance
     assert "Traceback" not in p.stderr
-    shutil.rmtree(out)
+
+
+def quick_tour() -> list[tuple[str, list[str]]]:
+    """The README quick tour's commands (``$ `` lines of its console blocks), each with the output shown under it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    tour = readme.split("\n## Quick tour", 1)[1].split("\n## ", 1)[0]
+    commands: list[tuple[str, list[str]]] = []
+    for block in re.findall(r"^```console\n(.*?)^```", tour, re.M | re.S):
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                commands.append((line[2:], []))
+            elif commands and line.strip():
+                commands[-1][1].append(line)
+    return commands
+
+
+# Shown lines that differ on every machine: ids, run names (with their ids), paths, shortened or elided text.
+_VARIES = re.compile(r"[0-9a-f]{32}|sqlite:|/work/|…|\.\.\.")
+
+
+def test_the_readme_quick_tour_runs_as_written(demo, tmp_path):
+    """Typed in the repository's root after `make demo` (here: the demo's folder beside a `.venv` that is this
+    test's environment), every command of the tour succeeds and prints what the README shows."""
+    out, _ = demo
+    commands = quick_tour()
+    assert commands[0][0].split("#")[0].strip() == "make demo", "the tour starts with make demo"
+    venv = Path(sys.prefix)
+    need((venv / "bin" / "activate").is_file(), f"the tests do not run in a virtual environment ({venv})")
+    root = out.parent
+    if not (root / ".venv").exists():
+        (root / ".venv").symlink_to(venv)
+    script = "".join(f"echo '::: {i}'\n{cmd}\necho \"::: rc $?\"\n" for i, (cmd, _) in enumerate(commands) if i)
+    env = clean_env(HOME=str(tmp_path))
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("VIRTUAL_ENV", None)
+    # mlflow-lineage is on PATH only once the tour activates the environment
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if Path(p) != venv / "bin")
+    p = subprocess.run(["bash", "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert "Traceback" not in p.stdout + p.stderr, p.stderr[-3000:]
+    parts = re.findall(r"^::: (\d+)\n(.*?)^::: rc (\d+)$", p.stdout, re.M | re.S)
+    said = {int(i): (text, int(rc)) for i, text, rc in parts}
+    assert sorted(said) == list(range(1, len(commands))), p.stdout[-3000:] + p.stderr[-3000:]
+    for i, (cmd, shown) in enumerate(commands[1:], 1):
+        text, rc = said[i]
+        assert rc == 0, f"{cmd}\nexit {rc}\n{text}{p.stderr[-2000:]}"
+        printed = {line.strip() for line in text.splitlines()}
+        for line in shown:
+            if not _VARIES.search(line):
+                assert line.strip() in printed, f"{cmd}: the README shows {line.strip()!r}; it printed:\n{text}"
