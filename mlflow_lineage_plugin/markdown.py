@@ -82,14 +82,27 @@ class Summary:
 # --- Markdown primitives -------------------------------------------------------------------------------
 
 _SPACE = re.compile(r"\s")
-_ESCAPE = re.compile(r"([\\`*_\[\]()#])")  # the escapes CommonMark and showdown (MLflow's UI) share
+_ESCAPE = re.compile(r"([\\`*_\[\]()#~])")  # the escapes CommonMark and showdown (MLflow's UI) share
+# Text a GitHub-flavoured renderer would turn into a link or an emoji: a URL (``://``, ``www.``, ``ftp.``),
+# an e-mail address or ``@mention`` (``@``), an emoji shortcode (``:name:``).
+_LINKISH = re.compile(r"://|\b(?:www|ftp)\.|(?:^|\s)@[a-z0-9]|[^\s@]@[a-z0-9-]+\.|:[^\s:]+:", re.IGNORECASE)
+_MENTION = re.compile(r"(^|\s)@(?=[A-Za-z0-9])")
 
 
 def text(value: str) -> str:
-    """Plain text safe inside Markdown and a link label: no emphasis, link or HTML can start in it."""
+    """Plain text safe inside Markdown and a link label: no emphasis, link, autolink, mention, emoji or
+    HTML can start in it, and it reads as given once rendered.
+
+    Autolinks (GitHub's and showdown's, which MLflow's UI uses with its GitHub flavour) need a dot in
+    the host, so in text that could form one every dot is backslash-escaped and every colon written as
+    ``&#58;`` (no shortcode or scheme is left); a ``@`` that could start a mention is escaped, which both
+    renderers undo."""
     value = " ".join(str(value).split())
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _ESCAPE.sub(r"\\\1", value)
+    value = _ESCAPE.sub(r"\\\1", value)
+    if _LINKISH.search(value):
+        value = _MENTION.sub(r"\1\\@", value.replace(".", "\\.").replace(":", "&#58;"))
+    return value
 
 
 def code(value: str) -> str:

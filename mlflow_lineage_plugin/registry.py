@@ -139,8 +139,12 @@ class LineageRegistryStore(StoreWrapper):
             return tags, run_link, description
         required = _requirements()
         if T.SCHEMA in user:
-            # Already enriched upstream (the client has the plugin too): no second read.
+            # Already enriched upstream (the client has the plugin too): no second read. On a server the
+            # description is then the client's to decide (its MLFLOW_LINEAGE_DESCRIPTION): it sent the
+            # line, or chose none, and the server's own setting must not overrule it.
             _enforce(required, T.source_from_version_tags(user), name)
+            if self._server:
+                return tags, run_link, description
             return tags, run_link, D.for_new_version(description, pairs, unity_catalog=self._unity_catalog)
         model_id = model_id or S.model_id_from_source(source)
         if not run_id and not model_id:

@@ -141,7 +141,7 @@ def test_names_cannot_inject_markup_or_links():
     tags = version_tags(**{T.GIT_BRANCH: "we`ird", T.GIT_PATH: "a](javascript:x)<b>*.py"})
     line = M.version_description(tags, "run](https://evil.example) <img src=x>")
     assert "<img" not in line and "<b>" not in line
-    assert r"[run\]\(https://evil.example\) &lt;img src=x&gt;](http://127.0.0.1:5000/" in line
+    assert r"[run\]\(https&#58;//evil\.example\) &lt;img src=x&gt;](http://127.0.0.1:5000/" in line
     assert r"code [a\]\(javascript:x\)&lt;b&gt;\*.py @ 3f2a9c1](https://github.com/" in line
     assert "on ``we`ird`` in" in line
 
@@ -315,6 +315,23 @@ def test_client_over_rest_sends_it_in_the_create_call_no_extra_request(servers, 
     )
 
 
+def test_a_plugin_client_decides_the_description_a_plugin_server_writes(servers, monkeypatch):
+    """Issue 23 item 2: the server has the plugin (descriptions on), so has the client; the client's
+    MLFLOW_LINEAGE_DESCRIPTION decides, in both directions."""
+    from mlflow import MlflowClient
+
+    server = servers["with"]
+    client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+    run = _run(client)
+    client.create_registered_model("desc_decides")
+    for setting in ("false", "true", "off"):
+        monkeypatch.setenv("MLFLOW_LINEAGE_DESCRIPTION", setting)
+        mv = client.create_model_version("desc_decides", "s3://b/m", run.info.run_id)
+        got = client.get_model_version("desc_decides", mv.version)
+        assert got.tags[T.RUN_ID] == run.info.run_id  # the lineage tags are there either way
+        assert bool(got.description) is (setting == "true"), (setting, got.description)
+
+
 # --- Unity Catalog (REST stand-in) ------------------------------------------------------------------------
 
 
@@ -377,3 +394,27 @@ def test_unity_catalog_keeps_the_callers_description(uc_world):
         "main.default.described_by_hand", artifacts, uc_world["run"].info.run_id, description="Approved for staging."
     )
     assert uc_world["uc"].creates()[-1]["description"] == "Approved for staging."
+
+
+@pytest.mark.parametrize(
+    ("name", "written"),
+    [
+        ("see http://evil.example/x", r"see http&#58;//evil\.example/x"),
+        ("HTTPS://Evil.Example", r"HTTPS&#58;//Evil\.Example"),
+        ("www.evil.example", r"www\.evil\.example"),
+        ("ftp.evil.example", r"ftp\.evil\.example"),
+        ("mailto:m@evil.example", r"mailto&#58;m@evil\.example"),
+        ("m@evil.example", r"m@evil\.example"),
+        ("hi @mallory", r"hi \@mallory"),
+        ("@mallory", r"\@mallory"),
+        ("fix #123", r"fix \#123"),
+        ("nice :smile: run", r"nice &#58;smile&#58; run"),
+        ("~~gone~~", r"\~\~gone\~\~"),
+        ("src/train.py @ 1a2b3c4", "src/train.py @ 1a2b3c4"),  # nothing that links: written as is
+        ("127.0.0.1:5000", "127.0.0.1:5000"),
+    ],
+)
+def test_text_defeats_every_autolink_shape_and_reads_as_given(name, written):
+    """What GitHub-flavoured renderers (MLflow's UI: showdown, GitHub flavour) link, mention or turn into an
+    emoji on their own; each escape is one both renderers undo, so the text reads as given."""
+    assert M.text(name) == written

@@ -413,6 +413,43 @@ def test_shared_registry_description_leads_to_the_run_on_the_other_server(ui, wo
     page.close()
 
 
+# Names a person or a script chose, each holding every shape a GitHub-flavoured renderer turns into a link,
+# a mention or an emoji (issue 23 item 1). Each stays under the line's 80-character cut.
+HOSTILE_RUN = "see http://evil.example/x www.evil.example @mallory #123 :smile: ~~s~~"
+HOSTILE_PATH = "https://evil.example/a ftp.evil.example m@evil.example mailto:m@x.io"
+HOSTILE_BRANCH = "www.evil.example/@mallory"
+
+
+def test_version_description_shows_hostile_names_as_text_with_only_the_plugins_links(ui, world):
+    from urllib.parse import quote
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=world.a, registry_uri=world.a)
+    source_url = f"{REPO_WEB}/blob/{world.commit}/{quote(HOSTILE_PATH)}"
+    run = client.create_run(
+        world.experiment_id,
+        run_name=HOSTILE_RUN,
+        tags={T.MLFLOW_GIT_COMMIT: world.commit, T.MLFLOW_GIT_REPO_URL: REMOTE, T.MLFLOW_GIT_BRANCH: HOSTILE_BRANCH,
+              T.MLFLOW_GIT_DIRTY: "false", T.GIT_PATH: HOSTILE_PATH, T.SOURCE_URL: source_url},
+    )  # fmt: skip
+    client.create_registered_model("churn-hostile")
+    mv = client.create_model_version("churn-hostile", "s3://acme-models/hostile", run.info.run_id)
+    run_page = f"{world.a}/#/experiments/{world.experiment_id}/runs/{run.info.run_id}"
+    page = ui.open(f"{world.a}/#/models/churn-hostile/versions/{mv.version}", ready="Source Run")
+    links = description_links(page)
+    assert links.get(HOSTILE_RUN) == run_page, links
+    assert links.get(f"{HOSTILE_PATH} @ {world.commit[:7]}") == source_url, links
+    assert links["acme/churn"] == REPO_WEB
+    assert links[world.a.split("://")[1]] == f"{world.a}/"
+    assert len(links) == 4, links  # no autolink, mention or e-mail link of its own
+    box = page.get_by_test_id("note-editor-preview-content")
+    assert box.locator("a").count() == 4
+    text = " ".join(box.inner_text().split())
+    assert HOSTILE_RUN in text and HOSTILE_PATH in text and f"on {HOSTILE_BRANCH}" in text
+    page.close()
+
+
 # --- uncommitted changes (issue 11) ---------------------------------------------------------------------
 
 DIRTY_SCRIPT = """\
