@@ -178,7 +178,7 @@ class GitRef:
 
     def rebuildable(self) -> bool:
         """The exact code can be rebuilt: a commit, and a clean tree or all its uncommitted changes kept."""
-        kept = self.diff is not None and self.diff.captured and not self.diff.excluded
+        kept = self.diff is not None and self.diff.captured and not self.diff.excluded and not self.diff.left_out
         return bool(self.commit) and (self.dirty is False or kept)
 
 

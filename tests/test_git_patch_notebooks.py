@@ -14,11 +14,13 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from click.testing import CliRunner
 from conftest import git
 from test_patch import start_run
 
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.checkout import checkout
+from mlflow_lineage_plugin.cli import main
 from mlflow_lineage_plugin.git import process
 from mlflow_lineage_plugin.git.patch import DEFAULT_MAX_BYTES, DiffState, capture_patch
 
@@ -136,3 +138,5 @@ def test_the_run_says_what_was_left_out_and_checkout_names_the_notebooks(
     assert restored.reason == "exact except the outputs of these notebooks: nb/analysis.ipynb"
     assert (tmp_path / "rebuilt/pkg/mod0.py").read_text() == "fixed = True\n"
     assert os.path.getsize(tmp_path / "rebuilt/nb/analysis.ipynb") < 100_000
+    gate = CliRunner().invoke(main, ["check", run_id, "--require", "exact"])
+    assert gate.exit_code == 1 and "left out to fit the size cap: nb/analysis.ipynb: 21 outputs" in gate.output

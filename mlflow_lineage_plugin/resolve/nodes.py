@@ -454,6 +454,7 @@ def _kept(diff: Optional[T.GitDiff]) -> str:
         where = T.MLFLOW_GIT_DIFF if diff.inline else T.DIFF_ARTIFACT_PATH
         files = f"{diff.files} file{'' if diff.files == 1 else 's'}, " if diff.files is not None else ""
         left = f"; {diff.excluded} left out as likely secrets" if diff.excluded else ""
+        left += f"; left out to fit the size cap: {diff.left_out}" if diff.left_out else ""
         return f"its uncommitted changes were kept ({files}{where}{left})"
     return f"its uncommitted changes were not kept ({T.GIT_DIFF}={diff.state})"
 
