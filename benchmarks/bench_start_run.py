@@ -10,10 +10,10 @@ dir and committed a few seconds before measuring (as every real checkout was), a
   connection, GitPython import of its git provider) is charged to neither side;
 - repeated runs: in one process, after a second run, the wait for the background set-up of the
   change-notification watches that run starts (``git/watch.py``), and a third run (the full check the
-  watches then vouch for), as a sweep's later runs find them; iterations of ``start_run`` with the plugin off, on, and the floor for
-  a fresh commit and dirty flag on the same checkout (``git rev-parse HEAD`` plus ``git status
-  --porcelain --untracked-files=no``, without optional locks as the plugin runs it), each iteration in
-  the next of their six orders;
+  watches then vouch for), as a sweep's later runs find them; iterations of ``start_run`` with the
+  plugin off, on, and the floor for a fresh commit and dirty flag on the same checkout (``git
+  rev-parse HEAD`` plus ``git status --porcelain --untracked-files=no``, without optional locks as the
+  plugin runs it), each iteration in the next of their six orders;
 - edited runs (b): in the same process, one tracked file rewritten before every side, so every run
   follows an edit; each run with the plugin on must record ``dirty=true`` and the sha256 of the patch
   git prints for that very content;
