@@ -211,7 +211,8 @@ def rss():
 
 entry = sys.argv[1]
 read_git_ref(entry)  # the first run in the checkout: counted, nothing set
-tracemalloc.start()
+if sys.argv[2] == "heap":
+    tracemalloc.start()  # its own bookkeeping inflates resident memory: measured in another process
 before = rss()
 read_git_ref(entry)  # the second starts the set-up in the background
 repo = find_repo(entry)
@@ -230,12 +231,17 @@ print("MEM " + json.dumps({"active": active, "reason": reason, "setup_s": setup,
 
 
 def watch_memory(entry: Path) -> dict:
+    """Resident memory from a process without ``tracemalloc``, the Python heap from one with it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_LINEAGE_")}
-    proc = subprocess.run([sys.executable, "-c", MEMORY_PY, str(entry)], env=env, capture_output=True, text=True)
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("MEM ")), None)
-    if proc.returncode != 0 or line is None:
-        sys.exit(f"watch memory measurement failed:\n{proc.stderr[-3000:]}")
-    return json.loads(line[len("MEM ") :])
+    found = {}
+    for what in ("rss", "heap"):
+        cmd = [sys.executable, "-c", MEMORY_PY, str(entry), what]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("MEM ")), None)
+        if proc.returncode != 0 or line is None:
+            sys.exit(f"watch memory measurement failed:\n{proc.stderr[-3000:]}")
+        found[what] = json.loads(line[len("MEM ") :])
+    return {**found["rss"], "held": found["heap"]["held"], "peak": found["heap"]["peak"]}
 
 
 def compile_plugin() -> None:

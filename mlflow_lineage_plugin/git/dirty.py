@@ -232,12 +232,6 @@ def _rule_files(repo: Repo, branch: Optional[str], exe: Optional[str]) -> list[s
     ]
 
 
-def changed_paths(repo: Repo, commit: str) -> Optional[list[str]]:
-    """The tracked paths that differ from ``commit``, when change notification still vouches for the
-    last answer (the patch then asks git about those alone); None: read the whole tree."""
-    return watch.changed_paths(repo, commit)
-
-
 def _rules_unchanged(rules: tuple) -> bool:
     env, files, keys = rules
     return env == tuple(os.environ.get(k) for k in _RULES_ENV) and all(stat_key(f) == k for f, k in zip(files, keys))

@@ -27,7 +27,6 @@ from typing import Optional
 
 from mlflow_lineage_plugin.commit_hash import is_commit
 from mlflow_lineage_plugin.git import notebooks, process, stall
-from mlflow_lineage_plugin.git.dirty import changed_paths
 from mlflow_lineage_plugin.git.notebooks import is_notebook
 from mlflow_lineage_plugin.git.refs import find_repo
 from mlflow_lineage_plugin.git.wildmatch import wildmatch_regex
@@ -39,11 +38,14 @@ DEFAULT_EXCLUDES = (
     ".env*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_ed25519*", ".netrc", ".npmrc", ".pypirc",
     "*credentials*", "*secret*",
 )  # fmt: skip
+# `git diff` rewrites the index when it meets files whose stat data changed but not their content, even
+# with GIT_OPTIONAL_LOCKS=0 (git 2.39): never the user's index.
+_NO_REFRESH = ["-c", "diff.autoRefreshIndex=false"]
 # What the patch must be, whatever the user's or the repository's config says (``git diff`` with no
 # config at all): no colour, no external diff or textconv (their output does not apply), submodules as
 # pointers, three lines of context, the standard a/ b/ prefixes, paths from the top of the tree,
 # quoted unusual names, git's default rename detection and file order, blank context lines kept.
-_DIFF = ["-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "diff.relative=false",
+_DIFF = [*_NO_REFRESH, "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "diff.relative=false",
          "-c", "diff.suppressBlankEmpty=false", "-c", "core.quotePath=true",
          "diff", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--submodule=short",
          "--ignore-submodules=none", "--unified=3", "--inter-hunk-context=0", "--diff-algorithm=myers",
@@ -108,12 +110,10 @@ def _capture(
     if deadline - time.monotonic() < MIN_SECONDS:  # the run's git time is spent: no stall to remember
         return Patch(DiffState.FAILED, reason="no time was left of the run's deadline for git work")
     if not untracked:
-        paths = changed_paths(repo, commit)  # known from change notification: ask git about those alone
-        spec = ["--", *(f":(literal){p}" for p in paths)] if paths else []
-        quick = _one_pass(exe, repo.root, commit, max_bytes, rules, deadline, spec)
+        quick = _one_pass(exe, repo.root, commit, max_bytes, rules, deadline)
         if quick is not None:
             return quick
-    status = _paths(exe, repo.root, ["diff", commit, "--name-status", "-z", "--no-renames"], deadline)
+    status = _paths(exe, repo.root, [*_NO_REFRESH, "diff", commit, "--name-status", "-z", "--no-renames"], deadline)
     new = _paths(exe, repo.root, ["ls-files", "--others", "--exclude-standard", "-z"], deadline) if untracked else []
     if status is None or new is None:
         return _failed(deadline, "git diff", repo.gitdir, commit)
@@ -207,7 +207,7 @@ def _copies_of_secrets(
     sources = {p for p in [*left_out, *tracked] if rules.excluded(p)}
     if not sources:
         return []
-    args = ["diff", commit, "--name-status", "-z", "--find-renames", "--find-copies-harder", "-l0", "--"]
+    args = [*_NO_REFRESH, "diff", commit, "--name-status", "-z", "--find-renames", "--find-copies-harder", "-l0", "--"]
     pairs = _paths(exe, root, [*args, *(f":(literal){p}" for p in sorted(sources) + added)], deadline, env)
     if pairs is None:
         return None
@@ -232,13 +232,13 @@ def _copies_of_secrets(
 
 
 def _one_pass(
-    exe: str, root: str, commit: str, max_bytes: int, rules: ExcludeRules, deadline: float, spec: list[str]
+    exe: str, root: str, commit: str, max_bytes: int, rules: ExcludeRules, deadline: float
 ) -> Optional[Patch]:
     """The common case with one git pass over the tree instead of two: the patch names its own files.
     None when it cannot settle the case (over the cap, a quoted name, a file to leave out, an added
     file while a file to leave out is tracked, git failed): the two-pass capture then decides."""
     try:
-        proc = process.spawn(exe, [*_DIFF, commit, *spec], root)
+        proc = process.spawn(exe, [*_DIFF, commit], root)
     except OSError:
         return None
     out = process.collect_capped(proc, deadline, max(int(max_bytes), 0))

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import os
 import struct
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -38,7 +38,7 @@ from mlflow_lineage_plugin.git.cache import stat_key
 from mlflow_lineage_plugin.git.refs import Repo, hash_len
 
 MAX_PATHSPEC = 64  # touched paths asked of git by name; beyond this one full `git status` is cheaper
-_MAX_CHANGED = 1024  # changed paths named to `git diff` (a command line, far below ARG_MAX)
+_MAX_CHECKOUTS = 4  # inotify instances per process: the user's limit (often 128) is shared by every program
 _SHARE_OF_USER_WATCHES = 4  # never take more than a quarter of the user's inotify watches (IDEs need them)
 
 _MODIFY, _ATTRIB, _CLOSE_WRITE = 0x2, 0x4, 0x8
@@ -134,15 +134,6 @@ def look(
     return watch.look(index_key, commit, branch, rules, rules_hold)
 
 
-def changed_paths(repo: Repo, commit: str) -> Optional[list[str]]:
-    """The tracked paths that differ from ``commit`` (index or work tree), when the last answer still
-    holds; None when it cannot say (then the caller reads the whole tree)."""
-    watch = _watches.get(repo)
-    if watch is None or watch.pid != os.getpid():
-        return None
-    return watch.changed_paths(commit)
-
-
 def availability(repo: Repo) -> Availability:
     """Whether repeated runs in ``repo`` would use change notification, and why not (``doctor``)."""
     reason = _platform_problem() or _limit_problem() or _fs_problem(repo.root)
@@ -198,12 +189,14 @@ class _Watch:
         self.spoiled = False  # the watch set lost completeness while being set
         self.failed: Optional[tuple] = None  # (reason, index key or None for every index)
         self.reason = "watches not set yet"
+        self.used = 0.0
         self.counters = {"answered": 0, "partial": 0, "full": 0, "overflow": 0, "resync": 0}
 
     # --- the run's path -------------------------------------------------------------------------
 
     def look(self, index_key: tuple, commit: str, branch: Optional[str], rules, rules_hold) -> Look:
         with self.lock:
+            self.used = time.monotonic()
             if self.fd >= 0:
                 self._drain()
             if self.index_key != index_key:
@@ -232,26 +225,6 @@ class _Watch:
                 return  # a later answer is already remembered
             self.base = _Base(asked._key, asked._gen, changed, dirty, asked._rules)
             self.touched = {p: g for p, g in self.touched.items() if g > asked._gen}
-
-    def changed_paths(self, commit: str) -> Optional[list[str]]:
-        with self.lock:
-            if self.fd < 0:
-                return None
-            self._drain()
-            base = self.base
-            index_key = stat_key(os.path.join(self.repo.gitdir, "index"))
-            if (
-                base is None
-                or base.changed is None
-                or not base.changed
-                or len(base.changed) > _MAX_CHANGED
-                or base.key[0] != commit
-                or base.key[2:] != (index_key, self.epoch)
-                or self.index_key != index_key
-                or any(g > base.gen for g in self.touched.values())
-            ):
-                return None
-            return sorted(base.changed)
 
     def _drain(self) -> None:
         """Read every queued event without blocking; each batch is one generation."""
@@ -353,9 +326,10 @@ class _Watch:
             self.tracked, self.dirs, self.parsed_key = tracked, dirs, key
         libc = _libc()
         if self.fd < 0:
+            _make_room(self)
             fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
             if fd < 0:
-                raise _Unavailable(f"inotify_init1 failed ({os.strerror(ctypes.get_errno())})")
+                raise _Unavailable(f"inotify_init1 failed ({os.strerror(libc.errno())})")
             self.fd = fd
         for d in sorted(_git_dirs(self.repo)):
             self._add(libc, d, _REFS if d.startswith(os.path.join(self.repo.commondir, "refs")) else None)
@@ -371,7 +345,7 @@ class _Watch:
     def _add(self, libc, path: str, rel: Optional[str]) -> None:
         wd = libc.inotify_add_watch(self.fd, os.fsencode(path), _MASK)
         if wd < 0:
-            err = ctypes.get_errno()
+            err = libc.errno()
             if err in (2, 20):  # ENOENT, ENOTDIR: a tracked directory deleted; its parent sees it return
                 return
             if err == 28:  # ENOSPC
@@ -431,9 +405,9 @@ def _porcelain_paths(stdout: bytes) -> Optional[frozenset]:
 
 
 def _tracked(repo: Repo) -> tuple[frozenset[str], frozenset[str]]:
-    """Every tracked path of the index and every directory holding one (with their parents)."""
-    from mlflow_lineage_plugin.git.index import _parse_entries
-
+    """Every tracked path of the index and every directory holding one (with their parents): names
+    only, read straight from the entries (formats 2 and 3; format 4 and split or sparse indexes are
+    left to the full check), so 50,000 entries cost a few MB for a moment, not tuples of stat data."""
     try:
         with open(os.path.join(repo.gitdir, "index"), "rb") as f:
             data = f.read()
@@ -444,12 +418,27 @@ def _tracked(repo: Repo) -> tuple[frozenset[str], frozenset[str]]:
     if len(data) < 12 or data[:4] != b"DIRC":
         raise _Unavailable("the index is not in a format read here")
     version, count = struct.unpack(">LL", data[4:12])
-    parsed = _parse_entries(data, version, count, hash_len(repo)) if version in (2, 3, 4) else None
-    if parsed is None:
-        raise _Unavailable("the index is split or sparse")
-    paths, stats, _ = parsed
-    if any(st[5] & 0o170000 == 0o160000 for st in stats):
-        raise _Unavailable("the checkout has submodules")
+    if version not in (2, 3):
+        raise _Unavailable(f"index format {version} is not read here")
+    fixed = 40 + hash_len(repo)
+    paths: list[str] = []
+    pos = 12
+    try:
+        for _ in range(count):
+            if struct.unpack_from(">L", data, pos + 24)[0] & 0o170000 == 0o160000:
+                raise _Unavailable("the checkout has submodules")
+            (flags,) = struct.unpack_from(">H", data, pos + fixed)
+            name_at = pos + fixed + 2 + (2 if flags & 0x4000 else 0)
+            end = data.index(b"\0", name_at)
+            paths.append(data[name_at:end].decode("utf-8", "surrogateescape"))
+            pos += (name_at - pos + end - name_at + 8) & ~7
+    except (struct.error, ValueError):
+        raise _Unavailable("the index could not be parsed") from None
+    tail = data[pos : len(data) - hash_len(repo)]
+    while len(tail) >= 8:  # a split or sparse index does not list every file
+        if tail[:4] in (b"link", b"sdir"):
+            raise _Unavailable("the index is split or sparse")
+        tail = tail[8 + struct.unpack(">L", tail[4:8])[0] :]
     dirs = {""}
     for p in paths:
         cut = p.rfind("/")
@@ -460,9 +449,12 @@ def _tracked(repo: Repo) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def _libc():
+    import ctypes  # here, not at import: a one-run process never loads it
+
     lib = ctypes.CDLL(None, use_errno=True)
     lib.inotify_init1.argtypes = [ctypes.c_int]
     lib.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+    lib.errno = ctypes.get_errno
     return lib
 
 
@@ -470,8 +462,7 @@ def _platform_problem() -> Optional[str]:
     if not sys.platform.startswith("linux"):
         return f"no change notification backend on {sys.platform} (inotify is Linux only)"
     try:
-        lib = ctypes.CDLL(None, use_errno=True)
-        lib.inotify_init1  # noqa: B018
+        _libc()
     except (OSError, AttributeError):
         return "the C library has no inotify"
     return None
@@ -521,6 +512,20 @@ def _fs_problem(root: str) -> Optional[str]:
     if fstype.split(".")[0] in _REMOTE_FS:
         return f"the checkout is on a {fstype} file system, whose changes made elsewhere inotify does not see"
     return None
+
+
+def _make_room(keep: _Watch) -> None:
+    """At most ``_MAX_CHECKOUTS`` checkouts watched at once: the least recently used one is closed (it
+    takes the full check until its next run sets its watches again)."""
+    with _lock:
+        active = [w for w in _watches.values() if w.fd >= 0 and w is not keep]
+    while len(active) >= _MAX_CHECKOUTS:
+        oldest = min(active, key=lambda w: w.used)
+        with oldest.lock:
+            oldest._incomplete()
+            oldest.close()
+            oldest.reason = "closed for checkouts used more recently"
+        active.remove(oldest)
 
 
 def _forget_in_child() -> None:
