@@ -200,8 +200,9 @@ def main() -> int:
         over.append(f"resolve with datasets: over {MAX_RESOLVE_REQUESTS_PER_VERSION} requests per version")
     ev = samples[sides[2][0]]
     n_events, n_inputs = ev["out"]
-    if n_events != args.versions or n_inputs != 2 * args.versions:
-        over.append(f"{n_events} events with {n_inputs} inputs, expected {args.versions} and {2 * args.versions}")
+    # Every run has ended: its START and its COMPLETE, each with the run's 2 datasets.
+    if n_events != 2 * args.versions or n_inputs != 4 * args.versions:
+        over.append(f"{n_events} events with {n_inputs} inputs, expected {2 * args.versions} and {4 * args.versions}")
     if statistics.median(ev["reqs"]) / args.versions > MAX_EVENT_READS_PER_VERSION:
         over.append(f"events: over {MAX_EVENT_READS_PER_VERSION} MLflow reads per version")
     if any(p != n_events for p in ev["posts"]):
