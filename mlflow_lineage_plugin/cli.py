@@ -396,9 +396,36 @@ def backfill(
     click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else report.to_text(), nl=fmt == "json")
     for error in report.errors:
         click.echo(f"mlflow-lineage: error: {error}", err=True)
+    if report.breaker:
+        resume = _same_command(click.get_current_context())
+        click.echo(f"mlflow-lineage: error: stopped after {report.breaker_line()}; resume with: {resume}", err=True)
     if report.interrupted:
         sys.exit(130)
     sys.exit(EXIT_OK if report.complete else EXIT_FINDINGS)
+
+
+def _same_command(ctx: click.Context) -> str:
+    """The command line that repeats this one (options as typed, URIs without credentials): a rerun
+    skips what is done, so it resumes."""
+    import shlex
+
+    from click.core import ParameterSource
+
+    from mlflow_lineage_plugin.urls import redact
+
+    words = ["mlflow-lineage", ctx.info_name or "backfill"]
+    for param in ctx.command.params:
+        name = param.name or ""
+        if not isinstance(param, click.Option) or ctx.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
+            continue
+        values = ctx.params[name] if param.multiple else [ctx.params[name]]
+        for value in values:
+            if param.is_flag:
+                words.append(param.opts[0])
+            else:
+                text = value.strftime("%Y-%m-%dT%H:%M:%S") if hasattr(value, "strftime") else str(value)
+                words += [param.opts[0], redact(text) or text if name.endswith("_uri") else text]
+    return shlex.join(words)
 
 
 @main.command()

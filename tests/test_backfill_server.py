@@ -401,3 +401,41 @@ def test_a_version_registered_while_the_tracking_server_was_down_is_partial_unti
         assert cli(*uris, "--model", "churn", "--apply", "--format", "json")[1].count('"tags_written": 0') == 1
     finally:
         server.stop()
+
+
+def test_writes_failing_for_good_stop_the_job_with_what_was_done_and_the_command_that_resumes(
+    servers, prefix, monkeypatch
+):
+    import shlex
+
+    from mlflow_lineage_plugin.backfill.job import BREAKER
+
+    url = servers["sqlite"].url
+    run = make_run(url, GIT_TAGS)
+    versions = [register(url, prefix + "m", run, monkeypatch) for _ in range(BREAKER * 2)]
+    monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", url)  # the proxy is not the workspace
+
+    def writes_down(seen):
+        return Fault(503) if seen.path.endswith(SET_TAG) else None
+
+    args = ["--model", prefix + "m", "--apply", "--retries", "0", "--workers", "2"]
+    with FaultProxy(url, writes_down) as proxy:
+        r = CliRunner().invoke(main, ["backfill", "--tracking-uri", proxy.url, *args])
+    assert r.exit_code == 1, r.output
+    (line,) = r.stderr.splitlines()
+    assert line.startswith(
+        f"mlflow-lineage: error: stopped after {BREAKER} write failures in a row (the last: tag could not be written:"
+    ), line
+    assert "; 0 versions enriched before it stopped; resume with: mlflow-lineage backfill " in line
+    assert len(proxy.requests_to(SET_TAG)) <= BREAKER + 2  # and those in flight: not one per version
+    assert "stopped: " in r.stdout and "a rerun completes it" in r.stdout
+
+    resume = shlex.split(line.split("resume with: ", 1)[1])
+    assert resume[:2] == ["mlflow-lineage", "backfill"] and sorted(resume[2:]) == sorted(
+        ["--tracking-uri", proxy.url, *args]
+    )
+    resume[resume.index("--tracking-uri") + 1] = url  # the outage is over
+    code, out = cli(*resume[2:])
+    assert code == 0, out
+    want = expected_tags(url, prefix + "m", run, monkeypatch)
+    assert all(tags_of(url, prefix + "m", v.version) == want for v in versions)

@@ -38,6 +38,9 @@ EXPERIMENT_CHUNK = 200  # experiment ids per search_runs request
 RUN_CACHE = 20_000  # runs kept for versions that share a run; older ones are read again if needed
 DEFAULT_RETRIES = 5
 DEFAULT_BACKOFF = 1  # seconds, an int for MLflow; doubled per retry by urllib3 unless Retry-After says
+#: Write failures in a row (each after its own retries) after which the job stops: the server is refusing
+#: writes, and going on would cost every remaining version its retries and back-off (docs/backfill.md).
+BREAKER = 10
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ class Options:
     workers: int = 4
     retries: int = DEFAULT_RETRIES
     timeout: Optional[float] = None  # seconds per request; None: MLFLOW_LINEAGE_RESOLVE_TIMEOUT's
+
+
+class _Tripped(BaseException):
+    """The circuit breaker opened: unwinds the listing like Ctrl-C does, past its per-model handlers."""
 
 
 class Progress:
@@ -240,6 +247,8 @@ class Backfill:
         self.progress = progress or Progress()
         self.mapping = dict(mapping or {})
         self._stop = threading.Event()
+        self._failed_in_a_row = 0
+        self._failure_lock = threading.Lock()
         self._pending: list[Future] = []
         self._registry = None
         self._place_list: Optional[list[Place]] = None
@@ -309,13 +318,16 @@ class Backfill:
         except KeyboardInterrupt:
             self._stop.set()
             report.interrupted = True
+        except _Tripped:
+            pass
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             self.progress.end()
-        if report.interrupted:
+        report.breaker = self._breaker
+        if report.interrupted or report.breaker:
             for item in report.items:
                 if item.state is State.ENRICH and self.options.apply:
-                    item.state, item.reason = State.STOPPED, "interrupted before it was written"
+                    item.state, item.reason = State.STOPPED, self._halted() or "not written"
         return report
 
     def _first_contact(self, selection: Selection) -> None:
@@ -342,9 +354,29 @@ class Backfill:
         """Stop after the tags being written now; what is left is written by the next run."""
         self._stop.set()
 
+    _breaker: Optional[str] = None  # why the breaker opened (the last failure), once it has
+
+    def _count_write(self, failure: Optional[str]) -> None:
+        """A write (a version's tags, a run's batch) succeeded (None) or failed for good: BREAKER
+        failures in a row open the breaker, and the job writes nothing more."""
+        with self._failure_lock:
+            self._failed_in_a_row = 0 if failure is None else self._failed_in_a_row + 1
+            if failure is not None and self._failed_in_a_row >= BREAKER and self._breaker is None:
+                self._breaker = f"{BREAKER} write failures in a row (the last: {failure})"
+
+    def _halted(self) -> Optional[str]:
+        """Why nothing more is written, or None while the job goes on."""
+        if self._stop.is_set():
+            return "interrupted before it was written; a rerun completes it"
+        if self._breaker is not None:
+            return f"not written: the job stopped after {BREAKER} write failures in a row; a rerun completes it"
+        return None
+
     def _submit(self, pool: ThreadPoolExecutor, fn: Callable, *args) -> None:
         if self._stop.is_set():
             raise KeyboardInterrupt
+        if self._breaker is not None:
+            raise _Tripped
         limit = max(1, self.options.workers) * 4  # bounded: a huge registry never queues everything
         while len(self._pending) >= limit:
             done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
@@ -636,14 +668,17 @@ class Backfill:
     def _write_version_tags(self, item: Item) -> None:
         try:
             for key, value in item.writes.items():
-                if self._stop.is_set():  # between two tags, never inside one: each is one request
-                    item.state, item.reason = State.STOPPED, "interrupted while writing; a rerun completes it"
+                halted = self._halted()
+                if halted:  # between two tags, never inside one: each is one request
+                    item.state, item.reason = State.STOPPED, halted
                     return
                 self._set_version_tag(item.group, item.key, key, value)
                 item.written += 1
             item.state = State.WRITTEN
+            self._count_write(None)
         except Exception as exc:
             item.state, item.reason = State.FAILED, f"tag could not be written: {error_line(exc)}"
+            self._count_write(item.reason)
 
     # --- runs ---------------------------------------------------------------------------------------
 
@@ -704,14 +739,17 @@ class Backfill:
     def _write_run(self, item: Item) -> None:
         from mlflow.entities import RunTag
 
-        if self._stop.is_set():
-            item.state, item.reason = State.STOPPED, "interrupted before it was written"
+        halted = self._halted()
+        if halted:
+            item.state, item.reason = State.STOPPED, halted
             return
         try:  # one request for all of a run's tags: written together or not at all
             self.registry.log_batch(item.key, tags=[RunTag(k, v) for k, v in item.writes.items() if v is not None])
             item.written, item.state = len(item.writes), State.WRITTEN
+            self._count_write(None)
         except Exception as exc:
             item.state, item.reason = State.FAILED, f"tags could not be written: {error_line(exc)}"
+            self._count_write(item.reason)
 
 
 def _profile_for_workspace_id(ws_id: str) -> tuple[Optional[str], Optional[str]]:

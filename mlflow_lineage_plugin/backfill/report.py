@@ -59,6 +59,7 @@ class Report:
     errors: list[str] = field(default_factory=list)  # a whole model or experiment that could not be read
     interrupted: bool = False
     requests: Optional[int] = None
+    breaker: Optional[str] = None  # the last write failure, when that many in a row stopped the job
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -75,6 +76,11 @@ class Report:
     def totals(self, kind: str) -> Counter:
         return Counter(i.state for i in self.items if i.kind == kind)
 
+    def breaker_line(self) -> str:
+        """Why the job stopped early, and what it had done by then."""
+        done = ", ".join(f"{self.totals(kind)[State.WRITTEN]} {kind}s" for kind in self._kinds()) or "nothing"
+        return f"{self.breaker}; {done} enriched before it stopped"
+
     def tags_written(self) -> int:
         return sum(i.written for i in self.items)
 
@@ -87,7 +93,12 @@ class Report:
 
     @property
     def complete(self) -> bool:
-        return not self.errors and not self.interrupted and not any(i.state in INCOMPLETE for i in self.items)
+        return (
+            not self.errors
+            and not self.interrupted
+            and not self.breaker
+            and not any(i.state in INCOMPLETE for i in self.items)
+        )
 
     # --- output ------------------------------------------------------------------------------------
 
@@ -96,6 +107,7 @@ class Report:
             "applied": self.applied,
             "complete": self.complete,
             "interrupted": self.interrupted,
+            "stopped_after_failures": self.breaker,
             "totals": {kind: {s.value: n for s, n in self.totals(kind).items()} for kind in self._kinds()},
             "tags_written": self.tags_written(),
             "partial_completed" if self.applied else "partial_to_complete": self.partial(),
@@ -139,6 +151,8 @@ class Report:
             lines.append(f"dry run: nothing written ({self.tags_planned()} tags would be); add --apply to write")
         if self.interrupted:
             lines.append("interrupted: run the same command again to continue")
+        if self.breaker:
+            lines.append(f"stopped: {self.breaker_line()}")
         return "\n".join(lines) + "\n"
 
 
