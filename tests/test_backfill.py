@@ -475,3 +475,15 @@ def test_runs_and_versions_in_one_job(uri, prefix, monkeypatch):
     assert MlflowClient(uri).get_run(run).data.tags[T.MLFLOW_GIT_COMMIT] == COMMIT
     got = tags_of(uri, prefix + "m", v.version)
     assert got[T.GIT_COMMIT] == COMMIT and got[T.WORKSPACE_URI] == "https://adb-1.2.azuredatabricks.net/?o=1234"
+
+
+def test_a_prompts_name_is_left_alone_with_a_word_and_exit_0(uri, prefix):
+    import mlflow
+
+    mlflow.genai.register_prompt(name=prefix + "qa", template="Answer {{question}}")
+    code, out = cli("--model", prefix + "qa", "--apply")
+    assert code == 0, out
+    assert f"{prefix}qa is a prompt: prompts are left alone by design, nothing to do" in out
+    assert "no versions found" not in out
+    code, out = cli("--model", prefix + "nothing_here")
+    assert code == 1 and f"model {prefix}nothing_here: no versions found (no such model?)" in out

@@ -470,7 +470,20 @@ class Backfill:
                 report.error(f"versions could not be listed ({filter_string or 'all models'}): {error_line(exc)}")
         for name in dict.fromkeys(sel.models):
             if not any(c in name for c in "*?[") and name not in names_seen and sel.since_ms is None:
-                report.error(f"model {name}: no versions found (no such model?)")
+                if self._is_prompt(name):  # MLflow's version search leaves prompts out
+                    report.note(f"{name} is a prompt: prompts are left alone by design, nothing to do")
+                else:
+                    report.error(f"model {name}: no versions found (no such model?)")
+
+    def _is_prompt(self, name: str) -> bool:
+        """MlflowClient answers "not found" for a prompt's name; its registry client reads it whole."""
+        inner = getattr(self.registry, "_get_registry_client", None)
+        try:
+            model = (inner() if inner is not None else self.registry).get_registered_model(name)
+        except Exception:
+            return False
+        tags = getattr(model, "_tags", None) or getattr(model, "tags", None) or {}
+        return str(dict(tags).get(PROMPT_TAG, "")).lower() == "true"
 
     def _present_tags(self, page: list, pool: ThreadPoolExecutor) -> list[Union[dict, str]]:
         """Each version's tags. Unity Catalog's search answers without tags, so UC asks per version."""

@@ -57,6 +57,7 @@ class Report:
     applied: bool
     items: list[Item] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # a whole model or experiment that could not be read
+    notes: list[str] = field(default_factory=list)  # a selected name that needs nothing (a prompt)
     interrupted: bool = False
     requests: Optional[int] = None
     breaker: Optional[str] = None  # the last write failure, when that many in a row stopped the job
@@ -72,6 +73,10 @@ class Report:
     def error(self, message: str) -> None:
         with self._lock:
             self.errors.append(message)
+
+    def note(self, message: str) -> None:
+        with self._lock:
+            self.notes.append(message)
 
     def totals(self, kind: str) -> Counter:
         return Counter(i.state for i in self.items if i.kind == kind)
@@ -112,6 +117,7 @@ class Report:
             "tags_written": self.tags_written(),
             "partial_completed" if self.applied else "partial_to_complete": self.partial(),
             "errors": list(self.errors),
+            "notes": list(self.notes),
             "items": [i.to_dict() for i in self.items if i.state is not State.ENRICHED],
         }
 
@@ -143,7 +149,8 @@ class Report:
         if self.partial():
             done = "completed" if self.applied else "would be completed"
             lines.append(f"partial lineage (source unread at registration): {self.partial()} {done}")
-        if not self._kinds():
+        lines += self.notes
+        if not self._kinds() and not self.notes:
             lines.append("nothing selected")
         if self.applied:
             lines.append(f"tags written: {self.tags_written()}")
