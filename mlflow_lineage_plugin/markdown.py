@@ -159,6 +159,8 @@ def _workspace_part(uri: Optional[str], links: bool) -> Optional[str]:
     if p.kind in ("http", "databricks"):
         shown = urlsplit(base).netloc or base
         url = f"{base}/?o={quote(p.workspace_id, safe='')}" if p.workspace_id else f"{base}/"
+        if p.name and p.kind == "http":  # an MLflow OSS workspace: its page, as run_page_url names one
+            url = f"{base}/#/?workspace={quote(p.name, safe='')}"
         label = text(cut(shown)) + (f" ({text(cut(p.name))})" if p.name else "")
         return link(label, url if links else None)
     return code(cut(base, 2 * _TEXT_MAX))  # a local store: nothing a browser could open

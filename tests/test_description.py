@@ -63,6 +63,14 @@ def test_line_links_the_run_its_workspace_the_file_at_the_commit_and_the_reposit
     )
 
 
+def test_a_run_in_a_named_mlflow_workspace_links_that_workspace():
+    run = f"http://127.0.0.1:5000/#/experiments/1/runs/{'a' * 32}?workspace=team-a"
+    tags = version_tags(**{T.WORKSPACE_URI: "http://127.0.0.1:5000?workspace=team-a", T.RUN_URL: run})
+    assert M.version_description(tags, "train-churn").startswith(
+        f"Trained by run [train-churn]({run}) in [127.0.0.1:5000 (team-a)](http://127.0.0.1:5000/#/?workspace=team-a) · "
+    )
+
+
 def test_only_links_that_exist_are_drawn():
     # A local store has no web UI: no run page, no workspace link; the run is named by its id.
     tags = version_tags(**{T.WORKSPACE_URI: "sqlite:////data/mlflow.db", T.RUN_URL: None})
