@@ -67,7 +67,8 @@ def test_a_run_in_a_named_mlflow_workspace_links_that_workspace():
     run = f"http://127.0.0.1:5000/#/experiments/1/runs/{'a' * 32}?workspace=team-a"
     tags = version_tags(**{T.WORKSPACE_URI: "http://127.0.0.1:5000?workspace=team-a", T.RUN_URL: run})
     assert M.version_description(tags, "train-churn").startswith(
-        f"Trained by run [train-churn]({run}) in [127.0.0.1:5000 (team-a)](http://127.0.0.1:5000/#/?workspace=team-a) · "
+        f"Trained by run [train-churn]({run}) in "
+        "[127.0.0.1:5000 (team-a)](http://127.0.0.1:5000/#/?workspace=team-a) · "
     )
 
 
