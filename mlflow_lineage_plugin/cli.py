@@ -560,7 +560,8 @@ def openlineage_cmd(
     registry_uri: Optional[str],
     timeout: Optional[float],
 ) -> None:
-    """Send one OpenLineage RunEvent per run reached from TARGETS (same forms as `show`).
+    """Send the OpenLineage events of each run reached from TARGETS (same forms as `show`): its START, and
+    its COMPLETE, FAIL or ABORT once it has ended.
 
     The transport is openlineage-python's own configuration: OPENLINEAGE_URL, or OPENLINEAGE_CONFIG /
     openlineage.yml (http, file, console, kafka). Exits 1 when a run could not be read.
