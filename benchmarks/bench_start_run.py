@@ -160,7 +160,7 @@ for i in range(runs):
             out["procs_" + side].append(procs)
             out["tags_" + side].append(tags)
 out["index_rewritten"] = os.stat(index).st_ino != before
-out["provider"] = provider_ms
+out["provider"] = list(provider_ms)  # the edited runs below are not repeats of an unchanged checkout
 
 # One tracked file edited before every side: each run must see the edit (dirty, and the patch of exactly
 # this content), and costs what change notification leaves to git (the touched path only).
