@@ -228,6 +228,44 @@ def provider_for(monkeypatch):
     return install
 
 
+def start_mlflow_servers(base: Path, names: tuple[str, ...] = ("a", "b"), timeout: float = 300) -> list[MlflowServer]:
+    """Several ``mlflow server`` processes started at once (each start-up is mostly waiting on its own
+    interpreter's imports); when one fails, those that started are stopped and its error is raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        starting = [pool.submit(start_mlflow_server, base / name, timeout=timeout) for name in names]
+    started = [f.result() for f in starting if f.exception() is None]
+    if len(started) < len(names):
+        for server in started:
+            server.stop()
+        raise next(f.exception() for f in starting if f.exception() is not None)
+    return started
+
+
+def run_builder(repo: Path, servers: list[MlflowServer], env: dict | None = None) -> dict:
+    """Run ``repo/build.py SERVER_URL... OUT`` as a user's training process would (the plugin active, no
+    tracking URI from this test's environment) and return the JSON it wrote; when it fails, stop the
+    servers and fail with its output."""
+    import json
+
+    out = repo.parent / "out.json"
+    clean = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    p = subprocess.run(
+        [sys.executable, str(repo / "build.py"), *(s.url for s in servers), str(out)],
+        cwd=repo,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if p.returncode != 0:
+        for s in servers:
+            s.stop()
+        pytest.fail(f"builder failed:\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}")
+    return json.loads(out.read_text())
+
+
 @pytest.fixture
 def mlflow_server_factory(tmp_path):
     servers: list[MlflowServer] = []

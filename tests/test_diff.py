@@ -296,3 +296,24 @@ def test_markdown_and_html_escape_every_name(repos, provider_for, sqlite_uri, tm
     assert "<script" not in prose and "](javascript:" not in prose and "<img" not in prose
     assert "\\[x\\]\\(javascript:alert\\(1\\)\\)" in md
     assert "#### Code: exact · 2 files changed" in md and "```diff\n" in md
+
+
+def test_without_repo_the_recorded_repository_is_cloned_and_secrets_left_out_are_named(
+    repos, provider_for, sqlite_uri, tmp_path
+):
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    repo = repos.make("project", files={"train.py": "print(1)\n", ".env": "A=1\n"}, remote=str(origin))
+    git(repo, "push", "-q", "origin", "main")
+    provider_for(repo / "train.py")
+    a = train(tmp_path, params={}, metrics={}, requirements="", register=None)
+    (repo / "train.py").write_text("print(2)\n")
+    (repo / ".env").write_text("A=2\n")
+    b = train(tmp_path, params={}, metrics={}, requirements="", register=None)
+
+    d = diff(a, b)  # no --repo: a bare clone of the recorded URL, in a temporary directory
+
+    assert d.code.known == "partly" and [f.path for f in d.code.files] == ["train.py"]
+    assert d.code.b.reason == "1 changed file left out as likely secrets (names not recorded): not compared"
+    out = cli(a, b)
+    assert out.exit_code == 0 and "! B is not exact: 1 changed file left out as likely secrets" in out.output

@@ -6,18 +6,13 @@ request counts (batching), and bounded time against a server that accepts but ne
 
 from __future__ import annotations
 
-import json
-import os
 import socket
-import subprocess
-import sys
 import textwrap
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import RepoFactory, git, start_mlflow_server
+from conftest import RepoFactory, git, run_builder, start_mlflow_servers
 
 from mlflow_lineage_plugin.resolve import ResolveError, resolve
 from mlflow_lineage_plugin.resolve import graph as G
@@ -80,32 +75,11 @@ BUILDER = textwrap.dedent(
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
     base = tmp_path_factory.mktemp("servers")
-    # Both start at once: each start-up is mostly waiting on its own interpreter's imports.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        starting = [pool.submit(start_mlflow_server, base / name, timeout=300) for name in ("a", "b")]
-    started = [f.result() for f in starting if f.exception() is None]
-    if len(started) < 2:
-        for server in started:
-            server.stop()
-        raise next(f.exception() for f in starting if f.exception() is not None)
-    a, b = started
+    a, b = start_mlflow_servers(base)
     repo = RepoFactory(base).make("agent", files={"build.py": BUILDER}, remote="https://github.com/acme/agent.git")
     commit = git(repo, "rev-parse", "HEAD")
-    out = base / "out.json"
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    p = subprocess.run(
-        [sys.executable, str(repo / "build.py"), a.url, b.url, str(out)],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if p.returncode != 0:
-        a.stop()
-        b.stop()
-        pytest.fail(f"builder failed:\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}")
-    yield {"a": a, "b": b, "commit": commit, **json.loads(out.read_text())}
+    made = run_builder(repo, [a, b])
+    yield {"a": a, "b": b, "commit": commit, **made}
     a.stop()
     b.stop()
 

@@ -20,16 +20,19 @@ from mlflow_lineage_plugin.resolve.endpoints import Clients
 MAX_VERIFIED = 10
 
 
-def verify(g: G.Lineage, clients: Clients) -> None:
-    """A finding (requirement ``exact``) for every kept patch that is missing or does not match."""
+def verify(g: G.Lineage, clients: Clients, patches: Optional[dict[str, bytes]] = None) -> None:
+    """A finding (requirement ``exact``) for every kept patch that is missing or does not match; ``patches``,
+    when given, receives the verified bytes by run id (so ``diff`` downloads no patch twice)."""
     todo = []
     for commit in g.of_kind(G.GIT_COMMIT):
         for entry in commit.attrs.get("changes") or ():
             if entry.get("kept_in") == T.DIFF_ARTIFACT_PATH and entry.get("run_id") and entry.get("sha256"):
                 todo.append((commit, entry))
     for commit, entry in todo[:MAX_VERIFIED]:
-        problem = _check(g, clients, entry["run_id"], entry["sha256"])
+        data, problem = _check(g, clients, entry["run_id"], entry["sha256"])
         entry["intact"] = problem is None
+        if problem is None and patches is not None:
+            patches[entry["run_id"]] = data
         if problem:
             g.note(
                 G.Finding(G.ERROR, "changes_not_intact", f"run {entry['run_id']}: {problem}", commit.id, G.REQ_EXACT)
@@ -46,12 +49,12 @@ def verify(g: G.Lineage, clients: Clients) -> None:
         )
 
 
-def _check(g: G.Lineage, clients: Clients, run_id: str, sha256: str):
+def _check(g: G.Lineage, clients: Clients, run_id: str, sha256: str) -> tuple[bytes, Optional[str]]:
     run = g.nodes.get(f"run:{run_id}")
     endpoint = clients.endpoint(run.workspace_uri if run is not None else None)
     if not endpoint.tracking_uri:
-        return f"{T.DIFF_ARTIFACT_PATH} cannot be read: its workspace is unreachable"
-    return read_patch(clients.tracking(endpoint.tracking_uri), run_id, sha256, clients.timeout)[1]
+        return b"", f"{T.DIFF_ARTIFACT_PATH} cannot be read: its workspace is unreachable"
+    return read_patch(clients.tracking(endpoint.tracking_uri), run_id, sha256, clients.timeout)
 
 
 def read_patch(client: Any, run_id: str, sha256: str, timeout: Optional[float] = None) -> tuple[bytes, Optional[str]]:

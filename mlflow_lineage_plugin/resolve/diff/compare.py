@@ -31,9 +31,13 @@ def _no_run(a: Facts, b: Facts, what: str) -> tuple[str, ...]:
     return tuple(f"{n} has no run, so its {what} unknown: {f.run_why}" for n, f in sides if f.run is None)
 
 
-def _diff_maps(group: str, a: Mapping[str, str], b: Mapping[str, str]) -> tuple[list[Change], int]:
+def _diff_maps(
+    group: str, a: Mapping[str, str], b: Mapping[str, str], order: Iterable[str] = ()
+) -> tuple[list[Change], int]:
+    """Keys in ``order`` first, then the rest sorted."""
     changes, same = [], 0
-    for key in sorted(set(a) | set(b)):
+    first = [k for k in order if k in a or k in b]
+    for key in first + sorted((set(a) | set(b)) - set(first)):
         va, vb = a.get(key), b.get(key)
         if va == vb:
             same += 1
@@ -182,6 +186,10 @@ def _first(nodes: Iterable[G.Node], key: str) -> Optional[str]:
     return None
 
 
+LINEAGE_FIELDS = ("workspace", "experiment", "run", "run user", "run started", "branch", "notebook",
+                  "notebook revision", "registered by", "registered at", "aliases")  # fmt: skip
+
+
 def lineage_fields(g: G.Lineage) -> dict[str, str]:
     versions, runs = g.of_kind(G.MODEL_VERSION), g.of_kind(G.RUN)
     fields = {
@@ -201,5 +209,5 @@ def lineage_fields(g: G.Lineage) -> dict[str, str]:
 
 
 def lineage_section(a: Facts, b: Facts) -> Section:
-    changes, same = _diff_maps("lineage", lineage_fields(a.lineage), lineage_fields(b.lineage))
+    changes, same = _diff_maps("lineage", lineage_fields(a.lineage), lineage_fields(b.lineage), LINEAGE_FIELDS)
     return Section(SectionName.LINEAGE, Known.EXACT, (), tuple(changes), same)

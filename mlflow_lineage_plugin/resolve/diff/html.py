@@ -14,9 +14,11 @@ from typing import Optional
 from mlflow_lineage_plugin.markdown import safe_url
 from mlflow_lineage_plugin.resolve.diff.render import (
     commit_ranges,
+    commit_url,
     delta,
     file_name,
     file_note,
+    group,
     headline,
     side_code,
     value,
@@ -82,7 +84,7 @@ def html(d: Diff) -> str:
             parts.append("<table><tr><th></th><th>name</th><th>A</th><th>B</th></tr>")
             for c in s.changes:
                 parts.append(f'<tr class="{e(c.status)}"><td class="{e(c.status)}">{e(c.status)}</td>'
-                             f"<td>{e(c.group)} <code>{e(c.name)}</code></td><td>{e(value(c.a))}</td>"
+                             f"<td>{e(group(c))}<code>{e(c.name)}</code></td><td>{e(value(c.a))}</td>"
                              f"<td>{e(value(c.b))}{e(delta(c))}</td></tr>")  # fmt: skip
             parts.append("</table>")
         parts.append("</details>")
@@ -93,9 +95,12 @@ def html(d: Diff) -> str:
 def _code(s: CodeSection) -> str:
     out = []
     if s.a.commit or s.b.commit:
-        out.append(f"<div>A <code>{e(side_code(s.a))}</code> · B <code>{e(side_code(s.b))}</code></div>")
+        a, b = (_link(side_code(x), commit_url(s, x.commit)) for x in (s.a, s.b))
+        out.append(f"<div>A <code>{a}</code> · B <code>{b}</code></div>")
     for label, commits, more in commit_ranges(s):
-        items = "".join(f"<li><code>{e(c.sha[:12])}</code> {e(c.subject)}</li>" for c in commits)
+        items = "".join(
+            f"<li><code>{_link(c.sha[:12], commit_url(s, c.sha))}</code> {e(c.subject)}</li>" for c in commits
+        )
         items += f"<li>… and {more} more</li>" if more else ""
         out.append(f"<div>commits {label}: {len(commits) + more}</div><ul>{items}</ul>")
     if s.files:

@@ -5,7 +5,7 @@ the code's source as ``checkout`` finds it, and two small downloads of the model
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from mlflow_lineage_plugin.errors import NOT_FOUND
@@ -26,6 +26,7 @@ class Loaded:
     side: Side
     source: Any = None  # checkout.Source: the tags that name the code, the client that reads its patch
     source_why: Optional[str] = None
+    patches: dict[str, bytes] = field(default_factory=dict)  # kept patches the walk verified, by run id
 
 
 def load(t: Target, clients: Clients) -> Loaded:
@@ -33,7 +34,8 @@ def load(t: Target, clients: Clients) -> Loaded:
     from mlflow_lineage_plugin.resolve.walk import resolve
 
     runs: dict[str, Any] = {}
-    lineage = resolve(t, clients=clients, runs=runs)
+    patches: dict[str, bytes] = {}
+    lineage = resolve(t, clients=clients, runs=runs, patches=patches)
     versions = lineage.of_kind(G.MODEL_VERSION) if t.kind != RUN else []
     if len(versions) > 1:
         raise DiffError(f"{t.text} names {len(versions)} model versions; name one (models:/NAME/VERSION or @alias)")
@@ -45,7 +47,7 @@ def load(t: Target, clients: Clients) -> Loaded:
     run = runs.get(run_nodes[0].attrs["run_id"]) if len(run_nodes) == 1 else None
     facts = Facts(t.text, lineage, run=run, run_why=None if run is not None else _no_run(lineage, run_nodes))
     _model_files(facts, t, lineage, clients)
-    return Loaded(facts, _side(t, lineage, run_nodes), source, source_why)
+    return Loaded(facts, _side(t, lineage, run_nodes), source, source_why, patches)
 
 
 def _no_run(lineage: G.Lineage, run_nodes: list[G.Node]) -> str:
@@ -71,21 +73,31 @@ def _side(t: Target, lineage: G.Lineage, run_nodes: list[G.Node]) -> Side:
     )
 
 
-def _model_location(t: Target, lineage: G.Lineage, clients: Clients) -> tuple[Optional[dict], Optional[str]]:
-    """Where the model's small files are read from (``download_artifacts`` arguments), or why nowhere."""
-    versions = lineage.of_kind(G.MODEL_VERSION)
-    if versions and t.kind != RUN:
-        v = versions[0].attrs
-        return {"artifact_uri": f"models:/{v['name']}/{v['version']}", "tracking_uri": clients.tracking_uri,
-                "registry_uri": clients.registry_uri}, None  # fmt: skip
+def _model_location(t: Target, lineage: G.Lineage, clients: Clients, run: Any) -> tuple[Optional[dict], Optional[str]]:
+    """Where the model's small files are read from (``download_artifacts`` arguments), or why nowhere: the
+    run's (or LoggedModel's) own copy through its own workspace, so a version whose run lives elsewhere is
+    read there; the registry's copy when that is all there is. A ``runs:/`` URI of the run already read
+    becomes its artifact location, which spares MLflow's look-ups of the run on every download."""
+    versions = lineage.of_kind(G.MODEL_VERSION) if t.kind != RUN else []
     runs = lineage.of_kind(G.RUN)
-    if t.kind == RUN and t.path:
+    run_uri = f"runs:/{t.run_id}/{t.path}" if t.kind == RUN and t.path else None
+    if versions and str(versions[0].attrs.get("source") or "").startswith("runs:/"):
+        run_uri = versions[0].attrs["source"]
+    if run_uri:
         endpoint = clients.endpoint(runs[0].workspace_uri if runs else None)
-        return {"artifact_uri": f"runs:/{t.run_id}/{t.path}", "tracking_uri": endpoint.tracking_uri}, None
+        run_id, _, path = run_uri[len("runs:/") :].partition("/")
+        info = getattr(run, "info", None)
+        if info is not None and info.run_id == run_id and getattr(info, "artifact_uri", None):
+            run_uri = f"{info.artifact_uri.rstrip('/')}/{path.strip('/')}"
+        return {"artifact_uri": run_uri, "tracking_uri": endpoint.tracking_uri}, None
     models = [m for m in lineage.of_kind(G.LOGGED_MODEL) if m.attrs.get("artifact_location")]
     if len(models) == 1:
         endpoint = clients.endpoint(models[0].workspace_uri)
         return {"artifact_uri": models[0].attrs["artifact_location"], "tracking_uri": endpoint.tracking_uri}, None
+    if versions:
+        v = versions[0].attrs
+        return {"artifact_uri": f"models:/{v['name']}/{v['version']}", "tracking_uri": clients.tracking_uri,
+                "registry_uri": clients.registry_uri}, None  # fmt: skip
     if models:
         return None, f"the run logged {len(models)} models; name one (models:/m-ID or runs:/RUN_ID/PATH)"
     return None, "it names no model (a run without a logged model)"
@@ -96,7 +108,7 @@ def _model_files(facts: Facts, t: Target, lineage: G.Lineage, clients: Clients) 
 
     from mlflow_lineage_plugin.resolve.mlmodel import read_text
 
-    where, why = _model_location(t, lineage, clients)
+    where, why = _model_location(t, lineage, clients, facts.run)
     if where is None:
         facts.env_why.append(why or "no model")
         return

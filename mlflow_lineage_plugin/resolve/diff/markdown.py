@@ -10,10 +10,12 @@ import re
 from mlflow_lineage_plugin import markdown as M
 from mlflow_lineage_plugin.resolve.diff.render import (
     commit_ranges,
+    commit_url,
     count,
     delta,
     file_name,
     file_note,
+    group,
     headline,
     side_code,
     value,
@@ -43,7 +45,7 @@ def markdown(d: Diff) -> str:
         if isinstance(s, CodeSection):
             out += _code(s)
         out += [
-            f"- {c.status} {M.text(c.group)} {M.code(c.name)}: {M.code(value(c.a))} → {M.code(value(c.b))}{delta(c)}"
+            f"- {c.status} {M.text(group(c))}{M.code(c.name)}: {M.code(value(c.a))} → {M.code(value(c.b))}{delta(c)}"
             for c in s.changes
         ]
     if d.code.patch:
@@ -54,12 +56,13 @@ def markdown(d: Diff) -> str:
 def _code(s: CodeSection) -> list[str]:
     out = []
     if s.a.commit or s.b.commit:
-        out.append(f"- A {M.code(side_code(s.a))} · B {M.code(side_code(s.b))}")
+        a, b = (M.link(M.code(side_code(x)), commit_url(s, x.commit)) for x in (s.a, s.b))
+        out.append(f"- A {a} · B {b}")
     if s.same_repository and s.a.repo_url:
         out.append(f"- repository {M.link(M.text(s.a.repo_url), s.a.repo_url)}")
     for label, commits, more in commit_ranges(s):
         out.append(f"- {count(len(commits) + more, 'commit')} {label}:")
-        out += [f"  - {M.code(c.sha[:12])} {M.text(c.subject)}" for c in commits]
+        out += [f"  - {M.link(M.code(c.sha[:12]), commit_url(s, c.sha))} {M.text(c.subject)}" for c in commits]
         out += [f"  - … and {more} more"] if more else []
     for f in s.files:
         note = file_note(f)

@@ -80,6 +80,11 @@ def value(v: Optional[str]) -> str:
     return "(none)" if v is None else v
 
 
+def group(c: Change) -> str:
+    """The row's kind, said where the section does not already say it (``param lr``, but ``branch``)."""
+    return "" if c.group == "lineage" else f"{c.group} "
+
+
 def delta(c: Change) -> str:
     return f" ({c.delta:+g})" if c.delta is not None else ""
 
@@ -88,6 +93,13 @@ def commit_ranges(s: CodeSection) -> list[tuple[str, tuple[Commit, ...], int]]:
     """(``A..B``, the commits listed, how many more) for each direction that has commits."""
     ranges = (("A..B", s.a_to_b, s.more_commits[0]), ("B..A", s.b_to_a, s.more_commits[1]))
     return [r for r in ranges if r[1]]
+
+
+def commit_url(s: CodeSection, sha: Optional[str]) -> Optional[str]:
+    """A browser link to ``sha`` in the compared repository, where it has a web page."""
+    from mlflow_lineage_plugin.urls import normalize_remote, source_web_url
+
+    return source_web_url(normalize_remote(s.a.repo_url or s.b.repo_url), sha) if s.same_repository else None
 
 
 def side_code(s: CodeSide) -> str:
@@ -112,7 +124,7 @@ def text(d: Diff) -> str:
         out.extend(f"  ! {w}" for w in s.why)
         if isinstance(s, CodeSection):
             out.extend(_code_text(s))
-        out += [f"  {c.status:<8}{c.group} {c.name}: {value(c.a)} → {value(c.b)}{delta(c)}" for c in s.changes]
+        out += [f"  {c.status:<8}{group(c)}{c.name}: {value(c.a)} → {value(c.b)}{delta(c)}" for c in s.changes]
     if d.code.patch:
         out += ["", "patch:", d.code.patch.rstrip("\n")]
     return "\n".join(out) + "\n"

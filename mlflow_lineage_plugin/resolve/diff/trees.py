@@ -9,6 +9,8 @@ were, and no file is checked out. The difference is then ``git diff`` between tw
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
@@ -42,25 +44,25 @@ def code_section(a: Loaded, b: Loaded, *, repo: Optional[str] = None, patch: boo
     if ra and rb and ra.lower() != rb.lower():
         why = f"A and B come from different repositories ({ra}, {rb}): their code is not compared"
         return CodeSection(SectionName.CODE, Known.UNKNOWN, (why,), a=sa, b=sb, same_repository=False)
-    with tempfile.TemporaryDirectory(prefix="mlflow-lineage-diff-") as tmp:
+    with contextlib.ExitStack() as stack:
         if repo is None:
             origin = ra or rb
             if not origin:
                 why = "neither side records its repository URL; give --repo PATH (a local clone)"
                 return CodeSection(SectionName.CODE, Known.UNKNOWN, (why,), a=sa, b=sb)
-            gitdir, problem = _clone(origin, tmp)
+            gitdir, problem = _clone(origin, stack.enter_context(tempfile.TemporaryDirectory(prefix="mlflow-lineage-")))
             if problem:
                 return CodeSection(SectionName.CODE, Known.UNKNOWN, (problem,), a=sa, b=sb, same_repository=True)
             where = origin
         else:
             gitdir, where = repo, repo
-        git = Git(gitdir, tmp)
-        for name, s in (("A", sa), ("B", sb)):
-            if not git.ok("cat-file", "-e", f"{s.commit}^{{commit}}"):
-                hint = f"fetch it: git -C {repo} fetch origin {s.commit}" if repo else "rewritten or force-pushed away?"
-                raise DiffError(f"commit {s.commit} ({name}) is not in {where}; {hint}")
-        sa, sb = _tree(git, pa, "a"), _tree(git, pb, "b")
-        files = _files(git, sa.tree or "", sb.tree or "")
+        scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="mlflow-lineage-diff-", dir=_scratch_root()))
+        git = Git(gitdir, scratch, (f"{sa.commit}^{{tree}}", f"{sb.commit}^{{tree}}"))
+        if git.resolved is None:
+            raise DiffError(_missing(git, (("A", sa), ("B", sb)), repo, where))
+        ta, tb = git.resolved
+        sa, sb = _tree(git, pa, ta, "a"), _tree(git, pb, tb, "b")
+        files, text = _files(git, sa.tree or "", sb.tree or "", patch)
         section = CodeSection(
             SectionName.CODE,
             Known.EXACT if sa.exact and sb.exact else Known.PARTLY,
@@ -69,9 +71,17 @@ def code_section(a: Loaded, b: Loaded, *, repo: Optional[str] = None, patch: boo
             b=sb,
             same_repository=True,
             files=files,
-            patch=git.out("diff", "-M", sa.tree or "", sb.tree or "") if patch and files else ("" if patch else None),
+            patch=text,
         )
         return _commits(git, section) if sa.commit != sb.commit else section
+
+
+def _scratch_root() -> Optional[str]:
+    """Where the private index files and objects go: memory (``/dev/shm``) where the machine has it, as a
+    few dozen loose objects cost more to delete from a disk than git takes to write them; they are small
+    (at most the two kept patches, each under the capture limit, and the trees they touch)."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
 
 def _plan(side: Loaded, name: str) -> _Plan:
@@ -102,7 +112,11 @@ def _plan(side: Loaded, name: str) -> _Plan:
         return _Plan(replace(base, reason=f"{reason}: any file may differ from commit {commit[:12]}"))
     if not diff.sha256 or src.client is None or not src.run_id:
         return _Plan(replace(base, reason=f"its kept patch cannot be verified (no {T.GIT_DIFF_SHA256} or no run)"))
-    data, problem = read_patch(src.client, src.run_id, diff.sha256)
+    data = side.patches.get(src.run_id, b"")
+    if hashlib.sha256(data).hexdigest() == diff.sha256:  # verified by the walk: not downloaded again
+        problem = None
+    else:
+        data, problem = read_patch(src.client, src.run_id, diff.sha256)
     if problem:
         return _Plan(replace(base, reason=f"{problem}: its uncommitted changes are not compared"))
     if diff.excluded:
@@ -125,15 +139,20 @@ def _not_exact(s: CodeSide, name: str) -> tuple[str, ...]:
 class Git:
     """git in the repository, writing new objects only to a private object directory."""
 
-    def __init__(self, gitdir: str, tmp: str):
+    def __init__(self, gitdir: str, tmp: str, revs: tuple[str, ...] = ()):
+        """``resolved``: ``revs`` as object ids (None when one is missing), read with the object directory."""
         from mlflow_lineage_plugin.checkout import _env
 
         self.cwd, self.tmp = gitdir, tmp
         objects = os.path.join(tmp, "objects")
         os.makedirs(objects, exist_ok=True)
-        common = self._run(["rev-parse", "--path-format=absolute", "--git-common-dir"], _env()).stdout
+        done = self._run(["rev-parse", "--path-format=absolute", "--git-common-dir", *revs], _env())
+        if done.returncode != 0:
+            done = self._run(["rev-parse", "--path-format=absolute", "--git-common-dir"], _env())
+        common, *resolved = done.stdout.decode().split("\n")[: 1 + len(revs)]
+        self.resolved = resolved if len(resolved) == len(revs) and all(resolved) else None
         self.env = {**_env(), "GIT_OBJECT_DIRECTORY": objects,
-                    "GIT_ALTERNATE_OBJECT_DIRECTORIES": os.path.join(common.decode().strip(), "objects")}  # fmt: skip
+                    "GIT_ALTERNATE_OBJECT_DIRECTORIES": os.path.join(common.strip(), "objects")}  # fmt: skip
 
     def _run(self, args: list[str], env: dict[str, str], stdin: Optional[bytes] = None) -> subprocess.CompletedProcess:
         return subprocess.run(["git", *args], cwd=self.cwd, env=env, input=stdin, capture_output=True)
@@ -145,11 +164,20 @@ class Git:
     def ok(self, *args: str) -> bool:
         return self.run(*args).returncode == 0
 
-    def out(self, *args: str) -> str:
-        done = self.run(*args)
+    def out(self, *args: str, index: Optional[str] = None, stdin: Optional[bytes] = None) -> str:
+        done = self.run(*args, index=index, stdin=stdin)
         if done.returncode != 0:
             raise DiffError(f"git {args[0]} failed: {_last_line(done.stderr)}")
         return done.stdout.decode("utf-8", "surrogateescape")
+
+
+def _missing(git: Git, sides: tuple[tuple[str, CodeSide], ...], repo: Optional[str], where: str) -> str:
+    """The one line naming a commit the repository does not hold, and how to get it."""
+    for name, s in sides:
+        if not git.ok("cat-file", "-e", f"{s.commit}^{{commit}}"):
+            fix = f"fetch it: git -C {repo} fetch origin {s.commit}" if repo else "rewritten or force-pushed away?"
+            return f"commit {s.commit} ({name}) is not in {where}; {fix}"
+    return f"the commits of A and B cannot be read in {where}"
 
 
 def _last_line(stderr: bytes) -> str:
@@ -172,29 +200,29 @@ def _clone(origin: str, tmp: str) -> tuple[str, Optional[str]]:
     return target, None
 
 
-def _tree(git: Git, plan: _Plan, name: str) -> CodeSide:
-    """The side's exact tree: its commit's, with the patch applied through a private index."""
+def _tree(git: Git, plan: _Plan, tree: str, name: str) -> CodeSide:
+    """The side's exact tree: its commit's ``tree``, with the patch applied through a private index."""
     s = plan.side
     if plan.patch is None:
-        return replace(s, tree=git.out("rev-parse", f"{s.commit}^{{tree}}").strip())
+        return replace(s, tree=tree)
     index = os.path.join(git.tmp, f"index-{name}")
-    done = git.run("read-tree", s.commit or "", index=index)
+    done = git.run("read-tree", tree, index=index)
     if done.returncode == 0:
-        done = git.run("apply", "--cached", "--whitespace=nowarn", "-", index=index, stdin=plan.patch)
+        args = ("apply", "--cached", "--apply", "--numstat", "-z", "--whitespace=nowarn", "-")
+        done = git.run(*args, index=index, stdin=plan.patch)
     if done.returncode != 0:
-        tree = git.out("rev-parse", f"{s.commit}^{{tree}}").strip()
         why = f"its kept patch did not apply to commit {(s.commit or '')[:12]} ({_last_line(done.stderr)})"
         return replace(s, tree=tree, exact=False, reason=why)
-    tree = git.run("write-tree", index=index).stdout.decode().strip()
-    changed = git.out("diff", "--name-only", "-z", "--no-renames", f"{s.commit}^{{tree}}", tree)
-    return replace(s, tree=tree, patch_files=tuple(p for p in changed.split("\0") if p))
+    files = tuple(rec.split("\t", 2)[-1] for rec in done.stdout.decode("utf-8", "surrogateescape").split("\0") if rec)
+    return replace(s, tree=git.out("write-tree", index=index).strip(), patch_files=files)
 
 
-def _files(git: Git, ta: str, tb: str) -> tuple[FileChange, ...]:
-    """``git diff --raw --numstat -z -M`` between the trees: raw records first, numstat in the same order."""
+def _files(git: Git, ta: str, tb: str, patch: bool) -> tuple[tuple[FileChange, ...], Optional[str]]:
+    """``git diff --raw --numstat -z -M`` between the trees (raw records first, numstat in the same order),
+    with ``-p`` the unified diff after them, from the same one process."""
     if ta == tb:
-        return ()
-    tokens = git.out("diff", "--raw", "--numstat", "-z", "-M", ta, tb).split("\0")
+        return (), "" if patch else None
+    tokens = git.out("diff", "--raw", "--numstat", *(["-p"] if patch else []), "-z", "-M", ta, tb).split("\0")
     raw: list[tuple[str, str, str, Optional[str], str]] = []
     i = 0
     while i < len(tokens) and tokens[i].startswith(":"):
@@ -208,8 +236,6 @@ def _files(git: Git, ta: str, tb: str) -> tuple[FileChange, ...]:
             i += 2
     out = []
     for old_mode, new_mode, status, old_path, path in raw:
-        if i >= len(tokens) or not tokens[i]:
-            break
         added, deleted, rest = tokens[i].split("\t", 2)
         i += 3 if not rest else 1
         binary = added == "-"
@@ -225,27 +251,24 @@ def _files(git: Git, ta: str, tb: str) -> tuple[FileChange, ...]:
                 new_mode=None if new_mode == "000000" else new_mode,
             )
         )
-    return tuple(out)
-
-
-def _log(git: Git, since: str, until: str) -> tuple[tuple[Commit, ...], int]:
-    count = int(git.out("rev-list", "--count", f"{since}..{until}").strip() or 0)
-    if not count:
-        return (), 0
-    text = git.out("log", f"-n{MAX_COMMITS}", "--format=%H%x1f%s%x1e", f"{since}..{until}")
-    commits = tuple(Commit(*rec.strip().split("\x1f", 1)) for rec in text.split("\x1e") if rec.strip())
-    return commits, count - len(commits)
+    return tuple(out), "\0".join(tokens[i:]).lstrip("\0") if patch else None  # text diffs hold no NUL
 
 
 def _commits(git: Git, section: CodeSection) -> CodeSection:
+    """Both directions in one ``git log --left-right A...B``; the merge base only when they diverged."""
     ca, cb = section.a.commit or "", section.b.commit or ""
-    base = git.run("merge-base", ca, cb)
-    a_to_b, more_ab = _log(git, ca, cb)
-    b_to_a, more_ba = _log(git, cb, ca)
+    text = git.out("log", "--left-right", "--format=%m%H%x1f%s%x1e", f"{ca}...{cb}")
+    ways: dict[str, list[Commit]] = {"<": [], ">": []}
+    for rec in text.split("\x1e"):
+        rec = rec.strip()
+        if rec[:1] in ways:
+            ways[rec[0]].append(Commit(*rec[1:].split("\x1f", 1)))
+    a_to_b, b_to_a = ways[">"], ways["<"]
+    base = ca if not b_to_a else cb if not a_to_b else git.out("merge-base", ca, cb).strip() or None
     return replace(
         section,
-        merge_base=base.stdout.decode().strip() or None if base.returncode == 0 else None,
-        a_to_b=a_to_b,
-        b_to_a=b_to_a,
-        more_commits=(more_ab, more_ba),
+        merge_base=base,
+        a_to_b=tuple(a_to_b[:MAX_COMMITS]),
+        b_to_a=tuple(b_to_a[:MAX_COMMITS]),
+        more_commits=(max(0, len(a_to_b) - MAX_COMMITS), max(0, len(b_to_a) - MAX_COMMITS)),
     )
