@@ -184,16 +184,22 @@ def _restore_changes(base: Restored, src: Source, git: T.GitRef) -> Restored:
     if problem:
         return replace(base, reason=problem)
     restored = replace(base, patch_sha256=diff.sha256, files=files)
+    gap = kept_patch_gap(diff)
+    return replace(restored, reason=gap) if gap else replace(restored, exact=True)
+
+
+def kept_patch_gap(diff: T.GitDiff) -> Optional[str]:
+    """What a kept patch, verified and applied, still lacks of the run's code (None: nothing); ``diff`` says
+    the same of its trees."""
     if diff.excluded:
         n = diff.excluded
         why = "left out as likely secrets (named like one, or renamed or copied from one)"
-        return replace(restored, reason=f"{n} changed file{'' if n == 1 else 's'} {why}")
+        return f"{n} changed file{'' if n == 1 else 's'} {why}"
     if diff.left_out and "all changes" in diff.left_out:
-        return replace(restored, reason=f"to fit the size cap, these were not kept: {diff.left_out}")
+        return f"to fit the size cap, these were not kept: {diff.left_out}"
     if diff.left_out:
-        names = ", ".join(T.left_out_notebooks(diff.left_out))
-        return replace(restored, reason=f"exact except the outputs of these notebooks: {names}")
-    return replace(restored, exact=True)
+        return f"exact except the outputs of these notebooks: {', '.join(T.left_out_notebooks(diff.left_out))}"
+    return None
 
 
 _STATE_REASONS = {

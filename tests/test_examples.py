@@ -103,8 +103,8 @@ def quick_tour() -> list[tuple[str, list[str]]]:
     return commands
 
 
-# Shown lines that differ on every machine: ids, run names (with their ids), paths, shortened or elided text.
-_VARIES = re.compile(r"[0-9a-f]{32}|sqlite:|/work/|…|\.\.\.")
+# Shown lines that differ on every machine: ids, run names (with their ids), times, paths, shortened or elided text.
+_VARIES = re.compile(r"[0-9a-f]{32}|\d{4}-\d\d-\d\dT\d\d:\d\d|sqlite:|/work/|…|\.\.\.")
 
 
 def test_the_readme_quick_tour_runs_as_written(demo, tmp_path):

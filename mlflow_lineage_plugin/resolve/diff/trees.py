@@ -87,7 +87,7 @@ def _scratch_root() -> Optional[str]:
 def _plan(side: Loaded, name: str) -> _Plan:
     """The side's commit and patch from the tags that name its code (``checkout``'s reading of them),
     with the kept patch downloaded and verified."""
-    from mlflow_lineage_plugin.checkout import _STATE_REASONS
+    from mlflow_lineage_plugin.checkout import _STATE_REASONS, kept_patch_gap
     from mlflow_lineage_plugin.resolve.changes import read_patch
 
     src = side.source
@@ -119,10 +119,9 @@ def _plan(side: Loaded, name: str) -> _Plan:
         data, problem = read_patch(src.client, src.run_id, diff.sha256)
     if problem:
         return _Plan(replace(base, reason=f"{problem}: its uncommitted changes are not compared"))
-    if diff.excluded:
-        n = diff.excluded
-        why = f"{n} changed file{'' if n == 1 else 's'} left out as likely secrets (names not recorded): not compared"
-        return _Plan(replace(base, reason=why), data)
+    gap = kept_patch_gap(diff)
+    if gap:
+        return _Plan(replace(base, reason=f"{gap}; what is not in its patch is not compared"), data)
     return _Plan(replace(base, exact=True), data)
 
 
