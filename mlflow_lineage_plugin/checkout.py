@@ -39,6 +39,7 @@ class Restored:
     repo: Optional[str] = None
     patch_sha256: Optional[str] = None
     files: tuple[str, ...] = field(default_factory=tuple)  # files the applied patch changed
+    filtered: tuple[str, ...] = field(default_factory=tuple)  # files under a clean/smudge filter: as git stores them
 
     def summary(self) -> str:
         lines = [f"restored commit {self.commit} into {self.directory}"]
@@ -50,7 +51,18 @@ class Restored:
                 f"{len(self.files)} file{'' if len(self.files) == 1 else 's'} changed"
             )
             lines.extend(f"  {p}" for p in self.files)
-        lines.append("exact: the run's code as it was at its start" if self.exact else f"not exact: {self.reason}")
+        if not self.exact:
+            lines.append(f"not exact: {self.reason}")
+        elif self.filtered:
+            n = len(self.filtered)
+            lines.append(
+                f"exact as git stores it: the run's code at its start; {n} file{'' if n == 1 else 's'} pass"
+                f"{'es' if n == 1 else ''} through a git filter (their working-tree bytes, e.g. notebook outputs, "
+                "are not in git):"
+            )
+            lines.extend(f"  {p}" for p in self.filtered)
+        else:
+            lines.append("exact: the run's code as it was at its start")
         return "\n".join(lines) + "\n"
 
 
@@ -101,7 +113,7 @@ def checkout(
         _remove(directory, created)
         raise
     base = Restored(directory=directory, commit=commit, exact=False, run_id=src.run_id, repo=origin)
-    return _restore_changes(base, src, git)
+    return _verdict(_restore_changes(base, src, git))
 
 
 def find_source(
@@ -208,6 +220,8 @@ _STATE_REASONS = {
     T.GIT_DIFF_FAILED: "the uncommitted changes could not be captured or stored",
     T.GIT_DIFF_OFF: "the capture of uncommitted changes was turned off for this run",
     T.GIT_DIFF_UNAVAILABLE: "the run's checkout had no local copy to read changes from (Databricks Git folder)",
+    T.GIT_DIFF_OTHER_COMMIT: "the run records a commit or repository other than its checkout's: changes not kept",
+    T.GIT_DIFF_OVERRIDDEN: "the run's own tags say it was clean, but its checkout had uncommitted changes (not kept)",
 }
 
 
@@ -226,13 +240,85 @@ def _apply_mlflow_diff(base: Restored, text: str) -> Restored:
 
 
 def _apply(directory: str, patch_path: str) -> tuple[tuple[str, ...], Optional[str]]:
-    """``git apply --index``: the index takes submodule pointers and new files as the run had them."""
+    """``git apply --index``: the index takes submodule pointers and new files as the run had them.
+    The tree the record describes (the commit's tree with the patch's post-images) is made first on a
+    private index, so the verdict compares the rebuilt directory with it, not with itself."""
+    record = _record_tree(directory, patch_path)
+    if record is None:
+        return (), "the patch does not apply to the recorded commit"
     done = _git(["apply", "--index", "--whitespace=nowarn", patch_path], directory)
     if done.returncode != 0:
         return (), f"the patch did not apply: {_last_line(done.stderr)}"
-    names = _git(["diff", "--cached", "--name-only", "-z", "HEAD"], directory)
+    _git(["update-ref", _RECORD_REF, record], directory)
+    names = _git(["diff", "--cached", "--name-only", "-z", "--ignore-submodules=none", "HEAD"], directory)
     files = tuple(p for p in names.stdout.decode("utf-8", "surrogateescape").split("\0") if p)
     return files, None
+
+
+# --- the verdict: the rebuilt directory against the tree the record describes ---------------------
+
+_RECORD_REF = "refs/mlflow-lineage/record"  # in the new clone only: the tree the record describes
+
+
+def _record_tree(directory: str, patch_path: Optional[str]) -> Optional[str]:
+    """The tree id of the recorded commit with the patch applied, on a private index file."""
+    with tempfile.TemporaryDirectory(prefix="mlflow-lineage-checkout-") as tmp:
+        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
+        steps = [["read-tree", "HEAD"]]
+        if patch_path:
+            steps.append(["apply", "--cached", "--whitespace=nowarn", patch_path])
+        for args in steps:
+            if _git(args, directory, env).returncode != 0:
+                return None
+        tree = _git(["write-tree"], directory, env)
+    return tree.stdout.decode().strip() if tree.returncode == 0 else None
+
+
+def _verdict(restored: Restored) -> Restored:
+    """Exact only when the directory, read back as git stores files (a private copy of its index,
+    every file hashed again), is the tree the record describes; files under a git filter are named, since
+    git stores them filtered (a notebook's outputs stripped) and their bytes at the run may differ."""
+    if not restored.exact:
+        return restored
+    directory = restored.directory
+    recorded = _git(["rev-parse", "--verify", "-q", f"{_RECORD_REF}^{{tree}}"], directory)
+    record = recorded.stdout.decode().strip() if recorded.returncode == 0 else _record_tree(directory, None)
+    with tempfile.TemporaryDirectory(prefix="mlflow-lineage-checkout-") as tmp:
+        index = os.path.join(tmp, "index")
+        shutil.copy2(os.path.join(directory, ".git", "index"), index)
+        env = {"GIT_INDEX_FILE": index}
+        added = _git(["add", "--renormalize", "."], directory, env)  # every file read again, stat data aside
+        added = _git(["add", "-A"], directory, env) if added.returncode == 0 else added
+        tree = _git(["write-tree"], directory, env) if added.returncode == 0 else added
+    rebuilt = tree.stdout.decode().strip() if tree.returncode == 0 else None
+    _git(["update-ref", "-d", _RECORD_REF], directory)
+    if not record or not rebuilt:
+        return replace(restored, exact=False, reason="the rebuilt tree could not be compared with the record")
+    if rebuilt != record:
+        names = _git(["diff", "--name-only", "-z", "--ignore-submodules=none", record, rebuilt], directory)
+        paths = [p for p in names.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        return replace(
+            restored, exact=False, reason=f"the rebuilt files differ from what the record describes: {shown}"
+        )
+    return replace(restored, filtered=_filtered(directory))
+
+
+def _filtered(directory: str) -> tuple[str, ...]:
+    """Tracked files a ``filter`` attribute applies to (``.gitattributes``: nbstripout and the like)."""
+    listed = _git(["ls-files", "-z"], directory)
+    if listed.returncode != 0 or not listed.stdout:
+        return ()
+    attrs = subprocess.run(
+        ["git", "check-attr", "-z", "--stdin", "filter"],
+        cwd=directory,
+        env=_env(),
+        input=listed.stdout,
+        capture_output=True,
+    )
+    fields = attrs.stdout.decode("utf-8", "surrogateescape").split("\0")
+    triples = zip(fields[0::3], fields[1::3], fields[2::3])
+    return tuple(path for path, _, value in triples if value not in ("unspecified", "unset", ""))
 
 
 # --- git and the directory -------------------------------------------------------------------------
@@ -252,8 +338,10 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in LOCAL_REPO_ENV}
 
 
-def _git(args: list[str], cwd: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=cwd, env=_env(), stdin=subprocess.DEVNULL, capture_output=True)
+def _git(args: list[str], cwd: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env={**_env(), **(env or {})}, stdin=subprocess.DEVNULL, capture_output=True
+    )
 
 
 def _clone(origin: str, directory: str, *, local: bool) -> None:

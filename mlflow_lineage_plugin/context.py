@@ -23,6 +23,7 @@ from types import FrameType
 from typing import Optional
 
 from mlflow_lineage_plugin import config, reconcile, uncommitted
+from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.tags import GitRef, Workspace, run_tags
 from mlflow_lineage_plugin.warn_once import WarnOnce
 
@@ -40,6 +41,7 @@ class Collected:
     workspace: Optional[Workspace] = None
     notebook_file: Optional[str] = None  # a Jupyter notebook's own .ipynb, when it could be found
     checkout: Optional[str] = None  # the path whose checkout ``git`` was read from, when it was
+    head: Optional[str] = None  # that checkout's own commit (``git`` may record an overridden one)
     databricks: bool = False  # a Databricks notebook or job context was found
     problems: list[str] = field(default_factory=list)
 
@@ -71,16 +73,32 @@ class _Provider:
             return {}
         if found.problems:
             _warn_once("; ".join(found.problems))
+        callers = _callers_tags()
         try:
-            ours = run_tags(found.git, found.workspace, found.notebook_file)
-            # The uncommitted changes: tags now, the patch left for the store wrapper (``uncommitted``).
-            ours.update(uncommitted.prepare(found.git, found.checkout, databricks=found.databricks, deadline=deadline))
+            # The uncommitted changes, against the commit the run will record: tags now, the patch left
+            # for the store wrapper (``uncommitted``); the dirty flag as measured against that commit.
+            git = reconcile.described(found.git, callers)
+            if git is None and found.git is not None:  # the caller names another repository
+                git, diff = found.git, T.diff_tags(T.GitDiff(T.GIT_DIFF_OTHER_COMMIT)) if found.git.commit else {}
+            else:
+                git, diff = uncommitted.prepare_run(
+                    git, found.checkout, head=found.head, databricks=found.databricks, deadline=deadline
+                )
+                if diff.get(T.GIT_DIFF) == T.GIT_DIFF_OTHER_COMMIT:
+                    git = found.git  # nothing measured against the recorded commit: reconcile says so
+            ours = run_tags(git, found.workspace, found.notebook_file)
+            ours.update(diff)
         except Exception as e:
             _warn_once(f"lineage tags not recorded ({type(e).__name__})")
             return {}
         # For the tracking-store wrapper, which sees the final tags of the run this answer is for.
         reconcile.leave(
-            reconcile.Fresh(ours=dict(ours), git=found.git, mlflow_git=_mlflow_git_values(), callers=_callers_tags())
+            reconcile.Fresh(
+                ours=dict(ours),
+                git=git,
+                mlflow_git=_mlflow_git_values(),
+                callers=callers,
+            )
         )
         return ours
 
@@ -180,8 +198,9 @@ def collect(entry_file: Optional[str] = None) -> Collected:
         detected = _step(out, "git reference", _git_from_checkout, out, git_budget, entry_file)
     out.git = _merge(detected, overrides)
     out.databricks = ctx is not None
-    if out.checkout and (out.git is None or detected is None or out.git.commit != detected.commit):
-        out.checkout = None  # the recorded commit is not the checkout's: its changes say nothing of it
+    if out.checkout and (out.git is None or detected is None or not _same_repo(out.git, detected)):
+        out.checkout = None  # the recorded repository is not the checkout's: its changes say nothing of it
+    out.head = detected.commit if out.checkout and detected is not None else None
 
     out.workspace = _step(out, "workspace URI", _workspace, ctx, db_budget, out.problems)
     return out
@@ -300,6 +319,13 @@ def _git_overrides() -> _Overrides:
     return _Overrides(
         config.git_commit(), config.git_branch(), config.git_repo_url(), config.git_path(), dirty, dirty_set
     )
+
+
+def _same_repo(recorded: GitRef, detected: GitRef) -> bool:
+    """Whether an override keeps the checkout's repository (``_merge`` drops the checkout otherwise)."""
+    from mlflow_lineage_plugin.urls import same_repo
+
+    return not (recorded.repo_url and detected.repo_url and not same_repo(recorded.repo_url, detected.repo_url))
 
 
 def _merge(detected: Optional[GitRef], o: _Overrides) -> Optional[GitRef]:

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from mlflow_lineage_plugin import tags as T
-from mlflow_lineage_plugin.urls import normalize_remote, same_repo, source_web_url
+from mlflow_lineage_plugin.urls import normalize_remote, remote_from_setting, same_repo, source_web_url
 
 #: The keys that describe one checkout state, in the order they are written.
 GIT_KEYS = (
@@ -38,7 +38,7 @@ class Fresh:
     """The plugin provider's answer for the run (or LoggedModel) about to be created."""
 
     ours: Mapping[str, str]  # the tags the provider returned to MLflow
-    git: Optional[T.GitRef] = None  # its git reference, overrides applied; None: it could not tell
+    git: Optional[T.GitRef] = None  # its git reference (its commit: the patch's base); None: it could not tell
     mlflow_git: Mapping[str, str] = field(default_factory=dict)  # MLflow's own git provider's values
     callers: Optional[Mapping[str, str]] = None  # the caller's explicit tags; None: not known
 
@@ -66,6 +66,42 @@ def applies(fresh: Optional[Fresh], tags: Mapping[str, str]) -> bool:
     return fresh is not None and bool(fresh.ours) and all(k in tags for k in fresh.ours)
 
 
+def described(git: Optional[T.GitRef], callers: Optional[Mapping[str, str]]) -> Optional[T.GitRef]:
+    """The git reference the run will record, as far as the caller's explicit tags are known before
+    the run exists: the checkout's, with the caller's commit in place of its own (its dirty state then
+    unknown until measured against that commit). None when the caller names another repository: the
+    checkout's state then describes nothing the run records."""
+    if git is None or not callers:
+        return git
+    raw_repo = callers.get(T.MLFLOW_GIT_REPO_URL) or callers.get(T.MLFLOW_GIT_REPO_URL_LEGACY)
+    if raw_repo is not None and git.repo_url and not same_repo(remote_from_setting(raw_repo), git.repo_url):
+        return None
+    commit = callers.get(T.MLFLOW_GIT_COMMIT)
+    if commit is None or commit.lower() == (git.commit or "").lower():
+        return git
+    return replace(git, commit=commit, dirty=None, source_url=source_web_url(git.repo_url, commit, git.path))
+
+
+def _diff_story(out: dict[str, str], fresh: Fresh) -> None:
+    """The ``lineage_git_diff*`` tags tell one story with the commit and dirty flag recorded: a patch
+    is kept only beside the commit it was made against; a caller who says ``dirty=false`` is taken at
+    their word, and the changes their checkout had are said not to be kept (``overridden``)."""
+    state = out.get(T.GIT_DIFF)
+    if state is None or fresh.ours.get(T.GIT_DIFF) != state or T.GIT_DIFF in (fresh.callers or {}):
+        return
+    base = fresh.git.commit if fresh.git is not None else None  # what the patch was made against
+    commit = out.get(T.MLFLOW_GIT_COMMIT)
+    if not commit or not base or commit.lower() != base.lower():
+        replaced = T.GIT_DIFF_OTHER_COMMIT
+    elif out.get(T.MLFLOW_GIT_DIRTY) == T.DIRTY_FALSE:
+        replaced = T.GIT_DIFF_OVERRIDDEN
+    else:
+        return
+    for key in T.DIFF_KEYS:
+        out.pop(key, None)
+    out[T.GIT_DIFF] = replaced
+
+
 def _callers(key: str, value: str, fresh: Fresh) -> bool:
     if fresh.callers is not None:
         return key in fresh.callers
@@ -77,7 +113,7 @@ def _callers(key: str, value: str, fresh: Fresh) -> bool:
 def _repo_url_value(value: str, caller: bool) -> Optional[str]:
     """Every repository URL in one credential-free normal form. A caller's value that is no git URL
     at all is kept as given (explicit tags win) but nothing is derived from it; a provider's is dropped."""
-    normal = normalize_remote(value) if value else None
+    normal = (remote_from_setting(value) if caller else normalize_remote(value)) if value else None
     if normal:
         return normal
     return value if caller else None
@@ -104,7 +140,7 @@ def reconcile(tags: Mapping[str, str], fresh: Fresh) -> dict[str, str]:
     dirty: Optional[str] = T.dirty_to_tag(git.dirty) if git.commit else None
     raw_repo = caller.get(T.MLFLOW_GIT_REPO_URL) or caller.get(T.MLFLOW_GIT_REPO_URL_LEGACY)
     if raw_repo is not None:
-        callers_repo = normalize_remote(raw_repo)
+        callers_repo = remote_from_setting(raw_repo)  # None: no URL at all, kept as given, nothing derived
         if repo and not same_repo(callers_repo, repo):
             # The checkout is of another repository: its commit, branch and path say nothing here.
             commit = branch = path = dirty = None
@@ -140,4 +176,5 @@ def reconcile(tags: Mapping[str, str], fresh: Fresh) -> dict[str, str]:
             fitted = value if key in caller else T.fit_value(key, value, T.RUN_TAG_VALUE_MAX)
             if fitted is not None:
                 out[key] = fitted
+    _diff_story(out, fresh)
     return out

@@ -75,7 +75,9 @@ NOTEBOOK_ID = "lineage_notebook_id"
 NOTEBOOK_REVISION_ID = "lineage_notebook_revision_id"
 
 # Uncommitted changes of a dirty run (issue 11): on the run, its LoggedModel and its model versions.
-GIT_DIFF = "lineage_git_diff"  # captured | too_large | excluded_only | failed | off | unavailable
+GIT_DIFF = (
+    "lineage_git_diff"  # captured | too_large | excluded_only | failed | off | unavailable | other_commit | overridden
+)
 GIT_DIFF_SHA256 = "lineage_git_diff_sha256"  # of the stored patch
 GIT_DIFF_BYTES = "lineage_git_diff_bytes"  # size of the whole patch, stored or not
 GIT_DIFF_FILES = "lineage_git_diff_files"  # files the patch changes
@@ -88,8 +90,10 @@ GIT_DIFF_EXCLUDED_ONLY = "excluded_only"
 GIT_DIFF_FAILED = "failed"
 GIT_DIFF_OFF = "off"
 GIT_DIFF_UNAVAILABLE = "unavailable"  # no local checkout to read (Databricks Git folders)
+GIT_DIFF_OTHER_COMMIT = "other_commit"  # the recorded commit or repository is not the checkout's, nor in it
+GIT_DIFF_OVERRIDDEN = "overridden"  # the caller's dirty=false stands over a dirty checkout's changes
 GIT_DIFF_STATES = (GIT_DIFF_CAPTURED, GIT_DIFF_TOO_LARGE, GIT_DIFF_EXCLUDED_ONLY, GIT_DIFF_FAILED, GIT_DIFF_OFF,
-                   GIT_DIFF_UNAVAILABLE)  # fmt: skip
+                   GIT_DIFF_UNAVAILABLE, GIT_DIFF_OTHER_COMMIT, GIT_DIFF_OVERRIDDEN)  # fmt: skip
 DIFF_KEYS = (GIT_DIFF, GIT_DIFF_SHA256, GIT_DIFF_BYTES, GIT_DIFF_FILES, GIT_DIFF_EXCLUDED, GIT_DIFF_LEFT_OUT)
 #: Where the patch is stored, relative to the run's artifact root.
 DIFF_ARTIFACT_DIR = "lineage"

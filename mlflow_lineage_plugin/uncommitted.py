@@ -15,7 +15,7 @@ import os
 import tempfile
 import time
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from mlflow_lineage_plugin import config
@@ -70,30 +70,71 @@ def prepare(
     ``deadline``: the run's one deadline for all its git work (``time.monotonic()``), shared with the
     git reference; the capture ends by it too.
     """
+    return prepare_run(git, checkout, databricks=databricks, deadline=deadline)[1]
+
+
+def prepare_run(
+    git: Optional[T.GitRef],
+    checkout: Optional[str],
+    *,
+    head: Optional[str] = None,
+    databricks: bool = False,
+    deadline: Optional[float] = None,
+) -> tuple[Optional[T.GitRef], dict[str, str]]:
+    """``prepare``, and the git reference with its dirty flag as measured. ``head``: the commit the
+    checkout is at. When ``git`` records another one (the caller's, ``MLFLOW_LINEAGE_GIT_COMMIT``), the
+    checkout's changes are captured against the recorded commit if the repository has it (its dirty
+    flag then says whether the working tree differs from that commit), else none are kept
+    (``other_commit``): never a patch made against another base."""
     _pending.set(None)
-    if git is None or not git.commit or git.dirty is False:
-        return {}
+    if git is None or not git.commit:
+        return git, {}
+    other = bool(head and checkout and git.commit.lower() != head.lower())
+    # Clean tracked files say nothing of untracked ones: with their capture on, a clean run asks git too.
+    measure = other or (git.dirty is False and bool(checkout) and config.switch(config.DIFF_UNTRACKED))
+    if git.dirty is False and not measure:
+        return git, {}
     try:
-        return _prepare(git.commit, checkout, databricks, deadline)
+        if other:
+            from mlflow_lineage_plugin.git.patch import commit_exists
+
+            if not commit_exists(checkout or "", git.commit, _timeout(settings().timeout, deadline)):
+                return git, T.diff_tags(T.GitDiff(T.GIT_DIFF_OTHER_COMMIT))
+        tags, dirty = _prepare(git.commit, checkout, databricks, deadline)
     except Exception as exc:  # a bug of ours must never cost the run its other tags
         _warnings(f"mlflow-lineage: uncommitted changes not kept ({type(exc).__name__})")
-        return T.diff_tags(T.GitDiff(T.GIT_DIFF_FAILED))
+        return git, T.diff_tags(T.GitDiff(T.GIT_DIFF_FAILED))
+    if dirty is False and git.dirty is not False:  # the working tree is the commit's, whatever the index says
+        return replace(git, dirty=False), tags
+    return (replace(git, dirty=dirty) if measure and dirty is not None else git), tags
 
 
-def _prepare(commit: str, checkout: Optional[str], databricks: bool, deadline: Optional[float]) -> dict[str, str]:
+def _timeout(seconds: float, deadline: Optional[float]) -> float:
+    return seconds if deadline is None else min(seconds, deadline - time.monotonic())
+
+
+def _prepare(
+    commit: str, checkout: Optional[str], databricks: bool, deadline: Optional[float]
+) -> tuple[dict[str, str], Optional[bool]]:
+    """The diff tags, and whether the working tree differs from ``commit`` (None: not measured)."""
     if not checkout:
-        return T.diff_tags(T.GitDiff(T.GIT_DIFF_UNAVAILABLE)) if databricks else {}
+        return (T.diff_tags(T.GitDiff(T.GIT_DIFF_UNAVAILABLE)) if databricks else {}), None
     s = settings()
     if not s.enabled:
-        return T.diff_tags(T.GitDiff(T.GIT_DIFF_OFF))
+        return T.diff_tags(T.GitDiff(T.GIT_DIFF_OFF)), None
     from mlflow_lineage_plugin.git.patch import DiffState, capture_patch
 
-    timeout = s.timeout if deadline is None else min(s.timeout, deadline - time.monotonic())
     p = capture_patch(
-        checkout, commit, max_bytes=s.max_bytes, exclude=s.exclude, untracked=s.untracked, timeout=timeout
+        checkout,
+        commit,
+        max_bytes=s.max_bytes,
+        exclude=s.exclude,
+        untracked=s.untracked,
+        timeout=_timeout(s.timeout, deadline),
+        skip=_store_paths() if s.untracked else (),
     )
     if p.state is DiffState.CAPTURED and not p.patch:
-        return {}  # dirty state unknown, and nothing changed after all
+        return {}, False  # nothing differs from the commit after all (a dirty index, an unknown state)
     if p.state is DiffState.FAILED and p.skipped:  # the time-out that caused it said so, once
         _logger.debug("mlflow-lineage: uncommitted changes not kept: %s", p.reason)
     elif p.state is DiffState.FAILED:
@@ -112,7 +153,7 @@ def _prepare(commit: str, checkout: Optional[str], databricks: bool, deadline: O
         )
     if p.state is DiffState.CAPTURED and p.sha256:
         _pending.set(Pending(p.patch, p.sha256))
-    return T.diff_tags(
+    tags = T.diff_tags(
         T.GitDiff(
             p.state.value,
             sha256=p.sha256,
@@ -122,6 +163,19 @@ def _prepare(commit: str, checkout: Optional[str], databricks: bool, deadline: O
             left_out=p.left_out,
         )
     )
+    return tags, (None if p.state is DiffState.FAILED else True)
+
+
+def _store_paths() -> tuple[str, ...]:
+    """The local tracking store (a SQLite file or a file store's directory): never captured as code."""
+    import mlflow
+
+    uri = (mlflow.get_tracking_uri() or "").split("?", 1)[0]
+    if uri.startswith("sqlite:///"):
+        return (os.path.abspath(uri[len("sqlite:///") :]),)
+    if uri.startswith("file://"):
+        return (os.path.abspath(uri[len("file://") :]),)
+    return (os.path.abspath(uri),) if uri and ":" not in uri else ()
 
 
 def take() -> Optional[Pending]:

@@ -115,7 +115,7 @@ def tree_id(repo: Path, with_untracked: bool = False) -> str:
         ).stdout.strip()
     )
     index = repo.parent / f"index-{uuid.uuid4().hex}"
-    shutil.copyfile(gitdir / "index", index)
+    shutil.copy2(gitdir / "index", index)  # its mtime too: git tells racily clean entries by it
     env = {**os.environ, "GIT_INDEX_FILE": str(index)}
     subprocess.run(["git", "add", "-A" if with_untracked else "-u"], cwd=repo, env=env, check=True)
     out = subprocess.run(["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True)

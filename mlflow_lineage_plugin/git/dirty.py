@@ -36,7 +36,7 @@ _clean_index = Memo()  # gitdir -> _Proof of the last clean `git status`
 _timed_out = Memo()  # gitdir -> (index key, when, the time limit that was too short)
 _found_dirty = Memo()  # gitdir -> index key of the last `git status` that found changes
 STATUS = ["-c", "status.renames=false", "-c", "diff.renames=false",
-          "status", "--porcelain", "--untracked-files=no"]  # fmt: skip
+          "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=none"]  # fmt: skip
 
 
 class _Proof:

@@ -80,21 +80,38 @@ def capture_patch(
     exclude: Iterable[str] = (),
     untracked: bool = False,
     timeout: float = 10.0,
+    skip: Iterable[str] = (),
 ) -> Patch:
     """The changes of ``checkout``'s working tree relative to ``commit``; never raises.
 
     ``exclude``: gitignore-style patterns added to ``DEFAULT_EXCLUDES``. ``untracked``: also the
-    untracked files git does not ignore, as new files. ``max_bytes`` caps the kept patch.
+    untracked files git does not ignore, as new files, but never MLflow's own stores, virtualenvs or
+    caches (``untracked_code``; ``skip``: absolute paths of the tracking store and artifact root).
+    ``max_bytes`` caps the kept patch.
     """
     deadline = time.monotonic() + max(float(timeout), 0.0)
     try:
-        return _capture(checkout, commit, max_bytes, ExcludeRules([*DEFAULT_EXCLUDES, *exclude]), untracked, deadline)
+        rules = ExcludeRules([*DEFAULT_EXCLUDES, *exclude])
+        return _capture(checkout, commit, max_bytes, rules, untracked, deadline, tuple(skip))
     except Exception as exc:  # a capture must never cost the run
         return Patch(DiffState.FAILED, reason=f"capture failed ({type(exc).__name__})")
 
 
+def commit_exists(checkout: str, commit: str, timeout: float = 10.0) -> bool:
+    """Whether ``commit`` (a full id) is a commit of ``checkout``'s repository: a run that records a
+    commit other than the checkout's HEAD has its changes captured against it only then."""
+    commit = (commit or "").strip().lower()
+    repo = find_repo(os.path.realpath(checkout)) if is_commit(commit, full=True) else None
+    if repo is None:
+        return False
+    out = process.run(
+        process.executable(), ["cat-file", "-e", f"{commit}^{{commit}}"], repo.root, time.monotonic() + timeout
+    )
+    return out is not None and out[0] == 0
+
+
 def _capture(
-    checkout: str, commit: str, max_bytes: int, rules: ExcludeRules, untracked: bool, deadline: float
+    checkout: str, commit: str, max_bytes: int, rules: ExcludeRules, untracked: bool, deadline: float, skip: tuple = ()
 ) -> Patch:
     commit = (commit or "").strip().lower()
     if not is_commit(commit, full=True):
@@ -115,6 +132,7 @@ def _capture(
             return quick
     status = _paths(exe, repo.root, [*_NO_REFRESH, "diff", commit, "--name-status", "-z", "--no-renames"], deadline)
     new = _paths(exe, repo.root, ["ls-files", "--others", "--exclude-standard", "-z"], deadline) if untracked else []
+    new = untracked_code(repo.root, new, skip) if new else new
     if status is None or new is None:
         return _failed(deadline, "git diff", repo.gitdir, commit)
     changed = status[1::2]
@@ -276,6 +294,40 @@ def _patch_paths(data: bytes) -> Optional[list[str]]:
                 return None
             out.append(name)
     return [n.decode("utf-8", "surrogateescape") for n in out]
+
+
+#: Untracked directories that hold MLflow's stores or tool caches, never the run's code.
+NEVER_CAPTURED_DIRS = frozenset({"mlruns", "mlartifacts", "__pycache__", ".ipynb_checkpoints", ".mypy_cache",
+                                 ".pytest_cache", ".ruff_cache", ".tox", ".nox", "node_modules"})  # fmt: skip
+
+
+def untracked_code(root: str, paths: list[str], skip: Iterable[str] = ()) -> list[str]:
+    """The untracked files worth keeping as the run's code: not under ``NEVER_CAPTURED_DIRS``, not in a
+    virtualenv or conda environment (a directory holding ``pyvenv.cfg`` or ``conda-meta``), not the
+    tracking store or artifact root (``skip``, with SQLite's side files), whatever .gitignore says."""
+    skipped = [os.path.realpath(p) for p in skip if p]
+    skipped_files = {f"{p}{s}" for p in skipped for s in ("", "-journal", "-wal", "-shm")}
+    env_dirs: dict[str, bool] = {}
+
+    def environment(rel_dir: str) -> bool:
+        if rel_dir not in env_dirs:
+            full = os.path.join(root, rel_dir)
+            env_dirs[rel_dir] = os.path.isfile(os.path.join(full, "pyvenv.cfg")) or os.path.isdir(
+                os.path.join(full, "conda-meta")
+            )
+        return env_dirs[rel_dir]
+
+    out = []
+    for rel in paths:
+        parts = rel.split("/")
+        dirs = ["/".join(parts[:i]) for i in range(1, len(parts))]
+        if any(part in NEVER_CAPTURED_DIRS for part in parts[:-1]) or any(environment(d) for d in dirs):
+            continue
+        full = os.path.realpath(os.path.join(root, rel))
+        if full in skipped_files or any(full.startswith(p + os.sep) for p in skipped):
+            continue
+        out.append(rel)
+    return out
 
 
 def _failed(deadline: float, what: str, gitdir: str, commit: str) -> Patch:
