@@ -127,6 +127,17 @@ class LineageRegistryStore(StoreWrapper):
             emit_new_version(mv, self._tracking_uri, self._store_uri, self._server)
         return mv
 
+    def copy_model_version(self, src_mv, dst_name):
+        """A copy is a new version, judged as every other one (strict mode included) by this wrapper's
+        ``create_model_version``: MLflow's generic copy calls its store's own create, past the wrapper,
+        while through a server the copy reaches the server's wrapper as a create call."""
+        from mlflow.store.model_registry.abstract_store import AbstractStore
+
+        generic = getattr(type(self._inner), "copy_model_version", None) is AbstractStore.copy_model_version
+        if config.disabled() or not generic:
+            return self._inner.copy_model_version(src_mv, dst_name)
+        return AbstractStore.copy_model_version(self, src_mv, dst_name)  # type: ignore[arg-type]
+
     def rename_registered_model(self, name, new_name):
         if config.disabled() or not _is_file_store(self._inner):
             return self._inner.rename_registered_model(name, new_name)

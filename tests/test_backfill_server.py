@@ -439,3 +439,51 @@ def test_writes_failing_for_good_stop_the_job_with_what_was_done_and_the_command
     assert code == 0, out
     want = expected_tags(url, prefix + "m", run, monkeypatch)
     assert all(tags_of(url, prefix + "m", v.version) == want for v in versions)
+
+
+def test_copy_model_version_follows_one_strict_mode_rule_directly_and_through_a_server(tmp_path, monkeypatch):
+    """A copy is judged by the lineage it carries, on SQL directly and through a server alike."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    def sources(uri: str) -> tuple[str, str, str]:
+        with_commit = make_run(uri, GIT_TAGS)
+        good = register(uri, "src_good", with_commit, monkeypatch, plugin=True)
+        bare = register(uri, "src_bare", make_run(uri, {"note": "no git"}), monkeypatch)  # before strict mode
+        return with_commit, good.version, bare.version
+
+    def copies(uri: str, made: tuple[str, str, str], plugin_client: bool) -> tuple[str, str]:
+        with_commit, good, bare = made
+        monkeypatch.setenv("MLFLOW_LINEAGE_REQUIRE", "commit")
+        if not plugin_client:
+            monkeypatch.setenv("MLFLOW_LINEAGE_DISABLE", "true")
+        try:
+            c = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            copy = c.copy_model_version(f"models:/src_good/{good}", "copy_good")
+            with pytest.raises(MlflowException) as refused:
+                c.copy_model_version(f"models:/src_bare/{bare}", "copy_bare")
+        finally:
+            monkeypatch.delenv("MLFLOW_LINEAGE_REQUIRE")
+            monkeypatch.delenv("MLFLOW_LINEAGE_DISABLE", raising=False)
+        assert dict(c.get_model_version("copy_good", copy.version).tags)[T.RUN_ID] == with_commit
+        return str(refused.value), refused.value.error_code
+
+    sql = f"sqlite:///{tmp_path / 'direct.db'}"
+    SqlAlchemyStore(sql, str(tmp_path / "artifacts"))
+    direct = copies(sql, sources(sql), plugin_client=True)
+    server = start_mlflow_server(tmp_path / "gated")
+    try:
+        made = sources(server.url)
+    finally:
+        server.stop()
+    server = start_mlflow_server(tmp_path / "gated", env={"MLFLOW_LINEAGE_REQUIRE": "commit"})  # now gated
+    try:
+        served = copies(server.url, made, plugin_client=False)
+    finally:
+        server.stop()
+    assert direct[1] == served[1]  # MLflow's copy wraps the refusal the same way on both paths
+    for message, _ in (direct, served):
+        assert "refusing to register a version of model 'copy_bare' because its source run records no git commit" in (
+            message
+        ), message
