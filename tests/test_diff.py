@@ -318,3 +318,24 @@ def test_without_repo_the_recorded_repository_is_cloned_and_secrets_left_out_are
     assert d.code.b.reason.endswith("what is not in its patch is not compared")
     out = cli(a, b)
     assert out.exit_code == 0 and "! B is not exact: 1 changed file left out as likely secrets" in out.output
+
+
+def test_mlflow_own_diff_tag_on_a_logged_model_is_folded_in(repos, sqlite_uri, tmp_path, monkeypatch):
+    import subprocess
+
+    from mlflow_lineage_plugin import tags as T
+
+    repo = repos.make("project", files={"train.py": "print(1)\n"})
+    commit = git(repo, "rev-parse", "HEAD")
+    (repo / "train.py").write_text("print(2)\n")
+    text = subprocess.run(["git", "diff"], cwd=repo, capture_output=True, text=True, check=True).stdout
+    monkeypatch.setenv("MLFLOW_LINEAGE_DISABLE", "true")  # only MLflow's own tags, as its git versioning writes
+    own = {T.MLFLOW_GIT_COMMIT: commit, T.MLFLOW_GIT_REPO_URL: str(repo)}
+    clean = mlflow.initialize_logged_model(name="m", tags={**own, T.MLFLOW_GIT_DIRTY: "false"})
+    dirty = mlflow.initialize_logged_model(name="m", tags={**own, T.MLFLOW_GIT_DIRTY: "true", T.MLFLOW_GIT_DIFF: text})
+    monkeypatch.delenv("MLFLOW_LINEAGE_DISABLE")
+    d = diff(f"models:/{clean.model_id}", f"models:/{dirty.model_id}")
+    assert d.code.known == "exact" and d.code.b.patch_files == ("train.py",)
+    assert [(f.path, f.added, f.deleted) for f in d.code.files] == [("train.py", 1, 1)]
+    assert d.section("params").known == "unknown"  # logged outside any run
+    assert "A has no run, so its parameters and metrics are unknown" in d.section("params").why[0]

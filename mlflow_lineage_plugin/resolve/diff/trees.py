@@ -35,7 +35,7 @@ class _Plan:
 
 
 def code_section(a: Loaded, b: Loaded, *, repo: Optional[str] = None, patch: bool = False) -> CodeSection:
-    pa, pb = _plan(a, "A"), _plan(b, "B")
+    pa, pb = _plan(a), _plan(b)
     sa, sb = pa.side, pb.side
     missing = [f"{n}: {s.reason}" for n, s in (("A", sa), ("B", sb)) if not s.commit]
     if missing:
@@ -84,7 +84,7 @@ def _scratch_root() -> Optional[str]:
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
 
-def _plan(side: Loaded, name: str) -> _Plan:
+def _plan(side: Loaded) -> _Plan:
     """The side's commit and patch from the tags that name its code (``checkout``'s reading of them),
     with the kept patch downloaded and verified."""
     from mlflow_lineage_plugin.checkout import _STATE_REASONS, kept_patch_gap
