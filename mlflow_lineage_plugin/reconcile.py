@@ -161,7 +161,7 @@ def reconcile(tags: Mapping[str, str], fresh: Fresh) -> dict[str, str]:
         T.MLFLOW_GIT_REPO_URL_LEGACY: repo,
         T.MLFLOW_GIT_DIRTY: dirty,
         T.GIT_PATH: path,
-        T.SOURCE_URL: caller.get(T.SOURCE_URL) or source_web_url(repo, commit, path),
+        T.SOURCE_URL: caller.get(T.SOURCE_URL) or (None if git.entry_untracked else source_web_url(repo, commit, path)),
     }
     for key in REPO_URL_KEYS:
         if key in caller:

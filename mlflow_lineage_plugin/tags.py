@@ -176,6 +176,7 @@ class GitRef:
     path: Optional[str] = None
     source_url: Optional[str] = None
     diff: Optional[GitDiff] = None
+    entry_untracked: bool = False  # the entry file is not in the commit (a new, untracked script)
 
     def is_empty(self) -> bool:
         return not any((self.commit, self.branch, self.repo_url, self.path))

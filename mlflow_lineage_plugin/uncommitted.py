@@ -100,7 +100,8 @@ def prepare_run(
 
             if not commit_exists(checkout or "", git.commit, _timeout(settings().timeout, deadline)):
                 return git, T.diff_tags(T.GitDiff(T.GIT_DIFF_OTHER_COMMIT))
-        tags, dirty = _prepare(git.commit, checkout, databricks, deadline)
+        entry = (git.path,) if git.entry_untracked and git.path else ()
+        tags, dirty = _prepare(git.commit, checkout, databricks, deadline, entry)
     except Exception as exc:  # a bug of ours must never cost the run its other tags
         _warnings(f"mlflow-lineage: uncommitted changes not kept ({type(exc).__name__})")
         return git, T.diff_tags(T.GitDiff(T.GIT_DIFF_FAILED))
@@ -114,9 +115,10 @@ def _timeout(seconds: float, deadline: Optional[float]) -> float:
 
 
 def _prepare(
-    commit: str, checkout: Optional[str], databricks: bool, deadline: Optional[float]
+    commit: str, checkout: Optional[str], databricks: bool, deadline: Optional[float], entry: tuple[str, ...] = ()
 ) -> tuple[dict[str, str], Optional[bool]]:
-    """The diff tags, and whether the working tree differs from ``commit`` (None: not measured)."""
+    """The diff tags, and whether the working tree differs from ``commit`` (None: not measured).
+    ``entry``: an untracked entry script, kept as a new file whatever the untracked setting says."""
     if not checkout:
         return (T.diff_tags(T.GitDiff(T.GIT_DIFF_UNAVAILABLE)) if databricks else {}), None
     s = settings()
@@ -132,6 +134,7 @@ def _prepare(
         untracked=s.untracked,
         timeout=_timeout(s.timeout, deadline),
         skip=_store_paths() if s.untracked else (),
+        include=entry,
     )
     if p.state is DiffState.CAPTURED and not p.patch:
         return {}, False  # nothing differs from the commit after all (a dirty index, an unknown state)

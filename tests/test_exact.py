@@ -286,3 +286,20 @@ def test_untracked_opt_in_keeps_new_files_and_never_the_store(repos, provider_fo
     assert tree_id(tmp_path / "rebuilt") == expected
     assert os.access(tmp_path / "rebuilt" / "tool.sh", os.X_OK)
     assert not (tmp_path / "rebuilt" / ".venv").exists() and not (tmp_path / "rebuilt" / "mlflow.db").exists()
+
+
+# --- item 3: an untracked entry script ------------------------------------------------------------
+
+
+def test_untracked_entry_script_is_not_at_the_commit(repos, provider_for, sqlite_uri, tmp_path):
+    repo = repos.make("project", files={"lib.py": "X = 1\n"}, remote="https://github.com/me/project.git")
+    (repo / "new_train.py").write_text("print('not committed yet')\n")
+    expected = tree_id(repo, with_untracked=True)
+    provider_for(repo / "new_train.py")
+    run_id = start_run()
+    tags = mlflow.get_run(run_id).data.tags
+    assert tags[T.MLFLOW_GIT_DIRTY] == "true" and T.SOURCE_URL not in tags
+    assert tags[T.GIT_DIFF] == "captured"
+    restored = rebuilt(run_id, repo, tmp_path)
+    assert restored.exact, restored.reason
+    assert tree_id(tmp_path / "rebuilt") == expected

@@ -63,6 +63,17 @@ def belongs(
     return answer
 
 
+def entry_tracked(repo: Repo, index: Optional[Index], rel: str) -> Optional[bool]:
+    """Whether the entry file itself is in the index (a script run before its first commit is not: it
+    is no part of the commit). None: not known without a git process."""
+    if index is None or not rel:
+        return None
+    if index.paths is not None:
+        return contains(index.paths, rel)
+    scanned = scan_index(repo, index, rel, False, rel.rpartition("/")[0])
+    return scanned[0] if scanned is not None else None
+
+
 def _ignore_rules_key(repo: Repo, rel: str, branch: Optional[str]) -> tuple:
     """The state of every file git reads to decide whether ``rel`` is ignored (config files with
     their includes, exclude files, ``.gitignore`` files on the way), so an untracked entry file (a

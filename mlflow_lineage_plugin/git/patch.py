@@ -81,6 +81,7 @@ def capture_patch(
     untracked: bool = False,
     timeout: float = 10.0,
     skip: Iterable[str] = (),
+    include: Iterable[str] = (),
 ) -> Patch:
     """The changes of ``checkout``'s working tree relative to ``commit``; never raises.
 
@@ -92,7 +93,7 @@ def capture_patch(
     deadline = time.monotonic() + max(float(timeout), 0.0)
     try:
         rules = ExcludeRules([*DEFAULT_EXCLUDES, *exclude])
-        return _capture(checkout, commit, max_bytes, rules, untracked, deadline, tuple(skip))
+        return _capture(checkout, commit, max_bytes, rules, untracked, deadline, tuple(skip), tuple(include))
     except Exception as exc:  # a capture must never cost the run
         return Patch(DiffState.FAILED, reason=f"capture failed ({type(exc).__name__})")
 
@@ -111,7 +112,14 @@ def commit_exists(checkout: str, commit: str, timeout: float = 10.0) -> bool:
 
 
 def _capture(
-    checkout: str, commit: str, max_bytes: int, rules: ExcludeRules, untracked: bool, deadline: float, skip: tuple = ()
+    checkout: str,
+    commit: str,
+    max_bytes: int,
+    rules: ExcludeRules,
+    untracked: bool,
+    deadline: float,
+    skip: tuple = (),
+    include: tuple = (),
 ) -> Patch:
     commit = (commit or "").strip().lower()
     if not is_commit(commit, full=True):
@@ -126,13 +134,15 @@ def _capture(
         )
     if deadline - time.monotonic() < MIN_SECONDS:  # the run's git time is spent: no stall to remember
         return Patch(DiffState.FAILED, reason="no time was left of the run's deadline for git work")
-    if not untracked:
+    if not untracked and not include:
         quick = _one_pass(exe, repo.root, commit, max_bytes, rules, deadline)
         if quick is not None:
             return quick
     status = _paths(exe, repo.root, [*_NO_REFRESH, "diff", commit, "--name-status", "-z", "--no-renames"], deadline)
     new = _paths(exe, repo.root, ["ls-files", "--others", "--exclude-standard", "-z"], deadline) if untracked else []
     new = untracked_code(repo.root, new, skip) if new else new
+    if new is not None and include:  # an untracked entry script: the run's own code
+        new = [*new, *(p for p in include if p not in new)]
     if status is None or new is None:
         return _failed(deadline, "git diff", repo.gitdir, commit)
     changed = status[1::2]

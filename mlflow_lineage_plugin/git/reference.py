@@ -8,7 +8,7 @@ from typing import Optional
 
 from mlflow_lineage_plugin import config, urls
 from mlflow_lineage_plugin.git import process
-from mlflow_lineage_plugin.git.belongs import belongs
+from mlflow_lineage_plugin.git.belongs import belongs, entry_tracked
 from mlflow_lineage_plugin.git.dirty import DirtyCheck
 from mlflow_lineage_plugin.git.index import read_index
 from mlflow_lineage_plugin.git.notice import warn_once
@@ -69,11 +69,14 @@ def _read(entry_path: str, timeout: float) -> Optional[GitRef]:
         dirty_job.cancel()
     repo_url = urls.normalize_remote(absolute_local_remote(remote, repo.root)) if remote else None
     path = rel or None
+    # An entry file not in the index is no part of the commit: the run is not clean, and has no link.
+    untracked = not is_dir and bool(rel) and entry_tracked(repo, index, rel) is False
     return GitRef(
         commit=commit,
         branch=branch,
         repo_url=repo_url,
-        dirty=dirty if commit else None,
+        dirty=(True if untracked else dirty) if commit else None,
         path=path,
-        source_url=urls.source_web_url(repo_url, commit, path),
+        source_url=None if untracked else urls.source_web_url(repo_url, commit, path),
+        entry_untracked=untracked,
     )
