@@ -12,12 +12,14 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 
 import click
 
 from mlflow_lineage_plugin import __version__
+from mlflow_lineage_plugin.urls import redact_text
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -27,8 +29,36 @@ EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mlflow-lineage")
-def main() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Print the traceback of an error and the plugin's DEBUG log [MLFLOW_LINEAGE_DEBUG].",
+)
+def main(verbose: bool) -> None:
     """Lineage of MLflow models: from a model version to the run, workspace and git commit."""
+    if not _verbose():
+        return
+    logger = logging.getLogger("mlflow_lineage_plugin")
+    level = logger.level
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    click.get_current_context().call_on_close(restore)
+
+
+def _verbose() -> bool:
+    """``-v`` on the command line or ``MLFLOW_LINEAGE_DEBUG``: a bug report then carries the traceback."""
+    from mlflow_lineage_plugin import config
+
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("verbose")) or config.switch(config.DEBUG)
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
@@ -54,6 +84,8 @@ def _guard(fn: Callable) -> Callable:
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as exc:  # the promise is one line, whatever broke
+            if _verbose():
+                click.echo(redact_text(traceback.format_exc()).rstrip(), err=True)
             _fail(unsupported_scheme(exc) or f"{type(exc).__name__}: {describe_error(exc)}")
 
     return wrapper

@@ -10,12 +10,16 @@ variable may be a secret).
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 
 from mlflow_lineage_plugin.commit_hash import RULE as COMMIT_RULE
 from mlflow_lineage_plugin.commit_hash import is_commit
+from mlflow_lineage_plugin.errors import ResolveError
+from mlflow_lineage_plugin.workspace import canonical
 
 ENV_PREFIX = "MLFLOW_LINEAGE_"
 
@@ -42,11 +46,13 @@ DIFF_UNTRACKED = "MLFLOW_LINEAGE_DIFF_UNTRACKED"  # "true": also untracked files
 DIFF_TIMEOUT = "MLFLOW_LINEAGE_DIFF_TIMEOUT"  # seconds for the capture, and again for the upload
 OPENLINEAGE = "MLFLOW_LINEAGE_OPENLINEAGE"  # "true": each new model version sends its run's OpenLineage event
 WATCH_LIMIT = "MLFLOW_LINEAGE_WATCH_LIMIT"  # directories a long-lived process may watch per checkout; 0: off
+DEBUG = "MLFLOW_LINEAGE_DEBUG"  # "true": the CLI prints tracebacks (as ``mlflow-lineage -v``)
 
 ALL_SETTINGS = (
     DISABLE, GIT_COMMIT, GIT_BRANCH, GIT_REPO_URL, GIT_PATH, GIT_DIRTY, GIT_TIMEOUT, DIRTY_TIMEOUT,
     DATABRICKS_TIMEOUT, REGISTRY_TIMEOUT, WORKSPACE_URI, REQUIRE, WORKSPACES, CONFIG_FILE, RESOLVE_TIMEOUT,
     DESCRIPTION, DIFF, DIFF_MAX_BYTES, DIFF_EXCLUDE, DIFF_UNTRACKED, DIFF_TIMEOUT, OPENLINEAGE, WATCH_LIMIT,
+    DEBUG,
 )  # fmt: skip
 
 # The time limits' defaults, next to their names so each is stated once.
@@ -58,8 +64,18 @@ DEFAULT_SECONDS = {
 # The counts' defaults. 10,000 directories: a 50,000-file checkout at 5 files per directory.
 DEFAULT_COUNTS = {WATCH_LIMIT: 10_000}
 
+# A patch larger than this is not stored at all (``DIFF_MAX_BYTES``).
+DEFAULT_DIFF_MAX_BYTES = 1024 * 1024
+
 # The on/off switches and the state each is in when unset (or set to something that is no switch).
-SWITCH_DEFAULTS = {DISABLE: False, DESCRIPTION: True, DIFF: True, DIFF_UNTRACKED: False, OPENLINEAGE: False}
+SWITCH_DEFAULTS = {
+    DISABLE: False,
+    DESCRIPTION: True,
+    DIFF: True,
+    DIFF_UNTRACKED: False,
+    OPENLINEAGE: False,
+    DEBUG: False,
+}
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -291,16 +307,13 @@ def setting_problem(name: str, value: str) -> Optional[str]:
         if not ok:
             return f"{name} is not a positive number of seconds; the default {DEFAULT_SECONDS[name]:g} is used"
     if name == DIFF_MAX_BYTES and parse_size(value) is None:
-        from mlflow_lineage_plugin.git.patch import DEFAULT_MAX_BYTES
-
         return (
             f"{name} is not a size (bytes, or a number with a unit: 512KiB, 1MB, 2MiB); "
-            f"the default {DEFAULT_MAX_BYTES} is used"
+            f"the default {DEFAULT_DIFF_MAX_BYTES} is used"
         )
     if name in DEFAULT_COUNTS and not (value.isdigit() and value.isascii()):
         return f"{name} is not a whole number >= 0; the default {DEFAULT_COUNTS[name]} is used"
     if name in (WORKSPACES, CONFIG_FILE):
-        from mlflow_lineage_plugin.resolve.endpoints import load_mapping_file, parse_mapping_env
         from mlflow_lineage_plugin.urls import redact_text
 
         try:
@@ -308,3 +321,62 @@ def setting_problem(name: str, value: str) -> Optional[str]:
         except Exception as exc:  # the resolver's own one-line mapping errors, which quote no value
             return redact_text(str(exc).strip().splitlines()[0])
     return None
+
+
+# --- the resolver's workspace mapping (read by the resolver, validated by ``problems``) ---------------
+
+_SCHEME_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:|^databricks$")
+
+
+class MappingError(ResolveError):
+    """A workspace mapping (``WORKSPACES`` or the file ``CONFIG_FILE`` names) that does not parse."""
+
+
+def parse_mapping_env(value: Optional[str]) -> dict[str, str]:
+    """``"uri=tracking_uri;uri2=tracking_uri2"``; a workspace URI may itself hold ``=`` (``?o=42``),
+    so each entry splits at the first ``=`` whose right side starts like a URI."""
+    out: dict[str, str] = {}
+    entries = [e.strip() for e in (value or "").split(";") if e.strip()]
+    for number, entry in enumerate(entries, 1):
+        split_at = None
+        for i, ch in enumerate(entry):
+            if ch == "=" and i > 0 and _SCHEME_START.match(entry[i + 1 :].strip()):
+                split_at = i
+                break
+        if split_at is None:
+            where = f"entry {number} of {len(entries)}" if len(entries) > 1 else "its value"
+            raise MappingError(f"{WORKSPACES}: {where} is not 'workspace_uri=tracking_uri'")
+        out[canonical(entry[:split_at].strip())] = entry[split_at + 1 :].strip()
+    return out
+
+
+def load_mapping_file(path: str) -> dict[str, str]:
+    """JSON or TOML: ``{"workspaces": {"<workspace uri>": "<tracking uri>"}}`` (or the inner table)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise MappingError(f"{CONFIG_FILE}: the file it names does not exist")
+    text = p.read_text(encoding="utf-8")
+    try:
+        data = _load_toml(text) if p.suffix.lower() == ".toml" else json.loads(text)
+    except MappingError:
+        raise
+    except Exception as exc:
+        why = str(exc).splitlines()[0]
+        raise MappingError(f"{CONFIG_FILE}: cannot parse the file it names: {why}") from None
+    if not isinstance(data, dict):
+        raise MappingError(f"{CONFIG_FILE}: the file it names must hold a table of workspace URIs")
+    table = data.get("workspaces", data)
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise MappingError(f"{CONFIG_FILE}: 'workspaces' in the file it names must map URIs to tracking URIs")
+    return {canonical(k): v.strip() for k, v in table.items()}
+
+
+def _load_toml(text: str) -> Any:
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise MappingError(f"{CONFIG_FILE}: TOML needs Python 3.11+ or 'tomli'; use JSON") from None
+    return tomllib.loads(text)

@@ -24,6 +24,7 @@ from typing import Optional
 
 from mlflow_lineage_plugin import config, reconcile, uncommitted
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.errors import debug_traceback
 from mlflow_lineage_plugin.tags import GitRef, Workspace, run_tags
 from mlflow_lineage_plugin.warn_once import WarnOnce
 
@@ -70,6 +71,7 @@ class _Provider:
             found = collect(self._entry_file)
         except Exception as e:  # a bug here must never cost the user's run
             _warn_once(f"lineage tags not recorded ({type(e).__name__})")
+            debug_traceback(_logger, "lineage tags not recorded")
             return {}
         if found.problems:
             _warn_once("; ".join(found.problems))
@@ -90,6 +92,7 @@ class _Provider:
             ours.update(diff)
         except Exception as e:
             _warn_once(f"lineage tags not recorded ({type(e).__name__})")
+            debug_traceback(_logger, "lineage tags not recorded")
             return {}
         # For the tracking-store wrapper, which sees the final tags of the run this answer is for.
         reconcile.leave(
@@ -213,6 +216,7 @@ def _step(out: Collected, what: str, fn, *args):
         return fn(*args)
     except Exception as e:
         out.problems.append(f"{what} not recorded ({type(e).__name__})")
+        debug_traceback(_logger, f"{what} not recorded")
         return None
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Optional
 
 from mlflow_lineage_plugin import config
-from mlflow_lineage_plugin.errors import error_line
+from mlflow_lineage_plugin.errors import debug_traceback, error_line
 from mlflow_lineage_plugin.markdown import version_description
 
 _logger = logging.getLogger(__name__)
@@ -40,4 +40,5 @@ def for_new_version(
         _logger.warning(
             "mlflow-lineage: new model version registered without a lineage description: %s", error_line(exc)
         )
+        debug_traceback(_logger, "no lineage description")
         return given

@@ -9,7 +9,9 @@ made first could split a URL so that its userinfo no longer looks like one.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
+import traceback
 from typing import Optional
 
 from mlflow_lineage_plugin.urls import redact, redact_text
@@ -23,6 +25,22 @@ _UNSUPPORTED_URI = re.compile(r"unsupported URI '([^']*)'")
 
 class ResolveError(Exception):
     """The target itself cannot be resolved (exit code 2): unknown model, refused credentials..."""
+
+
+def debug_traceback(logger: logging.Logger, what: str, exc: Optional[BaseException] = None) -> None:
+    """The traceback of ``exc`` (default: the one being handled) at DEBUG, beside a guard's one warning.
+
+    The warning stays one line; this is what a bug report needs, for whoever turns DEBUG on
+    (``mlflow-lineage -v``, ``MLFLOW_LINEAGE_DEBUG``). URL credentials are removed as in every other text.
+    """
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    text = (
+        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        if exc is not None
+        else traceback.format_exc()
+    )
+    logger.debug("mlflow-lineage: %s; traceback:\n%s", what, redact_text(text).rstrip())
 
 
 def message_line(exc: BaseException, secret: Optional[str] = None, limit: int = 300) -> str:

@@ -1,5 +1,5 @@
-"""The one Markdown renderer: a model version's lineage as one short line of links, and the resolver's
-Markdown output built from the same line.
+"""The one Markdown line of a model version: its lineage as short links, also used by the resolver's
+Markdown output (``resolve/render.py``).
 
 A model version's description is where people read a version (the MLflow UI and Unity Catalog's
 Catalog Explorer render it as Markdown, links included), so the line that goes there and the line
@@ -11,18 +11,14 @@ user set by hand wins over the plugin's own and may hold anything.
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Optional
 from urllib.parse import quote, urlsplit
 
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.urls import normalize_remote, redact, source_web_url
 from mlflow_lineage_plugin.workspace import parse_workspace_uri
-
-if TYPE_CHECKING:
-    from mlflow_lineage_plugin.resolve.graph import Lineage
 
 # Unity Catalog documents 1,000 characters for a version tag value and no limit we could find for a
 # version comment: the description keeps to the smaller, known one. MLflow's SQL stores hold 5,000.
@@ -283,70 +279,3 @@ def version_description(
 
 
 # --- from a resolved lineage graph ------------------------------------------------------------------------
-
-
-def _children(lineage: Lineage) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for e in lineage.edges:
-        out.setdefault(e.source, []).append(e.target)
-    return out
-
-
-def summary_from_lineage(
-    lineage: Lineage, version_id: str, children: Optional[Mapping[str, list[str]]] = None
-) -> Summary:
-    """The same facts read from the resolver's graph: the first node of each kind reachable from one
-    version node (never through another version)."""
-    from mlflow_lineage_plugin.resolve import graph as G
-
-    children = _children(lineage) if children is None else children
-    found: dict[str, Any] = {}
-    seen, queue = {version_id}, deque([version_id])
-    while queue:
-        for target in children.get(queue.popleft(), ()):
-            node = lineage.nodes.get(target)
-            if node is None or target in seen or node.kind in (G.MODEL_VERSION, G.REGISTERED_MODEL):
-                continue
-            seen.add(target)
-            found.setdefault(node.kind, node)
-            queue.append(target)
-    run, script, nb, commit, repo = (found.get(k) for k in (G.RUN, G.ENTRY_SCRIPT, G.NOTEBOOK, G.GIT_COMMIT,
-                                                           G.REPOSITORY))  # fmt: skip
-    lm = found.get(G.LOGGED_MODEL)
-    ra = run.attrs if run else {}
-    ca = commit.attrs if commit else {}
-    return Summary(
-        run_id=ra.get("run_id"), run_name=_run_name(run), run_url=run.url if run else None,
-        model_id=lm.attrs.get("model_id") if lm else lineage.nodes[version_id].attrs.get("model_id"),
-        workspace_uri=run.workspace_uri if run else None,
-        path=script.attrs.get("path") if script else None, source_url=script.url if script else None,
-        notebook_path=nb.attrs.get("path") if nb else None, notebook_url=nb.url if nb else None,
-        commit=ca.get("commit"), branch=ca.get("branch"),
-        repo_url=(repo.attrs.get("url") if repo else None) or ca.get("repo_url"), dirty=ca.get("dirty"),
-    )  # fmt: skip
-
-
-def _run_name(run) -> Optional[str]:
-    if run is None:
-        return None
-    label = run.label[4:] if run.label.startswith("run ") else run.label
-    return None if label.endswith("(not read)") or label == run.attrs.get("run_id") else label
-
-
-def lineage_markdown(lineage: Lineage, mermaid: str) -> str:
-    """The resolver's Markdown: one line per model version, the graph as a Mermaid block (GitHub,
-    Databricks and Jupyter draw it), then the findings."""
-    from mlflow_lineage_plugin.resolve import graph as G
-
-    out = [f"**Lineage of {code(lineage.target)}**", ""]
-    children = _children(lineage)
-    for node in lineage.of_kind(G.MODEL_VERSION):
-        line = summary_line(summary_from_lineage(lineage, node.id, children))
-        out.append(f"- {link(text(node.label), node.url)}" + (f": {line}" if line else ""))
-    out += ["", "```mermaid", mermaid.rstrip(), "```", ""]
-    for f in lineage.sorted_findings():
-        req = f" {code(f.requirement)}" if f.requirement else ""
-        out.append(f"- **{f.severity}**{req}: {text(f.message)}")
-    if not lineage.findings:
-        out.append("No findings: lineage is complete.")
-    return "\n".join(out) + "\n"

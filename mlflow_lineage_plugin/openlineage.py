@@ -34,7 +34,7 @@ from typing import Any, Callable, Optional
 from mlflow_lineage_plugin import __version__, config
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.datasets import DatasetRef, run_datasets
-from mlflow_lineage_plugin.errors import error_line
+from mlflow_lineage_plugin.errors import debug_traceback, error_line
 from mlflow_lineage_plugin.urls import normalize_remote, redact, source_web_url
 from mlflow_lineage_plugin.warn_once import WarnOnce
 from mlflow_lineage_plugin.workspace import is_databricks_uri, oss_workspace_uri, run_page_url
@@ -588,6 +588,7 @@ class _Worker:
                 job()
             except Exception as exc:  # a bug of ours must not end the loop
                 _warn(f"mlflow-lineage: OpenLineage event not sent: {error_line(exc)}", key="openlineage-bug")
+                debug_traceback(_logger, "OpenLineage event not sent")
             finally:
                 self._q.task_done()
 
@@ -626,9 +627,9 @@ def emit_new_version(mv: Any, tracking_uri: Optional[str], registry_uri: Optiona
         if not run_id:
             return
         if server:
-            from mlflow_lineage_plugin.registry import _request_workspace_uri
+            from mlflow_lineage_plugin.tracking_workspace import request_workspace_uri
 
-            reg_ns = config.get(config.WORKSPACE_URI) or _request_workspace_uri() or registry_namespace(registry_uri)
+            reg_ns = config.get(config.WORKSPACE_URI) or request_workspace_uri() or registry_namespace(registry_uri)
         else:
             reg_ns = registry_namespace(registry_uri)
             if tracking_uri is None:
@@ -645,6 +646,7 @@ def emit_new_version(mv: Any, tracking_uri: Optional[str], registry_uri: Optiona
         _worker.submit(job)
     except Exception as exc:
         _warn(f"mlflow-lineage: OpenLineage event not queued: {error_line(exc)}", key="openlineage-queue")
+        debug_traceback(_logger, "OpenLineage event not queued")
 
 
 def _tags(mv: Any) -> dict[str, str]:
@@ -688,6 +690,7 @@ def _send_version(
             f"could not be read: {error_line(exc)}",
             key="openlineage-read",
         )
+        debug_traceback(_logger, "OpenLineage event's run not read")
         return
     fallback = ws or (oss_workspace_uri(tracking_uri) if tracking_uri and not is_databricks_uri(tracking_uri)
                       else None)  # fmt: skip
@@ -716,3 +719,4 @@ def _send_version(
             f"{_RETRY_TRANSPORT_AFTER:g} s",
             key="openlineage-send",
         )
+        debug_traceback(_logger, "OpenLineage event not sent")

@@ -30,9 +30,9 @@ from mlflow_lineage_plugin import source as S
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin import workspace as W
 from mlflow_lineage_plugin.bounded import run_bounded
-from mlflow_lineage_plugin.errors import error_line
+from mlflow_lineage_plugin.errors import debug_traceback, error_line
 from mlflow_lineage_plugin.stores import StoreWrapper
-from mlflow_lineage_plugin.tracking_workspace import active_workspace_name
+from mlflow_lineage_plugin.tracking_workspace import active_workspace_name, request_workspace_uri
 
 _logger = logging.getLogger(__name__)
 
@@ -115,6 +115,7 @@ class LineageRegistryStore(StoreWrapper):
                 _logger.warning(
                     "mlflow-lineage: new version of model '%s' registered without lineage: %s", name, error_line(exc)
                 )
+                debug_traceback(_logger, "new model version registered without lineage")
         kwargs = {}
         if "local_model_path" in self._inner_params:
             kwargs["local_model_path"] = local_model_path
@@ -242,7 +243,7 @@ class LineageRegistryStore(StoreWrapper):
 
     def _fallback_workspace_uri(self) -> Optional[str]:
         if self._server:
-            return config.get(config.WORKSPACE_URI) or _request_workspace_uri()
+            return config.get(config.WORKSPACE_URI) or request_workspace_uri()
         with self._lock:
             if self._workspace_uri is not None:
                 return self._workspace_uri
@@ -436,26 +437,6 @@ def _workspace_uri_of(tracking_uri: Optional[str]) -> Optional[str]:
 
     ws = workspace_for_tracking_uri(tracking_uri)
     return ws.uri if ws else None
-
-
-def _request_workspace_uri() -> Optional[str]:
-    """Inside ``mlflow server``: the URL the client reached this server at (its Host header).
-
-    A server does not know its public URL; the request does, as the client saw it. Operators behind
-    a proxy set ``MLFLOW_LINEAGE_WORKSPACE_URI`` instead.
-    """
-    flask = sys.modules.get("flask")
-    if flask is None:
-        return None
-    try:
-        if not flask.has_request_context():
-            return None
-        host_url = flask.request.host_url.rstrip("/") + (os.environ.get("_MLFLOW_STATIC_PREFIX") or "")
-    except Exception:
-        return None
-    from mlflow_lineage_plugin.workspace import oss_workspace_uri
-
-    return oss_workspace_uri(host_url, active_workspace_name())
 
 
 # --- builders ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import sys
 from typing import Any, Callable, Optional
 
 from mlflow_lineage_plugin import config, reconcile, uncommitted
-from mlflow_lineage_plugin.errors import error_line
+from mlflow_lineage_plugin.errors import debug_traceback, error_line
 from mlflow_lineage_plugin.stores import INNER_DEFAULT, StoreWrapper
 
 _logger = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ class LineageTrackingStore(StoreWrapper):
             _logger.warning(
                 "mlflow-lineage: new %s created with its tags as merged, not reconciled: %s", what, error_line(exc)
             )
+            debug_traceback(_logger, f"new {what}'s tags not reconciled")
             return tags, None
 
 

@@ -7,6 +7,8 @@ nor the Databricks look-ups.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Optional
 
 from mlflow_lineage_plugin.tags import Workspace
@@ -56,3 +58,21 @@ def workspace_for_tracking_uri(tracking_uri: Optional[str] = None) -> Optional[W
     name = active_workspace_name()
     uri = oss_workspace_uri(tracking_uri, name)
     return Workspace(uri=uri, host=base_url(uri), name=name)
+
+
+def request_workspace_uri() -> Optional[str]:
+    """Inside ``mlflow server``: the URL the client reached this server at (its Host header).
+
+    A server does not know its public URL; the request does, as the client saw it. Operators behind
+    a proxy set ``MLFLOW_LINEAGE_WORKSPACE_URI`` instead.
+    """
+    flask = sys.modules.get("flask")
+    if flask is None:
+        return None
+    try:
+        if not flask.has_request_context():
+            return None
+        host_url = flask.request.host_url.rstrip("/") + (os.environ.get("_MLFLOW_STATIC_PREFIX") or "")
+    except Exception:
+        return None
+    return oss_workspace_uri(host_url, active_workspace_name())

@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin import tags as T
-from mlflow_lineage_plugin.errors import error_line
+from mlflow_lineage_plugin.errors import debug_traceback, error_line
 from mlflow_lineage_plugin.warn_once import WarnOnce
 
 _logger = logging.getLogger("mlflow_lineage_plugin")
@@ -104,6 +104,7 @@ def prepare_run(
         tags, dirty = _prepare(git.commit, checkout, databricks, deadline, entry)
     except Exception as exc:  # a bug of ours must never cost the run its other tags
         _warnings(f"mlflow-lineage: uncommitted changes not kept ({type(exc).__name__})")
+        debug_traceback(_logger, "uncommitted changes not kept")
         return git, T.diff_tags(T.GitDiff(T.GIT_DIFF_FAILED))
     if dirty is False and git.dirty is not False:  # the working tree is the commit's, whatever the index says
         return replace(git, dirty=False), tags

@@ -43,6 +43,7 @@ _SWITCHES = {
     config.DIFF: "on",
     config.DIFF_UNTRACKED: "off",
     config.OPENLINEAGE: "off",
+    config.DEBUG: "off",
 }
 
 

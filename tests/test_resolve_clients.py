@@ -16,15 +16,10 @@ from fixtures.databricks_server import (
     write_databrickscfg,
 )
 
+from mlflow_lineage_plugin.config import MappingError, load_mapping_file, parse_mapping_env
 from mlflow_lineage_plugin.resolve import graph as G
 from mlflow_lineage_plugin.resolve import resolve
-from mlflow_lineage_plugin.resolve.endpoints import (
-    Clients,
-    MappingError,
-    load_mapping_file,
-    parse_mapping_env,
-    resolve_endpoint,
-)
+from mlflow_lineage_plugin.resolve.endpoints import Clients, resolve_endpoint
 from mlflow_lineage_plugin.workspace import canonical
 
 

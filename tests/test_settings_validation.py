@@ -40,7 +40,7 @@ def test_valid_settings_have_no_problems(monkeypatch, tmp_path):
         config.REQUIRE: "commit, clean,reachable,EXACT", config.WORKSPACES: "https://a.example=http://127.0.0.1:5000",
         config.CONFIG_FILE: str(mapping), config.RESOLVE_TIMEOUT: "30", config.DESCRIPTION: "off", config.DIFF: "yes",
         config.DIFF_MAX_BYTES: "512KiB", config.DIFF_EXCLUDE: "*.pem, secrets/", config.DIFF_UNTRACKED: "1",
-        config.DIFF_TIMEOUT: "2.5", config.OPENLINEAGE: "FALSE", config.WATCH_LIMIT: "0",
+        config.DIFF_TIMEOUT: "2.5", config.OPENLINEAGE: "FALSE", config.WATCH_LIMIT: "0", config.DEBUG: "on",
     }  # fmt: skip
     assert set(good) == set(config.ALL_SETTINGS), "every setting has a valid example here"
     for k, v in good.items():

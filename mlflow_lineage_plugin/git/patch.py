@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -26,13 +27,15 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from mlflow_lineage_plugin.commit_hash import is_commit
+from mlflow_lineage_plugin.config import DEFAULT_DIFF_MAX_BYTES
+from mlflow_lineage_plugin.errors import debug_traceback
 from mlflow_lineage_plugin.git import notebooks, process, stall
 from mlflow_lineage_plugin.git.notebooks import is_notebook
 from mlflow_lineage_plugin.git.refs import find_repo
 from mlflow_lineage_plugin.git.wildmatch import wildmatch_regex
 from mlflow_lineage_plugin.tags import left_out_text
 
-DEFAULT_MAX_BYTES = 1 << 20
+DEFAULT_MAX_BYTES = DEFAULT_DIFF_MAX_BYTES  # stated once, with the setting it is the default of
 MIN_SECONDS = 0.05  # less time than this left: no git process is started
 DEFAULT_EXCLUDES = (
     ".env*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_ed25519*", ".netrc", ".npmrc", ".pypirc",
@@ -95,6 +98,7 @@ def capture_patch(
         rules = ExcludeRules([*DEFAULT_EXCLUDES, *exclude])
         return _capture(checkout, commit, max_bytes, rules, untracked, deadline, tuple(skip), tuple(include))
     except Exception as exc:  # a capture must never cost the run
+        debug_traceback(logging.getLogger("mlflow_lineage_plugin.git"), "capture failed")
         return Patch(DiffState.FAILED, reason=f"capture failed ({type(exc).__name__})")
 
 

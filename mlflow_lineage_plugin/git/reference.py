@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Optional
 
 from mlflow_lineage_plugin import config, urls
+from mlflow_lineage_plugin.errors import debug_traceback
 from mlflow_lineage_plugin.git import process
 from mlflow_lineage_plugin.git.belongs import belongs, entry_tracked
 from mlflow_lineage_plugin.git.dirty import DirtyCheck
@@ -31,6 +33,7 @@ def read_git_ref(entry_path: Optional[str], *, timeout: float = 2.0) -> Optional
         return _read(str(entry_path), max(float(timeout), 0.0))
     except Exception as exc:  # never cost the run: one line, no traceback
         warn_once(f"error:{type(exc).__name__}", f"git reference not read ({type(exc).__name__})")
+        debug_traceback(logging.getLogger("mlflow_lineage_plugin.git"), "git reference not read")
         return None
 
 

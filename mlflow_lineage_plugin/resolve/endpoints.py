@@ -11,9 +11,7 @@ else is "unreachable, because ...", which the walk turns into a finding and keep
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from mlflow_lineage_plugin import config
+from mlflow_lineage_plugin.config import load_mapping_file, parse_mapping_env
 from mlflow_lineage_plugin.databricks import config_path, norm_host, profile_host, profiles_for_host
 from mlflow_lineage_plugin.errors import ResolveError
 from mlflow_lineage_plugin.urls import redact
@@ -32,8 +31,6 @@ from mlflow_lineage_plugin.workspace import (
     oss_workspace_uri,
     parse_workspace_uri,
 )
-
-_SCHEME_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:|^databricks$")
 
 
 @dataclass(frozen=True)
@@ -89,60 +86,6 @@ def bounded(timeout: float) -> Iterator[None]:
 
 
 # --- explicit mapping ---------------------------------------------------------------------------
-
-
-class MappingError(ResolveError):
-    pass
-
-
-def parse_mapping_env(value: Optional[str]) -> dict[str, str]:
-    """``"uri=tracking_uri;uri2=tracking_uri2"``; a workspace URI may itself hold ``=`` (``?o=42``),
-    so each entry splits at the first ``=`` whose right side starts like a URI."""
-    out: dict[str, str] = {}
-    entries = [e.strip() for e in (value or "").split(";") if e.strip()]
-    for number, entry in enumerate(entries, 1):
-        split_at = None
-        for i, ch in enumerate(entry):
-            if ch == "=" and i > 0 and _SCHEME_START.match(entry[i + 1 :].strip()):
-                split_at = i
-                break
-        if split_at is None:
-            where = f"entry {number} of {len(entries)}" if len(entries) > 1 else "its value"
-            raise MappingError(f"{config.WORKSPACES}: {where} is not 'workspace_uri=tracking_uri'")
-        out[canonical(entry[:split_at].strip())] = entry[split_at + 1 :].strip()
-    return out
-
-
-def load_mapping_file(path: str) -> dict[str, str]:
-    """JSON or TOML: ``{"workspaces": {"<workspace uri>": "<tracking uri>"}}`` (or the inner table)."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise MappingError(f"{config.CONFIG_FILE}: the file it names does not exist")
-    text = p.read_text(encoding="utf-8")
-    try:
-        data = _load_toml(text) if p.suffix.lower() == ".toml" else json.loads(text)
-    except MappingError:
-        raise
-    except Exception as exc:
-        why = str(exc).splitlines()[0]
-        raise MappingError(f"{config.CONFIG_FILE}: cannot parse the file it names: {why}") from None
-    if not isinstance(data, dict):
-        raise MappingError(f"{config.CONFIG_FILE}: the file it names must hold a table of workspace URIs")
-    table = data.get("workspaces", data)
-    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
-        raise MappingError(f"{config.CONFIG_FILE}: 'workspaces' in the file it names must map URIs to tracking URIs")
-    return {canonical(k): v.strip() for k, v in table.items()}
-
-
-def _load_toml(text: str) -> Any:
-    try:
-        import tomllib  # type: ignore[import-not-found]
-    except ImportError:  # Python < 3.11
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
-            raise MappingError(f"{config.CONFIG_FILE}: TOML needs Python 3.11+ or 'tomli'; use JSON") from None
-    return tomllib.loads(text)
 
 
 def configured_mapping() -> dict[str, str]:

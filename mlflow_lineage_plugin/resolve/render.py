@@ -8,8 +8,11 @@ content and offline viewers still render it.
 from __future__ import annotations
 
 import html as _html
-from typing import Optional
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, Optional
 
+from mlflow_lineage_plugin import markdown as M
 from mlflow_lineage_plugin.resolve import graph as G
 
 FORMATS = ("text", "json", "mermaid", "dot", "markdown")
@@ -285,7 +288,66 @@ def html(lineage: G.Lineage) -> str:
 
 
 def markdown(lineage: G.Lineage) -> str:
-    """The version descriptions' own renderer (``mlflow_lineage_plugin.markdown``), around the Mermaid block."""
-    from mlflow_lineage_plugin.markdown import lineage_markdown
+    """The version descriptions' own line (``mlflow_lineage_plugin.markdown``) per version, around the Mermaid block."""
+    return _markdown(lineage, mermaid(lineage))
 
-    return lineage_markdown(lineage, mermaid(lineage))
+
+def _children(lineage: G.Lineage) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for e in lineage.edges:
+        out.setdefault(e.source, []).append(e.target)
+    return out
+
+
+def _summary(lineage: G.Lineage, version_id: str, children: Optional[Mapping[str, list[str]]] = None) -> M.Summary:
+    """The same facts read from the resolver's graph: the first node of each kind reachable from one
+    version node (never through another version)."""
+    children = _children(lineage) if children is None else children
+    found: dict[str, Any] = {}
+    seen, queue = {version_id}, deque([version_id])
+    while queue:
+        for target in children.get(queue.popleft(), ()):
+            node = lineage.nodes.get(target)
+            if node is None or target in seen or node.kind in (G.MODEL_VERSION, G.REGISTERED_MODEL):
+                continue
+            seen.add(target)
+            found.setdefault(node.kind, node)
+            queue.append(target)
+    run, script, nb, commit, repo = (found.get(k) for k in (G.RUN, G.ENTRY_SCRIPT, G.NOTEBOOK, G.GIT_COMMIT,
+                                                           G.REPOSITORY))  # fmt: skip
+    lm = found.get(G.LOGGED_MODEL)
+    ra = run.attrs if run else {}
+    ca = commit.attrs if commit else {}
+    return M.Summary(
+        run_id=ra.get("run_id"), run_name=_run_name(run), run_url=run.url if run else None,
+        model_id=lm.attrs.get("model_id") if lm else lineage.nodes[version_id].attrs.get("model_id"),
+        workspace_uri=run.workspace_uri if run else None,
+        path=script.attrs.get("path") if script else None, source_url=script.url if script else None,
+        notebook_path=nb.attrs.get("path") if nb else None, notebook_url=nb.url if nb else None,
+        commit=ca.get("commit"), branch=ca.get("branch"),
+        repo_url=(repo.attrs.get("url") if repo else None) or ca.get("repo_url"), dirty=ca.get("dirty"),
+    )  # fmt: skip
+
+
+def _run_name(run) -> Optional[str]:
+    if run is None:
+        return None
+    label = run.label[4:] if run.label.startswith("run ") else run.label
+    return None if label.endswith("(not read)") or label == run.attrs.get("run_id") else label
+
+
+def _markdown(lineage: G.Lineage, mermaid: str) -> str:
+    """The resolver's Markdown: one line per model version, the graph as a Mermaid block (GitHub,
+    Databricks and Jupyter draw it), then the findings."""
+    out = [f"**Lineage of {M.code(lineage.target)}**", ""]
+    children = _children(lineage)
+    for node in lineage.of_kind(G.MODEL_VERSION):
+        line = M.summary_line(_summary(lineage, node.id, children))
+        out.append(f"- {M.link(M.text(node.label), node.url)}" + (f": {line}" if line else ""))
+    out += ["", "```mermaid", mermaid.rstrip(), "```", ""]
+    for f in lineage.sorted_findings():
+        req = f" {M.code(f.requirement)}" if f.requirement else ""
+        out.append(f"- **{f.severity}**{req}: {M.text(f.message)}")
+    if not lineage.findings:
+        out.append("No findings: lineage is complete.")
+    return "\n".join(out) + "\n"
