@@ -303,3 +303,24 @@ def test_untracked_entry_script_is_not_at_the_commit(repos, provider_for, sqlite
     restored = rebuilt(run_id, repo, tmp_path)
     assert restored.exact, restored.reason
     assert tree_id(tmp_path / "rebuilt") == expected
+
+
+def test_callers_commit_round_trip_through_mlflow_server(
+    repos, provider_for, tmp_path, mlflow_server_factory, monkeypatch
+):
+    """The same verdict through `mlflow server` with proxied artifacts (mlflow-artifacts:)."""
+    server = mlflow_server_factory()
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+        mlflow.set_tracking_uri(server.url)
+        repo, c1, _ = two_commits(repos)
+        provider_for(repo / "train.py")
+        expected = tree_id(repo)
+        run_id = start_run(tags={T.MLFLOW_GIT_COMMIT: c1})
+        assert mlflow.get_run(run_id).info.artifact_uri.startswith("mlflow-artifacts:")
+        restored = checkout(run_id, str(tmp_path / "rebuilt"), repo=str(repo), tracking_uri=server.url)
+        assert restored.exact, restored.reason
+        assert tree_id(tmp_path / "rebuilt") == expected
+    finally:
+        mlflow.set_tracking_uri(None)
+        server.stop()
