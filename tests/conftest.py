@@ -371,14 +371,40 @@ def _mlflow_state_per_module():
 # MLflow's defaults when no tracking URI reaches it: a test that leaves one of these in the checkout let
 # MLflow fall back to the working directory (the repository root) instead of the test's own store.
 MLFLOW_DEFAULT_FILES = ("mlflow.db", "mlruns", "mlartifacts")
+_STRAY_AT_START = pytest.StashKey[set]()
+
+
+def _stray_default_store() -> set[str]:
+    return {name for name in MLFLOW_DEFAULT_FILES if (ROOT / name).exists()}
 
 
 @pytest.fixture(autouse=True)
 def _no_mlflow_default_store_in_the_checkout():
-    before = {name for name in MLFLOW_DEFAULT_FILES if (ROOT / name).exists()}
+    """Names the test that left MLflow's default store, where it can: in one process. Under xdist another
+    worker's test may be the one that wrote it, so there the session's end judges instead (below)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    before = _stray_default_store()
     yield
-    stray = [name for name in MLFLOW_DEFAULT_FILES if name not in before and (ROOT / name).exists()]
+    stray = sorted(_stray_default_store() - before)
     assert not stray, f"the test left {stray} in {ROOT}: MLflow used its default store in the working directory"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STRAY_AT_START] = _stray_default_store()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller judges the whole run
+        return
+    stray = sorted(_stray_default_store() - session.config.stash.get(_STRAY_AT_START, set()))
+    if stray:
+        sys.stderr.write(
+            f"\nFAILED: the test run left {stray} in {ROOT}: a test let MLflow use its default store in the "
+            "working directory (run the files one at a time without -n to see which)\n"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

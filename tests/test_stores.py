@@ -23,6 +23,8 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("DATABRICKS_HOST", "http://127.0.0.1:9")
     monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-test")
     monkeypatch.delenv("MLFLOW_LINEAGE_DISABLE", raising=False)
+    # MLflow's file registry reads a version's run through the global tracking URI: give it the test's own.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'tracking.db'}")
     return tmp_path
 
 
