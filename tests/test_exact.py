@@ -267,8 +267,9 @@ def test_untracked_opt_in_keeps_new_files_and_never_the_store(repos, provider_fo
     (repo / ".venv" / "lib").mkdir(parents=True)
     (repo / ".venv" / "pyvenv.cfg").write_text("home = /usr\n")
     (repo / ".venv" / "lib" / "site.py").write_text("x = 1\n")
-    monkeypatch.chdir(repo)  # the default store and artifact root, inside the repository
-    uri = "sqlite:///mlflow.db"
+    monkeypatch.chdir(repo)  # the store and the default artifact root, inside the repository
+    # Absolute: MLflow caches stores by URI, so a relative one could reach another test's directory.
+    uri = f"sqlite:///{repo / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_LINEAGE_DIFF_UNTRACKED", "true")
     mlflow.set_tracking_uri(uri)
