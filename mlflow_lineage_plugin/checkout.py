@@ -91,7 +91,7 @@ def checkout(
     _check_directory(directory)
     if repo is not None:
         repo = os.path.abspath(os.path.expanduser(repo))
-        if not os.path.isdir(repo) or _git(["rev-parse", "--git-dir"], repo).returncode != 0:
+        if not os.path.isdir(repo) or git_run(["rev-parse", "--git-dir"], repo).returncode != 0:
             raise CheckoutError(f"--repo {repo} is not a git repository")
     src = find_source(target, tracking_uri=tracking_uri, registry_uri=registry_uri, timeout=timeout)
     git = T.git_from_run_tags(src.tags)
@@ -104,9 +104,9 @@ def checkout(
     try:
         _clone(origin, directory, local=repo is not None)
         commit = git.commit.lower()
-        if _git(["cat-file", "-e", f"{commit}^{{commit}}"], directory).returncode != 0:
+        if git_run(["cat-file", "-e", f"{commit}^{{commit}}"], directory).returncode != 0:
             raise CheckoutError(f"commit {commit} is not in {origin} (rewritten or force-pushed away?)")
-        done = _git(["checkout", "--quiet", "--detach", commit], directory)
+        done = git_run(["checkout", "--quiet", "--detach", commit], directory)
         if done.returncode != 0:
             raise CheckoutError(f"commit {commit} could not be checked out: {_last_line(done.stderr)}")
     except BaseException:
@@ -178,7 +178,7 @@ def _restore_changes(base: Restored, src: Source, git: T.GitRef) -> Restored:
         )
         return replace(base, reason=why)
     if diff.state != T.GIT_DIFF_CAPTURED:
-        return replace(base, reason=_STATE_REASONS.get(diff.state, f"{T.GIT_DIFF}={diff.state}"))
+        return replace(base, reason=STATE_REASONS.get(diff.state, f"{T.GIT_DIFF}={diff.state}"))
     if not diff.sha256:
         return replace(base, reason=f"the run records no {T.GIT_DIFF_SHA256}: the patch cannot be verified")
     if src.client is None or not src.run_id:
@@ -214,7 +214,7 @@ def kept_patch_gap(diff: T.GitDiff) -> Optional[str]:
     return None
 
 
-_STATE_REASONS = {
+STATE_REASONS = {
     T.GIT_DIFF_TOO_LARGE: "the uncommitted changes were larger than the capture limit and not kept",
     T.GIT_DIFF_EXCLUDED_ONLY: "every changed file was left out as a likely secret",
     T.GIT_DIFF_FAILED: "the uncommitted changes could not be captured or stored",
@@ -246,11 +246,11 @@ def _apply(directory: str, patch_path: str) -> tuple[tuple[str, ...], Optional[s
     record = _record_tree(directory, patch_path)
     if record is None:
         return (), "the patch does not apply to the recorded commit"
-    done = _git(["apply", "--index", "--whitespace=nowarn", patch_path], directory)
+    done = git_run(["apply", "--index", "--whitespace=nowarn", patch_path], directory)
     if done.returncode != 0:
         return (), f"the patch did not apply: {_last_line(done.stderr)}"
-    _git(["update-ref", _RECORD_REF, record], directory)
-    names = _git(["diff", "--cached", "--name-only", "-z", "--ignore-submodules=none", "HEAD"], directory)
+    git_run(["update-ref", _RECORD_REF, record], directory)
+    names = git_run(["diff", "--cached", "--name-only", "-z", "--ignore-submodules=none", "HEAD"], directory)
     files = tuple(p for p in names.stdout.decode("utf-8", "surrogateescape").split("\0") if p)
     return files, None
 
@@ -268,9 +268,9 @@ def _record_tree(directory: str, patch_path: Optional[str]) -> Optional[str]:
         if patch_path:
             steps.append(["apply", "--cached", "--whitespace=nowarn", patch_path])
         for args in steps:
-            if _git(args, directory, env).returncode != 0:
+            if git_run(args, directory, env).returncode != 0:
                 return None
-        tree = _git(["write-tree"], directory, env)
+        tree = git_run(["write-tree"], directory, env)
     return tree.stdout.decode().strip() if tree.returncode == 0 else None
 
 
@@ -281,21 +281,21 @@ def _verdict(restored: Restored) -> Restored:
     if not restored.exact:
         return restored
     directory = restored.directory
-    recorded = _git(["rev-parse", "--verify", "-q", f"{_RECORD_REF}^{{tree}}"], directory)
+    recorded = git_run(["rev-parse", "--verify", "-q", f"{_RECORD_REF}^{{tree}}"], directory)
     record = recorded.stdout.decode().strip() if recorded.returncode == 0 else _record_tree(directory, None)
     with tempfile.TemporaryDirectory(prefix="mlflow-lineage-checkout-") as tmp:
         index = os.path.join(tmp, "index")
         shutil.copy2(os.path.join(directory, ".git", "index"), index)
         env = {"GIT_INDEX_FILE": index}
-        added = _git(["add", "--renormalize", "."], directory, env)  # every file read again, stat data aside
-        added = _git(["add", "-A"], directory, env) if added.returncode == 0 else added
-        tree = _git(["write-tree"], directory, env) if added.returncode == 0 else added
+        added = git_run(["add", "--renormalize", "."], directory, env)  # every file read again, stat data aside
+        added = git_run(["add", "-A"], directory, env) if added.returncode == 0 else added
+        tree = git_run(["write-tree"], directory, env) if added.returncode == 0 else added
     rebuilt = tree.stdout.decode().strip() if tree.returncode == 0 else None
-    _git(["update-ref", "-d", _RECORD_REF], directory)
+    git_run(["update-ref", "-d", _RECORD_REF], directory)
     if not record or not rebuilt:
         return replace(restored, exact=False, reason="the rebuilt tree could not be compared with the record")
     if rebuilt != record:
-        names = _git(["diff", "--name-only", "-z", "--ignore-submodules=none", record, rebuilt], directory)
+        names = git_run(["diff", "--name-only", "-z", "--ignore-submodules=none", record, rebuilt], directory)
         paths = [p for p in names.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
         shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
         return replace(
@@ -306,13 +306,13 @@ def _verdict(restored: Restored) -> Restored:
 
 def _filtered(directory: str) -> tuple[str, ...]:
     """Tracked files a ``filter`` attribute applies to (``.gitattributes``: nbstripout and the like)."""
-    listed = _git(["ls-files", "-z"], directory)
+    listed = git_run(["ls-files", "-z"], directory)
     if listed.returncode != 0 or not listed.stdout:
         return ()
     attrs = subprocess.run(
         ["git", "check-attr", "-z", "--stdin", "filter"],
         cwd=directory,
-        env=_env(),
+        env=git_environment(),
         input=listed.stdout,
         capture_output=True,
     )
@@ -332,15 +332,15 @@ def _check_directory(directory: str) -> None:
             raise CheckoutError(f"{directory} is not empty; give a new directory")
 
 
-def _env() -> dict[str, str]:
+def git_environment() -> dict[str, str]:
     from mlflow_lineage_plugin.git.process import LOCAL_REPO_ENV
 
     return {k: v for k, v in os.environ.items() if k not in LOCAL_REPO_ENV}
 
 
-def _git(args: list[str], cwd: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
+def git_run(args: list[str], cwd: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["git", *args], cwd=cwd, env={**_env(), **(env or {})}, stdin=subprocess.DEVNULL, capture_output=True
+        ["git", *args], cwd=cwd, env={**git_environment(), **(env or {})}, stdin=subprocess.DEVNULL, capture_output=True
     )
 
 
@@ -350,7 +350,7 @@ def _clone(origin: str, directory: str, *, local: bool) -> None:
     if shutil.which("git") is None:
         raise CheckoutError("git is not on PATH")
     args = ["clone", "--quiet", "--no-checkout", *(["--local"] if local else []), "--", origin, directory]
-    done = subprocess.run(["git", *args], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(["git", *args], env=git_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if done.returncode != 0:
         from mlflow_lineage_plugin.urls import redact_text
 

@@ -56,10 +56,10 @@ def diff(
 
 
 def check_repo(repo: str) -> str:
-    from mlflow_lineage_plugin.checkout import _git
+    from mlflow_lineage_plugin.checkout import git_run
 
     path = os.path.abspath(os.path.expanduser(repo))
-    if not os.path.isdir(path) or _git(["rev-parse", "--git-dir"], path).returncode != 0:
+    if not os.path.isdir(path) or git_run(["rev-parse", "--git-dir"], path).returncode != 0:
         raise DiffError(f"--repo {path} is not a git repository")
     return path
 

@@ -87,7 +87,7 @@ def _scratch_root() -> Optional[str]:
 def _plan(side: Loaded) -> _Plan:
     """The side's commit and patch from the tags that name its code (``checkout``'s reading of them),
     with the kept patch downloaded and verified."""
-    from mlflow_lineage_plugin.checkout import _STATE_REASONS, kept_patch_gap
+    from mlflow_lineage_plugin.checkout import STATE_REASONS, kept_patch_gap
     from mlflow_lineage_plugin.resolve.changes import read_patch
 
     src = side.source
@@ -108,7 +108,7 @@ def _plan(side: Loaded) -> _Plan:
         why = "its uncommitted changes were not kept" if git.dirty else "its checkout state is unknown"
         return _Plan(replace(base, reason=f"{why}: any file may differ from commit {commit[:12]}"))
     if diff.state != T.GIT_DIFF_CAPTURED:
-        reason = _STATE_REASONS.get(diff.state, f"{T.GIT_DIFF}={diff.state}")
+        reason = STATE_REASONS.get(diff.state, f"{T.GIT_DIFF}={diff.state}")
         return _Plan(replace(base, reason=f"{reason}: any file may differ from commit {commit[:12]}"))
     if not diff.sha256 or src.client is None or not src.run_id:
         return _Plan(replace(base, reason=f"its kept patch cannot be verified (no {T.GIT_DIFF_SHA256} or no run)"))
@@ -140,17 +140,17 @@ class Git:
 
     def __init__(self, gitdir: str, tmp: str, revs: tuple[str, ...] = ()):
         """``resolved``: ``revs`` as object ids (None when one is missing), read with the object directory."""
-        from mlflow_lineage_plugin.checkout import _env
+        from mlflow_lineage_plugin.checkout import git_environment
 
         self.cwd, self.tmp = gitdir, tmp
         objects = os.path.join(tmp, "objects")
         os.makedirs(objects, exist_ok=True)
-        done = self._run(["rev-parse", "--path-format=absolute", "--git-common-dir", *revs], _env())
+        done = self._run(["rev-parse", "--path-format=absolute", "--git-common-dir", *revs], git_environment())
         if done.returncode != 0:
-            done = self._run(["rev-parse", "--path-format=absolute", "--git-common-dir"], _env())
+            done = self._run(["rev-parse", "--path-format=absolute", "--git-common-dir"], git_environment())
         common, *resolved = done.stdout.decode().split("\n")[: 1 + len(revs)]
         self.resolved = resolved if len(resolved) == len(revs) and all(resolved) else None
-        self.env = {**_env(), "GIT_OBJECT_DIRECTORY": objects,
+        self.env = {**git_environment(), "GIT_OBJECT_DIRECTORY": objects,
                     "GIT_ALTERNATE_OBJECT_DIRECTORIES": os.path.join(common.strip(), "objects")}  # fmt: skip
 
     def _run(self, args: list[str], env: dict[str, str], stdin: Optional[bytes] = None) -> subprocess.CompletedProcess:
@@ -186,14 +186,14 @@ def _last_line(stderr: bytes) -> str:
 
 def _clone(origin: str, tmp: str) -> tuple[str, Optional[str]]:
     """A bare clone (no files checked out); from a local path by hard links, fetching nothing."""
-    from mlflow_lineage_plugin.checkout import _env
+    from mlflow_lineage_plugin.checkout import git_environment
 
     if shutil.which("git") is None:
         return "", "git is not on PATH"
     target = os.path.join(tmp, "repo.git")
     local = os.path.isdir(origin)
     args = ["git", "clone", "--quiet", "--bare", *(["--local"] if local else []), "--", origin, target]
-    done = subprocess.run(args, env=_env(), stdin=subprocess.DEVNULL, capture_output=True)
+    done = subprocess.run(args, env=git_environment(), stdin=subprocess.DEVNULL, capture_output=True)
     if done.returncode != 0:
         return "", f"git clone of {origin} failed: {_last_line(done.stderr)}; give --repo PATH (a local clone)"
     return target, None
