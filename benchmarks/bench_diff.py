@@ -105,8 +105,10 @@ def main() -> int:
         tmp = Path(raw)
         t = time.perf_counter()
         repo, c1, c2, patch = build(tmp, args.files)
-        print(f"# built {args.files} files, {CHANGED} changed over 4 commits, {DIRTY} in the kept patch "
-              f"({time.perf_counter() - t:.0f} s)")  # fmt: skip
+        print(
+            f"# built {args.files} files, {CHANGED} changed over 4 commits, {DIRTY} in the kept patch "
+            f"({time.perf_counter() - t:.0f} s)"
+        )
         clients = Clients(None, None, None)
         a, b = (load_side(parse_target(f"models:/bench/{v}"), clients) for v in (1, 2))
         times: dict[str, list[float]] = {"floor": [], "diff": []}

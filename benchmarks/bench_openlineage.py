@@ -150,9 +150,11 @@ def main() -> int:
             if datasets:
                 add_datasets(db_uri, datasets)
             servers[name] = Server(base, db_uri, port)
-        sides = [("resolve, no datasets (baseline)", "plain", resolve_side),
-                 ("resolve, 2 datasets per run", "datasets", resolve_side),
-                 ("OpenLineage events + send", "datasets", events_side)]  # fmt: skip
+        sides = [
+            ("resolve, no datasets (baseline)", "plain", resolve_side),
+            ("resolve, 2 datasets per run", "datasets", resolve_side),
+            ("OpenLineage events + send", "datasets", events_side),
+        ]
         samples = {label: {"time": [], "reqs": [], "posts": [], "out": None} for label, _, _ in sides}
         try:
             for _, server, fn in sides:  # warm-up, unmeasured

@@ -311,10 +311,17 @@ def repeated_row(name: str, nfiles: int, rep: dict) -> dict:
     # each iteration's own floor: under CPU contention git's time swings several-fold within seconds
     ratio = [(on - off) / fl for on, off, fl in zip(rep["on"], rep["off"], rep["floor"])]
     return {
-        "repo": name, "files": nfiles, "rep_off": rep["off"], "rep_on": rep["on"], "floor": rep["floor"],
-        "rep_added": added, "rep_ratio": ratio, "provider_rep": rep["provider"],
-        "procs_on": rep["procs_on"], "procs_off": rep["procs_off"],
-    }  # fmt: skip
+        "repo": name,
+        "files": nfiles,
+        "rep_off": rep["off"],
+        "rep_on": rep["on"],
+        "floor": rep["floor"],
+        "rep_added": added,
+        "rep_ratio": ratio,
+        "provider_rep": rep["provider"],
+        "procs_on": rep["procs_on"],
+        "procs_off": rep["procs_off"],
+    }
 
 
 def main() -> int:
@@ -367,10 +374,13 @@ def main() -> int:
                 print(f"# note: {name}: the index was rewritten during the repeated runs")
             row = repeated_row(name, nfiles, rep)
             firsts[name] = {
-                "first_off": first_off, "first_on": first_on, "provider_first": provider_first,
-                "first_added": [on - off for on, off in zip(first_on, first_off)], "first_floor": first_floor,
+                "first_off": first_off,
+                "first_on": first_on,
+                "provider_first": provider_first,
+                "first_added": [on - off for on, off in zip(first_on, first_off)],
+                "first_floor": first_floor,
                 "first_procs": first_procs,
-            }  # fmt: skip
+            }
             rows.append(row)
             print(f"# {name}: first runs on  {' '.join(f'{x:.0f}' for x in first_on)} ms")
             print(f"# {name}: first runs off {' '.join(f'{x:.0f}' for x in first_off)} ms")

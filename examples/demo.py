@@ -26,17 +26,26 @@ MODEL_NAME = "lineage-demo-model"
 DEMO_REMOTE = "https://github.com/example/lineage-demo.git"
 
 RUN_KEYS = (
-    T.MLFLOW_GIT_COMMIT, T.MLFLOW_GIT_BRANCH, T.MLFLOW_GIT_REPO_URL, T.MLFLOW_GIT_DIRTY,
-    T.GIT_PATH, T.SOURCE_URL, T.WORKSPACE_URI, T.SCHEMA,
-)  # fmt: skip
+    T.MLFLOW_GIT_COMMIT,
+    T.MLFLOW_GIT_BRANCH,
+    T.MLFLOW_GIT_REPO_URL,
+    T.MLFLOW_GIT_DIRTY,
+    T.GIT_PATH,
+    T.SOURCE_URL,
+    T.WORKSPACE_URI,
+    T.SCHEMA,
+)
 
 # Fixed author and dates: the demo's commit is the same every time (the README's quick tour names it),
 # as long as examples/train.py does not change.
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Lineage Demo", "GIT_AUTHOR_EMAIL": "demo@example.com",
-    "GIT_COMMITTER_NAME": "Lineage Demo", "GIT_COMMITTER_EMAIL": "demo@example.com",
-    "GIT_AUTHOR_DATE": "2026-01-05T09:00:00+00:00", "GIT_COMMITTER_DATE": "2026-01-05T09:00:00+00:00",
-}  # fmt: skip
+    "GIT_AUTHOR_NAME": "Lineage Demo",
+    "GIT_AUTHOR_EMAIL": "demo@example.com",
+    "GIT_COMMITTER_NAME": "Lineage Demo",
+    "GIT_COMMITTER_EMAIL": "demo@example.com",
+    "GIT_AUTHOR_DATE": "2026-01-05T09:00:00+00:00",
+    "GIT_COMMITTER_DATE": "2026-01-05T09:00:00+00:00",
+}
 
 
 def git(cwd: Path, *args: str) -> str:

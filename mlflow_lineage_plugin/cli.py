@@ -128,7 +128,7 @@ def _connection_options(fn: Callable) -> Callable:
     fn = click.option(
         "--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="Tracking URI [MLFLOW_TRACKING_URI]."
     )(fn)
-    return fn  # fmt: skip
+    return fn
 
 
 def _check_uri(value: Optional[str], option: str) -> None:
@@ -288,8 +288,9 @@ def check(
         broken = lineage.findings_for(set(reqs))
         failed = failed or bool(broken)
         commits = sorted({n.attrs.get("commit", "")[:12] for n in lineage.of_kind("git_commit")} - {""})
-        report.append({"target": t.text, "ok": not broken, "commits": commits,
-                       "findings": [f.to_dict() for f in broken]})  # fmt: skip
+        report.append(
+            {"target": t.text, "ok": not broken, "commits": commits, "findings": [f.to_dict() for f in broken]}
+        )
     if fmt == "json":
         click.echo(json.dumps({"require": sorted(reqs), "results": report}, indent=2))
     else:
@@ -563,9 +564,14 @@ def diff_cmd(
         if output is not None:
             output = writable(output)
         result = diff(
-            a, b, repo=repo, patch=patch or fmt == "html", tracking_uri=tracking_uri, registry_uri=registry_uri,
+            a,
+            b,
+            repo=repo,
+            patch=patch or fmt == "html",
+            tracking_uri=tracking_uri,
+            registry_uri=registry_uri,
             timeout=timeout,
-        )  # fmt: skip
+        )
         rendered = result.render(fmt)
         if output is None:
             click.echo(rendered, nl=False)

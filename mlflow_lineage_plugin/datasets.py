@@ -21,8 +21,14 @@ from mlflow_lineage_plugin.workspace import parse_workspace_uri
 TRAINED_ON = "trained on"
 EVALUATED_ON = "evaluated on"
 INPUT = "input"
-_CONTEXT_RELATION = {"training": TRAINED_ON, "train": TRAINED_ON, "eval": EVALUATED_ON,
-                     "evaluation": EVALUATED_ON, "validation": EVALUATED_ON, "test": EVALUATED_ON}  # fmt: skip
+_CONTEXT_RELATION = {
+    "training": TRAINED_ON,
+    "train": TRAINED_ON,
+    "eval": EVALUATED_ON,
+    "evaluation": EVALUATED_ON,
+    "validation": EVALUATED_ON,
+    "test": EVALUATED_ON,
+}
 
 # Source types as MLflow names them (``DatasetSource._get_source_type``).
 DELTA = "delta_table"
@@ -185,10 +191,17 @@ def dataset_ref(dataset: Any, tags: Any = None, workspace_uri: Optional[str] = N
         if getattr(tag, "key", None) == T.MLFLOW_DATASET_CONTEXT:
             context = tag.value or None
     return DatasetRef(
-        name=name, digest=getattr(dataset, "digest", None) or None, source_type=stype, source=source,
-        namespace=ns, ol_name=ol_name, version=version, context=context,
-        schema=schema_columns(getattr(dataset, "schema", None)), url=url,
-    )  # fmt: skip
+        name=name,
+        digest=getattr(dataset, "digest", None) or None,
+        source_type=stype,
+        source=source,
+        namespace=ns,
+        ol_name=ol_name,
+        version=version,
+        context=context,
+        schema=schema_columns(getattr(dataset, "schema", None)),
+        url=url,
+    )
 
 
 def run_datasets(run: Any, workspace_uri: Optional[str] = None) -> list[DatasetRef]:

@@ -119,18 +119,29 @@ def check_plugin(report: Report) -> Optional[Any]:
     try:
         dist = md.distribution(DIST_NAME)
     except md.PackageNotFoundError:
-        report.add("plugin", FAIL, "mlflow-lineage-plugin is not installed as a distribution",
-                   "MLflow finds plugins only through installed entry points: pip install the wheel "
-                   "(or `pip install -e .` in a checkout)")  # fmt: skip
+        report.add(
+            "plugin",
+            FAIL,
+            "mlflow-lineage-plugin is not installed as a distribution",
+            "MLflow finds plugins only through installed entry points: pip install the wheel "
+            "(or `pip install -e .` in a checkout)",
+        )
         return None
     from mlflow_lineage_plugin import __version__
 
-    report.facts["plugin"] = {"version": dist.version, "module_version": __version__,
-                              "location": os.path.dirname(os.path.dirname(__file__))}  # fmt: skip
+    report.facts["plugin"] = {
+        "version": dist.version,
+        "module_version": __version__,
+        "location": os.path.dirname(os.path.dirname(__file__)),
+    }
     if dist.version != __version__:
-        report.add("plugin", WARN, f"{DIST_NAME} {dist.version} installed, but {__version__} imported",
-                   "two copies are on sys.path; the imported one is not the one whose entry points MLflow "
-                   "reads: reinstall so only one remains")  # fmt: skip
+        report.add(
+            "plugin",
+            WARN,
+            f"{DIST_NAME} {dist.version} installed, but {__version__} imported",
+            "two copies are on sys.path; the imported one is not the one whose entry points MLflow "
+            "reads: reinstall so only one remains",
+        )
     else:
         report.add("plugin", OK, f"{DIST_NAME} {dist.version}")
     return dist
@@ -143,9 +154,12 @@ def check_mlflow(report: Report) -> bool:
     report.facts["mlflow"] = {"distributions": installed}
     if not installed.get("mlflow") and not installed.get("mlflow-skinny"):
         extra = " (mlflow-tracing alone has no tracking or registry)" if installed else ""
-        report.add("mlflow", FAIL, "MLflow is not installed" + extra,
-                   'install it with the plugin: pip install "mlflow-lineage-plugin[mlflow]" '
-                   '(or "[skinny]" for mlflow-skinny)')  # fmt: skip
+        report.add(
+            "mlflow",
+            FAIL,
+            "MLflow is not installed" + extra,
+            'install it with the plugin: pip install "mlflow-lineage-plugin[mlflow]" (or "[skinny]" for mlflow-skinny)',
+        )
         return False
     try:
         import mlflow
@@ -160,16 +174,24 @@ def check_mlflow(report: Report) -> bool:
         # All three ship files of the one `mlflow` import package; each release pins the others to
         # its own version, so different versions mean the last install overwrote the others' files.
         fix = " ".join(f'"{name}=={imported}"' for name in installed)
-        report.add("mlflow", FAIL, summary,
-                   f"{' and '.join(installed)} of different versions ship files of the same `mlflow` "
-                   f"package; whichever was installed last overwrote the others. Reinstall them at one "
-                   f"version (pip install --force-reinstall --no-deps {fix}), or uninstall the one that "
-                   f"does not belong")  # fmt: skip
+        report.add(
+            "mlflow",
+            FAIL,
+            summary,
+            f"{' and '.join(installed)} of different versions ship files of the same `mlflow` "
+            f"package; whichever was installed last overwrote the others. Reinstall them at one "
+            f"version (pip install --force-reinstall --no-deps {fix}), or uninstall the one that "
+            f"does not belong",
+        )
         return True
     if imported not in installed.values():
-        report.add("mlflow", FAIL, summary,
-                   "the imported mlflow package matches no installed distribution: files were overwritten "
-                   "by another install; reinstall MLflow")  # fmt: skip
+        report.add(
+            "mlflow",
+            FAIL,
+            summary,
+            "the imported mlflow package matches no installed distribution: files were overwritten "
+            "by another install; reinstall MLflow",
+        )
         return True
     if _version_tuple(imported) < MIN_MLFLOW:
         report.add("mlflow", WARN, summary, f"MLflow {imported} is older than the oldest tested release (2.22)")
@@ -182,9 +204,13 @@ def check_git(report: Report) -> None:
     exe = shutil.which("git")
     if not exe:
         report.facts["git"] = None
-        report.add("git", WARN, "git executable not found on PATH",
-                   "commit, branch and remote are still read from .git files, but the dirty state is "
-                   "recorded as unknown (and some repositories, e.g. reftable ones, need git)")  # fmt: skip
+        report.add(
+            "git",
+            WARN,
+            "git executable not found on PATH",
+            "commit, branch and remote are still read from .git files, but the dirty state is "
+            "recorded as unknown (and some repositories, e.g. reftable ones, need git)",
+        )
         return
     try:
         out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10)
@@ -203,8 +229,12 @@ def check_switch(report: Report) -> bool:
     settings = {name: _shown(name) for name in config.ALL_SETTINGS if config.get(name)}
     report.facts["settings"] = settings
     if config.disabled():
-        report.add("off switch", FAIL, f"{config.DISABLE}=true: the plugin does nothing in this environment",
-                   f"unset {config.DISABLE} (or set it to false) to switch the plugin on")  # fmt: skip
+        report.add(
+            "off switch",
+            FAIL,
+            f"{config.DISABLE}=true: the plugin does nothing in this environment",
+            f"unset {config.DISABLE} (or set it to false) to switch the plugin on",
+        )
         return True
     raw = config.get(config.DISABLE)
     shown = f"{config.DISABLE} not set" if raw is None else f"{config.DISABLE}=false"
@@ -247,8 +277,12 @@ def _shown(name: str) -> str:
     if name == c.GIT_DIRTY:
         dirty = c.git_dirty()[1]
         return "unknown" if dirty is None else str(dirty).lower()
-    parsed = {c.GIT_COMMIT: c.git_commit, c.GIT_BRANCH: c.git_branch, c.GIT_PATH: c.git_path,
-              c.GIT_REPO_URL: c.git_repo_url}  # fmt: skip
+    parsed = {
+        c.GIT_COMMIT: c.git_commit,
+        c.GIT_BRANCH: c.git_branch,
+        c.GIT_PATH: c.git_path,
+        c.GIT_REPO_URL: c.git_repo_url,
+    }
     if name in parsed:
         return parsed[name]() or ""
     if name == c.WORKSPACE_URI:
@@ -405,9 +439,13 @@ def check_tracking_store(report: Report, dist: Optional[Any], captured: list[war
     if any(registry._registry.get(s) is builder for s in wrapped):
         report.add("tracking uri", OK, f"{redact(uri)}: new runs here get reconciled git tags")
     else:
-        report.add("tracking uri", WARN, f"{redact(uri)}: this tracking store's scheme is not wrapped",
-                   "runs created through it keep the run provider's tags, but stale git values MLflow "
-                   "cached for the process are not dropped")  # fmt: skip
+        report.add(
+            "tracking uri",
+            WARN,
+            f"{redact(uri)}: this tracking store's scheme is not wrapped",
+            "runs created through it keep the run provider's tags, but stale git values MLflow "
+            "cached for the process are not dropped",
+        )
 
 
 def _check_current_registry_uri(report: Report, registry: Any, declared: set[str], wrapped: list[str]) -> None:
@@ -432,9 +470,13 @@ def _check_current_registry_uri(report: Report, registry: Any, declared: set[str
     if ours:
         report.add("registry uri", OK, f"{redact(uri)}: new model versions here are enriched")
     else:
-        report.add("registry uri", WARN, f"{redact(uri)}: this registry's scheme is not wrapped",
-                   "model versions created through it are not enriched here (a tracking server with the "
-                   "plugin still enriches them server-side)")  # fmt: skip
+        report.add(
+            "registry uri",
+            WARN,
+            f"{redact(uri)}: this registry's scheme is not wrapped",
+            "model versions created through it are not enriched here (a tracking server with the "
+            "plugin still enriches them server-side)",
+        )
 
 
 def _resolve_like_mlflow(provider: Any) -> tuple[bool, dict]:
@@ -453,8 +495,12 @@ def check_would_record(report: Report, script: Optional[str], switched_off: bool
     outcome = run_bounded(lambda: _resolve_like_mlflow(provider), TAGS_TIMEOUT, "lineage-doctor")
     error = outcome.error
     if not outcome.finished:
-        report.add("would record", FAIL, f"{where}: the provider did not answer in {TAGS_TIMEOUT:.0f} s",
-                   "a run here would wait on it; report this as a bug")  # fmt: skip
+        report.add(
+            "would record",
+            FAIL,
+            f"{where}: the provider did not answer in {TAGS_TIMEOUT:.0f} s",
+            "a run here would wait on it; report this as a bug",
+        )
         return
     if error is not None:
         report.add("would record", FAIL, f"{where}: the provider raised", error_line(error))
@@ -478,8 +524,12 @@ def check_would_record(report: Report, script: Optional[str], switched_off: bool
         branch = recorded.get(T.MLFLOW_GIT_BRANCH)
         dirty = recorded.get(T.MLFLOW_GIT_DIRTY)
         path = recorded.get(T.GIT_PATH)
-        parts.append(f"repository {repo} at {commit[:12]}" + (f" on {branch}" if branch else "")
-                     + (f", dirty={dirty}" if dirty else "") + (f", path {path}" if path else ""))  # fmt: skip
+        parts.append(
+            f"repository {repo} at {commit[:12]}"
+            + (f" on {branch}" if branch else "")
+            + (f", dirty={dirty}" if dirty else "")
+            + (f", path {path}" if path else "")
+        )
     status, why = OK, None
     if not workspace:
         status, why = FAIL, "no workspace URI: the tracking URI could not be resolved"
@@ -511,8 +561,9 @@ def _why_no_commit(script: Optional[str]) -> str:
     if not exe:
         return "no git executable, no repository readable from .git files, and no MLFLOW_LINEAGE_GIT_COMMIT override"
     try:
-        out = subprocess.run([exe, "-C", where, "rev-parse", "--show-toplevel"], capture_output=True,
-                             text=True, timeout=10)  # fmt: skip
+        out = subprocess.run(
+            [exe, "-C", where, "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"git did not answer: {error_line(exc)}"
     if out.returncode != 0:
@@ -566,9 +617,13 @@ def render_text(report: Report) -> str:
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--script", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Show what a run started by this script would record (default: an interactive "
-                   "session in the current directory).")  # fmt: skip
+@click.option(
+    "--script",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Show what a run started by this script would record (default: an interactive "
+    "session in the current directory).",
+)
 def doctor(fmt: str, script: Optional[str]) -> None:
     """Check that MLflow loads the plugin and show what it would record now.
 

@@ -246,13 +246,22 @@ def summary_from_version_tags(tags: Mapping[str, str], run_name: Optional[str] =
     src = T.source_from_version_tags(tags)
     files = (tags.get(T.GIT_DIFF_FILES) or "").strip()
     return Summary(
-        run_id=src.run_id, run_name=run_name or None, run_url=src.run_url, model_id=src.model_id,
-        workspace_uri=src.workspace_uri, path=src.git.path, source_url=src.git.source_url,
-        notebook_path=src.notebook.path, notebook_url=_notebook_url(src.workspace_uri, src.notebook),
-        commit=src.git.commit, branch=src.git.branch, repo_url=src.git.repo_url, dirty=src.git.dirty,
+        run_id=src.run_id,
+        run_name=run_name or None,
+        run_url=src.run_url,
+        model_id=src.model_id,
+        workspace_uri=src.workspace_uri,
+        path=src.git.path,
+        source_url=src.git.source_url,
+        notebook_path=src.notebook.path,
+        notebook_url=_notebook_url(src.workspace_uri, src.notebook),
+        commit=src.git.commit,
+        branch=src.git.branch,
+        repo_url=src.git.repo_url,
+        dirty=src.git.dirty,
         diff_captured=(tags.get(T.GIT_DIFF) or "").strip().lower() == T.GIT_DIFF_CAPTURED,
         diff_files=int(files) if files.isdigit() else None,
-    )  # fmt: skip
+    )
 
 
 def _notebook_url(workspace_uri: Optional[str], nb: T.Notebook) -> Optional[str]:

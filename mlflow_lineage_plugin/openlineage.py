@@ -43,8 +43,10 @@ _logger = logging.getLogger(__name__)
 _warn = WarnOnce(_logger)
 
 INSTALL_HINT = 'OpenLineage events need the optional extra: pip install "mlflow-lineage-plugin[openlineage]"'
-NOT_CONFIGURED = ("OpenLineage has no transport configured: set OPENLINEAGE_URL, or OPENLINEAGE_CONFIG "
-                  "(or ./openlineage.yml, ~/.openlineage/openlineage.yml) with a transport")  # fmt: skip
+NOT_CONFIGURED = (
+    "OpenLineage has no transport configured: set OPENLINEAGE_URL, or OPENLINEAGE_CONFIG "
+    "(or ./openlineage.yml, ~/.openlineage/openlineage.yml) with a transport"
+)
 # The project's home, as pyproject.toml's [project.urls] declares it (a test holds the two together). A
 # placeholder until the project is published: github.com/example is the org the repository's examples use.
 HOME = "https://github.com/example/mlflow-lineage-plugin"
@@ -65,8 +67,7 @@ MODEL = "MODEL"
 _RETRY_TRANSPORT_AFTER = 60.0  # seconds a failed transport is left alone: a dead endpoint costs one warning
 
 START = "START"
-_STATES = {"FINISHED": "COMPLETE", "FAILED": "FAIL", "KILLED": "ABORT", "RUNNING": "RUNNING",
-           "SCHEDULED": "RUNNING"}  # fmt: skip
+_STATES = {"FINISHED": "COMPLETE", "FAILED": "FAIL", "KILLED": "ABORT", "RUNNING": "RUNNING", "SCHEDULED": "RUNNING"}
 TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
 
 
@@ -112,12 +113,18 @@ def facts_from_run(
     rtags = dict(run.data.tags or {})
     ws = show_workspace(rtags.get(T.WORKSPACE_URI) or workspace_uri) or "mlflow"
     return RunFacts(
-        run_id=info.run_id, experiment_id=str(info.experiment_id), experiment_name=experiment_name,
-        status=str(info.status), start_time=info.start_time, end_time=info.end_time, workspace_uri=ws,
-        tags=rtags, datasets=tuple(run_datasets(run, ws)),
+        run_id=info.run_id,
+        experiment_id=str(info.experiment_id),
+        experiment_name=experiment_name,
+        status=str(info.status),
+        start_time=info.start_time,
+        end_time=info.end_time,
+        workspace_uri=ws,
+        tags=rtags,
+        datasets=tuple(run_datasets(run, ws)),
         versions=tuple(sorted(set(versions), key=lambda v: (v[0], int(v[1]) if v[1].isdigit() else 0))),
         registry_namespace=registry_namespace,
-    )  # fmt: skip
+    )
 
 
 def registry_namespace(registry_uri: Optional[str]) -> Optional[str]:
@@ -282,9 +289,14 @@ def _source_code_facet(ol: _Classes, facts: RunFacts) -> Optional[Any]:
         return None
     url = git.source_url or source_web_url(repo, git.commit, git.path) or repo
     return ol.source_code.SourceCodeLocationJobFacet(
-        type="git", url=url, repoUrl=repo, path=git.path, version=git.commit, branch=git.branch,
+        type="git",
+        url=url,
+        repoUrl=repo,
+        path=git.path,
+        version=git.commit,
+        branch=git.branch,
         producer=PRODUCER,
-    )  # fmt: skip
+    )
 
 
 def _input(ol: _Classes, d: DatasetRef) -> Any:
@@ -293,7 +305,7 @@ def _input(ol: _Classes, d: DatasetRef) -> Any:
         facets["schema"] = ol.schema.SchemaDatasetFacet(
             fields=[ol.schema.SchemaDatasetFacetFields(name=n, type=t or None) for n, t in d.schema],
             producer=PRODUCER,
-        )  # fmt: skip
+        )
     if d.version or d.digest:
         facets["version"] = ol.version.DatasetVersionDatasetFacet(
             datasetVersion=d.version or d.digest, producer=PRODUCER
@@ -343,19 +355,27 @@ def run_event(facts: RunFacts, kind: Optional[str] = None) -> Any:
     if scheduled:
         run_facets["nominalTime"] = ol.nominal_time.NominalTimeRunFacet(nominalStartTime=scheduled, producer=PRODUCER)
     run_facets[RUN_FACET] = ol.MlflowRunFacet(
-        runId=facts.run_id, experimentId=facts.experiment_id, workspaceUri=facts.workspace_uri,
-        experimentName=facts.experiment_name, runName=tags.get(T.MLFLOW_RUN_NAME), status=facts.status,
-        user=tags.get(T.MLFLOW_USER), runUrl=run_page_url(facts.workspace_uri, facts.experiment_id, facts.run_id),
-        gitDirty=git.dirty if git.commit else None, notebookPath=nb.path, notebookId=nb.id,
+        runId=facts.run_id,
+        experimentId=facts.experiment_id,
+        workspaceUri=facts.workspace_uri,
+        experimentName=facts.experiment_name,
+        runName=tags.get(T.MLFLOW_RUN_NAME),
+        status=facts.status,
+        user=tags.get(T.MLFLOW_USER),
+        runUrl=run_page_url(facts.workspace_uri, facts.experiment_id, facts.run_id),
+        gitDirty=git.dirty if git.commit else None,
+        notebookPath=nb.path,
+        notebookId=nb.id,
         uncommittedChanges=git.diff.state if git.diff else None,
         uncommittedChangesSha256=git.diff.sha256 if git.diff else None,
         uncommittedChangesFiles=git.diff.files if git.diff else None,
         notebookRevisionId=nb.revision_id,
         registeredModelVersions=[{"name": n, "version": v} for n, v in facts.versions] or None,
         producer=PRODUCER,
-    )  # fmt: skip
-    outputs = [_output(ol, facts.registry_namespace, n, v) for n, v in facts.versions] if facts.registry_namespace \
-        else []  # fmt: skip
+    )
+    outputs = (
+        [_output(ol, facts.registry_namespace, n, v) for n, v in facts.versions] if facts.registry_namespace else []
+    )
     return ol.event_v2.RunEvent(
         eventType=ol.event_v2.RunState(kind),
         eventTime=(start if kind == START else end or start) or _iso(int(time.time() * 1000)),
@@ -364,7 +384,7 @@ def run_event(facts: RunFacts, kind: Optional[str] = None) -> Any:
         inputs=[_input(ol, d) for d in facts.datasets],
         outputs=outputs,
         producer=PRODUCER,
-    )  # fmt: skip
+    )
 
 
 def to_dict(event: Any) -> dict[str, Any]:
@@ -692,8 +712,7 @@ def _send_version(
         )
         debug_traceback(_logger, "OpenLineage event's run not read")
         return
-    fallback = ws or (oss_workspace_uri(tracking_uri) if tracking_uri and not is_databricks_uri(tracking_uri)
-                      else None)  # fmt: skip
+    fallback = ws or (oss_workspace_uri(tracking_uri) if tracking_uri and not is_databricks_uri(tracking_uri) else None)
     facts = facts_from_run(
         run,
         experiment_name=getattr(exp, "name", None),

@@ -27,9 +27,14 @@ from mlflow_lineage_plugin.urls import normalize_remote, remote_from_setting, sa
 
 #: The keys that describe one checkout state, in the order they are written.
 GIT_KEYS = (
-    T.MLFLOW_GIT_COMMIT, T.MLFLOW_GIT_BRANCH, T.MLFLOW_GIT_REPO_URL, T.MLFLOW_GIT_REPO_URL_LEGACY,
-    T.MLFLOW_GIT_DIRTY, T.GIT_PATH, T.SOURCE_URL,
-)  # fmt: skip
+    T.MLFLOW_GIT_COMMIT,
+    T.MLFLOW_GIT_BRANCH,
+    T.MLFLOW_GIT_REPO_URL,
+    T.MLFLOW_GIT_REPO_URL_LEGACY,
+    T.MLFLOW_GIT_DIRTY,
+    T.GIT_PATH,
+    T.SOURCE_URL,
+)
 REPO_URL_KEYS = (T.MLFLOW_GIT_REPO_URL, T.MLFLOW_GIT_REPO_URL_LEGACY)
 
 

@@ -203,8 +203,9 @@ class LineageRegistryStore(StoreWrapper):
         if notes:
             _logger.warning(
                 "mlflow-lineage: new version of model '%s' registered with partial lineage: %s",
-                name, "; ".join(notes),
-            )  # fmt: skip
+                name,
+                "; ".join(notes),
+            )
         run_name = fetched.run.tags.get(T.MLFLOW_RUN_NAME) if fetched.run is not None else None
         description = D.for_new_version(
             description, pairs + list(ours.items()), run_name, unity_catalog=self._unity_catalog, run_unread=run_unread

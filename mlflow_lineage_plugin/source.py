@@ -284,9 +284,12 @@ def _run_tags_query():
     import sqlalchemy as sa
     from mlflow.store.tracking.dbmodels.models import SqlRun, SqlTag
 
-    return (sa.select(SqlRun.experiment_id, SqlRun.lifecycle_stage, SqlTag.key, SqlTag.value)
-            .select_from(SqlRun).outerjoin(SqlTag, SqlTag.run_uuid == SqlRun.run_uuid)
-            .where(SqlRun.run_uuid == sa.bindparam("run_id")))  # fmt: skip
+    return (
+        sa.select(SqlRun.experiment_id, SqlRun.lifecycle_stage, SqlTag.key, SqlTag.value)
+        .select_from(SqlRun)
+        .outerjoin(SqlTag, SqlTag.run_uuid == SqlRun.run_uuid)
+        .where(SqlRun.run_uuid == sa.bindparam("run_id"))
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -390,9 +393,13 @@ class RestReader:
         from mlflow.utils.rest_utils import http_request, verify_rest_response
 
         response = http_request(
-            host_creds=self.host_creds, endpoint=endpoint, method="GET", params=params,
-            max_retries=0, timeout=self.timeout,
-        )  # fmt: skip
+            host_creds=self.host_creds,
+            endpoint=endpoint,
+            method="GET",
+            params=params,
+            max_retries=0,
+            timeout=self.timeout,
+        )
         verify_rest_response(response, endpoint)
         return response.json()
 

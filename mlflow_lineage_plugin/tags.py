@@ -92,8 +92,16 @@ GIT_DIFF_OFF = "off"
 GIT_DIFF_UNAVAILABLE = "unavailable"  # no local checkout to read (Databricks Git folders)
 GIT_DIFF_OTHER_COMMIT = "other_commit"  # the recorded commit or repository is not the checkout's, nor in it
 GIT_DIFF_OVERRIDDEN = "overridden"  # the caller's dirty=false stands over a dirty checkout's changes
-GIT_DIFF_STATES = (GIT_DIFF_CAPTURED, GIT_DIFF_TOO_LARGE, GIT_DIFF_EXCLUDED_ONLY, GIT_DIFF_FAILED, GIT_DIFF_OFF,
-                   GIT_DIFF_UNAVAILABLE, GIT_DIFF_OTHER_COMMIT, GIT_DIFF_OVERRIDDEN)  # fmt: skip
+GIT_DIFF_STATES = (
+    GIT_DIFF_CAPTURED,
+    GIT_DIFF_TOO_LARGE,
+    GIT_DIFF_EXCLUDED_ONLY,
+    GIT_DIFF_FAILED,
+    GIT_DIFF_OFF,
+    GIT_DIFF_UNAVAILABLE,
+    GIT_DIFF_OTHER_COMMIT,
+    GIT_DIFF_OVERRIDDEN,
+)
 DIFF_KEYS = (GIT_DIFF, GIT_DIFF_SHA256, GIT_DIFF_BYTES, GIT_DIFF_FILES, GIT_DIFF_EXCLUDED, GIT_DIFF_LEFT_OUT)
 #: Where the patch is stored, relative to the run's artifact root.
 DIFF_ARTIFACT_DIR = "lineage"
@@ -114,18 +122,52 @@ PARTIAL_SOURCE_UNREAD = "source_unread"
 
 #: Every plugin-owned key, for the tag reference (docs/tags.md) and the doctor.
 PLUGIN_KEYS = (
-    SCHEMA, WORKSPACE_URI, GIT_PATH, SOURCE_URL, RUN_ID, EXPERIMENT_ID, MODEL_ID, RUN_URL,
-    GIT_COMMIT, GIT_BRANCH, GIT_REPO_URL, GIT_DIRTY, NOTEBOOK_PATH, NOTEBOOK_ID,
-    NOTEBOOK_REVISION_ID, ORIGIN, PARTIAL, *DIFF_KEYS,
-)  # fmt: skip
+    SCHEMA,
+    WORKSPACE_URI,
+    GIT_PATH,
+    SOURCE_URL,
+    RUN_ID,
+    EXPERIMENT_ID,
+    MODEL_ID,
+    RUN_URL,
+    GIT_COMMIT,
+    GIT_BRANCH,
+    GIT_REPO_URL,
+    GIT_DIRTY,
+    NOTEBOOK_PATH,
+    NOTEBOOK_ID,
+    NOTEBOOK_REVISION_ID,
+    ORIGIN,
+    PARTIAL,
+    *DIFF_KEYS,
+)
 
 #: Keys on a model version, most important first: a registry that caps the number of tags
 #: (Unity Catalog: 50) keeps the head of this list and drops the tail.
 VERSION_KEY_PRIORITY = (
-    WORKSPACE_URI, RUN_ID, GIT_COMMIT, GIT_REPO_URL, SCHEMA, PARTIAL, MODEL_ID, EXPERIMENT_ID, RUN_URL,
-    GIT_PATH, GIT_DIRTY, GIT_DIFF, GIT_DIFF_SHA256, GIT_BRANCH, SOURCE_URL, NOTEBOOK_PATH,
-    NOTEBOOK_REVISION_ID, NOTEBOOK_ID, GIT_DIFF_BYTES, GIT_DIFF_FILES, GIT_DIFF_EXCLUDED, GIT_DIFF_LEFT_OUT,
-)  # fmt: skip
+    WORKSPACE_URI,
+    RUN_ID,
+    GIT_COMMIT,
+    GIT_REPO_URL,
+    SCHEMA,
+    PARTIAL,
+    MODEL_ID,
+    EXPERIMENT_ID,
+    RUN_URL,
+    GIT_PATH,
+    GIT_DIRTY,
+    GIT_DIFF,
+    GIT_DIFF_SHA256,
+    GIT_BRANCH,
+    SOURCE_URL,
+    NOTEBOOK_PATH,
+    NOTEBOOK_REVISION_ID,
+    NOTEBOOK_ID,
+    GIT_DIFF_BYTES,
+    GIT_DIFF_FILES,
+    GIT_DIFF_EXCLUDED,
+    GIT_DIFF_LEFT_OUT,
+)
 
 # --- value limits -------------------------------------------------------------------------------
 RUN_TAG_VALUE_MAX = 5000  # MLflow 3: 8,000; MLflow 2.x releases: 5,000. The smaller fits both.
@@ -141,10 +183,19 @@ DIRTY_UNKNOWN = "unknown"
 # Values that must be whole to be useful: a cut URL or id points somewhere wrong, so it is dropped.
 _ATOMIC_KEYS = frozenset(
     {
-        SOURCE_URL, RUN_URL, WORKSPACE_URI, GIT_REPO_URL, MLFLOW_GIT_REPO_URL,
-        MLFLOW_GIT_REPO_URL_LEGACY, GIT_COMMIT, MLFLOW_GIT_COMMIT, RUN_ID, MODEL_ID, GIT_DIFF_SHA256,
+        SOURCE_URL,
+        RUN_URL,
+        WORKSPACE_URI,
+        GIT_REPO_URL,
+        MLFLOW_GIT_REPO_URL,
+        MLFLOW_GIT_REPO_URL_LEGACY,
+        GIT_COMMIT,
+        MLFLOW_GIT_COMMIT,
+        RUN_ID,
+        MODEL_ID,
+        GIT_DIFF_SHA256,
     }
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)

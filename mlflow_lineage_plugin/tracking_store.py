@@ -49,8 +49,9 @@ class LineageTrackingStore(StoreWrapper):
 
     def create_run(self, experiment_id, user_id, start_time, tags, run_name):
         tags, fresh = self._final_tags(tags, "run")
-        run = self._inner.create_run(experiment_id=experiment_id, user_id=user_id, start_time=start_time,
-                                     tags=tags, run_name=run_name)  # fmt: skip
+        run = self._inner.create_run(
+            experiment_id=experiment_id, user_id=user_id, start_time=start_time, tags=tags, run_name=run_name
+        )
         if fresh is not None:
             self._after_create_run(run, fresh)
         return run

@@ -97,8 +97,19 @@ def run_mode(mode: str, src: Path, files: list[str], extra: list[str], out_dir: 
         env.pop("MLFLOW_LINEAGE_DISABLE", None)
     else:
         env["MLFLOW_LINEAGE_DISABLE"] = "true"
-    cmd = [sys.executable, "-m", "pytest", "-p", Path(__file__).stem, "-p", "no:cacheprovider", "-q",
-           f"--junitxml={junit}", *files, *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        Path(__file__).stem,
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--junitxml={junit}",
+        *files,
+        *extra,
+    ]
     print(f"== {mode}: {' '.join(cmd[2:])}", flush=True)
     subprocess.run(cmd, cwd=src, env=env, check=False)
     return _outcomes(junit)

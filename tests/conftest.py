@@ -189,12 +189,21 @@ def start_mlflow_server(
     if not plugin:
         senv["MLFLOW_LINEAGE_DISABLE"] = "true"
     cmd = [
-        sys.executable, "-m", "mlflow", "server",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", backend,
-        "--artifacts-destination", str(tmp / "artifacts"),
-        "--workers", str(workers),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        backend,
+        "--artifacts-destination",
+        str(tmp / "artifacts"),
+        "--workers",
+        str(workers),
+    ]
     fh = open(log, "w")
     proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=senv, cwd=tmp, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

@@ -179,10 +179,13 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_continues(servers, prefix, monkeypatch
     env["MLFLOW_LINEAGE_WORKSPACE_URI"] = url  # the proxy is not the workspace
     with FaultProxy(url, slow_writes) as proxy:
         proc = subprocess.Popen(
-            [CLI, "backfill", "--tracking-uri", proxy.url,
-             "--model", prefix + "m", "--apply", "--workers", "2"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
-        )  # fmt: skip
+            [CLI, "backfill", "--tracking-uri", proxy.url, "--model", prefix + "m", "--apply", "--workers", "2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
         deadline = time.monotonic() + 120
         while len(proxy.requests_to(SET_TAG)) < 5 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -256,10 +259,13 @@ def test_unity_catalog_versions_are_enriched_from_the_workspace_uc_names(servers
     isolate_databricks_env(monkeypatch, tmp_path / "home")
     uc = UcStandIn().start()
     try:
-        write_databrickscfg(tmp_path / "home", {
-            "uc": {"host": uc.url, "token": TOKEN},
-            "ws777": {"host": runs_server.url, "token": "dapi-777", "workspace_id": "777"},
-        })  # fmt: skip
+        write_databrickscfg(
+            tmp_path / "home",
+            {
+                "uc": {"host": uc.url, "token": TOKEN},
+                "ws777": {"host": runs_server.url, "token": "dapi-777", "workspace_id": "777"},
+            },
+        )
         mapped_ws = "https://adb-555.azuredatabricks.net/?o=555"
         monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACES", f"{mapped_ws}={runs_server.url}")
         long_path = "deep/" * 300 + "train.py"  # 1,508 characters: over UC's 1,000

@@ -17,8 +17,12 @@ def test_browser_tests_without_a_browser_are_one_line_at_the_end(tmp_path):
     env[BROWSER_ENV] = str(tmp_path / "no-such-chromium")
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider", "tests/test_ui.py"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-3000:]
     skipped = [line for line in text.splitlines() if line.startswith("SKIPPED")]

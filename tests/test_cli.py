@@ -30,9 +30,13 @@ def store(tmp_path_factory):
     uri = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'mlflow.db'}"
     c = MlflowClient(tracking_uri=uri, registry_uri=uri)
     exp = c.create_experiment("cli")
-    git_tags = {"mlflow.source.git.commit": COMMIT, "mlflow.source.git.branch": "main",
-                "mlflow.source.git.repoURL": "https://github.com/acme/cli", "mlflow.source.name": "train.py",
-                "mlflow.source.type": "LOCAL"}  # fmt: skip
+    git_tags = {
+        "mlflow.source.git.commit": COMMIT,
+        "mlflow.source.git.branch": "main",
+        "mlflow.source.git.repoURL": "https://github.com/acme/cli",
+        "mlflow.source.name": "train.py",
+        "mlflow.source.type": "LOCAL",
+    }
     runs = {}
     for key, extra in (
         ("clean", {"mlflow.source.git.dirty": "false"}),
@@ -400,8 +404,12 @@ def test_an_unreadable_sqlite_store_is_one_line_naming_it_in_time(store, tmp_pat
     t0 = time.monotonic()
     r = subprocess.run(
         [*drop, *exe, *command, "--tracking-uri", f"sqlite:///{locked}", "--timeout", "5"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     took = time.monotonic() - t0
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines() == [

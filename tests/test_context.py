@@ -384,7 +384,7 @@ def test_local_client_logging_to_a_databricks_profile_records_that_workspace(tmp
         DatabricksStandIn,
         isolate_databricks_env,
         write_databrickscfg,
-    )  # fmt: skip
+    )
 
     from mlflow_lineage_plugin import databricks
 

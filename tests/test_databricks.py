@@ -499,15 +499,18 @@ def _sdk_host(profile):
         return None
 
 
-@pytest.mark.parametrize("profile, env, settings, expected", [
-    ("prod", {}, None, "b"),
-    (None, {}, None, "a"),  # the [DEFAULT] section is the default profile
-    ("DEFAULT", {}, None, "a"),
-    ("nohost", {}, None, None),  # a named profile does not inherit [DEFAULT]'s host
-    (None, {"DATABRICKS_CONFIG_PROFILE": "prod"}, None, "b"),
-    (None, {}, "prod", "b"),  # [__settings__] default_profile
-    (None, {"DATABRICKS_HOST": "b", "DATABRICKS_TOKEN": DEFAULT_TOKEN}, None, "b"),  # the environment first
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "profile, env, settings, expected",
+    [
+        ("prod", {}, None, "b"),
+        (None, {}, None, "a"),  # the [DEFAULT] section is the default profile
+        ("DEFAULT", {}, None, "a"),
+        ("nohost", {}, None, None),  # a named profile does not inherit [DEFAULT]'s host
+        (None, {"DATABRICKS_CONFIG_PROFILE": "prod"}, None, "b"),
+        (None, {}, "prod", "b"),  # [__settings__] default_profile
+        (None, {"DATABRICKS_HOST": "b", "DATABRICKS_TOKEN": DEFAULT_TOKEN}, None, "b"),  # the environment first
+    ],
+)
 def test_profile_host_agrees_with_databricks_sdk(
     home, databricks_server, monkeypatch, profile, env, settings, expected
 ):
@@ -528,13 +531,16 @@ def test_profile_host_agrees_with_databricks_sdk(
 
 
 def test_profiles_for_host_use_each_profiles_own_keys(home):
-    write_databrickscfg(home, {
-        "DEFAULT": {"host": "https://adb-1.azuredatabricks.net", "token": "x"},
-        "nohost": {"token": "x"},
-        "ws7": {"host": "adb-7.azuredatabricks.net/", "token": "x", "workspace_id": "7"},
-        "any7": {"host": "https://ADB-7.azuredatabricks.net", "token": "x"},
-        "__settings__": {"default_profile": "ws7"},
-    })  # fmt: skip
+    write_databrickscfg(
+        home,
+        {
+            "DEFAULT": {"host": "https://adb-1.azuredatabricks.net", "token": "x"},
+            "nohost": {"token": "x"},
+            "ws7": {"host": "adb-7.azuredatabricks.net/", "token": "x", "workspace_id": "7"},
+            "any7": {"host": "https://ADB-7.azuredatabricks.net", "token": "x"},
+            "__settings__": {"default_profile": "ws7"},
+        },
+    )
     assert databricks.profiles_for_host("https://adb-1.azuredatabricks.net") == ["DEFAULT"]
     assert databricks.profiles_for_host("https://adb-7.azuredatabricks.net", "7") == ["ws7", "any7"]
     assert databricks.profiles_for_host("https://adb-7.azuredatabricks.net", "8") == ["any7"]

@@ -28,26 +28,54 @@ LOCAL = "sqlite:////data/mlflow.db"
         ("gs", {"uri": "gs://bkt/x/y.csv"}, LOCAL, ("gs://bkt", "x/y.csv", None)),
         ("local", {"uri": "/data/train.csv"}, LOCAL, ("file", "/data/train.csv", None)),
         ("local", {"uri": "file:///data/train.csv"}, LOCAL, ("file", "/data/train.csv", None)),
-        ("http", {"url": "https://user:pw@example.com/d/train.csv?sig=secret"}, LOCAL,
-         ("https://example.com", "d/train.csv", None)),
-        ("delta_table", {"delta_table_name": "main.sales.churn", "delta_table_version": 7}, DBX,
-         ("databricks://adb-42.azuredatabricks.net", "main.sales.churn", "7")),
+        (
+            "http",
+            {"url": "https://user:pw@example.com/d/train.csv?sig=secret"},
+            LOCAL,
+            ("https://example.com", "d/train.csv", None),
+        ),
+        (
+            "delta_table",
+            {"delta_table_name": "main.sales.churn", "delta_table_version": 7},
+            DBX,
+            ("databricks://adb-42.azuredatabricks.net", "main.sales.churn", "7"),
+        ),
         ("delta_table", {"delta_table_name": "main.sales.churn"}, LOCAL, (UNKNOWN_METASTORE, "main.sales.churn", None)),
-        ("delta_table", {"delta_table_name": "main.sales.churn", "delta_table_version": 2}, "http://127.0.0.1:5000",
-         (UNKNOWN_METASTORE, "main.sales.churn", "2")),
-        ("delta_table", {"delta_table_name": "sales.churn", "path": "s3://lake/tables/churn"}, LOCAL,
-         ("s3://lake", "tables/churn", None)),
-        ("delta_table", {"delta_table_name": "sales.churn", "path": "abfss://c@acct.dfs.core.windows.net/t/churn"},
-         LOCAL, ("abfss://c@acct.dfs.core.windows.net", "t/churn", None)),
-        ("delta_table", {"path": "s3://lake/tables/churn", "delta_table_version": 3}, DBX,
-         ("s3://lake", "tables/churn", "3")),
+        (
+            "delta_table",
+            {"delta_table_name": "main.sales.churn", "delta_table_version": 2},
+            "http://127.0.0.1:5000",
+            (UNKNOWN_METASTORE, "main.sales.churn", "2"),
+        ),
+        (
+            "delta_table",
+            {"delta_table_name": "sales.churn", "path": "s3://lake/tables/churn"},
+            LOCAL,
+            ("s3://lake", "tables/churn", None),
+        ),
+        (
+            "delta_table",
+            {"delta_table_name": "sales.churn", "path": "abfss://c@acct.dfs.core.windows.net/t/churn"},
+            LOCAL,
+            ("abfss://c@acct.dfs.core.windows.net", "t/churn", None),
+        ),
+        (
+            "delta_table",
+            {"path": "s3://lake/tables/churn", "delta_table_version": 3},
+            DBX,
+            ("s3://lake", "tables/churn", "3"),
+        ),
         ("delta_table", {"path": "/dbfs/tables/churn"}, DBX, ("file", "/dbfs/tables/churn", None)),
-        ("hugging_face", {"path": "acme/reviews", "revision": "abc123"}, LOCAL,
-         ("hf://datasets", "acme/reviews", "abc123")),
+        (
+            "hugging_face",
+            {"path": "acme/reviews", "revision": "abc123"},
+            LOCAL,
+            ("hf://datasets", "acme/reviews", "abc123"),
+        ),
         ("code", {"tags": {"mlflow.user": "me"}}, LOCAL, (LOCAL, "frame", None)),
         ("something_new", {}, DBX, (DBX, "frame", None)),
     ],
-)  # fmt: skip
+)
 def test_names_follow_openlineage_conventions(source_type, source, workspace, expected):
     ns, name, version, _ = name_dataset(source_type, source, "frame", workspace)
     assert (ns, name, version) == expected
@@ -57,9 +85,20 @@ def test_names_follow_openlineage_conventions(source_type, source, workspace, ex
 def test_a_delta_table_known_by_name_is_one_dataset_from_every_store():
     """Not named under the store's URI: the same table read through two stores is one dataset."""
     stores = [LOCAL, "sqlite:////home/me/other.db", "http://127.0.0.1:5000", "postgresql://db.example.com/mlflow"]
-    refs = [dataset_ref(_Dataset(name="churn", digest="d", source_type="delta_table",
-                                 source=json.dumps({"delta_table_name": "main.sales.churn"}), schema=None), (), ws)
-            for ws in stores]  # fmt: skip
+    refs = [
+        dataset_ref(
+            _Dataset(
+                name="churn",
+                digest="d",
+                source_type="delta_table",
+                source=json.dumps({"delta_table_name": "main.sales.churn"}),
+                schema=None,
+            ),
+            (),
+            ws,
+        )
+        for ws in stores
+    ]
     assert {(d.namespace, d.ol_name, d.location) for d in refs} == {
         (UNKNOWN_METASTORE, "main.sales.churn", "main.sales.churn")
     }

@@ -22,10 +22,14 @@ COMMIT = "3f2a9c1d0e5b4a69788796a5b4c3d2e1f0a9b8c7"
 REPO = "https://github.com/acme/churn"
 FILE_URL = f"{REPO}/blob/{COMMIT}/src/train.py"
 RUN_TAGS = {
-    T.MLFLOW_GIT_COMMIT: COMMIT, T.MLFLOW_GIT_BRANCH: "main", T.MLFLOW_GIT_REPO_URL: REPO,
-    T.MLFLOW_GIT_DIRTY: "false", T.GIT_PATH: "src/train.py", T.SOURCE_URL: FILE_URL,
+    T.MLFLOW_GIT_COMMIT: COMMIT,
+    T.MLFLOW_GIT_BRANCH: "main",
+    T.MLFLOW_GIT_REPO_URL: REPO,
+    T.MLFLOW_GIT_DIRTY: "false",
+    T.GIT_PATH: "src/train.py",
+    T.SOURCE_URL: FILE_URL,
     T.MLFLOW_RUN_NAME: "train-churn",
-}  # fmt: skip
+}
 CODE = f"code [src/train.py @ 3f2a9c1]({FILE_URL}) on `main` in [acme/churn]({REPO})"
 
 
@@ -44,11 +48,18 @@ def _clean_env(monkeypatch):
 def version_tags(**over) -> dict[str, str]:
     run_id = "a" * 32
     tags = {
-        T.SCHEMA: "1", T.WORKSPACE_URI: "http://127.0.0.1:5000", T.RUN_ID: run_id, T.EXPERIMENT_ID: "1",
-        T.RUN_URL: f"http://127.0.0.1:5000/#/experiments/1/runs/{run_id}", T.GIT_COMMIT: COMMIT,
-        T.GIT_REPO_URL: REPO, T.GIT_PATH: "src/train.py", T.GIT_DIRTY: "false", T.GIT_BRANCH: "main",
+        T.SCHEMA: "1",
+        T.WORKSPACE_URI: "http://127.0.0.1:5000",
+        T.RUN_ID: run_id,
+        T.EXPERIMENT_ID: "1",
+        T.RUN_URL: f"http://127.0.0.1:5000/#/experiments/1/runs/{run_id}",
+        T.GIT_COMMIT: COMMIT,
+        T.GIT_REPO_URL: REPO,
+        T.GIT_PATH: "src/train.py",
+        T.GIT_DIRTY: "false",
+        T.GIT_BRANCH: "main",
         T.SOURCE_URL: FILE_URL,
-    }  # fmt: skip
+    }
     tags.update(over)
     return {k: v for k, v in tags.items() if v is not None}
 
@@ -132,12 +143,14 @@ def test_databricks_workspace_and_notebook_links():
 
 
 def test_no_credential_and_no_unsafe_link_even_from_tags_the_user_set():
-    tags = version_tags(**{
-        T.GIT_REPO_URL: "https://bob:ghp_s3cret@github.com/acme/churn.git",
-        T.SOURCE_URL: "javascript:alert(document.cookie)",
-        T.RUN_URL: "https://alice:pw123@mlflow.example.com/#/experiments/1/runs/r",
-        T.WORKSPACE_URI: "https://carol:tok456@mlflow.example.com",
-    })  # fmt: skip
+    tags = version_tags(
+        **{
+            T.GIT_REPO_URL: "https://bob:ghp_s3cret@github.com/acme/churn.git",
+            T.SOURCE_URL: "javascript:alert(document.cookie)",
+            T.RUN_URL: "https://alice:pw123@mlflow.example.com/#/experiments/1/runs/r",
+            T.WORKSPACE_URI: "https://carol:tok456@mlflow.example.com",
+        }
+    )
     line = M.version_description(tags, "r")
     for secret in ("ghp_s3cret", "bob", "pw123", "alice", "tok456", "carol", "javascript"):
         assert secret not in line

@@ -93,8 +93,14 @@ def test_two_clean_versions_three_commits_apart(repos, provider_for, sqlite_uri,
     git(repo, "commit", "-q", "-am", "bump submodule")
     c2 = git(repo, "rev-parse", "HEAD")
     reqs2 = "mlflow==3.17.2\nscikit-learn==1.4.0\npandas\n"
-    train(tmp_path, params={"lr": "0.2", "depth": "3", "seed": "7"}, metrics={"auc": 0.85}, requirements=reqs2,
-          rows=5, python="3.12.1")  # fmt: skip
+    train(
+        tmp_path,
+        params={"lr": "0.2", "depth": "3", "seed": "7"},
+        metrics={"auc": 0.85},
+        requirements=reqs2,
+        rows=5,
+        python="3.12.1",
+    )
     before = untouched(repo)
 
     d = diff("models:/fraud/1", "models:/fraud/2", repo=str(repo))

@@ -40,8 +40,11 @@ def check(report: dict, name: str) -> dict:
 
 @pytest.fixture
 def project(repos):
-    repo = repos.make("project", files={"src/train.py": "print('train')\n"},
-                      remote=f"https://ci-bot:{SECRET}@github.com/acme/project.git")  # fmt: skip
+    repo = repos.make(
+        "project",
+        files={"src/train.py": "print('train')\n"},
+        remote=f"https://ci-bot:{SECRET}@github.com/acme/project.git",
+    )
     from conftest import git
 
     return repo, git(repo, "rev-parse", "HEAD")
@@ -108,8 +111,9 @@ def test_outside_a_repository_it_says_why_no_commit(tmp_path, git_available):
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "train.py").write_text("print('x')\n")
-    out = run_doctor(plain, doctor_env(tmp_path, GIT_CEILING_DIRECTORIES=str(tmp_path)),
-                     "--script", "train.py", "--format", "json")  # fmt: skip
+    out = run_doctor(
+        plain, doctor_env(tmp_path, GIT_CEILING_DIRECTORIES=str(tmp_path)), "--script", "train.py", "--format", "json"
+    )
     assert out.returncode == 0, out.stdout + out.stderr  # a warning, not a failure: the workspace is recorded
     rec = check(json.loads(out.stdout), "would record")
     assert rec["status"] == "warn"
@@ -154,21 +158,30 @@ def build(store_uri, tracking_uri=None):
 def test_registry_scheme_shadowed_by_another_distribution(project, tmp_path):
     repo, _ = project
     site = tmp_path / "later-site"
-    _fake_dist(site, "other-registry-plugin", "1.4.2",
-               "[mlflow.model_registry_store]\nsqlite = other_registry_plugin:build\n", SHADOW_MODULE)  # fmt: skip
+    _fake_dist(
+        site,
+        "other-registry-plugin",
+        "1.4.2",
+        "[mlflow.model_registry_store]\nsqlite = other_registry_plugin:build\n",
+        SHADOW_MODULE,
+    )
     env = doctor_env(tmp_path)
     # Later on sys.path than the plugin's site-packages: MLflow registers it after ours, so it wins.
-    later = [sys.executable, "-c",
-             f"import sys; sys.path.append({str(site)!r}); sys.argv[0] = 'mlflow-lineage'; "
-             "from mlflow_lineage_plugin.cli import main; main()"]  # fmt: skip
+    later = [
+        sys.executable,
+        "-c",
+        f"import sys; sys.path.append({str(site)!r}); sys.argv[0] = 'mlflow-lineage'; "
+        "from mlflow_lineage_plugin.cli import main; main()",
+    ]
     out = run_doctor(repo, env, prefix=later)
     assert out.returncode == 1, out.stdout + out.stderr
     assert "FAIL  registry" in out.stdout
     assert "sqlite: shadowed by other-registry-plugin 1.4.2 (sqlite = other_registry_plugin:build)" in out.stdout
     import importlib.metadata as md
 
-    declared = [ep for ep in md.distribution("mlflow-lineage-plugin").entry_points
-                if ep.group == "mlflow.model_registry_store"]  # fmt: skip
+    declared = [
+        ep for ep in md.distribution("mlflow-lineage-plugin").entry_points if ep.group == "mlflow.model_registry_store"
+    ]
     assert f"{len(declared) - 1}/{len(declared)} schemes wrapped" in out.stdout
     assert "ok    run provider" in out.stdout
 
@@ -189,11 +202,19 @@ def test_registry_scheme_shadowed_by_another_distribution(project, tmp_path):
 def test_tracking_store_scheme_shadowed_by_another_distribution(project, tmp_path):
     repo, _ = project
     site = tmp_path / "later-site"
-    _fake_dist(site, "other-tracking-plugin", "2.0.1",
-               "[mlflow.tracking_store]\nsqlite = other_tracking_plugin:build\n", SHADOW_MODULE)  # fmt: skip
-    later = [sys.executable, "-c",
-             f"import sys; sys.path.append({str(site)!r}); sys.argv[0] = 'mlflow-lineage'; "
-             "from mlflow_lineage_plugin.cli import main; main()"]  # fmt: skip
+    _fake_dist(
+        site,
+        "other-tracking-plugin",
+        "2.0.1",
+        "[mlflow.tracking_store]\nsqlite = other_tracking_plugin:build\n",
+        SHADOW_MODULE,
+    )
+    later = [
+        sys.executable,
+        "-c",
+        f"import sys; sys.path.append({str(site)!r}); sys.argv[0] = 'mlflow-lineage'; "
+        "from mlflow_lineage_plugin.cli import main; main()",
+    ]
     out = run_doctor(repo, doctor_env(tmp_path), "--format", "json", prefix=later)
     assert out.returncode == 1, out.stdout + out.stderr
     report = json.loads(out.stdout)

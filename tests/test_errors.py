@@ -35,14 +35,20 @@ def test_an_empty_message_is_the_type():
     assert E.describe_error(KeyError()) == "KeyError"
 
 
-@pytest.mark.parametrize("text, says", [
-    ("HTTPConnectionPool: Read timed out. (read timeout=3)", "no answer within 3 s"),
-    ("Failed to establish a new connection: [Errno 111] Connection refused", "connection refused"),
-    ("[Errno -2] Name or service not known", "host name does not resolve"),
-    ("API request to endpoint /x failed with error code 503 != 200", "the server answered with an error (HTTP 503)"),
-    ("API request failed with error code 403 != 200. Response body: 'denied'", "credentials refused (HTTP 403)"),
-    ("INVALID_PARAMETER_VALUE: bad https://u:p@h/x", "INVALID_PARAMETER_VALUE: bad https://h/x"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("HTTPConnectionPool: Read timed out. (read timeout=3)", "no answer within 3 s"),
+        ("Failed to establish a new connection: [Errno 111] Connection refused", "connection refused"),
+        ("[Errno -2] Name or service not known", "host name does not resolve"),
+        (
+            "API request to endpoint /x failed with error code 503 != 200",
+            "the server answered with an error (HTTP 503)",
+        ),
+        ("API request failed with error code 403 != 200. Response body: 'denied'", "credentials refused (HTTP 403)"),
+        ("INVALID_PARAMETER_VALUE: bad https://u:p@h/x", "INVALID_PARAMETER_VALUE: bad https://h/x"),
+    ],
+)
 def test_describe_error(text, says):
     assert E.describe_error(RuntimeError(text), timeout=3) == says
 

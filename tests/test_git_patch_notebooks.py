@@ -34,8 +34,14 @@ def jupyter(cells: list[dict]) -> str:
 
 
 def code_cell(i: int, source: str, outputs: list, count) -> dict:
-    return {"cell_type": "code", "execution_count": count, "id": f"cell-{i}", "metadata": {}, "outputs": outputs,
-            "source": source.splitlines(keepends=True)}  # fmt: skip
+    return {
+        "cell_type": "code",
+        "execution_count": count,
+        "id": f"cell-{i}",
+        "metadata": {},
+        "outputs": outputs,
+        "source": source.splitlines(keepends=True),
+    }
 
 
 def image(i: int, size: int) -> dict:

@@ -60,23 +60,59 @@ class Case:
 
 CASES = (
     Case("a-mlflow-latest", "3.11", ("mlflow",), mlflow_prefix="3.", why="full MLflow 3.x, newest release"),
-    Case("b-skinny-latest", "3.11", ("mlflow-skinny", "sqlalchemy", "alembic"), mlflow_prefix="3.",
-         why="mlflow-skinny 3.x alone, as on Databricks runtimes (+SQLAlchemy for a local SQLite store)"),
+    Case(
+        "b-skinny-latest",
+        "3.11",
+        ("mlflow-skinny", "sqlalchemy", "alembic"),
+        mlflow_prefix="3.",
+        why="mlflow-skinny 3.x alone, as on Databricks runtimes (+SQLAlchemy for a local SQLite store)",
+    ),
     Case("c-mlflow-2.22", "3.11", ("mlflow==2.22.*", OLD_SQLALCHEMY), mlflow_prefix="2.22.", why="full MLflow 2.22"),
-    Case("d-empty", "3.11", (), extra="[mlflow]", mlflow_prefix="3.",
-         why='empty environment: the README line pip install "mlflow-lineage-plugin[mlflow]"'),
-    Case("e-py3.9-skinny-2.22", "3.9", ("mlflow-skinny==2.22.*", OLD_SQLALCHEMY, "alembic"), mlflow_prefix="2.22.",
-         why="oldest Python the plugin declares (MLflow 3 needs 3.10)"),
-    Case("f-py3.13-skinny-latest", "3.13", ("mlflow-skinny", "sqlalchemy", "alembic"), mlflow_prefix="3.",
-         why="newest Python here"),
+    Case(
+        "d-empty",
+        "3.11",
+        (),
+        extra="[mlflow]",
+        mlflow_prefix="3.",
+        why='empty environment: the README line pip install "mlflow-lineage-plugin[mlflow]"',
+    ),
+    Case(
+        "e-py3.9-skinny-2.22",
+        "3.9",
+        ("mlflow-skinny==2.22.*", OLD_SQLALCHEMY, "alembic"),
+        mlflow_prefix="2.22.",
+        why="oldest Python the plugin declares (MLflow 3 needs 3.10)",
+    ),
+    Case(
+        "f-py3.13-skinny-latest",
+        "3.13",
+        ("mlflow-skinny", "sqlalchemy", "alembic"),
+        mlflow_prefix="3.",
+        why="newest Python here",
+    ),
     # Python 3.10 rides on this case rather than on an environment of its own.
-    Case("g-py3.10-lowest-deps", "3.10",
-         ("mlflow-skinny==2.22.*", OLD_SQLALCHEMY, "alembic", "GitPython==3.1.9", "databricks-sdk==0.20.0",
-          "click==7.0"),
-         mlflow_prefix="2.22.", why="the plugin's lower bounds (= MLflow's own), on Python 3.10"),
-    Case("h-py3.12-skinny-latest", "3.12", ("mlflow-skinny", "sqlalchemy", "alembic"), mlflow_prefix="3.",
-         why="Python 3.12 (Databricks Runtime 16)"),
-)  # fmt: skip
+    Case(
+        "g-py3.10-lowest-deps",
+        "3.10",
+        (
+            "mlflow-skinny==2.22.*",
+            OLD_SQLALCHEMY,
+            "alembic",
+            "GitPython==3.1.9",
+            "databricks-sdk==0.20.0",
+            "click==7.0",
+        ),
+        mlflow_prefix="2.22.",
+        why="the plugin's lower bounds (= MLflow's own), on Python 3.10",
+    ),
+    Case(
+        "h-py3.12-skinny-latest",
+        "3.12",
+        ("mlflow-skinny", "sqlalchemy", "alembic"),
+        mlflow_prefix="3.",
+        why="Python 3.12 (Databricks Runtime 16)",
+    ),
+)
 
 CHECK_SCRIPT = r"""
 import json, sys
@@ -124,8 +160,12 @@ def find_python(version: str) -> Optional[str]:
         candidates += sorted(glob.glob(os.path.join(root, "versions", f"{version}.*", "bin", f"python{version}")))
     for exe in filter(None, candidates):
         try:
-            out = subprocess.run([exe, "-c", "import sys, venv, sqlite3; print(sys.version_info[:2])"],
-                                 capture_output=True, text=True, timeout=30)  # fmt: skip
+            out = subprocess.run(
+                [exe, "-c", "import sys, venv, sqlite3; print(sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
         except (OSError, subprocess.SubprocessError):
             continue
         if out.returncode == 0 and out.stdout.strip() == str(tuple(int(p) for p in version.split("."))):
@@ -135,8 +175,9 @@ def find_python(version: str) -> Optional[str]:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment of a user's shell: nothing of this test process's venv or MLflow settings."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MLFLOW_", "PYTHON", "VIRTUAL_ENV", "PYTEST", "COV_"))}  # fmt: skip
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PYTHON", "VIRTUAL_ENV", "PYTEST", "COV_"))
+    }
     env.update(PIP_NO_INPUT="1", PIP_DISABLE_PIP_VERSION_CHECK="1", **extra)
     return env
 
@@ -162,11 +203,13 @@ def wheel(tmp_path_factory) -> Path:
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
-    shutil.copytree(ROOT / "mlflow_lineage_plugin", src / "mlflow_lineage_plugin",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
+    shutil.copytree(
+        ROOT / "mlflow_lineage_plugin",
+        src / "mlflow_lineage_plugin",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
     log: list[str] = []
-    run([sys.executable, "-m", "build", "--wheel", "--outdir", str(base / "dist"), str(src)], log,
-        env=clean_env())  # fmt: skip
+    run([sys.executable, "-m", "build", "--wheel", "--outdir", str(base / "dist"), str(src)], log, env=clean_env())
     (built,) = (base / "dist").glob("*.whl")
     return built
 
@@ -297,8 +340,11 @@ def build_case(case: Case, wheel: Path, base: Path) -> Outcome:
         if case.before:
             with wh_lock:  # files already there are not fetched again
                 run([py, "-m", "pip", "download", "-q", "-d", str(wh), *case.before], oc.log, env=env)
-            run([py, "-m", "pip", "install", "-q", "--no-compile", "--no-index", "--find-links", str(wh),
-                 *case.before], oc.log, env=env)  # fmt: skip
+            run(
+                [py, "-m", "pip", "install", "-q", "--no-compile", "--no-index", "--find-links", str(wh), *case.before],
+                oc.log,
+                env=env,
+            )
         oc.before = freeze(py, oc.log)
         oc.files_before = package_files(venv)
         if case.before:
@@ -308,8 +354,22 @@ def build_case(case: Case, wheel: Path, base: Path) -> Outcome:
         else:  # the README's line into an empty environment; what it brings comes via the wheelhouse
             with wh_lock:
                 run([py, "-m", "pip", "download", "-q", "-d", str(wh), f"{wheel}{case.extra}"], oc.log, env=env)
-            run([py, "-m", "pip", "install", "-q", "--no-compile", "--no-index", "--find-links", str(wh),
-                 f"{wheel}{case.extra}"], oc.log, env=env)  # fmt: skip
+            run(
+                [
+                    py,
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--no-compile",
+                    "--no-index",
+                    "--find-links",
+                    str(wh),
+                    f"{wheel}{case.extra}",
+                ],
+                oc.log,
+                env=env,
+            )
         oc.after = freeze(py, oc.log)
         oc.files_after = package_files(venv)
 
@@ -328,9 +388,14 @@ def build_case(case: Case, wheel: Path, base: Path) -> Outcome:
         if line is None:
             raise RuntimeError(f"no RESULT line:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
         oc.result = json.loads(line[len("RESULT ") :])
-        doc = subprocess.run([str(venv / "bin" / "mlflow-lineage"), "doctor", "--format", "json",
-                              "--script", str(repo / "train.py")],
-                             cwd=repo, env=renv, capture_output=True, text=True, timeout=300)  # fmt: skip
+        doc = subprocess.run(
+            [str(venv / "bin" / "mlflow-lineage"), "doctor", "--format", "json", "--script", str(repo / "train.py")],
+            cwd=repo,
+            env=renv,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         oc.log.append(f"doctor rc={doc.returncode} stderr={doc.stderr[-1500:]}")
         oc.doctor_rc = doc.returncode
         oc.doctor = json.loads(doc.stdout) if doc.stdout.strip().startswith("{") else {"raw": doc.stdout[-2000:]}
@@ -340,8 +405,9 @@ def build_case(case: Case, wheel: Path, base: Path) -> Outcome:
         cli = str(venv / "bin" / "mlflow-lineage")
         target = f"models:/install-check/{oc.result['version']}"
         oc.show_rc, oc.show, shown = cli_json([cli, "show", target, "--format", "json"], oc.log, cwd=home, env=renv)
-        oc.check_rc, oc.check, checked = cli_json([cli, "check", target, "--format", "json"], oc.log, cwd=home,
-                                                  env=renv)  # fmt: skip
+        oc.check_rc, oc.check, checked = cli_json(
+            [cli, "check", target, "--format", "json"], oc.log, cwd=home, env=renv
+        )
         oc.resolver_output = shown + checked
         if case.id in SAME_BEHAVIOUR_CASES:
             # MLflow's own tracking behaviour, plugin on and off, and the dirty-tree round trips through
@@ -482,8 +548,14 @@ def test_doctor_without_mlflow_says_how_to_get_it(wheel, tmp_path):
     run([py, "-m", "pip", "install", "-q", "--no-compile", str(wheel)], log, env=env)
     frozen = freeze(py, log)
     assert PLUGIN in frozen and not {"mlflow", "mlflow-skinny"} & set(frozen), frozen
-    out = subprocess.run([str(tmp_path / "venv" / "bin" / "mlflow-lineage"), "doctor"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    out = subprocess.run(
+        [str(tmp_path / "venv" / "bin" / "mlflow-lineage"), "doctor"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "FAIL  mlflow" in out.stdout and "MLflow is not installed" in out.stdout
     assert 'pip install "mlflow-lineage-plugin[mlflow]"' in out.stdout

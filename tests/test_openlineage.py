@@ -160,9 +160,13 @@ def validate_event(ev: dict) -> None:
     assert ev["eventType"] in {s.value for s in event_v2.RunState}
     uuid.UUID(ev["run"]["runId"])
     assert ev["job"]["namespace"] and ev["job"]["name"]
-    event_v2.RunEvent(eventType=event_v2.RunState(ev["eventType"]), eventTime=ev["eventTime"],
-                      run=event_v2.Run(runId=ev["run"]["runId"]), job=event_v2.Job(namespace=ev["job"]["namespace"],
-                      name=ev["job"]["name"]), producer=ev["producer"])  # fmt: skip
+    event_v2.RunEvent(
+        eventType=event_v2.RunState(ev["eventType"]),
+        eventTime=ev["eventTime"],
+        run=event_v2.Run(runId=ev["run"]["runId"]),
+        job=event_v2.Job(namespace=ev["job"]["namespace"], name=ev["job"]["name"]),
+        producer=ev["producer"],
+    )
     _rebuild_facets(ev["run"].get("facets"), "run")
     _rebuild_facets(ev["job"].get("facets"), "job")
     for side in ("inputs", "outputs"):
@@ -422,9 +426,16 @@ def test_a_dirty_runs_kept_changes_are_in_the_run_facet():
         T.GIT_DIFF_BYTES: "1200",
         T.GIT_DIFF_FILES: "3",
     }
-    facts = O.RunFacts(run_id="r" * 32, experiment_id="1", experiment_name="churn", status="FINISHED",
-                       start_time=1_700_000_000_000, end_time=1_700_000_060_000,
-                       workspace_uri="http://127.0.0.1:5000", tags=tags)  # fmt: skip
+    facts = O.RunFacts(
+        run_id="r" * 32,
+        experiment_id="1",
+        experiment_name="churn",
+        status="FINISHED",
+        start_time=1_700_000_000_000,
+        end_time=1_700_000_060_000,
+        workspace_uri="http://127.0.0.1:5000",
+        tags=tags,
+    )
     ev = O.to_dict(O.run_event(facts))
     validate_event(ev)
     mine = ev["run"]["facets"][O.RUN_FACET]
@@ -454,9 +465,13 @@ def facts(**over) -> O.RunFacts:
 
 @pytest.mark.parametrize(
     "status, expected",
-    [("FINISHED", ["START", "COMPLETE"]), ("FAILED", ["START", "FAIL"]), ("KILLED", ["START", "ABORT"]),
-     ("RUNNING", ["START"])],
-)  # fmt: skip
+    [
+        ("FINISHED", ["START", "COMPLETE"]),
+        ("FAILED", ["START", "FAIL"]),
+        ("KILLED", ["START", "ABORT"]),
+        ("RUNNING", ["START"]),
+    ],
+)
 def test_a_runs_events_are_its_start_then_its_end(status, expected):
     events = [O.to_dict(e) for e in O.run_events(facts(status=status, end_time=None if status == "RUNNING" else 2))]
     for ev in events:

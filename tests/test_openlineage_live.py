@@ -64,9 +64,12 @@ def register(project, uri: str, env: dict) -> tuple[dict, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "MLFLOW_LINEAGE_"))}
     proc = subprocess.run(
         [sys.executable, "register.py", uri, str(base / "out.json"), str(base / "train.csv")],
-        cwd=project["repo"], env={**clean, "HOME": str(base), **EXIT_FLUSH, **env}, capture_output=True, text=True,
+        cwd=project["repo"],
+        env={**clean, "HOME": str(base), **EXIT_FLUSH, **env},
+        capture_output=True,
+        text=True,
         timeout=900,
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return json.loads((base / "out.json").read_text()), proc.stderr
 
@@ -167,8 +170,9 @@ def test_server_side_sends_for_clients_without_the_flag(project, receiver, mlflo
     out, stderr = register(project, server.url, {})
     assert ol_warnings(stderr) == []
     # The server sends in the background, after answering, in order: the second version's COMPLETE comes last.
-    bodies = receiver.wait_for(lambda got: any(e["eventType"] == "COMPLETE" and e["outputs"][0]["name"] == "live/2"
-                                               for e in got))  # fmt: skip
+    bodies = receiver.wait_for(
+        lambda got: any(e["eventType"] == "COMPLETE" and e["outputs"][0]["name"] == "live/2" for e in got)
+    )
     assert [[e["eventType"] for e in evs][-1] for evs in by_version(bodies)][1] == "COMPLETE"
     for ev in bodies:
         validate_event(ev)

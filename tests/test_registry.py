@@ -293,13 +293,16 @@ def test_databricks_run_tags_become_workspace_and_notebook_lineage(name, sqlite_
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    run = _tagged_run(client, {
-        T.MLFLOW_DATABRICKS_WORKSPACE_URL: "https://adb-1.azuredatabricks.net",
-        T.MLFLOW_DATABRICKS_WORKSPACE_ID: "1234",
-        T.MLFLOW_DATABRICKS_NOTEBOOK_PATH: "/Users/a@b.c/train",
-        T.MLFLOW_DATABRICKS_NOTEBOOK_ID: "99",
-        T.MLFLOW_DATABRICKS_NOTEBOOK_REVISION_ID: "1700000000000",
-    })  # fmt: skip
+    run = _tagged_run(
+        client,
+        {
+            T.MLFLOW_DATABRICKS_WORKSPACE_URL: "https://adb-1.azuredatabricks.net",
+            T.MLFLOW_DATABRICKS_WORKSPACE_ID: "1234",
+            T.MLFLOW_DATABRICKS_NOTEBOOK_PATH: "/Users/a@b.c/train",
+            T.MLFLOW_DATABRICKS_NOTEBOOK_ID: "99",
+            T.MLFLOW_DATABRICKS_NOTEBOOK_REVISION_ID: "1700000000000",
+        },
+    )
     client.create_registered_model(name)
     mv = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id)
     got = client.get_model_version(name, mv.version)

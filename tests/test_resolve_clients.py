@@ -93,12 +93,15 @@ def test_default_rules(tmp_path, monkeypatch):
 def test_databricks_host_maps_to_the_profile_with_that_host(tmp_path, monkeypatch):
     home = tmp_path / "home"
     isolate_databricks_env(monkeypatch, home)
-    write_databrickscfg(home, {
-        "DEFAULT": {"host": "https://adb-1.azuredatabricks.net", "token": "x"},
-        "other": {"host": "https://adb-2.azuredatabricks.net/", "token": "x"},
-        "prod": {"host": "adb-7.azuredatabricks.net", "token": "x"},
-        "prod-ws": {"host": "https://adb-7.azuredatabricks.net", "token": "x", "workspace_id": "77"},
-    })  # fmt: skip
+    write_databrickscfg(
+        home,
+        {
+            "DEFAULT": {"host": "https://adb-1.azuredatabricks.net", "token": "x"},
+            "other": {"host": "https://adb-2.azuredatabricks.net/", "token": "x"},
+            "prod": {"host": "adb-7.azuredatabricks.net", "token": "x"},
+            "prod-ws": {"host": "https://adb-7.azuredatabricks.net", "token": "x", "workspace_id": "77"},
+        },
+    )
     assert resolve_endpoint("https://adb-2.azuredatabricks.net/?o=2").tracking_uri == "databricks://other"
     assert resolve_endpoint("https://adb-7.azuredatabricks.net/?o=77").tracking_uri == "databricks://prod-ws"
     assert resolve_endpoint("https://ADB-7.azuredatabricks.net/?o=8").tracking_uri == "databricks://prod"

@@ -33,15 +33,31 @@ def test_valid_settings_have_no_problems(monkeypatch, tmp_path):
     mapping = tmp_path / "ws.json"
     mapping.write_text('{"workspaces": {"https://ws.example": "http://127.0.0.1:5000"}}')
     good = {
-        config.DISABLE: "false", config.GIT_COMMIT: "a" * 64, config.GIT_BRANCH: "refs/heads/feature/x-1",
-        config.GIT_REPO_URL: "git@github.com:acme/x.git", config.GIT_PATH: "src/train.py", config.GIT_DIRTY: "unknown",
-        config.GIT_TIMEOUT: "2", config.DIRTY_TIMEOUT: "0.5", config.DATABRICKS_TIMEOUT: "3",
-        config.REGISTRY_TIMEOUT: "5", config.WORKSPACE_URI: "https://mlflow.example.com",
-        config.REQUIRE: "commit, clean,reachable,EXACT", config.WORKSPACES: "https://a.example=http://127.0.0.1:5000",
-        config.CONFIG_FILE: str(mapping), config.RESOLVE_TIMEOUT: "30", config.DESCRIPTION: "off", config.DIFF: "yes",
-        config.DIFF_MAX_BYTES: "512KiB", config.DIFF_EXCLUDE: "*.pem, secrets/", config.DIFF_UNTRACKED: "1",
-        config.DIFF_TIMEOUT: "2.5", config.OPENLINEAGE: "FALSE", config.WATCH_LIMIT: "0", config.DEBUG: "on",
-    }  # fmt: skip
+        config.DISABLE: "false",
+        config.GIT_COMMIT: "a" * 64,
+        config.GIT_BRANCH: "refs/heads/feature/x-1",
+        config.GIT_REPO_URL: "git@github.com:acme/x.git",
+        config.GIT_PATH: "src/train.py",
+        config.GIT_DIRTY: "unknown",
+        config.GIT_TIMEOUT: "2",
+        config.DIRTY_TIMEOUT: "0.5",
+        config.DATABRICKS_TIMEOUT: "3",
+        config.REGISTRY_TIMEOUT: "5",
+        config.WORKSPACE_URI: "https://mlflow.example.com",
+        config.REQUIRE: "commit, clean,reachable,EXACT",
+        config.WORKSPACES: "https://a.example=http://127.0.0.1:5000",
+        config.CONFIG_FILE: str(mapping),
+        config.RESOLVE_TIMEOUT: "30",
+        config.DESCRIPTION: "off",
+        config.DIFF: "yes",
+        config.DIFF_MAX_BYTES: "512KiB",
+        config.DIFF_EXCLUDE: "*.pem, secrets/",
+        config.DIFF_UNTRACKED: "1",
+        config.DIFF_TIMEOUT: "2.5",
+        config.OPENLINEAGE: "FALSE",
+        config.WATCH_LIMIT: "0",
+        config.DEBUG: "on",
+    }
     assert set(good) == set(config.ALL_SETTINGS), "every setting has a valid example here"
     for k, v in good.items():
         monkeypatch.setenv(k, v)
@@ -51,51 +67,110 @@ def test_valid_settings_have_no_problems(monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
-        (config.REQUIRE, "bogus", "MLFLOW_LINEAGE_REQUIRE: 1 unknown requirement; use a comma-separated subset of: "
-                                  "commit, clean, reachable, exact; until then every model version registration is "
-                                  "refused and `check` exits 2"),
-        (config.REQUIRE, "comit,claen", "MLFLOW_LINEAGE_REQUIRE: 2 unknown requirements (did you mean clean, "
-                                        "commit?); use a comma-separated subset of: commit, clean, reachable, exact; "
-                                        "until then every model version registration is refused and `check` exits 2"),
-        (config.DISABLE, "maybe", "MLFLOW_LINEAGE_DISABLE is neither true nor false "
-                                  "(use true/1/yes/on or false/0/no/off); it stays off"),
-        (config.DIFF, "flase", "MLFLOW_LINEAGE_DIFF is neither true nor false "
-                               "(use true/1/yes/on or false/0/no/off); it stays on"),
-        (config.OPENLINEAGE, "ture", "MLFLOW_LINEAGE_OPENLINEAGE is neither true nor false "
-                                     "(use true/1/yes/on or false/0/no/off); it stays off"),
-        (config.DESCRIPTION, "nope", "MLFLOW_LINEAGE_DESCRIPTION is neither true nor false "
-                                     "(use true/1/yes/on or false/0/no/off); it stays on"),
-        (config.DIFF_UNTRACKED, "yess", "MLFLOW_LINEAGE_DIFF_UNTRACKED is neither true nor false "
-                                        "(use true/1/yes/on or false/0/no/off); it stays off"),
-        (config.DIFF_MAX_BYTES, "1M", "MLFLOW_LINEAGE_DIFF_MAX_BYTES is not a size (bytes, or a number with a unit: "
-                                      "512KiB, 1MB, 2MiB); the default 1048576 is used"),
-        (config.DIFF_MAX_BYTES, "lots", "MLFLOW_LINEAGE_DIFF_MAX_BYTES is not a size (bytes, or a number with a "
-                                        "unit: 512KiB, 1MB, 2MiB); the default 1048576 is used"),
-        (config.GIT_COMMIT, "main", "MLFLOW_LINEAGE_GIT_COMMIT is not a commit hash (4 to 64 hex characters); "
-                                    "it is ignored"),
-        (config.GIT_BRANCH, "a..b", "MLFLOW_LINEAGE_GIT_BRANCH is not a branch name git accepts (no spaces, ':', "
-                                    "'..', '~', '^', '?', '*', '['); it is ignored"),
-        (config.GIT_PATH, "../x.py", "MLFLOW_LINEAGE_GIT_PATH is not a path inside the repository (no ':', '..' or "
-                                     "control characters); it is ignored"),
+        (
+            config.REQUIRE,
+            "bogus",
+            "MLFLOW_LINEAGE_REQUIRE: 1 unknown requirement; use a comma-separated subset of: "
+            "commit, clean, reachable, exact; until then every model version registration is "
+            "refused and `check` exits 2",
+        ),
+        (
+            config.REQUIRE,
+            "comit,claen",
+            "MLFLOW_LINEAGE_REQUIRE: 2 unknown requirements (did you mean clean, "
+            "commit?); use a comma-separated subset of: commit, clean, reachable, exact; "
+            "until then every model version registration is refused and `check` exits 2",
+        ),
+        (
+            config.DISABLE,
+            "maybe",
+            "MLFLOW_LINEAGE_DISABLE is neither true nor false (use true/1/yes/on or false/0/no/off); it stays off",
+        ),
+        (
+            config.DIFF,
+            "flase",
+            "MLFLOW_LINEAGE_DIFF is neither true nor false (use true/1/yes/on or false/0/no/off); it stays on",
+        ),
+        (
+            config.OPENLINEAGE,
+            "ture",
+            "MLFLOW_LINEAGE_OPENLINEAGE is neither true nor false (use true/1/yes/on or false/0/no/off); it stays off",
+        ),
+        (
+            config.DESCRIPTION,
+            "nope",
+            "MLFLOW_LINEAGE_DESCRIPTION is neither true nor false (use true/1/yes/on or false/0/no/off); it stays on",
+        ),
+        (
+            config.DIFF_UNTRACKED,
+            "yess",
+            "MLFLOW_LINEAGE_DIFF_UNTRACKED is neither true nor false "
+            "(use true/1/yes/on or false/0/no/off); it stays off",
+        ),
+        (
+            config.DIFF_MAX_BYTES,
+            "1M",
+            "MLFLOW_LINEAGE_DIFF_MAX_BYTES is not a size (bytes, or a number with a unit: "
+            "512KiB, 1MB, 2MiB); the default 1048576 is used",
+        ),
+        (
+            config.DIFF_MAX_BYTES,
+            "lots",
+            "MLFLOW_LINEAGE_DIFF_MAX_BYTES is not a size (bytes, or a number with a "
+            "unit: 512KiB, 1MB, 2MiB); the default 1048576 is used",
+        ),
+        (
+            config.GIT_COMMIT,
+            "main",
+            "MLFLOW_LINEAGE_GIT_COMMIT is not a commit hash (4 to 64 hex characters); it is ignored",
+        ),
+        (
+            config.GIT_BRANCH,
+            "a..b",
+            "MLFLOW_LINEAGE_GIT_BRANCH is not a branch name git accepts (no spaces, ':', "
+            "'..', '~', '^', '?', '*', '['); it is ignored",
+        ),
+        (
+            config.GIT_PATH,
+            "../x.py",
+            "MLFLOW_LINEAGE_GIT_PATH is not a path inside the repository (no ':', '..' or "
+            "control characters); it is ignored",
+        ),
         (config.WATCH_LIMIT, "-1", "MLFLOW_LINEAGE_WATCH_LIMIT is not a whole number >= 0; the default 10000 is used"),
         (config.GIT_DIRTY, "perhaps", "MLFLOW_LINEAGE_GIT_DIRTY is not true/false/unknown; it is ignored"),
         (config.GIT_REPO_URL, "nonsense@", "MLFLOW_LINEAGE_GIT_REPO_URL is not a git remote URL; it is ignored"),
-        (config.REGISTRY_TIMEOUT, "-1", "MLFLOW_LINEAGE_REGISTRY_TIMEOUT is not a positive number of "
-                                        "seconds; the default 5 is used"),
-        (config.GIT_TIMEOUT, "two", "MLFLOW_LINEAGE_GIT_TIMEOUT is not a positive number of seconds; "
-                                    "the default 2 is used"),
-        (config.WORKSPACE_URI, "mlflow.example.com", "MLFLOW_LINEAGE_WORKSPACE_URI is not a URI (expected "
-                                                     "scheme://host..., e.g. https://mlflow.example.com); it is "
-                                                     "ignored"),
-        (config.WORKSPACES, "just-a-name", "MLFLOW_LINEAGE_WORKSPACES: its value is not "
-                                           "'workspace_uri=tracking_uri'"),
-        (config.WORKSPACES, "https://a.example=http://h;ghp_x", "MLFLOW_LINEAGE_WORKSPACES: entry 2 of 2 is not "
-                                                                "'workspace_uri=tracking_uri'"),
+        (
+            config.REGISTRY_TIMEOUT,
+            "-1",
+            "MLFLOW_LINEAGE_REGISTRY_TIMEOUT is not a positive number of seconds; the default 5 is used",
+        ),
+        (
+            config.GIT_TIMEOUT,
+            "two",
+            "MLFLOW_LINEAGE_GIT_TIMEOUT is not a positive number of seconds; the default 2 is used",
+        ),
+        (
+            config.WORKSPACE_URI,
+            "mlflow.example.com",
+            "MLFLOW_LINEAGE_WORKSPACE_URI is not a URI (expected "
+            "scheme://host..., e.g. https://mlflow.example.com); it is "
+            "ignored",
+        ),
+        (config.WORKSPACES, "just-a-name", "MLFLOW_LINEAGE_WORKSPACES: its value is not 'workspace_uri=tracking_uri'"),
+        (
+            config.WORKSPACES,
+            "https://a.example=http://h;ghp_x",
+            "MLFLOW_LINEAGE_WORKSPACES: entry 2 of 2 is not 'workspace_uri=tracking_uri'",
+        ),
         (config.CONFIG_FILE, "/nonexistent/ws.toml", "MLFLOW_LINEAGE_CONFIG: the file it names does not exist"),
-        ("MLFLOW_LINEAGE_REQUIRED", "commit", "MLFLOW_LINEAGE_REQUIRED is not a setting of mlflow-lineage "
-                                              "(did you mean MLFLOW_LINEAGE_REQUIRE?); it is ignored"),
+        (
+            "MLFLOW_LINEAGE_REQUIRED",
+            "commit",
+            "MLFLOW_LINEAGE_REQUIRED is not a setting of mlflow-lineage "
+            "(did you mean MLFLOW_LINEAGE_REQUIRE?); it is ignored",
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_bad_setting_is_one_line_naming_it_and_what_it_expects(monkeypatch, name, value, expected):
     monkeypatch.setenv(name, value)
     assert config.problems() == [expected]
@@ -161,8 +236,12 @@ def test_a_run_warns_once_naming_each_bad_setting_and_never_its_value(
     repo = repos.make("acme", files={"train.py": "print(1)\n"}, remote="https://github.com/acme/x.git")
     provider_for(repo / "train.py")
     monkeypatch.setattr(context, "_warnings", WarnOnce(context._logger))
-    bad = {config.DIFF: "flase", config.DIFF_MAX_BYTES: "ghp_SIZE", config.GIT_DIRTY: "ghp_DIRTY",
-           config.DESCRIPTION: "nope"}  # fmt: skip
+    bad = {
+        config.DIFF: "flase",
+        config.DIFF_MAX_BYTES: "ghp_SIZE",
+        config.GIT_DIRTY: "ghp_DIRTY",
+        config.DESCRIPTION: "nope",
+    }
     for k, v in bad.items():
         monkeypatch.setenv(k, v)
     with caplog.at_level(logging.WARNING, logger="mlflow_lineage_plugin"):
@@ -230,10 +309,14 @@ def test_doctor_fails_on_bad_settings_with_one_line_each(tmp_path):
 
 
 ISSUE_VALUES = {
-    "MLFLOW_LINEAGE_DIFF": "flase", "MLFLOW_LINEAGE_OPENLINEAGE": "ture", "MLFLOW_LINEAGE_DIFF_MAX_BYTES": "9 megs",
-    "MLFLOW_LINEAGE_DESCRIPTION": "nope", "MLFLOW_LINEAGE_DIFF_UNTRACKED": "yess",
-    "MLFLOW_LINEAGE_GIT_DIRTY": "ghp_DIRTYSECRET", "MLFLOW_LINEAGE_GIT_TIMEOUT": "ghp_TIMEOUTSECRET",
-}  # fmt: skip
+    "MLFLOW_LINEAGE_DIFF": "flase",
+    "MLFLOW_LINEAGE_OPENLINEAGE": "ture",
+    "MLFLOW_LINEAGE_DIFF_MAX_BYTES": "9 megs",
+    "MLFLOW_LINEAGE_DESCRIPTION": "nope",
+    "MLFLOW_LINEAGE_DIFF_UNTRACKED": "yess",
+    "MLFLOW_LINEAGE_GIT_DIRTY": "ghp_DIRTYSECRET",
+    "MLFLOW_LINEAGE_GIT_TIMEOUT": "ghp_TIMEOUTSECRET",
+}
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])

@@ -14,19 +14,22 @@ MID = "m-" + "0123456789abcdef" * 2
 COMMIT = "c" * 40
 
 
-@pytest.mark.parametrize("src, mid", [
-    (f"models:/{MID}", MID),
-    (f" models:/{MID}/ ", MID),
-    (f"models:/{MID}/sub/path", MID),
-    (f"s3://bucket/1/models/{MID}/artifacts", MID),
-    (f"file:///mlruns/1/models/{MID}/artifacts/", MID),
-    (f"s3://bucket/1/models/{MID}/artifacts/extra", None),
-    ("models:/my-model/3", None),
-    ("models:/m-XYZ", None),
-    ("runs:/abc/model", None),
-    ("", None),
-    (None, None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "src, mid",
+    [
+        (f"models:/{MID}", MID),
+        (f" models:/{MID}/ ", MID),
+        (f"models:/{MID}/sub/path", MID),
+        (f"s3://bucket/1/models/{MID}/artifacts", MID),
+        (f"file:///mlruns/1/models/{MID}/artifacts/", MID),
+        (f"s3://bucket/1/models/{MID}/artifacts/extra", None),
+        ("models:/my-model/3", None),
+        ("models:/m-XYZ", None),
+        ("runs:/abc/model", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_model_id_from_source(src, mid):
     assert S.model_id_from_source(src) == mid
 

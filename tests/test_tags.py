@@ -49,9 +49,13 @@ def test_run_tags_of_nothing_are_empty():
 
 
 def test_git_from_databricks_repo_tags():
-    tags = {T.MLFLOW_DATABRICKS_GIT_REPO_COMMIT: COMMIT, T.MLFLOW_DATABRICKS_GIT_REPO_URL: "https://github.com/a/b",
-            T.MLFLOW_DATABRICKS_GIT_REPO_REFERENCE: "dev", T.MLFLOW_DATABRICKS_GIT_REPO_REFERENCE_TYPE: "BRANCH",
-            T.MLFLOW_DATABRICKS_GIT_REPO_RELATIVE_PATH: "nb/train"}  # fmt: skip
+    tags = {
+        T.MLFLOW_DATABRICKS_GIT_REPO_COMMIT: COMMIT,
+        T.MLFLOW_DATABRICKS_GIT_REPO_URL: "https://github.com/a/b",
+        T.MLFLOW_DATABRICKS_GIT_REPO_REFERENCE: "dev",
+        T.MLFLOW_DATABRICKS_GIT_REPO_REFERENCE_TYPE: "BRANCH",
+        T.MLFLOW_DATABRICKS_GIT_REPO_RELATIVE_PATH: "nb/train",
+    }
     git = T.git_from_run_tags(tags)
     assert (git.commit, git.branch, git.repo_url, git.path, git.dirty) == (
         COMMIT,

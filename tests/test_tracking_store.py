@@ -386,14 +386,21 @@ def exercise(uri: str, capsys) -> dict:
     }
     for r in runs:
         inputs = r.inputs.dataset_inputs if r.inputs else []
-        out["runs"].append({
-            "name": r.info.run_name, "status": r.info.status, "lifecycle": r.info.lifecycle_stage,
-            "params": r.data.params, "metrics": r.data.metrics,
-            "tags": {k: v for k, v in r.data.tags.items() if k not in PLUGIN_KEYS and k != "mlflow.parentRunId"},
-            "parent": names.get(r.data.tags.get("mlflow.parentRunId")),
-            "inputs": [(d.dataset.name, d.dataset.digest, d.dataset.source_type,
-                        sorted((t.key, t.value) for t in d.tags)) for d in inputs],
-        })  # fmt: skip
+        out["runs"].append(
+            {
+                "name": r.info.run_name,
+                "status": r.info.status,
+                "lifecycle": r.info.lifecycle_stage,
+                "params": r.data.params,
+                "metrics": r.data.metrics,
+                "tags": {k: v for k, v in r.data.tags.items() if k not in PLUGIN_KEYS and k != "mlflow.parentRunId"},
+                "parent": names.get(r.data.tags.get("mlflow.parentRunId")),
+                "inputs": [
+                    (d.dataset.name, d.dataset.digest, d.dataset.source_type, sorted((t.key, t.value) for t in d.tags))
+                    for d in inputs
+                ],
+            }
+        )
     if int(mlflow.__version__.split(".")[0]) >= 3:
         model = mlflow.initialize_logged_model(
             name="lm", tags={"kind": "toy"}, params={"depth": "2"}, experiment_id=exp_id
@@ -401,10 +408,14 @@ def exercise(uri: str, capsys) -> dict:
         mlflow.set_logged_model_tags(model.model_id, {"more": "yes"})
         client.finalize_logged_model(model.model_id, "READY")
         for m in client.search_logged_models([exp_id]):
-            out["models"].append({
-                "name": m.name, "status": str(m.status), "params": m.params,
-                "tags": {k: v for k, v in m.tags.items() if k not in PLUGIN_KEYS},
-            })  # fmt: skip
+            out["models"].append(
+                {
+                    "name": m.name,
+                    "status": str(m.status),
+                    "params": m.params,
+                    "tags": {k: v for k, v in m.tags.items() if k not in PLUGIN_KEYS},
+                }
+            )
     mlflow.set_experiment(experiment_name="Default")
     return out
 

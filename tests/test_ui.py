@@ -157,15 +157,22 @@ def world(tmp_path_factory):
         script = subprocess.Popen([sys.executable, SCRIPT_PATH], env=env, **popen)
         notebook = subprocess.Popen(
             [sys.executable, "-c", NOTEBOOK_RUNNER, str(nb_file), str(nb_file.parent)],
-            env={**env, "JPY_SESSION_NAME": str(nb_file)}, **popen,
-        )  # fmt: skip
+            env={**env, "JPY_SESSION_NAME": str(nb_file)},
+            **popen,
+        )
         res = json.loads(_result(script, "training script"))
         nb_experiment_id, nb_run_id = _result(notebook, "notebook").split()
         yield World(
-            a=a.url, b=b.url, commit=git(repo, "rev-parse", "HEAD"), run_id=res["run_id"],
-            experiment_id=res["experiment_id"], model_id=res["model_id"], shared_version=str(res["shared_version"]),
-            notebook_experiment_id=nb_experiment_id, notebook_run_id=nb_run_id,
-        )  # fmt: skip
+            a=a.url,
+            b=b.url,
+            commit=git(repo, "rev-parse", "HEAD"),
+            run_id=res["run_id"],
+            experiment_id=res["experiment_id"],
+            model_id=res["model_id"],
+            shared_version=str(res["shared_version"]),
+            notebook_experiment_id=nb_experiment_id,
+            notebook_run_id=nb_run_id,
+        )
     finally:
         for s in servers:
             s.stop()
@@ -430,9 +437,15 @@ def test_version_description_shows_hostile_names_as_text_with_only_the_plugins_l
     run = client.create_run(
         world.experiment_id,
         run_name=HOSTILE_RUN,
-        tags={T.MLFLOW_GIT_COMMIT: world.commit, T.MLFLOW_GIT_REPO_URL: REMOTE, T.MLFLOW_GIT_BRANCH: HOSTILE_BRANCH,
-              T.MLFLOW_GIT_DIRTY: "false", T.GIT_PATH: HOSTILE_PATH, T.SOURCE_URL: source_url},
-    )  # fmt: skip
+        tags={
+            T.MLFLOW_GIT_COMMIT: world.commit,
+            T.MLFLOW_GIT_REPO_URL: REMOTE,
+            T.MLFLOW_GIT_BRANCH: HOSTILE_BRANCH,
+            T.MLFLOW_GIT_DIRTY: "false",
+            T.GIT_PATH: HOSTILE_PATH,
+            T.SOURCE_URL: source_url,
+        },
+    )
     client.create_registered_model("churn-hostile")
     mv = client.create_model_version("churn-hostile", "s3://acme-models/hostile", run.info.run_id)
     run_page = f"{world.a}/#/experiments/{world.experiment_id}/runs/{run.info.run_id}"

@@ -30,12 +30,15 @@ def test_imports_no_io_module():
     assert not {m for m in imported(W.__file__) if (m + ".").startswith(io)}
 
 
-@pytest.mark.parametrize("host, ws_id, uri", [
-    ("adb-1.azuredatabricks.net", "1", "https://adb-1.azuredatabricks.net/?o=1"),
-    ("https://adb-1.azuredatabricks.net/", 1, "https://adb-1.azuredatabricks.net/?o=1"),
-    ("https://u:tok@dbc-a.cloud.databricks.com", None, "https://dbc-a.cloud.databricks.com/"),
-    ("https://dbc-a.cloud.databricks.com", "0", "https://dbc-a.cloud.databricks.com/"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "host, ws_id, uri",
+    [
+        ("adb-1.azuredatabricks.net", "1", "https://adb-1.azuredatabricks.net/?o=1"),
+        ("https://adb-1.azuredatabricks.net/", 1, "https://adb-1.azuredatabricks.net/?o=1"),
+        ("https://u:tok@dbc-a.cloud.databricks.com", None, "https://dbc-a.cloud.databricks.com/"),
+        ("https://dbc-a.cloud.databricks.com", "0", "https://dbc-a.cloud.databricks.com/"),
+    ],
+)
 def test_databricks_workspace_uri(host, ws_id, uri):
     assert W.databricks_workspace_uri(host, ws_id) == uri
 
@@ -52,17 +55,20 @@ def test_oss_workspace_uri_is_absolute_and_credential_free(tmp_path, monkeypatch
     assert W.oss_workspace_uri("http://h:5000", W.DEFAULT_WORKSPACE_NAME) == "http://h:5000"
 
 
-@pytest.mark.parametrize("uri, kind, base, ws_id, name", [
-    ("https://adb-1.azuredatabricks.net/?o=1", "databricks", "https://adb-1.azuredatabricks.net", "1", None),
-    ("https://dbc-a.cloud.databricks.com/", "databricks", "https://dbc-a.cloud.databricks.com", None, None),
-    ("http://127.0.0.1:5000", "http", "http://127.0.0.1:5000", None, None),
-    ("http://h:5000?workspace=team", "http", "http://h:5000", None, "team"),
-    ("sqlite:////tmp/x.db", "sqlite", "sqlite:////tmp/x.db", None, None),
-    ("file:///tmp/mlruns", "file", "file:///tmp/mlruns", None, None),
-    ("postgresql://db:5432/mlflow", "sql", "postgresql://db:5432/mlflow", None, None),
-    ("mysql+pymysql://db/mlflow", "sql", "mysql+pymysql://db/mlflow", None, None),
-    ("somewhere else", "unknown", "somewhere else", None, None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "uri, kind, base, ws_id, name",
+    [
+        ("https://adb-1.azuredatabricks.net/?o=1", "databricks", "https://adb-1.azuredatabricks.net", "1", None),
+        ("https://dbc-a.cloud.databricks.com/", "databricks", "https://dbc-a.cloud.databricks.com", None, None),
+        ("http://127.0.0.1:5000", "http", "http://127.0.0.1:5000", None, None),
+        ("http://h:5000?workspace=team", "http", "http://h:5000", None, "team"),
+        ("sqlite:////tmp/x.db", "sqlite", "sqlite:////tmp/x.db", None, None),
+        ("file:///tmp/mlruns", "file", "file:///tmp/mlruns", None, None),
+        ("postgresql://db:5432/mlflow", "sql", "postgresql://db:5432/mlflow", None, None),
+        ("mysql+pymysql://db/mlflow", "sql", "mysql+pymysql://db/mlflow", None, None),
+        ("somewhere else", "unknown", "somewhere else", None, None),
+    ],
+)
 def test_parse_workspace_uri(uri, kind, base, ws_id, name):
     assert W.parse_workspace_uri(uri) == W.ParsedWorkspaceUri(kind, base, workspace_id=ws_id, name=name)
 

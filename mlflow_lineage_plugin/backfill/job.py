@@ -153,9 +153,11 @@ class Place:
         exps = self.experiment_ids()
         for i in range(0, len(exps), EXPERIMENT_CHUNK):
             runs = self.client.search_runs(
-                exps[i:i + EXPERIMENT_CHUNK], filter_string=f"attributes.run_id IN ({quoted})",
-                run_view_type=ViewType.ALL, max_results=len(run_ids),
-            )  # fmt: skip
+                exps[i : i + EXPERIMENT_CHUNK],
+                filter_string=f"attributes.run_id IN ({quoted})",
+                run_view_type=ViewType.ALL,
+                max_results=len(run_ids),
+            )
             found += [S.run_facts_from_entity(r) for r in runs]
         return found
 
@@ -239,8 +241,9 @@ class Backfill:
         import mlflow
 
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
-        self.registry_uri = registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri \
-            or mlflow.get_registry_uri()  # fmt: skip
+        self.registry_uri = (
+            registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri or mlflow.get_registry_uri()
+        )
         check_stores(tracking_uri, self.tracking_uri, self.registry_uri)  # a dry run creates no store either
         self.options = options
         self.timeout = config.seconds(config.RESOLVE_TIMEOUT, options.timeout)
@@ -591,9 +594,11 @@ class Backfill:
                 if profile:
                     place = Place(f"{host}/?o={ws_id}" if host else None, f"databricks://{profile}", self._client)
                 else:
-                    place = (f"Unity Catalog records that its run lives in workspace id {ws_id}, which no "
-                             f"{config.WORKSPACES} entry nor ~/.databrickscfg profile (workspace_id = {ws_id}) "
-                             "names")  # fmt: skip
+                    place = (
+                        f"Unity Catalog records that its run lives in workspace id {ws_id}, which no "
+                        f"{config.WORKSPACES} entry nor ~/.databrickscfg profile (workspace_id = {ws_id}) "
+                        "names"
+                    )
             self._uc_places[ws_id] = place
             return place
 

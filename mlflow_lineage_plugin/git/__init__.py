@@ -27,6 +27,12 @@ from mlflow_lineage_plugin.git.reference import read_git_ref
 from mlflow_lineage_plugin.git.refs import Repo, find_repo, read_head
 
 __all__ = [
-    "RETRY_AFTER_TIMEOUT", "SNAPSHOT_MAX_FILES", "Repo", "clear", "find_repo", "parse_config", "read_git_ref",
+    "RETRY_AFTER_TIMEOUT",
+    "SNAPSHOT_MAX_FILES",
+    "Repo",
+    "clear",
+    "find_repo",
+    "parse_config",
+    "read_git_ref",
     "read_head",
-]  # fmt: skip
+]

@@ -35,8 +35,16 @@ _MAX_ATTRIBUTE_DIRS = 128  # beyond this many directories, no remembered proof (
 _clean_index = Memo()  # gitdir -> _Proof of the last clean `git status`
 _timed_out = Memo()  # gitdir -> (index key, when, the time limit that was too short)
 _found_dirty = Memo()  # gitdir -> index key of the last `git status` that found changes
-STATUS = ["-c", "status.renames=false", "-c", "diff.renames=false",
-          "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=none"]  # fmt: skip
+STATUS = [
+    "-c",
+    "status.renames=false",
+    "-c",
+    "diff.renames=false",
+    "status",
+    "--porcelain",
+    "--untracked-files=no",
+    "--ignore-submodules=none",
+]
 
 
 class _Proof:
@@ -261,12 +269,16 @@ def provably_clean(repo: Repo, index: Optional[Index], commit: str, branch: Opti
             return False
         mt, ct = st.st_mtime_ns, st.st_ctime_ns
         if m_sec < index_sec and not (
-            (mt // 1_000_000_000) & m32 != m_sec or mt % 1_000_000_000 != m_ns
-            or (ct // 1_000_000_000) & m32 != c_sec or ct % 1_000_000_000 != c_ns
-            or st.st_size & m32 != size or st.st_ino & m32 != ino
-            or st.st_uid & m32 != uid or st.st_gid & m32 != gid
+            (mt // 1_000_000_000) & m32 != m_sec
+            or mt % 1_000_000_000 != m_ns
+            or (ct // 1_000_000_000) & m32 != c_sec
+            or ct % 1_000_000_000 != c_ns
+            or st.st_size & m32 != size
+            or st.st_ino & m32 != ino
+            or st.st_uid & m32 != uid
+            or st.st_gid & m32 != gid
             or _index_mode(st.st_mode) != mode
-        ):  # fmt: skip
+        ):
             continue
         was = seen[i] if seen is not None else None
         if was is None or was != (st.st_mode, st.st_ino, st.st_dev, st.st_size, mt, ct, st.st_uid, st.st_gid):

@@ -38,9 +38,19 @@ from mlflow_lineage_plugin.tags import left_out_text
 DEFAULT_MAX_BYTES = DEFAULT_DIFF_MAX_BYTES  # stated once, with the setting it is the default of
 MIN_SECONDS = 0.05  # less time than this left: no git process is started
 DEFAULT_EXCLUDES = (
-    ".env*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_ed25519*", ".netrc", ".npmrc", ".pypirc",
-    "*credentials*", "*secret*",
-)  # fmt: skip
+    ".env*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_ed25519*",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    "*credentials*",
+    "*secret*",
+)
 # `git diff` rewrites the index when it meets files whose stat data changed but not their content, even
 # with GIT_OPTIONAL_LOCKS=0 (git 2.39): never the user's index.
 _NO_REFRESH = ["-c", "diff.autoRefreshIndex=false"]
@@ -48,11 +58,33 @@ _NO_REFRESH = ["-c", "diff.autoRefreshIndex=false"]
 # config at all): no colour, no external diff or textconv (their output does not apply), submodules as
 # pointers, three lines of context, the standard a/ b/ prefixes, paths from the top of the tree,
 # quoted unusual names, git's default rename detection and file order, blank context lines kept.
-_DIFF = [*_NO_REFRESH, "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "diff.relative=false",
-         "-c", "diff.suppressBlankEmpty=false", "-c", "core.quotePath=true",
-         "diff", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--submodule=short",
-         "--ignore-submodules=none", "--unified=3", "--inter-hunk-context=0", "--diff-algorithm=myers",
-         "--indent-heuristic", "--find-renames", "-l1000", f"-O{os.devnull}"]  # fmt: skip
+_DIFF = [
+    *_NO_REFRESH,
+    "-c",
+    "diff.noprefix=false",
+    "-c",
+    "diff.mnemonicPrefix=false",
+    "-c",
+    "diff.relative=false",
+    "-c",
+    "diff.suppressBlankEmpty=false",
+    "-c",
+    "core.quotePath=true",
+    "diff",
+    "--binary",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--submodule=short",
+    "--ignore-submodules=none",
+    "--unified=3",
+    "--inter-hunk-context=0",
+    "--diff-algorithm=myers",
+    "--indent-heuristic",
+    "--find-renames",
+    "-l1000",
+    f"-O{os.devnull}",
+]
 
 
 class DiffState(str, enum.Enum):
@@ -311,8 +343,20 @@ def _patch_paths(data: bytes) -> Optional[list[str]]:
 
 
 #: Untracked directories that hold MLflow's stores or tool caches, never the run's code.
-NEVER_CAPTURED_DIRS = frozenset({"mlruns", "mlartifacts", "__pycache__", ".ipynb_checkpoints", ".mypy_cache",
-                                 ".pytest_cache", ".ruff_cache", ".tox", ".nox", "node_modules"})  # fmt: skip
+NEVER_CAPTURED_DIRS = frozenset(
+    {
+        "mlruns",
+        "mlartifacts",
+        "__pycache__",
+        ".ipynb_checkpoints",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".tox",
+        ".nox",
+        "node_modules",
+    }
+)
 
 
 def untracked_code(root: str, paths: list[str], skip: Iterable[str] = ()) -> list[str]:

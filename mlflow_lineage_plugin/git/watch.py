@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin.git.cache import stat_key
@@ -47,9 +47,18 @@ _DELETE_SELF, _MOVE_SELF = 0x400, 0x800
 _Q_OVERFLOW, _IGNORED, _ISDIR = 0x4000, 0x8000, 0x40000000
 _ONLYDIR, _DONT_FOLLOW = 0x01000000, 0x02000000
 _MASK = (
-    _MODIFY | _ATTRIB | _CLOSE_WRITE | _MOVED_FROM | _MOVED_TO | _CREATE | _DELETE | _DELETE_SELF | _MOVE_SELF
-    | _ONLYDIR | _DONT_FOLLOW
-)  # fmt: skip
+    _MODIFY
+    | _ATTRIB
+    | _CLOSE_WRITE
+    | _MOVED_FROM
+    | _MOVED_TO
+    | _CREATE
+    | _DELETE
+    | _DELETE_SELF
+    | _MOVE_SELF
+    | _ONLYDIR
+    | _DONT_FOLLOW
+)
 _GONE = _IGNORED | _DELETE_SELF | _MOVE_SELF
 _EVENT = struct.Struct("iIII")
 _GIT_FILES = frozenset(("HEAD", "index", "packed-refs", "config", "config.worktree", "commondir", "info", "refs"))
@@ -57,8 +66,24 @@ _REFS = "\0refs"  # the role of a refs/heads directory among the watched ones
 _RULE_NAMES = frozenset((".gitattributes", ".gitignore"))
 # File systems whose changes made elsewhere (another host, the hypervisor, a FUSE daemon) never reach
 # this kernel's inotify.
-_REMOTE_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "afs", "glusterfs", "lustre", "gpfs",
-              "virtiofs", "fuse", "fuseblk", "vboxsf", "davfs")  # fmt: skip
+_REMOTE_FS = (
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "9p",
+    "ceph",
+    "afs",
+    "glusterfs",
+    "lustre",
+    "gpfs",
+    "virtiofs",
+    "fuse",
+    "fuseblk",
+    "vboxsf",
+    "davfs",
+)
 
 
 @dataclass(frozen=True)
@@ -448,10 +473,10 @@ def _tracked(repo: Repo) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(paths), frozenset(dirs)
 
 
-def _libc():
+def _libc() -> Any:
     import ctypes  # here, not at import: a one-run process never loads it
 
-    lib = ctypes.CDLL(None, use_errno=True)
+    lib: Any = ctypes.CDLL(None, use_errno=True)
     lib.inotify_init1.argtypes = [ctypes.c_int]
     lib.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
     lib.errno = ctypes.get_errno

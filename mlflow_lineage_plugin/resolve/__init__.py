@@ -16,6 +16,18 @@ from mlflow_lineage_plugin.resolve.target import Target, TargetError, parse_targ
 from mlflow_lineage_plugin.resolve.walk import resolve
 
 __all__ = [
-    "resolve", "find", "Lineage", "Node", "Edge", "Finding", "FindResult", "Target", "TargetError",
-    "ResolveError", "parse_target", "diff", "Diff", "DiffError",
-]  # fmt: skip
+    "resolve",
+    "find",
+    "Lineage",
+    "Node",
+    "Edge",
+    "Finding",
+    "FindResult",
+    "Target",
+    "TargetError",
+    "ResolveError",
+    "parse_target",
+    "diff",
+    "Diff",
+    "DiffError",
+]

@@ -117,8 +117,9 @@ class Clients:
 
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
         # MLflow's own precedence: explicit, MLFLOW_REGISTRY_URI, else the registry is the tracking store
-        self.registry_uri = (registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
-                             or mlflow.get_registry_uri())  # fmt: skip
+        self.registry_uri = (
+            registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri or mlflow.get_registry_uri()
+        )
         check_stores(tracking_uri, self.tracking_uri, self.registry_uri)
         self.timeout = config.seconds(config.RESOLVE_TIMEOUT, timeout)
         self.mapping = configured_mapping() if mapping is None else {canonical(k): v for k, v in mapping.items()}
@@ -126,7 +127,7 @@ class Clients:
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
         self._down: dict[str, str] = {}
-        self._registry = None
+        self._registry: Any = None
 
     # clients -------------------------------------------------------------------------------
     def registry(self):
@@ -196,10 +197,14 @@ def missing_store(uri: str) -> Optional[str]:
         if not path or path == ":memory:":
             return None
         p = Path(path)
-        relative = "" if p.is_absolute() else (
-            f"; three slashes make a relative path (from {Path.cwd()}), an absolute one takes four: "
-            f"sqlite:///{Path.cwd() / p}"
-        )  # fmt: skip
+        relative = (
+            ""
+            if p.is_absolute()
+            else (
+                f"; three slashes make a relative path (from {Path.cwd()}), an absolute one takes four: "
+                f"sqlite:///{Path.cwd() / p}"
+            )
+        )
         if p.is_dir():
             return f"SQLite store {path} is a directory, not a database file"
         if not p.is_file():
@@ -295,16 +300,20 @@ def resolve_endpoint(workspace_uri: str) -> Endpoint:
         if profile_host(None) == host:  # databricks-sdk's default chain (environment, default profile)
             return Endpoint(workspace_uri, "databricks", "profile")
         return Endpoint(
-            workspace_uri, None, "none",
+            workspace_uri,
+            None,
+            "none",
             f"no profile for that host in {config_path()} "
             f"(add one with host = {host}, or map it in {config.WORKSPACES})",
-        )  # fmt: skip
+        )
     if parsed.kind == "http":
         if parsed.name:
             return Endpoint(
-                workspace_uri, None, "none",
+                workspace_uri,
+                None,
+                "none",
                 f"MLflow workspace {parsed.name!r} needs an explicit mapping in {config.WORKSPACES}",
-            )  # fmt: skip
+            )
         return Endpoint(workspace_uri, parsed.base, "direct")
     if parsed.kind == "sqlite":
         path = parsed.base[len("sqlite:///") :]
@@ -318,7 +327,9 @@ def resolve_endpoint(workspace_uri: str) -> Endpoint:
         return Endpoint(workspace_uri, None, "none", f"its directory {path} is not on this machine")
     if parsed.kind == "sql":
         return Endpoint(
-            workspace_uri, None, "none",
+            workspace_uri,
+            None,
+            "none",
             f"database stores are recorded without credentials; map {shown} in {config.WORKSPACES}",
-        )  # fmt: skip
+        )
     return Endpoint(workspace_uri, None, "none", f"unknown kind of workspace URI; map it in {config.WORKSPACES}")

@@ -54,8 +54,11 @@ class Fetcher:
         """LoggedModels by id. MLflow search cannot ask for a list of ids, so where many are wanted
         from known experiments, a paged scan of those experiments replaces the single gets, capped
         at a quarter as many pages as ids (a scan never costs more than it can save)."""
-        todo = {(ep, mid): e for (ep, mid), e in wanted.items()
-                if ep.tracking_uri and (ep.workspace_uri, mid) not in self.models}  # fmt: skip
+        todo = {
+            (ep, mid): e
+            for (ep, mid), e in wanted.items()
+            if ep.tracking_uri and (ep.workspace_uri, mid) not in self.models
+        }
         groups: dict[Endpoint, dict[str, str]] = defaultdict(dict)
         for (ep, mid), exp in todo.items():
             if exp:
@@ -123,9 +126,11 @@ class Fetcher:
 
             ids = ", ".join(f"'{r}'" for r in chunk)
             return self._client_for(ep).search_runs(
-                experiment_ids=exps, filter_string=f"attributes.run_id IN ({ids})",
-                run_view_type=ViewType.ALL, max_results=len(chunk),
-            )  # fmt: skip
+                experiment_ids=exps,
+                filter_string=f"attributes.run_id IN ({ids})",
+                run_view_type=ViewType.ALL,
+                max_results=len(chunk),
+            )
 
         for (ep, chunk, _), runs, exc in self.pmap(search, jobs):
             if exc is not None:

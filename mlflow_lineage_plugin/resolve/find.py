@@ -68,9 +68,13 @@ class FindResult:
     registry_uri: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "runs": [r.to_dict() for r in self.runs],
-                "model_versions": [v.to_dict() for v in self.versions], "notes": self.notes,
-                "searched": {"tracking_uri": self.tracking_uri, "registry_uri": self.registry_uri}}  # fmt: skip
+        return {
+            "query": self.query,
+            "runs": [r.to_dict() for r in self.runs],
+            "model_versions": [v.to_dict() for v in self.versions],
+            "notes": self.notes,
+            "searched": {"tracking_uri": self.tracking_uri, "registry_uri": self.registry_uri},
+        }
 
     def __bool__(self) -> bool:
         return bool(self.runs or self.versions)
@@ -190,8 +194,12 @@ def _run_filters(commit, branch, repo_pattern, notebook, dataset=None) -> list[l
         op = f"= {_quote(commit)}" if is_commit(commit, full=True) else f"LIKE {_quote(commit + '%')}"
         expand([f"tags.`{k}` {op}" for k in commit_keys])
     if branch:
-        expand([f"tags.`{T.MLFLOW_GIT_BRANCH}` = {_quote(branch)}",
-                f"tags.`{T.MLFLOW_DATABRICKS_GIT_REPO_REFERENCE}` = {_quote(branch)}"])  # fmt: skip
+        expand(
+            [
+                f"tags.`{T.MLFLOW_GIT_BRANCH}` = {_quote(branch)}",
+                f"tags.`{T.MLFLOW_DATABRICKS_GIT_REPO_REFERENCE}` = {_quote(branch)}",
+            ]
+        )
     if repo_pattern:
         expand(
             [
@@ -209,8 +217,10 @@ def _run_filters(commit, branch, repo_pattern, notebook, dataset=None) -> list[l
 def _version_filters(commit, branch, repo_pattern, notebook) -> list[str]:
     parts = []
     if commit:
-        parts.append(f"tags.{T.GIT_COMMIT} " + (f"= {_quote(commit)}" if is_commit(commit, full=True)
-                                               else f"LIKE {_quote(commit + '%')}"))  # fmt: skip
+        parts.append(
+            f"tags.{T.GIT_COMMIT} "
+            + (f"= {_quote(commit)}" if is_commit(commit, full=True) else f"LIKE {_quote(commit + '%')}")
+        )
     if branch:
         parts.append(f"tags.{T.GIT_BRANCH} = {_quote(branch)}")
     if repo_pattern:
@@ -252,8 +262,17 @@ def find(
         raise ResolveError(f"{commit!r} is not a commit SHA ({COMMIT_RULE})")
     commit = commit.lower() if commit else None
     repo_norm, repo_pattern = _repo_pattern(repo_url) if repo_url else (None, None)
-    query = {k: v for k, v in (("commit", commit), ("branch", branch), ("repo", repo_norm),
-                               ("notebook", notebook), ("dataset", dataset)) if v}  # fmt: skip
+    query = {
+        k: v
+        for k, v in (
+            ("commit", commit),
+            ("branch", branch),
+            ("repo", repo_norm),
+            ("notebook", notebook),
+            ("dataset", dataset),
+        )
+        if v
+    }
     for v in query.values():
         _quote(v)
     clients = Clients(tracking_uri, registry_uri, timeout)
@@ -312,12 +331,21 @@ def _find_runs(clients, experiment_ids, commit, branch, repo_pattern, repo_norm,
             if not hits:
                 continue
             inputs = tuple(f"{d.relation}: {d.label}" for d in hits)
-        out.append(FoundRun(
-            run.info.run_id, run.info.experiment_id, rtags.get(T.MLFLOW_RUN_NAME), git.commit, git.branch,
-            normalize_remote(git.repo_url), nb.path, show_workspace(ws), run_page_url(ws, run.info.experiment_id,
-                                                                               run.info.run_id),
-            run.info.lifecycle_stage == "deleted", inputs,
-        ))  # fmt: skip
+        out.append(
+            FoundRun(
+                run.info.run_id,
+                run.info.experiment_id,
+                rtags.get(T.MLFLOW_RUN_NAME),
+                git.commit,
+                git.branch,
+                normalize_remote(git.repo_url),
+                nb.path,
+                show_workspace(ws),
+                run_page_url(ws, run.info.experiment_id, run.info.run_id),
+                run.info.lifecycle_stage == "deleted",
+                inputs,
+            )
+        )
     return sorted(out, key=lambda r: (r.experiment_id, r.run_id))
 
 

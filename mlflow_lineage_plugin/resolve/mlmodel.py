@@ -29,8 +29,11 @@ def native_artifacts(doc: dict) -> list[tuple[str, str, dict]]:
             continue
         for key in _NATIVE_KEYS:
             if isinstance(cfg.get(key), str):
-                facts = {k: v for k, v in cfg.items() if k.endswith("_version") or k in ("serialization_format",
-                         "code", "loader_module")}  # fmt: skip
+                facts = {
+                    k: v
+                    for k, v in cfg.items()
+                    if k.endswith("_version") or k in ("serialization_format", "code", "loader_module")
+                }
                 out.append((flavor, cfg[key], {k: v for k, v in facts.items() if isinstance(v, (str, int))}))
                 break
     return out
@@ -93,9 +96,17 @@ def fetch_mlmodel_pair(c: Clients, mv: Any, ep: Endpoint, logged_model: Any) -> 
     run_uri = run_copy_location(mv, logged_model)
     out["same_location"] = bool(reg_uri) and reg_uri.rstrip("/") == run_uri.rstrip("/")
     if reg_uri:
-        out["registry"] = {"uri": reg_uri, **_read(
-            {"artifact_uri": f"models:/{name}/{version}/MLmodel", "tracking_uri": c.tracking_uri,
-             "registry_uri": c.registry_uri}, c.timeout)}  # fmt: skip
+        out["registry"] = {
+            "uri": reg_uri,
+            **_read(
+                {
+                    "artifact_uri": f"models:/{name}/{version}/MLmodel",
+                    "tracking_uri": c.tracking_uri,
+                    "registry_uri": c.registry_uri,
+                },
+                c.timeout,
+            ),
+        }
     if not ep.tracking_uri:
         out["run"] = {"uri": run_uri, "error": ep.reason or "workspace unreachable"}
     elif out["same_location"] and "doc" in out.get("registry", {}):

@@ -62,11 +62,19 @@ def registered_model_node(g: G.Lineage, name: str, registry_uri: Optional[str], 
         raw = getattr(rm, "aliases", None) or {}
         pairs = raw.items() if isinstance(raw, dict) else ((a.alias, a.version) for a in raw)
         aliases = {k: str(v) for k, v in pairs}
-    return g.add(G.Node(
-        registered_model_id(name), G.REGISTERED_MODEL, f"registered model {name}",
-        attrs={"name": name, "registry": redact(registry_uri), "aliases": aliases or None,
-               "description": getattr(rm, "description", None) or None},
-    ))  # fmt: skip
+    return g.add(
+        G.Node(
+            registered_model_id(name),
+            G.REGISTERED_MODEL,
+            f"registered model {name}",
+            attrs={
+                "name": name,
+                "registry": redact(registry_uri),
+                "aliases": aliases or None,
+                "description": getattr(rm, "description", None) or None,
+            },
+        )
+    )
 
 
 def _registry_ui(registry_uri: Optional[str], name: str, version: str) -> Optional[str]:
@@ -79,18 +87,28 @@ def _registry_ui(registry_uri: Optional[str], name: str, version: str) -> Option
 def version_node(g: G.Lineage, mv: Any, registry_uri: Optional[str], with_model: bool = True) -> G.Node:
     name, version = mv.name, str(mv.version)
     aliases = list(getattr(mv, "aliases", None) or []) or None
-    node = g.add(G.Node(
-        f"model_version:{name}/{version}", G.MODEL_VERSION, f"{name} version {version}",
-        url=_registry_ui(registry_uri, name, version),
-        attrs={
-            "name": name, "version": version, "source": mv.source, "status": getattr(mv, "status", None),
-            "stage": getattr(mv, "current_stage", None) or None, "aliases": aliases,
-            "run_id": getattr(mv, "run_id", None) or None, "model_id": model_id_of(mv),
-            "created": _ms_to_iso(getattr(mv, "creation_timestamp", None)),
-            "user": getattr(mv, "user_id", None) or None, "run_link": getattr(mv, "run_link", None) or None,
-            "lineage_schema": (mv.tags or {}).get(T.SCHEMA),
-        },
-    ))  # fmt: skip
+    node = g.add(
+        G.Node(
+            f"model_version:{name}/{version}",
+            G.MODEL_VERSION,
+            f"{name} version {version}",
+            url=_registry_ui(registry_uri, name, version),
+            attrs={
+                "name": name,
+                "version": version,
+                "source": mv.source,
+                "status": getattr(mv, "status", None),
+                "stage": getattr(mv, "current_stage", None) or None,
+                "aliases": aliases,
+                "run_id": getattr(mv, "run_id", None) or None,
+                "model_id": model_id_of(mv),
+                "created": _ms_to_iso(getattr(mv, "creation_timestamp", None)),
+                "user": getattr(mv, "user_id", None) or None,
+                "run_link": getattr(mv, "run_link", None) or None,
+                "lineage_schema": (mv.tags or {}).get(T.SCHEMA),
+            },
+        )
+    )
     if with_model:
         registered_model_node(g, name, registry_uri)
         g.link(registered_model_id(name), node.id, "version")
@@ -123,19 +141,27 @@ def run_node(g: G.Lineage, run: Any, ws_uri: Optional[str]) -> G.Node:
     info, data = run.info, run.data
     rtags = dict(data.tags or {})
     ws = rtags.get(T.WORKSPACE_URI) or ws_uri
-    node = g.add(G.Node(
-        f"run:{info.run_id}", G.RUN, f"run {rtags.get(T.MLFLOW_RUN_NAME) or info.run_id}",
-        workspace_uri=show_workspace(ws) if ws else None,
-        url=run_page_url(ws, info.experiment_id, info.run_id),
-        attrs={
-            "run_id": info.run_id, "experiment_id": info.experiment_id, "status": info.status,
-            "lifecycle_stage": info.lifecycle_stage, "user": rtags.get(T.MLFLOW_USER) or info.user_id or None,
-            "started": _ms_to_iso(info.start_time), "source_name": rtags.get(T.MLFLOW_SOURCE_NAME),
-            "source_type": rtags.get(T.MLFLOW_SOURCE_TYPE),
-            "job_id": rtags.get(T.MLFLOW_DATABRICKS_JOB_ID),
-            "job_run_id": rtags.get(T.MLFLOW_DATABRICKS_JOB_RUN_ID),
-        },
-    ))  # fmt: skip
+    node = g.add(
+        G.Node(
+            f"run:{info.run_id}",
+            G.RUN,
+            f"run {rtags.get(T.MLFLOW_RUN_NAME) or info.run_id}",
+            workspace_uri=show_workspace(ws) if ws else None,
+            url=run_page_url(ws, info.experiment_id, info.run_id),
+            attrs={
+                "run_id": info.run_id,
+                "experiment_id": info.experiment_id,
+                "status": info.status,
+                "lifecycle_stage": info.lifecycle_stage,
+                "user": rtags.get(T.MLFLOW_USER) or info.user_id or None,
+                "started": _ms_to_iso(info.start_time),
+                "source_name": rtags.get(T.MLFLOW_SOURCE_NAME),
+                "source_type": rtags.get(T.MLFLOW_SOURCE_TYPE),
+                "job_id": rtags.get(T.MLFLOW_DATABRICKS_JOB_ID),
+                "job_run_id": rtags.get(T.MLFLOW_DATABRICKS_JOB_RUN_ID),
+            },
+        )
+    )
     input_nodes(g, node.id, run, show_workspace(ws) if ws else None)
     return node
 
@@ -154,14 +180,27 @@ def _schema_summary(columns: tuple[tuple[str, str], ...]) -> Optional[str]:
 
 def dataset_node(g: G.Lineage, d: DatasetRef) -> G.Node:
     """One node per data (place, version, digest): two runs trained on the same data share it."""
-    return g.add(G.Node(
-        f"dataset:{d.location}@{d.version or ''}#{d.digest or ''}", G.DATASET, f"dataset {d.label}",
-        url=d.url,
-        attrs={"name": d.name, "digest": d.digest, "source_type": d.source_type, "source": d.location,
-               "table": d.table, "version": d.version, "context": d.context,
-               "schema": _schema_summary(d.schema), "columns": len(d.schema) or None,
-               "namespace": d.namespace, "ol_name": d.ol_name},
-    ))  # fmt: skip
+    return g.add(
+        G.Node(
+            f"dataset:{d.location}@{d.version or ''}#{d.digest or ''}",
+            G.DATASET,
+            f"dataset {d.label}",
+            url=d.url,
+            attrs={
+                "name": d.name,
+                "digest": d.digest,
+                "source_type": d.source_type,
+                "source": d.location,
+                "table": d.table,
+                "version": d.version,
+                "context": d.context,
+                "schema": _schema_summary(d.schema),
+                "columns": len(d.schema) or None,
+                "namespace": d.namespace,
+                "ol_name": d.ol_name,
+            },
+        )
+    )
 
 
 def input_nodes(g: G.Lineage, run_node_id: str, run: Any, ws_uri: Optional[str]) -> None:
@@ -189,9 +228,16 @@ def unread_logged_model(g: G.Lineage, model_id: str, ws_uri: Optional[str]) -> G
 
 def unread_run(g: G.Lineage, parent: str, run_id: str, ws_uri: Optional[str], experiment_id: Optional[str]) -> None:
     """The run as the version describes it: where it is and its link, even though it was not read."""
-    node = g.add(G.Node(f"run:{run_id}", G.RUN, f"run {run_id} (not read)",
-                        workspace_uri=show_workspace(ws_uri), url=run_page_url(ws_uri, experiment_id, run_id),
-                        attrs={"run_id": run_id, "experiment_id": experiment_id}))  # fmt: skip
+    node = g.add(
+        G.Node(
+            f"run:{run_id}",
+            G.RUN,
+            f"run {run_id} (not read)",
+            workspace_uri=show_workspace(ws_uri),
+            url=run_page_url(ws_uri, experiment_id, run_id),
+            attrs={"run_id": run_id, "experiment_id": experiment_id},
+        )
+    )
     g.link(parent, node.id, "run")
 
 
@@ -205,13 +251,22 @@ def experiment_node(g: G.Lineage, exp: Any, ws_uri: Optional[str]) -> G.Node:
     elif p and p.kind == "databricks":
         q = f"?o={p.workspace_id}" if p.workspace_id else ""
         url = f"{p.base}/{q}#mlflow/experiments/{exp.experiment_id}"
-    node = g.add(G.Node(
-        f"experiment:{show_workspace(ws_uri) or ''}#{exp.experiment_id}", G.EXPERIMENT, f"experiment {exp.name}",
-        workspace_uri=show_workspace(ws_uri) if ws_uri else None, url=url,
-        attrs={"experiment_id": exp.experiment_id, "name": exp.name, "lifecycle_stage": exp.lifecycle_stage,
-               "type": "notebook experiment" if (kind or "").upper() == "NOTEBOOK" else (kind or None),
-               "artifact_location": redact(getattr(exp, "artifact_location", None))},
-    ))  # fmt: skip
+    node = g.add(
+        G.Node(
+            f"experiment:{show_workspace(ws_uri) or ''}#{exp.experiment_id}",
+            G.EXPERIMENT,
+            f"experiment {exp.name}",
+            workspace_uri=show_workspace(ws_uri) if ws_uri else None,
+            url=url,
+            attrs={
+                "experiment_id": exp.experiment_id,
+                "name": exp.name,
+                "lifecycle_stage": exp.lifecycle_stage,
+                "type": "notebook experiment" if (kind or "").upper() == "NOTEBOOK" else (kind or None),
+                "artifact_location": redact(getattr(exp, "artifact_location", None)),
+            },
+        )
+    )
     ws_id = workspace_node(g, ws_uri)
     if ws_id:
         g.link(node.id, ws_id, "in workspace")
@@ -255,15 +310,24 @@ def attach_experiment(
 
 
 def logged_model_node(g: G.Lineage, lm: Any, ws_uri: Optional[str]) -> G.Node:
-    return g.add(G.Node(
-        f"logged_model:{lm.model_id}", G.LOGGED_MODEL, f"LoggedModel {lm.name} ({lm.model_id})",
-        workspace_uri=show_workspace(ws_uri) if ws_uri else None,
-        attrs={"model_id": lm.model_id, "name": lm.name, "experiment_id": lm.experiment_id,
-               "source_run_id": lm.source_run_id or None, "model_type": getattr(lm, "model_type", None),
-               "status": str(getattr(lm, "status", "") or "") or None,
-               "artifact_location": redact(lm.artifact_location),
-               "created": _ms_to_iso(getattr(lm, "creation_timestamp", None))},
-    ))  # fmt: skip
+    return g.add(
+        G.Node(
+            f"logged_model:{lm.model_id}",
+            G.LOGGED_MODEL,
+            f"LoggedModel {lm.name} ({lm.model_id})",
+            workspace_uri=show_workspace(ws_uri) if ws_uri else None,
+            attrs={
+                "model_id": lm.model_id,
+                "name": lm.name,
+                "experiment_id": lm.experiment_id,
+                "source_run_id": lm.source_run_id or None,
+                "model_type": getattr(lm, "model_type", None),
+                "status": str(getattr(lm, "status", "") or "") or None,
+                "artifact_location": redact(lm.artifact_location),
+                "created": _ms_to_iso(getattr(lm, "creation_timestamp", None)),
+            },
+        )
+    )
 
 
 def mlflow_model_node(g: G.Lineage, parent_id: str, uri: str, ws_uri: Optional[str]) -> G.Node:
@@ -307,12 +371,17 @@ def apply_mlmodel(g: G.Lineage, mm: G.Node, info: dict, vname: str) -> None:
     mm.attrs["same_location"] = same
     if run and run.get("error"):
         gone = run["error"] == NOT_FOUND
-        g.note(G.Finding(
-            G.ERROR if gone else G.WARNING, "run_copy_gone" if gone else "run_copy_unreadable",
-            f"{vname}: the run's copy of the model at {redact(run.get('uri'))} "
-            + ("is gone" if gone else f"cannot be read: {run['error']}")
-            + ("" if same or not (reg and reg.get("doc")) else "; the registry's copy still serves it"),
-            mm.id, G.REQ_REACHABLE))  # fmt: skip
+        g.note(
+            G.Finding(
+                G.ERROR if gone else G.WARNING,
+                "run_copy_gone" if gone else "run_copy_unreadable",
+                f"{vname}: the run's copy of the model at {redact(run.get('uri'))} "
+                + ("is gone" if gone else f"cannot be read: {run['error']}")
+                + ("" if same or not (reg and reg.get("doc")) else "; the registry's copy still serves it"),
+                mm.id,
+                G.REQ_REACHABLE,
+            )
+        )
     if reg and reg.get("error") and not same:
         g.note(
             G.Finding(
@@ -359,33 +428,50 @@ def code_nodes(
         label = f"notebook {notebook.path or notebook.id}"
         if notebook.revision_id:
             label += f" (revision {notebook.revision_id})"
-        node = g.add(G.Node(
-            f"notebook:{show_workspace(ws_uri) or ''}:{notebook.id or notebook.path}:{notebook.revision_id or ''}",
-            G.NOTEBOOK, label, workspace_uri=show_workspace(ws_uri) if ws_uri else None, url=url,
-            attrs={"path": notebook.path, "notebook_id": notebook.id, "revision_id": notebook.revision_id,
-                   "from": origin},
-        ))  # fmt: skip
+        node = g.add(
+            G.Node(
+                f"notebook:{show_workspace(ws_uri) or ''}:{notebook.id or notebook.path}:{notebook.revision_id or ''}",
+                G.NOTEBOOK,
+                label,
+                workspace_uri=show_workspace(ws_uri) if ws_uri else None,
+                url=url,
+                attrs={
+                    "path": notebook.path,
+                    "notebook_id": notebook.id,
+                    "revision_id": notebook.revision_id,
+                    "from": origin,
+                },
+            )
+        )
         code_id = node.id
         g.link(parent_id, code_id, "from notebook")
     elif git.path or entry:
         path = git.path or entry
-        node = g.add(G.Node(
-            f"script:{git.commit or parent_id}:{path}", G.ENTRY_SCRIPT, f"entry script {path}",
-            url=git.source_url or source_web_url(normalize_remote(git.repo_url), git.commit, git.path),
-            attrs={"path": git.path, "source_name": entry if entry != git.path else None, "from": origin},
-        ))  # fmt: skip
+        node = g.add(
+            G.Node(
+                f"script:{git.commit or parent_id}:{path}",
+                G.ENTRY_SCRIPT,
+                f"entry script {path}",
+                url=git.source_url or source_web_url(normalize_remote(git.repo_url), git.commit, git.path),
+                attrs={"path": git.path, "source_name": entry if entry != git.path else None, "from": origin},
+            )
+        )
         code_id = node.id
         g.link(parent_id, code_id, "entry point")
     if not git.commit:
         return None
     repo = normalize_remote(git.repo_url)
-    commit = g.add(G.Node(
-        f"commit:{(repo or '').lower()}@{git.commit}", G.GIT_COMMIT, f"commit {git.commit[:12]}"
-        + (f" on {git.branch}" if git.branch else "") + (" (dirty)" if git.dirty else ""),
-        url=source_web_url(repo, git.commit),
-        attrs={"commit": git.commit, "branch": git.branch, "dirty": git.dirty, "repo_url": repo,
-               "from": origin},
-    ))  # fmt: skip
+    commit = g.add(
+        G.Node(
+            f"commit:{(repo or '').lower()}@{git.commit}",
+            G.GIT_COMMIT,
+            f"commit {git.commit[:12]}"
+            + (f" on {git.branch}" if git.branch else "")
+            + (" (dirty)" if git.dirty else ""),
+            url=source_web_url(repo, git.commit),
+            attrs={"commit": git.commit, "branch": git.branch, "dirty": git.dirty, "repo_url": repo, "from": origin},
+        )
+    )
     g.link(code_id or parent_id, commit.id, "at commit")
     if git.diff is not None:
         changes = commit.attrs.setdefault("changes", [])
@@ -393,10 +479,15 @@ def code_nodes(
         if kept not in changes:
             changes.append(kept)
     if repo:
-        rnode = g.add(G.Node(
-            f"repository:{repo.lower()}", G.REPOSITORY, f"repository {repo}",
-            url=repo if repo.startswith(("http://", "https://")) else None, attrs={"url": repo},
-        ))  # fmt: skip
+        rnode = g.add(
+            G.Node(
+                f"repository:{repo.lower()}",
+                G.REPOSITORY,
+                f"repository {repo}",
+                url=repo if repo.startswith(("http://", "https://")) else None,
+                attrs={"url": repo},
+            )
+        )
         g.link(commit.id, rnode.id, "in repository")
     return commit.id
 
@@ -440,11 +531,20 @@ def changes_entry(holder: Optional[G.Node], diff: T.GitDiff) -> dict:
     if run_id and holder is not None and holder.url and diff.captured and not diff.inline:
         base, sep, query = holder.url.partition("?workspace=")
         url = f"{base}/artifactPath/{T.DIFF_ARTIFACT_PATH}{sep}{query}"
-    return {k: v for k, v in {
-        "run_id": run_id, "state": diff.state, "files": diff.files, "bytes": diff.size, "sha256": diff.sha256,
-        "excluded": diff.excluded, "kept_in": (T.MLFLOW_GIT_DIFF if diff.inline else T.DIFF_ARTIFACT_PATH)
-        if diff.captured else None, "url": url,
-    }.items() if v is not None}  # fmt: skip
+    return {
+        k: v
+        for k, v in {
+            "run_id": run_id,
+            "state": diff.state,
+            "files": diff.files,
+            "bytes": diff.size,
+            "sha256": diff.sha256,
+            "excluded": diff.excluded,
+            "kept_in": (T.MLFLOW_GIT_DIFF if diff.inline else T.DIFF_ARTIFACT_PATH) if diff.captured else None,
+            "url": url,
+        }.items()
+        if v is not None
+    }
 
 
 def _kept(diff: Optional[T.GitDiff]) -> str:

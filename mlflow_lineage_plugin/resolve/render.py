@@ -19,16 +19,31 @@ FORMATS = ("text", "json", "mermaid", "dot", "markdown")
 
 _MARK: dict[str, str] = {G.ERROR: "✗", G.WARNING: "!", G.INFO: "i"}
 _KIND_NAMES = {
-    G.REGISTERED_MODEL: "registered model", G.MODEL_VERSION: "model version", G.LOGGED_MODEL: "LoggedModel",
-    G.MLFLOW_MODEL: "MLflow model", G.NATIVE_ARTIFACT: "native artifact", G.RUN: "run",
-    G.EXPERIMENT: "experiment", G.NOTEBOOK: "notebook", G.ENTRY_SCRIPT: "entry script",
-    G.GIT_COMMIT: "git commit", G.REPOSITORY: "repository", G.WORKSPACE: "workspace", G.DATASET: "dataset",
-}  # fmt: skip
+    G.REGISTERED_MODEL: "registered model",
+    G.MODEL_VERSION: "model version",
+    G.LOGGED_MODEL: "LoggedModel",
+    G.MLFLOW_MODEL: "MLflow model",
+    G.NATIVE_ARTIFACT: "native artifact",
+    G.RUN: "run",
+    G.EXPERIMENT: "experiment",
+    G.NOTEBOOK: "notebook",
+    G.ENTRY_SCRIPT: "entry script",
+    G.GIT_COMMIT: "git commit",
+    G.REPOSITORY: "repository",
+    G.WORKSPACE: "workspace",
+    G.DATASET: "dataset",
+}
 
 
 def render(lineage: G.Lineage, fmt: str = "text") -> str:
-    fn = {"text": text, "json": lambda g: g.to_json(), "mermaid": mermaid, "dot": dot, "html": html,
-          "markdown": markdown}.get(fmt)  # fmt: skip
+    fn = {
+        "text": text,
+        "json": lambda g: g.to_json(),
+        "mermaid": mermaid,
+        "dot": dot,
+        "html": html,
+        "markdown": markdown,
+    }.get(fmt)
     if fn is None:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return fn(lineage)
@@ -78,8 +93,15 @@ def _detail(node: G.Node, with_url: bool = True) -> str:
     elif node.kind == G.GIT_COMMIT and a.get("changes"):
         bits.extend(_changes(c) for c in a["changes"])
     elif node.kind == G.DATASET:
-        bits += [v for v in (a.get("source_type"), a.get("digest") and f"digest {a['digest']}",
-                             a.get("schema") and f"columns: {a['schema']}") if v]  # fmt: skip
+        bits += [
+            v
+            for v in (
+                a.get("source_type"),
+                a.get("digest") and f"digest {a['digest']}",
+                a.get("schema") and f"columns: {a['schema']}",
+            )
+            if v
+        ]
     if node.workspace_uri and node.kind in (G.RUN, G.LOGGED_MODEL):
         bits.append(f"in {node.workspace_uri}")
     if node.url and with_url and node.url not in node.label:
@@ -154,14 +176,24 @@ def _ids(lineage: G.Lineage) -> dict[str, str]:
 
 
 def _mermaid_text(s: str) -> str:
-    return (s.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
-            .replace("\n", " ").replace("|", "#124;"))  # fmt: skip
+    return (
+        s.replace("&", "#amp;")
+        .replace('"', "#quot;")
+        .replace("<", "#lt;")
+        .replace(">", "#gt;")
+        .replace("\n", " ")
+        .replace("|", "#124;")
+    )
 
 
 _MERMAID_SHAPE: dict[str, tuple[str, str]] = {
-    G.REGISTERED_MODEL: ('[["', '"]]'), G.GIT_COMMIT: ('(["', '"])'), G.REPOSITORY: ('[/"', '"/]'),
-    G.WORKSPACE: ('[("', '")]'), G.MLFLOW_MODEL: ('{{"', '"}}'), G.DATASET: ('[\\"', '"\\]'),
-}  # fmt: skip
+    G.REGISTERED_MODEL: ('[["', '"]]'),
+    G.GIT_COMMIT: ('(["', '"])'),
+    G.REPOSITORY: ('[/"', '"/]'),
+    G.WORKSPACE: ('[("', '")]'),
+    G.MLFLOW_MODEL: ('{{"', '"}}'),
+    G.DATASET: ('[\\"', '"\\]'),
+}
 
 
 def _nodes_with(lineage: G.Lineage, severity: str) -> set[str]:
@@ -201,8 +233,12 @@ def dot(lineage: G.Lineage) -> str:
     """Graphviz DOT: ``mlflow-lineage show X --format dot | dot -Tsvg > lineage.svg``."""
     ids = _ids(lineage)
     errors, warnings = _nodes_with(lineage, G.ERROR), _nodes_with(lineage, G.WARNING)
-    out = ["digraph lineage {", "  rankdir=LR;", '  node [shape=box, style="rounded", fontname="Helvetica"];',
-           '  edge [fontname="Helvetica", fontsize=10];']  # fmt: skip
+    out = [
+        "digraph lineage {",
+        "  rankdir=LR;",
+        '  node [shape=box, style="rounded", fontname="Helvetica"];',
+        '  edge [fontname="Helvetica", fontsize=10];',
+    ]
     for node_id, node in lineage.nodes.items():
         attrs = [f'label="{_dot_text(node.label)}"']
         if node.kind == G.DATASET:
@@ -248,8 +284,11 @@ def html(lineage: G.Lineage) -> str:
     """Self-contained HTML (inline CSS, no scripts) for notebooks: the tree, then the findings."""
     e = _html.escape
     errors, warnings = _nodes_with(lineage, G.ERROR), _nodes_with(lineage, G.WARNING)
-    parts = [f"<div class=\"mlflow-lineage\"><style>{_CSS}</style>",
-             f"<h3>Lineage of <code>{e(lineage.target)}</code></h3>", '<ul class="tree top">']  # fmt: skip
+    parts = [
+        f'<div class="mlflow-lineage"><style>{_CSS}</style>',
+        f"<h3>Lineage of <code>{e(lineage.target)}</code></h3>",
+        '<ul class="tree top">',
+    ]
     depth = 0
     first = True
     for d, relation, node, seen in _walk(lineage):
@@ -267,8 +306,10 @@ def html(lineage: G.Lineage) -> str:
         meta = e(_detail(node, with_url=False).strip()) if not seen else ""
         rel = f'<span class="rel">{e(relation)}</span>' if relation else ""
         kind = e(_KIND_NAMES.get(node.kind, node.kind))
-        parts.append(f'<li><span class="node {cls}" data-kind="{e(node.kind)}" title="{kind}">{rel}{label}'
-                     f'<span class="meta">{meta}</span></span>')  # fmt: skip
+        parts.append(
+            f'<li><span class="node {cls}" data-kind="{e(node.kind)}" title="{kind}">{rel}{label}'
+            f'<span class="meta">{meta}</span></span>'
+        )
     if not first:
         parts.append("</li>" + "</ul></li>" * depth)
     parts.append("</ul>")
@@ -313,20 +354,27 @@ def _summary(lineage: G.Lineage, version_id: str, children: Optional[Mapping[str
             seen.add(target)
             found.setdefault(node.kind, node)
             queue.append(target)
-    run, script, nb, commit, repo = (found.get(k) for k in (G.RUN, G.ENTRY_SCRIPT, G.NOTEBOOK, G.GIT_COMMIT,
-                                                           G.REPOSITORY))  # fmt: skip
+    run, script, nb, commit, repo = (
+        found.get(k) for k in (G.RUN, G.ENTRY_SCRIPT, G.NOTEBOOK, G.GIT_COMMIT, G.REPOSITORY)
+    )
     lm = found.get(G.LOGGED_MODEL)
     ra = run.attrs if run else {}
     ca = commit.attrs if commit else {}
     return M.Summary(
-        run_id=ra.get("run_id"), run_name=_run_name(run), run_url=run.url if run else None,
+        run_id=ra.get("run_id"),
+        run_name=_run_name(run),
+        run_url=run.url if run else None,
         model_id=lm.attrs.get("model_id") if lm else lineage.nodes[version_id].attrs.get("model_id"),
         workspace_uri=run.workspace_uri if run else None,
-        path=script.attrs.get("path") if script else None, source_url=script.url if script else None,
-        notebook_path=nb.attrs.get("path") if nb else None, notebook_url=nb.url if nb else None,
-        commit=ca.get("commit"), branch=ca.get("branch"),
-        repo_url=(repo.attrs.get("url") if repo else None) or ca.get("repo_url"), dirty=ca.get("dirty"),
-    )  # fmt: skip
+        path=script.attrs.get("path") if script else None,
+        source_url=script.url if script else None,
+        notebook_path=nb.attrs.get("path") if nb else None,
+        notebook_url=nb.url if nb else None,
+        commit=ca.get("commit"),
+        branch=ca.get("branch"),
+        repo_url=(repo.attrs.get("url") if repo else None) or ca.get("repo_url"),
+        dirty=ca.get("dirty"),
+    )
 
 
 def _run_name(run) -> Optional[str]:

@@ -48,18 +48,29 @@ def build_version(
     shown_ws = show_workspace(ws_uri)
     predates = T.SCHEMA not in (mv.tags or {})
     if not src.workspace_uri and not w.uc_note and predates and (w.run_id or w.model_id):
-        g.note(G.Finding(
-            G.INFO, "no_workspace_recorded",
-            f"{vname} does not record its run's workspace (created without the plugin); "
-            f"looked in this client's workspace {shown_ws}", w.node_id))  # fmt: skip
+        g.note(
+            G.Finding(
+                G.INFO,
+                "no_workspace_recorded",
+                f"{vname} does not record its run's workspace (created without the plugin); "
+                f"looked in this client's workspace {shown_ws}",
+                w.node_id,
+            )
+        )
     if w.uc_note:
         g.note(G.Finding(G.INFO, "uc_run_workspace", w.uc_note, w.node_id))
     if src.partial:
         fix = f"mlflow-lineage backfill --model {shlex.quote(mv.name)} --apply"
-        g.note(G.Finding(
-            G.WARNING, "partial_lineage",
-            f"{vname} was registered while its source could not be read, so its lineage tags are partial; "
-            f"{fix} completes them", w.node_id, G.REQ_REACHABLE))  # fmt: skip
+        g.note(
+            G.Finding(
+                G.WARNING,
+                "partial_lineage",
+                f"{vname} was registered while its source could not be read, so its lineage tags are partial; "
+                f"{fix} completes them",
+                w.node_id,
+                G.REQ_REACHABLE,
+            )
+        )
 
     parent = w.node_id
     if w.model_id:

@@ -62,7 +62,7 @@ def _datasets(facts: Facts) -> dict[str, tuple[str, str]]:
                 f"digest {a['digest']}" if a.get("digest") else "",
                 f"version {a['version']}" if a.get("version") else "",
             )
-            if b  # fmt: skip
+            if b
         )
         out[f"{edge.relation}: {a.get('name') or node.label}"] = (
             what or "(no digest)",
@@ -101,8 +101,9 @@ def params_section(a: Facts, b: Facts) -> Section:
             same += 1
             continue
         delta = vb - va if va is not None and vb is not None else None
-        changes.append(Change("metric", key, None if va is None else _number(va),
-                              None if vb is None else _number(vb), delta))  # fmt: skip
+        changes.append(
+            Change("metric", key, None if va is None else _number(va), None if vb is None else _number(vb), delta)
+        )
     return Section(SectionName.PARAMS, Known.EXACT, (), tuple(changes), same)
 
 
@@ -140,9 +141,13 @@ def requirement_map(text: Optional[str]) -> dict[str, str]:
             out[line] = line
             continue
         spec = "".join(
-            [f"[{','.join(sorted(req.extras))}]" if req.extras else "", str(req.specifier) or "(any version)",
-             f" @ {req.url}" if req.url else "", f"; {req.marker}" if req.marker else ""]
-        )  # fmt: skip
+            [
+                f"[{','.join(sorted(req.extras))}]" if req.extras else "",
+                str(req.specifier) or "(any version)",
+                f" @ {req.url}" if req.url else "",
+                f"; {req.marker}" if req.marker else "",
+            ]
+        )
         out[canonicalize_name(req.name)] = spec
     return out
 
@@ -186,8 +191,19 @@ def _first(nodes: Iterable[G.Node], key: str) -> Optional[str]:
     return None
 
 
-LINEAGE_FIELDS = ("workspace", "experiment", "run", "run user", "run started", "branch", "notebook",
-                  "notebook revision", "registered by", "registered at", "aliases")  # fmt: skip
+LINEAGE_FIELDS = (
+    "workspace",
+    "experiment",
+    "run",
+    "run user",
+    "run started",
+    "branch",
+    "notebook",
+    "notebook revision",
+    "registered by",
+    "registered at",
+    "aliases",
+)
 
 
 def lineage_fields(g: G.Lineage) -> dict[str, str]:

@@ -63,29 +63,38 @@ def _side(name: str, s: Side) -> str:
 def page(d: Diff) -> str:
     """The whole document: what ``--output diff.html`` writes."""
     title = e(f"Diff {d.a.target} → {d.b.target}")
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
-            f"<body>{html(d)}</body></html>\n")  # fmt: skip
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
+        f"<body>{html(d)}</body></html>\n"
+    )
 
 
 def html(d: Diff) -> str:
     """The fragment a notebook shows."""
-    parts = [f'<div class="lineage-diff"><style>{_CSS}</style>',
-             f"<h2>Diff <code>{e(d.a.target)}</code> → <code>{e(d.b.target)}</code></h2>",
-             _side("A", d.a), _side("B", d.b)]  # fmt: skip
+    parts = [
+        f'<div class="lineage-diff"><style>{_CSS}</style>',
+        f"<h2>Diff <code>{e(d.a.target)}</code> → <code>{e(d.b.target)}</code></h2>",
+        _side("A", d.a),
+        _side("B", d.b),
+    ]
     if d.identical:
         parts.append("<p><b>identical</b>: A and B are the same target</p>")
     for s in d.sections:
-        parts.append(f'<details open data-section="{e(s.name)}"><summary>{e(s.title)}: '
-                     f'<span class="known-{e(s.known)}">{e(headline(s))}</span></summary>')  # fmt: skip
+        parts.append(
+            f'<details open data-section="{e(s.name)}"><summary>{e(s.title)}: '
+            f'<span class="known-{e(s.known)}">{e(headline(s))}</span></summary>'
+        )
         parts += [f'<div class="why">⚠ {e(w)}</div>' for w in s.why]
         if isinstance(s, CodeSection):
             parts.append(_code(s))
         if s.changes:
             parts.append("<table><tr><th></th><th>name</th><th>A</th><th>B</th></tr>")
             for c in s.changes:
-                parts.append(f'<tr class="{e(c.status)}"><td class="{e(c.status)}">{e(c.status)}</td>'
-                             f"<td>{e(group(c))}<code>{e(c.name)}</code></td><td>{e(value(c.a))}</td>"
-                             f"<td>{e(value(c.b))}{e(delta(c))}</td></tr>")  # fmt: skip
+                parts.append(
+                    f'<tr class="{e(c.status)}"><td class="{e(c.status)}">{e(c.status)}</td>'
+                    f"<td>{e(group(c))}<code>{e(c.name)}</code></td><td>{e(value(c.a))}</td>"
+                    f"<td>{e(value(c.b))}{e(delta(c))}</td></tr>"
+                )
             parts.append("</table>")
         parts.append("</details>")
     parts.append("</div>")
@@ -185,8 +194,10 @@ def side_by_side(patch: str) -> str:
                 continue
             oc = "del" if kind == "chg" and on else ""
             nc = "add" if kind == "chg" and nn else ""
-            out.append(f'<tr><td class="n">{on}</td><td class="{oc}">{e(ot)}</td>'
-                       f'<td class="n">{nn}</td><td class="{nc}">{e(nt)}</td></tr>')  # fmt: skip
+            out.append(
+                f'<tr><td class="n">{on}</td><td class="{oc}">{e(ot)}</td>'
+                f'<td class="n">{nn}</td><td class="{nc}">{e(nt)}</td></tr>'
+            )
         out.append("</table>")
     out.append("</details>")
     return "".join(out)

@@ -96,8 +96,11 @@ def _model_location(t: Target, lineage: G.Lineage, clients: Clients, run: Any) -
         return {"artifact_uri": models[0].attrs["artifact_location"], "tracking_uri": endpoint.tracking_uri}, None
     if versions:
         v = versions[0].attrs
-        return {"artifact_uri": f"models:/{v['name']}/{v['version']}", "tracking_uri": clients.tracking_uri,
-                "registry_uri": clients.registry_uri}, None  # fmt: skip
+        return {
+            "artifact_uri": f"models:/{v['name']}/{v['version']}",
+            "tracking_uri": clients.tracking_uri,
+            "registry_uri": clients.registry_uri,
+        }, None
     if models:
         return None, f"the run logged {len(models)} models; name one (models:/m-ID or runs:/RUN_ID/PATH)"
     return None, "it names no model (a run without a logged model)"

@@ -81,12 +81,21 @@ class FileChange:
         return "160000" in (self.old_mode, self.new_mode)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in {
-            "path": self.path, "status": self.status, "old_path": self.old_path, "added": self.added,
-            "deleted": self.deleted, "binary": self.binary or None, "submodule": self.submodule or None,
-            "old_mode": self.old_mode if self.old_mode != self.new_mode else None,
-            "new_mode": self.new_mode if self.old_mode != self.new_mode else None,
-        }.items() if v is not None}  # fmt: skip
+        return {
+            k: v
+            for k, v in {
+                "path": self.path,
+                "status": self.status,
+                "old_path": self.old_path,
+                "added": self.added,
+                "deleted": self.deleted,
+                "binary": self.binary or None,
+                "submodule": self.submodule or None,
+                "old_mode": self.old_mode if self.old_mode != self.new_mode else None,
+                "new_mode": self.new_mode if self.old_mode != self.new_mode else None,
+            }.items()
+            if v is not None
+        }
 
 
 @dataclass(frozen=True)
@@ -111,10 +120,19 @@ class CodeSide:
     tree: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in {
-            "commit": self.commit, "repo_url": self.repo_url, "branch": self.branch, "exact": self.exact,
-            "reason": self.reason, "patch_files": list(self.patch_files) or None, "tree": self.tree,
-        }.items() if v is not None}  # fmt: skip
+        return {
+            k: v
+            for k, v in {
+                "commit": self.commit,
+                "repo_url": self.repo_url,
+                "branch": self.branch,
+                "exact": self.exact,
+                "reason": self.reason,
+                "patch_files": list(self.patch_files) or None,
+                "tree": self.tree,
+            }.items()
+            if v is not None
+        }
 
 
 @dataclass(frozen=True)
@@ -161,13 +179,18 @@ class CodeSection(Section):
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
-        out.update({
-            "a": self.a.to_dict(), "b": self.b.to_dict(), "same_repository": self.same_repository,
-            "merge_base": self.merge_base, "a_to_b": [c.to_dict() for c in self.a_to_b],
-            "b_to_a": [c.to_dict() for c in self.b_to_a],
-            "more_commits": {"a_to_b": self.more_commits[0], "b_to_a": self.more_commits[1]},
-            "files": [f.to_dict() for f in self.files],
-        })  # fmt: skip
+        out.update(
+            {
+                "a": self.a.to_dict(),
+                "b": self.b.to_dict(),
+                "same_repository": self.same_repository,
+                "merge_base": self.merge_base,
+                "a_to_b": [c.to_dict() for c in self.a_to_b],
+                "b_to_a": [c.to_dict() for c in self.b_to_a],
+                "more_commits": {"a_to_b": self.more_commits[0], "b_to_a": self.more_commits[1]},
+                "files": [f.to_dict() for f in self.files],
+            }
+        )
         if self.patch is not None:
             out["patch"] = self.patch
         return out
@@ -184,8 +207,17 @@ class Side:
     workspace: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in {"target": self.target, "label": self.label, "run_id": self.run_id,
-                "url": self.url, "workspace": self.workspace}.items() if v is not None}  # fmt: skip
+        return {
+            k: v
+            for k, v in {
+                "target": self.target,
+                "label": self.label,
+                "run_id": self.run_id,
+                "url": self.url,
+                "workspace": self.workspace,
+            }.items()
+            if v is not None
+        }
 
 
 @dataclass(frozen=True)

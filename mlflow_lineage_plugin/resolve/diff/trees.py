@@ -150,8 +150,11 @@ class Git:
             done = self._run(["rev-parse", "--path-format=absolute", "--git-common-dir"], git_environment())
         common, *resolved = done.stdout.decode().split("\n")[: 1 + len(revs)]
         self.resolved = resolved if len(resolved) == len(revs) and all(resolved) else None
-        self.env = {**git_environment(), "GIT_OBJECT_DIRECTORY": objects,
-                    "GIT_ALTERNATE_OBJECT_DIRECTORIES": os.path.join(common.strip(), "objects")}  # fmt: skip
+        self.env = {
+            **git_environment(),
+            "GIT_OBJECT_DIRECTORY": objects,
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES": os.path.join(common.strip(), "objects"),
+        }
 
     def _run(self, args: list[str], env: dict[str, str], stdin: Optional[bytes] = None) -> subprocess.CompletedProcess:
         return subprocess.run(["git", *args], cwd=self.cwd, env=env, input=stdin, capture_output=True)
