@@ -95,7 +95,11 @@ def redact_text(text: str) -> str:
 
 
 def normalize_remote(remote: Optional[str]) -> Optional[str]:
-    """A git remote as a credential-free https URL (or an absolute local path).
+    """A git remote as a credential-free https URL (or an absolute local path); None when it is neither.
+
+    A relative path is relative to the checkout it was read in (``git.remotes.absolute_local_remote``
+    resolves it there); read back from a tag, nothing says which directory that was, so it names no
+    place rather than one under the reader's working directory.
 
     ssh and scp-style remotes become https on the same host (the ssh port is dropped: it is never the
     web port); ``.git`` and trailing slashes are removed so one repository has one spelling; Azure
@@ -127,9 +131,9 @@ def normalize_remote(remote: Optional[str]) -> Optional[str]:
     m = _SCP_LIKE.match(remote)
     if m and not _WINDOWS_DRIVE.match(remote):
         return _web_form("https", m.group("host").lower(), "/" + m.group("path").lstrip("/"))
-    if "@" in remote and not os.path.isabs(remote):
+    if not os.path.isabs(remote):
         return None
-    return _clean_path(os.path.abspath(remote)) if remote else None
+    return _clean_path(os.path.normpath(remote))
 
 
 def looks_like_uri_setting(value: Optional[str]) -> bool:

@@ -115,6 +115,17 @@ def test_a_runs_raw_repository_url_takes_the_one_spelling_new_runs_get():
     assert T.MLFLOW_GIT_REPO_URL not in run_writes(odd)
 
 
+def test_a_relative_repository_path_is_kept_not_placed_under_the_backfills_directory(tmp_path, monkeypatch):
+    # MLflow's own git context records the remote as git prints it; "../churn.git" was relative to
+    # the run's checkout, which backfill cannot know, so it must not become a path where backfill runs
+    monkeypatch.chdir(tmp_path)
+    tags = {T.MLFLOW_GIT_COMMIT: COMMIT, T.MLFLOW_GIT_REPO_URL: "../churn.git"}
+    writes = run_writes(tags)
+    assert T.MLFLOW_GIT_REPO_URL not in writes and T.MLFLOW_GIT_REPO_URL_LEGACY not in writes
+    assert str(tmp_path.parent) not in repr(writes), writes
+    assert writes[T.SCHEMA] == T.SCHEMA_VERSION  # the commit is still recorded the one way
+
+
 def test_runs_never_get_an_invented_commit():
     tags = {
         T.MLFLOW_GIT_REPO_URL_LEGACY: "git@github.com:acme/models.git",

@@ -126,6 +126,9 @@ SHA = "1f2e3d4c5b6a79880123456789abcdef01234567"
         ("user:pa/ss@git.example.com:x/y.git", None),
         ("/srv/git/widgets.git", "/srv/git/widgets"),
         ("ftp://example.com/x.git", None),
+        ("../widgets.git", None),  # relative to a checkout a reader does not know: no place
+        ("widgets", None),
+        ("/srv/git/../git/widgets.git", "/srv/git/widgets"),
     ],
 )
 def test_normalize_remote_examples(remote, expected):
