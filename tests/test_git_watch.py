@@ -189,6 +189,19 @@ def test_nothing_changed_starts_no_git_and_one_edit_asks_git_about_that_path_onl
     assert patch.patch == truth(checkout)[3] and b"b = 'changed'" in patch.patch
 
 
+def test_an_index_in_format_4_is_watched_like_the_others(checkout):
+    """Format 4 compresses each path against the previous one (``feature.manyFiles`` turns it on, the
+    setting of big checkouts); the watch reads it with the stat snapshot's one entry reader."""
+    git(checkout, "update-index", "--index-version", "4")
+    assert (checkout / ".git/index").read_bytes()[4:8] == b"\0\0\0\4"
+    entry = checkout / "train.py"
+    wait_active(checkout, entry)
+    assert read_git_ref(str(entry)).dirty is False
+    (checkout / "src/deep/b.py").write_text("b = 'changed'\n")
+    assert read_git_ref(str(entry)).dirty is True
+    assert read_git_ref(str(entry)).dirty is truth(checkout)[2] is True
+
+
 def test_a_one_run_process_sets_no_watch(checkout):
     entry = checkout / "train.py"
     assert read_git_ref(str(entry)).dirty is False

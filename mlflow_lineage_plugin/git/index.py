@@ -72,44 +72,65 @@ def _load(repo: Repo, path: str, key: tuple) -> Optional[Index]:
 
 def _parse_entries(data: bytes, version: int, count: int, hash_size: int):
     """Paths and stat data of index format 2, 3 or 4."""
+    walked = walk_entries(data, version, count, hash_size)
+    if walked is None:
+        return None
     paths: list[str] = []
     stats: list[tuple] = []
     provable = True
-    pos, prev = 12, b""
-    fixed = 40 + hash_size  # ten 32-bit stat fields + object name
-    for _ in range(count):
-        st = struct.unpack_from(">10L", data, pos)
-        (flags,) = struct.unpack_from(">H", data, pos + fixed)
-        name_at = pos + fixed + 2
-        if flags & 0x4000:  # extended flags: skip-worktree, intent-to-add
-            (ext,) = struct.unpack_from(">H", data, name_at)
-            name_at += 2
-            if ext & 0x6000:
-                provable = False
+    for at, flags, ext, name in walked:
+        st = struct.unpack_from(">10L", data, at)
+        if ext & 0x6000:  # skip-worktree, intent-to-add
+            provable = False
         if flags & 0x8000 or flags & 0x3000:  # assume-unchanged, or a conflict stage
             provable = False
-        if version == 4:
-            strip, name_at = _varint(data, name_at)
-            end = data.index(b"\0", name_at)
-            name = prev[: len(prev) - strip] + data[name_at:end]
-            pos, prev = end + 1, name
-        else:
-            length = flags & 0xFFF
-            end = data.index(b"\0", name_at) if length == 0xFFF else name_at + length
-            name = data[name_at:end]
-            pos = pos + ((name_at - pos + len(name) + 8) & ~7)
         mode = st[6]
         if mode & 0o170000 == 0o160000:  # a submodule: its state is not in our stat data
             provable = False
         paths.append(name.decode("utf-8", "surrogateescape"))
         stats.append((st[0], st[1], st[2], st[3], st[5], mode, st[7], st[8], st[9]))
+    return tuple(paths), tuple(stats), provable
+
+
+def walk_entries(data: bytes, version: int, count: int, hash_size: int) -> Optional[list[tuple[int, int, int, bytes]]]:
+    """Every entry of index format 2, 3 or 4 as (offset of its stat data, flags, extended flags, path);
+    None for a split or sparse index, whose entries are not all here.
+
+    The one reader of entries: watch and the stat snapshot both walk them, and format 4's
+    prefix-compressed paths are decoded here only. Raises ``struct.error``/``ValueError``/``IndexError``
+    on a truncated or corrupt file.
+    """
+    out: list[tuple[int, int, int, bytes]] = []
+    pos, prev = 12, b""
+    fixed = 40 + hash_size  # ten 32-bit stat fields + object name
+    for _ in range(count):
+        (flags,) = struct.unpack_from(">H", data, pos + fixed)
+        name_at = pos + fixed + 2
+        ext = 0
+        if flags & 0x4000:  # extended flags follow
+            (ext,) = struct.unpack_from(">H", data, name_at)
+            name_at += 2
+        if version == 4:
+            strip, name_at = _varint(data, name_at)
+            if strip > len(prev):
+                raise ValueError("index path prefix longer than the previous path")
+            end = data.index(b"\0", name_at)
+            name = prev[: len(prev) - strip] + data[name_at:end]
+            out.append((pos, flags, ext, name))
+            pos, prev = end + 1, name
+        else:
+            length = flags & 0xFFF
+            end = data.index(b"\0", name_at) if length == 0xFFF else name_at + length
+            name = data[name_at:end]
+            out.append((pos, flags, ext, name))
+            pos = pos + ((name_at - pos + len(name) + 8) & ~7)
     tail = data[pos : len(data) - hash_size]
     while len(tail) >= 8:  # extensions: a split or sparse index lists not every file
         sig, size = tail[:4], struct.unpack(">L", tail[4:8])[0]
         if sig in (b"link", b"sdir"):
             return None
         tail = tail[8 + size :]
-    return tuple(paths), tuple(stats), provable
+    return out
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:

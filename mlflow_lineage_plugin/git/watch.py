@@ -12,8 +12,8 @@ Off the first run's path, and free in one-run processes: the first look in a che
 second starts a background thread that parses the index and sets the watches; runs after it finished use
 them. Everything else takes the caller's full check: not Linux, no inotify, a network or FUSE file system
 (Databricks Git folders), more directories than ``MLFLOW_LINEAGE_WATCH_LIMIT`` or a quarter of the
-user's inotify watches, submodules, an index format not parsed here, a queue overflow (until the next
-full answer), a directory of tracked files created, moved or deleted (until the watches are set again),
+user's inotify watches, submodules, a split or sparse index, a queue overflow (until the next full
+answer), a directory of tracked files created, moved or deleted (until the watches are set again),
 and a forked child (its parent's queue is never read there).
 
 Not seen, like by no inotify user: writes through ``mmap`` and through a hard link in an unwatched
@@ -35,6 +35,7 @@ from typing import Any, Callable, Optional
 
 from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin.git.cache import stat_key
+from mlflow_lineage_plugin.git.index import walk_entries
 from mlflow_lineage_plugin.git.refs import Repo, hash_len
 
 MAX_PATHSPEC = 64  # touched paths asked of git by name; beyond this one full `git status` is cheaper
@@ -430,9 +431,9 @@ def _porcelain_paths(stdout: bytes) -> Optional[frozenset]:
 
 
 def _tracked(repo: Repo) -> tuple[frozenset[str], frozenset[str]]:
-    """Every tracked path of the index and every directory holding one (with their parents): names
-    only, read straight from the entries (formats 2 and 3; format 4 and split or sparse indexes are
-    left to the full check), so 50,000 entries cost a few MB for a moment, not tuples of stat data."""
+    """Every tracked path of the index and every directory holding one (with their parents), read
+    straight from the entries by ``index.walk_entries`` (split or sparse indexes are left to the full
+    check), so 50,000 entries cost a few MB for a moment."""
     try:
         with open(os.path.join(repo.gitdir, "index"), "rb") as f:
             data = f.read()
@@ -443,27 +444,19 @@ def _tracked(repo: Repo) -> tuple[frozenset[str], frozenset[str]]:
     if len(data) < 12 or data[:4] != b"DIRC":
         raise _Unavailable("the index is not in a format read here")
     version, count = struct.unpack(">LL", data[4:12])
-    if version not in (2, 3):
+    if version not in (2, 3, 4):
         raise _Unavailable(f"index format {version} is not read here")
-    fixed = 40 + hash_len(repo)
-    paths: list[str] = []
-    pos = 12
     try:
-        for _ in range(count):
-            if struct.unpack_from(">L", data, pos + 24)[0] & 0o170000 == 0o160000:
-                raise _Unavailable("the checkout has submodules")
-            (flags,) = struct.unpack_from(">H", data, pos + fixed)
-            name_at = pos + fixed + 2 + (2 if flags & 0x4000 else 0)
-            end = data.index(b"\0", name_at)
-            paths.append(data[name_at:end].decode("utf-8", "surrogateescape"))
-            pos += (name_at - pos + end - name_at + 8) & ~7
-    except (struct.error, ValueError):
-        raise _Unavailable("the index could not be parsed") from None
-    tail = data[pos : len(data) - hash_len(repo)]
-    while len(tail) >= 8:  # a split or sparse index does not list every file
-        if tail[:4] in (b"link", b"sdir"):
+        walked = walk_entries(data, version, count, hash_len(repo))
+        if walked is None:
             raise _Unavailable("the index is split or sparse")
-        tail = tail[8 + struct.unpack(">L", tail[4:8])[0] :]
+        paths: list[str] = []
+        for at, _flags, _ext, name in walked:
+            if struct.unpack_from(">L", data, at + 24)[0] & 0o170000 == 0o160000:
+                raise _Unavailable("the checkout has submodules")
+            paths.append(name.decode("utf-8", "surrogateescape"))
+    except (struct.error, ValueError, IndexError):
+        raise _Unavailable("the index could not be parsed") from None
     dirs = {""}
     for p in paths:
         cut = p.rfind("/")
