@@ -9,12 +9,13 @@ the reverse look-up and the OpenLineage events all read datasets the same way.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from mlflow_lineage_plugin import tags as T
-from mlflow_lineage_plugin.urls import redact
+from mlflow_lineage_plugin.urls import SCHEME_PATH, redact
 from mlflow_lineage_plugin.workspace import parse_workspace_uri
 
 # The relation a dataset's context gives its edge from the run.
@@ -81,6 +82,8 @@ class DatasetRef:
         metastore is unknown is its name alone."""
         if self.namespace in ("file", UNKNOWN_METASTORE):
             return self.ol_name
+        if "://" not in self.namespace and self.ol_name.startswith("/"):  # dbfs + /mnt/x
+            return f"{self.namespace}:{self.ol_name}"
         sep = "" if self.ol_name.startswith("/") else "/"
         return f"{self.namespace}{sep}{self.ol_name}"
 
@@ -129,6 +132,18 @@ def _split_uri(uri: str) -> tuple[str, str]:
     return f"{parts.scheme}://{netloc}", parts.path.lstrip("/")
 
 
+def _place(where: str) -> tuple[str, str]:
+    """(namespace, name) of a data address: ``scheme://authority`` + path, ``dbfs`` + ``/mnt/x`` for a URI
+    without an authority (OpenLineage's namespace is ``scheme:[//authority]``), ``file`` + a local path."""
+    if "://" in where:
+        parts = urlsplit(where)
+        return ("file", parts.path) if parts.scheme.lower() == "file" else _split_uri(where)
+    m = SCHEME_PATH.match(where)
+    if m:
+        return m.group(1).lower(), re.split(r"[?#]", where[m.end() - 1 :], maxsplit=1)[0]
+    return "file", where
+
+
 def name_dataset(
     source_type: Optional[str], source: dict[str, Any], name: str, workspace_uri: Optional[str]
 ) -> tuple[str, str, Optional[str], Optional[str]]:
@@ -155,23 +170,16 @@ def name_dataset(
                 link = f"{p.base}/explore/data/{str(table).replace('.', '/')}{q}"
             return f"databricks://{host}", str(table), version, link
         path = source.get("path")
-        if path and "://" in str(path):
-            ns, rest = _split_uri(str(path))
-            return ns, rest, version, None
         if path:
-            return "file", str(path), version, None
+            ns, rest = _place(str(path))
+            return ns, rest, version, None
         if table:
             return UNKNOWN_METASTORE, str(table), version, None
     uri = source.get("uri") or source.get("url") or source.get("path")
     if stype in _URI_SOURCES and isinstance(uri, str) and uri:
         uri = redact(uri) or uri
-        if "://" not in uri:
-            return "file", uri, None, None
-        parts = urlsplit(uri)
-        if parts.scheme == "file":
-            return "file", parts.path, None, None
-        ns, rest = _split_uri(uri)
-        link = uri if parts.scheme in ("http", "https") else None
+        ns, rest = _place(uri)
+        link = uri if urlsplit(uri).scheme in ("http", "https") and "://" in uri else None
         return ns, rest, None, link
     if stype == HUGGING_FACE and source.get("path"):
         path = str(source["path"])

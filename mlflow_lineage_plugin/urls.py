@@ -19,6 +19,8 @@ _SCP_LIKE = re.compile(
     r"^(?:(?P<user>[^@/\s]+)@)?(?P<host>[A-Za-z0-9.\-_]+|\[[0-9A-Fa-f:.%]+\]):(?!//)(?P<path>[^@]*)$"
 )
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+# A URI with a path and no authority (``dbfs:/mnt/x``, ``file:/tmp/x``); one letter is a Windows drive.
+SCHEME_PATH = re.compile(r"^([A-Za-z][A-Za-z0-9+\-]+):/(?!/)")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
@@ -54,7 +56,8 @@ def redact(uri: Optional[str]) -> Optional[str]:
     Query strings are dropped whole: a tracking URI or remote rarely needs one to say *where*, and
     tokens hide there under too many names (``token``, ``sig``, ``X-Amz-Credential``...).
     Strings that are not URLs (paths, ``databricks``, ``databricks://profile``) are returned as-is
-    unless they contain an ``@``, which in a path-like string means scp-style credentials.
+    unless they contain an ``@``, which in a path-like string means scp-style credentials. A URI without
+    an authority (``dbfs:/mnt/x?sig=...``) and a scp-style path lose their query and fragment too.
     """
     if uri is None:
         return None
@@ -70,12 +73,20 @@ def redact(uri: Optional[str]) -> Optional[str]:
         host, port = _split_netloc(parts.netloc)
         netloc = host if port is None else f"{host}:{port}"
         return f"{parts.scheme.lower()}://{netloc}{parts.path}"
+    if SCHEME_PATH.match(uri):
+        return _no_query(uri)
     m = _SCP_LIKE.match(uri)
     if m and not _WINDOWS_DRIVE.match(uri):
-        return f"{m.group('host').lower()}:{m.group('path')}"
+        return f"{m.group('host').lower()}:{_no_query(m.group('path'))}"
     if os.path.isabs(uri) or _WINDOWS_DRIVE.match(uri):
         return uri
     return uri.rpartition("@")[2] if "@" in uri else uri
+
+
+def _no_query(path: str) -> str:
+    """A scp-style or authority-less path (``dbfs:/mnt/x?sig=...``) without what follows ``?`` or ``#``:
+    a token hides there as in any URL, and no git path or data location needs those characters."""
+    return re.split(r"[?#]", path, maxsplit=1)[0]
 
 
 # Userinfo first, up to the last "@" before a "/" or white space: a password may hold quotes or commas
@@ -130,7 +141,7 @@ def normalize_remote(remote: Optional[str]) -> Optional[str]:
         return _web_form(scheme_out, netloc, path)
     m = _SCP_LIKE.match(remote)
     if m and not _WINDOWS_DRIVE.match(remote):
-        return _web_form("https", m.group("host").lower(), "/" + m.group("path").lstrip("/"))
+        return _web_form("https", m.group("host").lower(), "/" + _no_query(m.group("path")).lstrip("/"))
     if not os.path.isabs(remote):
         return None
     return _clean_path(os.path.normpath(remote))

@@ -66,6 +66,10 @@ LOCAL = "sqlite:////data/mlflow.db"
             ("s3://lake", "tables/churn", "3"),
         ),
         ("delta_table", {"path": "/dbfs/tables/churn"}, DBX, ("file", "/dbfs/tables/churn", None)),
+        # a URI without an authority is named by its scheme, and its query (a token) is no part of the name
+        ("delta_table", {"path": "dbfs:/mnt/lake/churn?token=secret"}, DBX, ("dbfs", "/mnt/lake/churn", None)),
+        ("dbfs", {"uri": "dbfs:/mnt/raw/churn.csv#secret"}, LOCAL, ("dbfs", "/mnt/raw/churn.csv", None)),
+        ("delta_table", {"path": "file:///srv/lake/churn"}, LOCAL, ("file", "/srv/lake/churn", None)),
         (
             "hugging_face",
             {"path": "acme/reviews", "revision": "abc123"},
