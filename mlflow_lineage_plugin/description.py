@@ -12,7 +12,6 @@ from typing import Optional
 
 from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin.errors import debug_traceback, error_line
-from mlflow_lineage_plugin.markdown import version_description
 
 _logger = logging.getLogger(__name__)
 
@@ -31,10 +30,12 @@ def for_new_version(
 ) -> Optional[str]:
     """The caller's description when there is one (any text at all), else the
     lineage line built from the version's tags, else what was given. ``run_unread``: the source run
-    was asked for and not read (``markdown.RUN_NOT_FOUND`` / ``RUN_NOT_READ``)."""
+    was asked for and not read (``resolve.markdown.RUN_NOT_FOUND`` / ``RUN_NOT_READ``)."""
     if (given and given.strip()) or not enabled():
         return given
     try:
+        from mlflow_lineage_plugin.resolve.markdown import version_description
+
         return version_description(dict(tags), run_name, unity_catalog=unity_catalog, run_unread=run_unread) or given
     except Exception as exc:  # the tags still go in; only the description is given up
         _logger.warning(

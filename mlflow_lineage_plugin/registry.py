@@ -331,7 +331,7 @@ def _param_names(fn) -> frozenset[str]:
 
 def _run_unread(fetched: S.Fetched) -> Optional[str]:
     """Whether the source run was asked for and not read, and why (for the version's description)."""
-    from mlflow_lineage_plugin.markdown import RUN_NOT_FOUND, RUN_NOT_READ
+    from mlflow_lineage_plugin.resolve.markdown import RUN_NOT_FOUND, RUN_NOT_READ
 
     if fetched.run is not None or not fetched.problems:
         return None

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from conftest import start_mlflow_server
 from fixtures.uc_server import TOKEN, UcStandIn
 
-from mlflow_lineage_plugin import markdown as M
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.resolve import markdown as M
 
 COMMIT = "3f2a9c1d0e5b4a69788796a5b4c3d2e1f0a9b8c7"
 REPO = "https://github.com/acme/churn"

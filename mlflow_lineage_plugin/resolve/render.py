@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from mlflow_lineage_plugin import markdown as M
 from mlflow_lineage_plugin.resolve import graph as G
+from mlflow_lineage_plugin.resolve import markdown as M
 
 FORMATS = ("text", "json", "mermaid", "dot", "markdown")
 
@@ -329,7 +329,7 @@ def html(lineage: G.Lineage) -> str:
 
 
 def markdown(lineage: G.Lineage) -> str:
-    """The version descriptions' own line (``mlflow_lineage_plugin.markdown``) per version, around the Mermaid block."""
+    """The version descriptions' own line (``markdown.summary_line``) per version, around the Mermaid block."""
     return _markdown(lineage, mermaid(lineage))
 
 

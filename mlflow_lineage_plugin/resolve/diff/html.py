@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from mlflow_lineage_plugin.markdown import safe_url
 from mlflow_lineage_plugin.resolve.diff.render import (
     commit_ranges,
     commit_url,
@@ -24,6 +23,7 @@ from mlflow_lineage_plugin.resolve.diff.render import (
     value,
 )
 from mlflow_lineage_plugin.resolve.diff.result import CodeSection, Diff, Side
+from mlflow_lineage_plugin.resolve.markdown import safe_url
 
 e = _html.escape
 

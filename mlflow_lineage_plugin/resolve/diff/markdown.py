@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from mlflow_lineage_plugin import markdown as M
+from mlflow_lineage_plugin.resolve import markdown as M
 from mlflow_lineage_plugin.resolve.diff.render import (
     commit_ranges,
     commit_url,

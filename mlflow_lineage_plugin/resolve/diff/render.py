@@ -2,7 +2,7 @@
 a self-contained HTML page. Pure functions: no I/O, so the CLI and a notebook show the same thing.
 
 Every name in a diff (paths, params, dataset names, commit subjects) is hostile input: Markdown goes
-through ``mlflow_lineage_plugin.markdown``'s escaping, HTML through ``html.escape``.
+through ``mlflow_lineage_plugin.resolve.markdown``'s escaping, HTML through ``html.escape``.
 """
 
 from __future__ import annotations

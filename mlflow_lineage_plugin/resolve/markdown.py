@@ -1,5 +1,6 @@
-"""The one Markdown line of a model version: its lineage as short links, also used by the resolver's
-Markdown output (``resolve/render.py``).
+"""Markdown text for people: the one escaping function (``text``, which also defeats autolinks), code
+spans, safe links, and the one line of a model version, its lineage as short links, which the
+resolver's Markdown (``render.py``) and the diff's (``diff/markdown.py``) build on.
 
 A model version's description is where people read a version (the MLflow UI and Unity Catalog's
 Catalog Explorer render it as Markdown, links included), so the line that goes there and the line
@@ -285,6 +286,3 @@ def version_description(
     """The Markdown description of a new model version; "" when its tags hold no lineage."""
     limit = UC_DESCRIPTION_MAX if unity_catalog else DESCRIPTION_MAX
     return summary_line(replace(summary_from_version_tags(tags, run_name), run_unread=run_unread), limit)
-
-
-# --- from a resolved lineage graph ------------------------------------------------------------------------
