@@ -21,6 +21,10 @@ NOT_FOUND = "not_found"  # a fetched result that is gone, as opposed to unreadab
 
 _SDK_SETTINGS = ". Config: "  # databricks-sdk appends every setting it resolved: noise on one line
 _UNSUPPORTED_URI = re.compile(r"unsupported URI '([^']*)'")
+_GONE_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"})
+_ENDS_NOT_FOUND = re.compile(r"\bnot found\.?\s*$", re.IGNORECASE)
+_DOWNLOAD_FAILURES = "The following failures occurred while downloading"  # MLflow's artifact download
+_GONE_WORDS = ("not found", "does not exist", "no such file")
 
 
 class ResolveError(Exception):
@@ -102,11 +106,28 @@ def describe_error(exc: BaseException, timeout: Optional[float] = None) -> str:
 
 
 def is_not_found(exc: BaseException) -> bool:
+    """Whether the answer was "what was asked for does not exist", as opposed to "it could not be asked".
+
+    MLflow's stores and servers, and Databricks, say so with an error code; MLflow's stores report a
+    missing model alias as an invalid parameter ("... not found."). A server that lacks the API
+    (``ENDPOINT_NOT_FOUND``: an older MLflow, a wrong path behind a proxy) has not answered the question.
+    Without MLflow's codes (artifact stores over HTTP, cloud storage, local files) the words say it: an
+    HTTP 404, a missing local file, or a download's failures listed file by file.
+    """
     code = getattr(exc, "error_code", None)
-    if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+    if code in _GONE_CODES:
         return True
+    if code == "ENDPOINT_NOT_FOUND":
+        return False
     text = str(exc)
-    return "RESOURCE_DOES_NOT_EXIST" in text or "not found" in text.lower() and "404" in text
+    if code == "INVALID_PARAMETER_VALUE":
+        return bool(_ENDS_NOT_FOUND.search(text))
+    low = text.lower()
+    if "RESOURCE_DOES_NOT_EXIST" in text or ("404" in text and "not found" in low):
+        return True
+    if isinstance(exc, OSError) and "no such file or directory" in low:
+        return True
+    return text.startswith(_DOWNLOAD_FAILURES) and any(w in low for w in _GONE_WORDS)
 
 
 def is_unreachable(exc: BaseException) -> bool:

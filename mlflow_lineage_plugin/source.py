@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.bounded import run_bounded
-from mlflow_lineage_plugin.errors import error_line
+from mlflow_lineage_plugin.errors import error_line, is_not_found
 from mlflow_lineage_plugin.urls import normalize_remote
 from mlflow_lineage_plugin.workspace import databricks_workspace_uri, oss_workspace_uri, run_page_url
 
@@ -156,7 +156,7 @@ def _read(reader: Reader, run_id: Optional[str], model_id: Optional[str], out: d
             out["model"] = reader.get_logged_model(model_id)
         except Exception as exc:
             problems.append(f"LoggedModel {model_id} could not be read ({error_line(exc)})")
-            out["missing"] = _not_found(exc)
+            out["missing"] = is_not_found(exc)
             return
         run_id = out["model"].source_run_id
     if not run_id:
@@ -165,12 +165,7 @@ def _read(reader: Reader, run_id: Optional[str], model_id: Optional[str], out: d
         out["run"] = reader.get_run(run_id)
     except Exception as exc:
         problems.append(f"run {run_id} could not be read ({error_line(exc)})")
-        out["missing"] = _not_found(exc)
-
-
-def _not_found(exc: BaseException) -> bool:
-    """MLflow's stores (and a server's REST answer) say "does not exist" with this error code."""
-    return getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
+        out["missing"] = is_not_found(exc)
 
 
 def fetch(

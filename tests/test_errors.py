@@ -70,3 +70,36 @@ def test_not_found_and_unreachable():
     assert E.is_unreachable(RuntimeError("Connection refused"))
     assert not E.is_unreachable(RuntimeError("error code 500 != 200"))
     assert not E.is_unreachable(MlflowException("bad", error_code=INVALID_PARAMETER_VALUE))
+
+
+def test_not_found_is_one_answer_for_every_caller(sqlite_uri):
+    """The cases where the four copies this predicate replaced disagreed: the registration's reader (code
+    ``RESOURCE_DOES_NOT_EXIST`` only), the resolver's registry reads (any "not found" in the text), its
+    MLmodel reads (also "does not exist" and "no such file" anywhere) and this module's own (a 404 in
+    words). Each exception below is what MLflow, a server or a store really raises."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException, RestException
+    from mlflow.protos.databricks_pb2 import ENDPOINT_NOT_FOUND, INTERNAL_ERROR
+
+    client = MlflowClient()
+    client.create_registered_model("m")
+    with pytest.raises(MlflowException) as alias:  # MLflow's stores: INVALID_PARAMETER_VALUE, "... not found."
+        client.get_model_version_by_alias("m", "nope")
+    assert alias.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert E.is_not_found(alias.value)  # the registration's reader and this module said no
+    assert E.is_not_found(RestException({"error_code": "NOT_FOUND", "message": "not here"}))  # Databricks, UC
+    html_404 = (  # what MLflow's REST client raises for a server without the API: the question was not answered
+        "API request to endpoint /api/2.0/mlflow/logged-models/m-1 failed with error code 404 != 200. "
+        "Response body: '<!doctype html>\n<title>404 Not Found</title>\n<h1>Not Found</h1>'"
+    )
+    assert not E.is_not_found(MlflowException(html_404, error_code=ENDPOINT_NOT_FOUND))  # this module said yes
+    # a store that cannot be opened is no missing run (the MLmodel reads said yes: "does not exist")
+    assert not E.is_not_found(RuntimeError('(psycopg2.OperationalError) FATAL:  database "mlflow" does not exist'))
+    assert not E.is_not_found(MlflowException("Parameter 'version' is bad"))
+    assert E.is_not_found(FileNotFoundError(2, "No such file or directory"))
+    listed = "The following failures occurred while downloading one or more artifacts from s3://b/m:\n"
+    assert E.is_not_found(
+        MlflowException(f"{listed}##### File MLmodel #####\nThe specified blob does not exist.", INTERNAL_ERROR)
+    )
+    assert not E.is_not_found(MlflowException(f"{listed}##### File MLmodel #####\nRead timed out.", INTERNAL_ERROR))
+    assert E.is_not_found(RuntimeError("404 Client Error: NOT FOUND for url: http://h/api/2.0/mlflow-artifacts/x"))

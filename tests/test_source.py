@@ -107,3 +107,39 @@ def test_fetch_is_bounded():
 
 def test_fetch_of_nothing_reads_nothing():
     assert S.fetch(lambda: pytest.fail("no reader wanted"), run_id=None, model_id=None, timeout=1) == S.Fetched()
+
+
+def test_a_server_that_says_not_found_and_one_without_the_api():
+    """Over REST the reader's "missing" is ``errors.is_not_found``'s answer: Databricks' and Unity Catalog's
+    ``NOT_FOUND`` is a missing run (the reader's own copy knew only ``RESOURCE_DOES_NOT_EXIST``), while a
+    server without the LoggedModel API (an HTML 404) has not said the model is missing."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mlflow.utils.credentials import get_default_host_creds
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.startswith("/api/2.0/mlflow/runs/get"):
+                body, kind = json.dumps({"error_code": "NOT_FOUND", "message": "Run not here"}), "application/json"
+            else:
+                body, kind = "<!doctype html>\n<title>404 Not Found</title>\n<h1>Not Found</h1>", "text/html"
+            self.send_response(404)
+            self.send_header("Content-Type", kind)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        creds = get_default_host_creds(f"http://127.0.0.1:{server.server_address[1]}")
+        run = S.fetch(lambda: S.RestReader(creds, 5), run_id="r1", model_id=None, timeout=10)
+        model = S.fetch(lambda: S.RestReader(creds, 5), run_id=None, model_id=MID, timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run.missing and run.problems
+    assert not model.missing and model.problems

@@ -60,9 +60,7 @@ def read_text(kwargs: dict, timeout: Optional[float]) -> tuple[Optional[str], Op
     try:
         return download_text(**kwargs), None
     except Exception as exc:
-        text = str(exc).lower()
-        gone = is_not_found(exc) or "no such file" in text or "not found" in text or "does not exist" in text
-        return None, NOT_FOUND if gone else describe_error(exc, timeout)
+        return None, NOT_FOUND if is_not_found(exc) else describe_error(exc, timeout)
 
 
 def _read(kwargs: dict, timeout: float) -> dict:

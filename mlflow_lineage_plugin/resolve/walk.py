@@ -82,7 +82,7 @@ class Walker:
                 warnings.simplefilter("ignore")
                 return fn()
         except Exception as exc:
-            if is_not_found(exc) or "not found" in str(exc).lower():
+            if is_not_found(exc):
                 raise ResolveError(not_found()) from None
             where = redact(self.c.registry_uri) or self.c.registry_uri
             raise ResolveError(f"{what}: registry {where}: {describe_error(exc, self.c.timeout)}") from None
