@@ -254,13 +254,11 @@ def _workspace(ctx, timeout: float, problems: list[str]) -> Optional[Workspace]:
     Databricks look-up has already said so itself: no second warning for it here.
     """
     from mlflow_lineage_plugin import workspace as ws
-    from mlflow_lineage_plugin.tracking_workspace import workspace_for_tracking_uri
+    from mlflow_lineage_plugin.tracking_workspace import override_workspace, workspace_for_tracking_uri
 
-    override = config.get(config.WORKSPACE_URI)
-    if override:
-        found = _override_workspace(override)
-        if found is not None:
-            return found
+    found = override_workspace()
+    if found is not None:
+        return found
     import mlflow
 
     tracking_uri = mlflow.get_tracking_uri()
@@ -278,26 +276,6 @@ def _workspace(ctx, timeout: float, problems: list[str]) -> Optional[Workspace]:
     if found is None:
         problems.append("workspace URI unknown for the active tracking URI")
     return found
-
-
-def _override_workspace(raw: str) -> Optional[Workspace]:
-    """``MLFLOW_LINEAGE_WORKSPACE_URI`` as given, minus any credentials; the ``?o=`` id and
-    ``?workspace=`` name are the only query parameters kept."""
-    from mlflow_lineage_plugin import workspace as ws
-    from mlflow_lineage_plugin.urls import looks_like_uri_setting, redact
-
-    if not looks_like_uri_setting(raw):
-        return None  # e.g. a token pasted into the wrong variable: never recorded
-    raw = raw.strip()
-    parsed = ws.parse_workspace_uri(raw)
-    base = redact(raw) or ""
-    if not base:
-        return None
-    if parsed.workspace_id:
-        uri = ws.databricks_workspace_uri(base, parsed.workspace_id)
-    else:
-        uri = ws.with_workspace_name(base.rstrip("/") if "://" in base else base, parsed.name)
-    return Workspace(uri=uri, host=ws.base_url(uri), workspace_id=parsed.workspace_id, name=parsed.name)
 
 
 # --- environment overrides ---------------------------------------------------------------------

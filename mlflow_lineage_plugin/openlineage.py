@@ -647,9 +647,9 @@ def emit_new_version(mv: Any, tracking_uri: Optional[str], registry_uri: Optiona
         if not run_id:
             return
         if server:
-            from mlflow_lineage_plugin.tracking_workspace import request_workspace_uri
+            from mlflow_lineage_plugin.tracking_workspace import server_workspace_uri
 
-            reg_ns = config.get(config.WORKSPACE_URI) or request_workspace_uri() or registry_namespace(registry_uri)
+            reg_ns = server_workspace_uri() or registry_namespace(registry_uri)
         else:
             reg_ns = registry_namespace(registry_uri)
             if tracking_uri is None:

@@ -32,7 +32,7 @@ from mlflow_lineage_plugin import workspace as W
 from mlflow_lineage_plugin.bounded import run_bounded
 from mlflow_lineage_plugin.errors import debug_traceback, error_line
 from mlflow_lineage_plugin.stores import StoreWrapper
-from mlflow_lineage_plugin.tracking_workspace import active_workspace_name, request_workspace_uri
+from mlflow_lineage_plugin.tracking_workspace import active_workspace_name, server_workspace_uri
 
 _logger = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ class LineageRegistryStore(StoreWrapper):
 
     def _fallback_workspace_uri(self) -> Optional[str]:
         if self._server:
-            return config.get(config.WORKSPACE_URI) or request_workspace_uri()
+            return server_workspace_uri()
         with self._lock:
             if self._workspace_uri is not None:
                 return self._workspace_uri

@@ -11,13 +11,18 @@ import os
 import sys
 from typing import Optional
 
+from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin.tags import Workspace
+from mlflow_lineage_plugin.urls import looks_like_uri_setting, redact
 from mlflow_lineage_plugin.workspace import (
     DEFAULT_WORKSPACE_NAME,
     base_url,
     databricks_profile,
+    databricks_workspace_uri,
     is_databricks_uri,
     oss_workspace_uri,
+    parse_workspace_uri,
+    with_workspace_name,
 )
 
 
@@ -60,11 +65,52 @@ def workspace_for_tracking_uri(tracking_uri: Optional[str] = None) -> Optional[W
     return Workspace(uri=uri, host=base_url(uri), name=name)
 
 
+def registry_uri_for(registry_uri: Optional[str], tracking_uri: Optional[str]) -> str:
+    """The registry a command reads: the one given, else ``MLFLOW_REGISTRY_URI``, else the tracking store
+    given (MLflow's own default would make a Databricks tracking URI's registry Unity Catalog), else
+    MLflow's default for this process."""
+    given = registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
+    if given:
+        return given
+    import mlflow
+
+    return mlflow.get_registry_uri()
+
+
+def override_workspace(raw: Optional[str] = None) -> Optional[Workspace]:
+    """``MLFLOW_LINEAGE_WORKSPACE_URI`` (or ``raw``) as given, minus any credentials; the ``?o=`` id and
+    ``?workspace=`` name are the only query parameters kept. None when unset or no URI."""
+    if raw is None:
+        raw = config.get(config.WORKSPACE_URI)
+    if not raw or not looks_like_uri_setting(raw):
+        return None  # e.g. a token pasted into the wrong variable: never recorded
+    raw = raw.strip()
+    parsed = parse_workspace_uri(raw)
+    base = redact(raw) or ""
+    if not base:
+        return None
+    if parsed.workspace_id:
+        uri = databricks_workspace_uri(base, parsed.workspace_id)
+    else:
+        uri = with_workspace_name(base.rstrip("/") if "://" in base else base, parsed.name)
+    return Workspace(uri=uri, host=base_url(uri), workspace_id=parsed.workspace_id, name=parsed.name)
+
+
+def server_workspace_uri() -> Optional[str]:
+    """Inside ``mlflow server``: the workspace a request names, for runs that do not say their own.
+
+    The operator's ``MLFLOW_LINEAGE_WORKSPACE_URI`` (a public URL behind a proxy), read as the run
+    provider and ``backfill`` read it; else the URL the client reached this server at.
+    """
+    found = override_workspace()
+    return found.uri if found is not None else request_workspace_uri()
+
+
 def request_workspace_uri() -> Optional[str]:
     """Inside ``mlflow server``: the URL the client reached this server at (its Host header).
 
     A server does not know its public URL; the request does, as the client saw it. Operators behind
-    a proxy set ``MLFLOW_LINEAGE_WORKSPACE_URI`` instead.
+    a proxy set ``MLFLOW_LINEAGE_WORKSPACE_URI`` instead (``server_workspace_uri``).
     """
     flask = sys.modules.get("flask")
     if flask is None:

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from mlflow_lineage_plugin.urls import redact
 
 DEFAULT_WORKSPACE_NAME = "default"
+_UNITY_CATALOG = ("databricks-uc", "uc")
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,14 @@ def is_databricks_uri(uri: Optional[str]) -> bool:
         return False
     scheme = uri.split("://", 1)[0] if "://" in uri else uri
     return scheme in ("databricks", "databricks-uc", "uc")
+
+
+def is_unity_catalog_uri(uri: Optional[str]) -> bool:
+    """Whether a registry URI names Unity Catalog (Databricks' ``databricks-uc`` or the open-source
+    ``uc:``), read as MLflow picks its registry store: the bare name, else the URL's scheme in any case."""
+    if not uri:
+        return False
+    return uri in _UNITY_CATALOG or urlsplit(uri).scheme in _UNITY_CATALOG
 
 
 def databricks_profile(uri: str) -> Optional[str]:

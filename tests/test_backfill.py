@@ -498,3 +498,17 @@ def test_a_prompts_name_is_left_alone_with_a_word_and_exit_0(uri, prefix):
     assert "no versions found" not in out
     code, out = cli("--model", prefix + "nothing_here")
     assert code == 1 and f"model {prefix}nothing_here: no versions found (no such model?)" in out
+
+
+@pytest.mark.parametrize("registry_uri", ["uc:http://127.0.0.1:1", "DATABRICKS-UC://prof", "databricks-uc"])
+def test_unity_catalog_is_the_same_answer_for_backfill_and_the_resolver(registry_uri, monkeypatch):
+    """Both used to split the URI at "://", so an open-source ``uc:http://...`` registry was no Unity
+    Catalog to either (the registry wrapper said it was), and only backfill read the scheme in any case."""
+    from mlflow_lineage_plugin.resolve.endpoints import Clients
+
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    tracking = "http://127.0.0.1:1"  # nothing is read: both only name their stores here
+    assert Backfill(tracking, registry_uri).unity_catalog
+    assert Clients(tracking, registry_uri).is_unity_catalog()
+    assert not Backfill(tracking, "databricks://prof").unity_catalog
+    assert not Clients(tracking, "databricks://prof").is_unity_catalog()

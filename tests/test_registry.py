@@ -740,3 +740,24 @@ def test_a_bug_in_the_plugin_never_costs_the_registration(name, sqlite_uri, monk
     assert client.get_model_version(name, mv.version).tags == {"k": "v"}
     msgs = [r.getMessage() for r in caplog.records if r.name.startswith("mlflow_lineage")]
     assert len(msgs) == 1 and "without lineage: KeyError" in msgs[0]
+
+
+def test_a_server_names_the_operators_workspace_uri_without_its_credentials(name, sqlite_uri, monkeypatch):
+    """Inside ``mlflow server`` (detected as the real builders detect it), a run that does not say its
+    workspace gets ``MLFLOW_LINEAGE_WORKSPACE_URI`` read as the run provider and backfill read it:
+    credentials removed. The server used to write the setting as given."""
+    from mlflow import MlflowClient
+    from mlflow.server import handlers
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    monkeypatch.setenv("_MLFLOW_SERVER_FILE_STORE", sqlite_uri)  # what `mlflow server` sets for its workers
+    monkeypatch.setattr(handlers, "_tracking_store", tracking_utils._get_store(sqlite_uri))
+    monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", "https://user:s3cret@mlflow.example.com/")
+    store = registry.build_sql(store_uri=sqlite_uri)
+    assert store._server
+    run = _tagged_run(MlflowClient())
+    store.create_registered_model(name)
+    mv = store.create_model_version(name, "s3://b/m", run.info.run_id)
+    got = MlflowClient().get_model_version(name, mv.version)
+    assert got.tags[T.WORKSPACE_URI] == "https://mlflow.example.com" and got.tags[T.RUN_ID] == run.info.run_id
+    assert "s3cret" not in "".join(got.tags.values()) + (got.description or "")

@@ -17,7 +17,7 @@ from fixtures.secrets import bare_token, env, no_secret, url_with_secret
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlflow_lineage_plugin import config, context, description, doctor, uncommitted
+from mlflow_lineage_plugin import config, context, description, doctor, tracking_workspace, uncommitted
 from mlflow_lineage_plugin import tags as T
 
 DOCTOR = Path(sys.executable).with_name("mlflow-lineage")
@@ -282,7 +282,7 @@ def test_no_setting_value_with_a_secret_reaches_doctor_warnings_or_tags(name, va
         problems = config.problems()
         report = _doctor_report()
         overrides = context._git_overrides()
-        workspace = context._override_workspace(value) if name == config.WORKSPACE_URI else None
+        workspace = tracking_workspace.override_workspace(value) if name == config.WORKSPACE_URI else None
         merged = context._merge(None, overrides)
         tags = T.run_tags(merged, workspace) if merged else {}
         parsed = () if name in _FREE_TEXT else (uncommitted.settings(), description.enabled())

@@ -60,12 +60,13 @@ def test_environment_overrides_never_pass_a_credential_through(u):
         overrides = context._git_overrides()
         problems = config.problems()
         try:
-            ws = context._override_workspace(u)
+            ws = tracking_workspace.override_workspace(u)
+            served = tracking_workspace.server_workspace_uri()  # what a server names for runs that do not say
         except ValueError:
-            ws = None
+            ws = served = None
         shown = [doctor._shown(name) for name in ("MLFLOW_LINEAGE_GIT_REPO_URL", "MLFLOW_LINEAGE_WORKSPACE_URI")]
     merged = context._merge(None, overrides)
-    no_secret(overrides, merged, ws, problems, T.run_tags(merged, ws), shown)
+    no_secret(overrides, merged, ws, problems, T.run_tags(merged, ws), shown, served)
 
 
 @pytest.mark.parametrize("value", ["ghp_SECRETBADURL", "Bearer ghp_x", "glpat-abc/def", "token@secret"])

@@ -107,3 +107,24 @@ def test_base_url():
     assert W.base_url("https://adb-1.azuredatabricks.net/?o=1") == "https://adb-1.azuredatabricks.net"
     assert W.base_url("http://[::1]:5000/prefix") == "http://[::1]:5000"
     assert W.base_url("sqlite:////tmp/x.db") is None
+
+
+@pytest.mark.parametrize(
+    "uri, uc",
+    [
+        ("databricks-uc", True),
+        ("databricks-uc://prof", True),
+        ("DATABRICKS-UC://prof", True),  # MLflow reads a scheme in any case
+        ("uc:http://127.0.0.1:8080", True),  # open-source Unity Catalog
+        ("uc", True),
+        ("databricks", False),
+        ("databricks://prof", False),
+        ("http://127.0.0.1:5000", False),
+        ("sqlite:////tmp/x.db", False),
+        ("/data/mlruns", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_unity_catalog_uri_as_mlflow_picks_its_store(uri, uc):
+    assert W.is_unity_catalog_uri(uri) is uc

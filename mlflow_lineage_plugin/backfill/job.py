@@ -29,7 +29,9 @@ from mlflow_lineage_plugin.backfill.report import Item, Report, State
 from mlflow_lineage_plugin.errors import ResolveError, describe_error, error_line, is_unreachable
 from mlflow_lineage_plugin.registry import PROMPT_TAG
 from mlflow_lineage_plugin.resolve.endpoints import check_stores
+from mlflow_lineage_plugin.tracking_workspace import registry_uri_for
 from mlflow_lineage_plugin.urls import redact
+from mlflow_lineage_plugin.workspace import is_unity_catalog_uri
 
 VERSION_PAGE = 1000  # versions per search_model_versions request
 RUN_PAGE = 1000  # runs per search_runs request in --runs
@@ -241,9 +243,7 @@ class Backfill:
         import mlflow
 
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
-        self.registry_uri = (
-            registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri or mlflow.get_registry_uri()
-        )
+        self.registry_uri = registry_uri_for(registry_uri, tracking_uri)
         check_stores(tracking_uri, self.tracking_uri, self.registry_uri)  # a dry run creates no store either
         self.options = options
         self.timeout = config.seconds(config.RESOLVE_TIMEOUT, options.timeout)
@@ -274,8 +274,7 @@ class Backfill:
 
     @property
     def unity_catalog(self) -> bool:
-        scheme = self.registry_uri.split("://", 1)[0] if "://" in self.registry_uri else self.registry_uri
-        return scheme.lower() in ("databricks-uc", "uc")
+        return is_unity_catalog_uri(self.registry_uri)
 
     def _places(self) -> list[Place]:
         if self._place_list is None:
@@ -283,17 +282,12 @@ class Backfill:
         return self._place_list
 
     def _new_places(self) -> list[Place]:
-        from mlflow_lineage_plugin.tracking_workspace import workspace_for_tracking_uri
+        from mlflow_lineage_plugin.tracking_workspace import override_workspace, workspace_for_tracking_uri
 
         # The workspace named for runs that do not say: this process's override (a public URL behind a
         # proxy), else the tracking URI's, as the registry wrapper names it at creation.
-        override = config.get(config.WORKSPACE_URI)
-        if override:
-            from mlflow_lineage_plugin.context import _override_workspace  # the run provider's reading of it
-
-            ws = _override_workspace(override)
-        else:
-            ws = workspace_for_tracking_uri(self.tracking_uri)
+        override = config.get(config.WORKSPACE_URI)  # read as the run provider reads it
+        ws = override_workspace(override) if override else workspace_for_tracking_uri(self.tracking_uri)
         home = ws.uri if ws else None
         places = [Place(home, self.tracking_uri, self._client)]
         for ws_uri, target in self.mapping.items():

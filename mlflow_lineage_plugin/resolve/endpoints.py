@@ -23,11 +23,13 @@ from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin.config import load_mapping_file, parse_mapping_env
 from mlflow_lineage_plugin.databricks import config_path, norm_host, profile_host, profiles_for_host
 from mlflow_lineage_plugin.errors import ResolveError
+from mlflow_lineage_plugin.tracking_workspace import registry_uri_for
 from mlflow_lineage_plugin.urls import redact
 from mlflow_lineage_plugin.workspace import (
     canonical,
     databricks_profile,
     is_databricks_uri,
+    is_unity_catalog_uri,
     oss_workspace_uri,
     parse_workspace_uri,
 )
@@ -116,10 +118,7 @@ class Clients:
         import mlflow
 
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
-        # MLflow's own precedence: explicit, MLFLOW_REGISTRY_URI, else the registry is the tracking store
-        self.registry_uri = (
-            registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri or mlflow.get_registry_uri()
-        )
+        self.registry_uri = registry_uri_for(registry_uri, tracking_uri)
         check_stores(tracking_uri, self.tracking_uri, self.registry_uri)
         self.timeout = config.seconds(config.RESOLVE_TIMEOUT, timeout)
         self.mapping = configured_mapping() if mapping is None else {canonical(k): v for k, v in mapping.items()}
@@ -150,8 +149,7 @@ class Clients:
             return client
 
     def is_unity_catalog(self) -> bool:
-        scheme = self.registry_uri.split("://", 1)[0] if "://" in self.registry_uri else self.registry_uri
-        return scheme in ("databricks-uc", "uc")
+        return is_unity_catalog_uri(self.registry_uri)
 
     # reachability --------------------------------------------------------------------------
     def mark_down(self, workspace_uri: str, reason: str) -> None:
