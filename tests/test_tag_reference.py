@@ -1,4 +1,5 @@
-"""The tag reference (docs/tags.md) names every key ``tags.py`` defines: one vocabulary, documented once."""
+"""The references name every word the code defines: docs/tags.md every key ``tags.py`` defines, and
+docs/resolver.md every finding code with its severity and requirement. One vocabulary, documented once."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.resolve import graph as G
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "tags.md").read_text(encoding="utf-8")
 KEYS = sorted(
@@ -23,3 +25,13 @@ def test_every_key_is_in_the_tag_reference(key):
     # Databricks keys are listed by their last part after "the mlflow.databricks.* keys".
     short = key.rsplit(".", 1)[-1] if key.startswith("mlflow.databricks.") else key
     assert f"`{short}`" in DOC, f"{key} is not documented in docs/tags.md"
+
+
+def test_the_resolver_reference_lists_every_finding_code_once():
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "resolver.md").read_text(encoding="utf-8")
+    table = doc[doc.index("| code | severity | requirement |") :].split("\n\n", 1)[0].splitlines()[2:]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table]
+    documented = [(code.strip("`"), severity, requirement) for code, severity, requirement, *_ in rows]
+    expected = [(code, str(sev), str(req) if req else "—") for code, (sev, req) in G.RULES.items()]
+    assert documented == expected
+    assert list(G.RULES) == list(G.FindingCode)

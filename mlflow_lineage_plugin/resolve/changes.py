@@ -34,17 +34,12 @@ def verify(g: G.Lineage, clients: Clients, patches: Optional[dict[str, bytes]] =
         if problem is None and patches is not None:
             patches[entry["run_id"]] = data
         if problem:
-            g.note(
-                G.Finding(G.ERROR, "changes_not_intact", f"run {entry['run_id']}: {problem}", commit.id, G.REQ_EXACT)
-            )
+            g.note(G.finding(G.FindingCode.CHANGES_NOT_INTACT, f"run {entry['run_id']}: {problem}", commit.id))
     if len(todo) > MAX_VERIFIED:
         g.note(
-            G.Finding(
-                G.WARNING,
-                "changes_not_verified",
+            G.finding(
+                G.FindingCode.CHANGES_NOT_VERIFIED,
                 f"{len(todo) - MAX_VERIFIED} kept patches were not read back (at most {MAX_VERIFIED} per resolve)",
-                None,
-                G.REQ_EXACT,
             )
         )
 

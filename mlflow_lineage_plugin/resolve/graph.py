@@ -57,6 +57,43 @@ class Requirement(_StrEnum):
     EXACT = "exact"  # the commit, plus the uncommitted changes kept and intact (or none)
 
 
+class FindingCode(_StrEnum):
+    """Every finding the resolver makes, a closed set: docs/resolver.md says what each means and what
+    to do about it (a test keeps the two lists equal), and ``RULES`` gives each its one severity and
+    requirement."""
+
+    # where the records live
+    WORKSPACE_UNREACHABLE = "workspace_unreachable"
+    WORKSPACE_ERROR = "workspace_error"
+    NO_WORKSPACE_RECORDED = "no_workspace_recorded"
+    UC_RUN_WORKSPACE = "uc_run_workspace"
+    PARTIAL_LINEAGE = "partial_lineage"
+    # the registered model, its versions and LoggedModels
+    NO_VERSIONS = "no_versions"
+    NO_SOURCE_RUN = "no_source_run"
+    LOGGED_MODEL_MISSING = "logged_model_missing"
+    NO_RUN = "no_run"
+    # runs and experiments
+    RUN_NOT_FOUND = "run_not_found"
+    RUN_DELETED = "run_deleted"
+    EXPERIMENT_DELETED = "experiment_deleted"
+    EXPERIMENT_UNREADABLE = "experiment_unreadable"
+    # the code
+    NO_GIT_REFERENCE = "no_git_reference"
+    COMMIT_MISMATCH = "commit_mismatch"
+    REPO_MISMATCH = "repo_mismatch"
+    DIRTY = "dirty"
+    DIRTY_UNKNOWN = "dirty_unknown"
+    NOT_EXACT = "not_exact"
+    CHANGES_NOT_INTACT = "changes_not_intact"
+    CHANGES_NOT_VERIFIED = "changes_not_verified"
+    # the model files (with --mlmodel)
+    RUN_COPY_GONE = "run_copy_gone"
+    RUN_COPY_UNREADABLE = "run_copy_unreadable"
+    REGISTRY_COPY_UNREADABLE = "registry_copy_unreadable"
+    COPIES_DIFFER = "copies_differ"
+
+
 REGISTERED_MODEL = NodeKind.REGISTERED_MODEL
 MODEL_VERSION = NodeKind.MODEL_VERSION
 LOGGED_MODEL = NodeKind.LOGGED_MODEL
@@ -82,6 +119,36 @@ REQ_CLEAN = Requirement.CLEAN
 REQ_REACHABLE = Requirement.REACHABLE
 REQ_EXACT = Requirement.EXACT
 REQUIREMENTS = tuple(Requirement)
+
+FINDING_CODES = tuple(FindingCode)
+_F = FindingCode
+RULES: dict[FindingCode, tuple[Severity, Optional[Requirement]]] = {
+    _F.WORKSPACE_UNREACHABLE: (ERROR, REQ_REACHABLE),
+    _F.WORKSPACE_ERROR: (ERROR, REQ_REACHABLE),
+    _F.NO_WORKSPACE_RECORDED: (INFO, None),
+    _F.UC_RUN_WORKSPACE: (INFO, None),
+    _F.PARTIAL_LINEAGE: (WARNING, REQ_REACHABLE),
+    _F.NO_VERSIONS: (WARNING, None),
+    _F.NO_SOURCE_RUN: (ERROR, REQ_REACHABLE),
+    _F.LOGGED_MODEL_MISSING: (WARNING, REQ_REACHABLE),
+    _F.NO_RUN: (INFO, None),
+    _F.RUN_NOT_FOUND: (ERROR, REQ_REACHABLE),
+    _F.RUN_DELETED: (ERROR, REQ_REACHABLE),
+    _F.EXPERIMENT_DELETED: (WARNING, REQ_REACHABLE),
+    _F.EXPERIMENT_UNREADABLE: (WARNING, REQ_REACHABLE),
+    _F.NO_GIT_REFERENCE: (ERROR, REQ_COMMIT),
+    _F.COMMIT_MISMATCH: (WARNING, None),
+    _F.REPO_MISMATCH: (WARNING, None),
+    _F.DIRTY: (WARNING, REQ_CLEAN),
+    _F.DIRTY_UNKNOWN: (WARNING, REQ_CLEAN),
+    _F.NOT_EXACT: (WARNING, REQ_EXACT),
+    _F.CHANGES_NOT_INTACT: (ERROR, REQ_EXACT),
+    _F.CHANGES_NOT_VERIFIED: (WARNING, REQ_EXACT),
+    _F.RUN_COPY_GONE: (ERROR, REQ_REACHABLE),
+    _F.RUN_COPY_UNREADABLE: (WARNING, REQ_REACHABLE),
+    _F.REGISTRY_COPY_UNREADABLE: (ERROR, REQ_REACHABLE),
+    _F.COPIES_DIFFER: (WARNING, None),
+}
 
 
 @dataclass
@@ -129,6 +196,12 @@ class Finding:
         if self.requirement:
             out["requirement"] = self.requirement
         return out
+
+
+def finding(code: FindingCode, message: str, node_id: Optional[str] = None) -> Finding:
+    """The one way a finding is made: its severity and requirement are its code's (``RULES``)."""
+    severity, requirement = RULES[code]
+    return Finding(severity, code, message, node_id, requirement)
 
 
 @dataclass

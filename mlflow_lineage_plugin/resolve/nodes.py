@@ -166,6 +166,33 @@ def run_node(g: G.Lineage, run: Any, ws_uri: Optional[str]) -> G.Node:
     return node
 
 
+def read_run(
+    g: G.Lineage,
+    run: Any,
+    ws_uri: Optional[str],
+    experiment: tuple[Any, Optional[str]],
+    parent: Optional[str] = None,
+    deleted: Optional[str] = None,
+) -> G.Node:
+    """A run that was read, built one way whatever reached it (a version, a LoggedModel, the target
+    itself): its node with the data and models it took in, the ``run`` edge from ``parent``, its
+    experiment (``experiment`` is ``fetch.Fetcher.experiment``'s pair), and, when ``deleted`` gives the
+    words that name it, the finding that it is in the trash. Its code is ``code_from_tags``'s."""
+    node = run_node(g, run, ws_uri)
+    if parent is not None:
+        g.link(parent, node.id, "run")
+    attach_experiment(g, node.id, run.info.experiment_id, ws_uri, *experiment)
+    if deleted is not None and run.info.lifecycle_stage == "deleted":
+        g.note(
+            G.finding(
+                G.FindingCode.RUN_DELETED,
+                f"{deleted} was deleted (it is in the trash and will be purged); its record is still readable",
+                node.id,
+            )
+        )
+    return node
+
+
 # --- data ------------------------------------------------------------------------------------------
 MAX_SCHEMA_COLUMNS = 8
 
@@ -272,12 +299,8 @@ def experiment_node(g: G.Lineage, exp: Any, ws_uri: Optional[str]) -> G.Node:
         g.link(node.id, ws_id, "in workspace")
     if exp.lifecycle_stage == "deleted":
         g.note(
-            G.Finding(
-                G.WARNING,
-                "experiment_deleted",
-                f"experiment {exp.name!r} ({exp.experiment_id}) was deleted",
-                node.id,
-                G.REQ_REACHABLE,
+            G.finding(
+                G.FindingCode.EXPERIMENT_DELETED, f"experiment {exp.name!r} ({exp.experiment_id}) was deleted", node.id
             )
         )
     return node
@@ -306,7 +329,7 @@ def attach_experiment(
         g.link(enode.id, ws_id, "in workspace")
     if err:
         why = "not found" if err == NOT_FOUND else err
-        g.note(G.Finding(G.WARNING, "experiment_unreadable", f"experiment {exp_id}: {why}", enode.id, G.REQ_REACHABLE))
+        g.note(G.finding(G.FindingCode.EXPERIMENT_UNREADABLE, f"experiment {exp_id}: {why}", enode.id))
 
 
 def logged_model_node(g: G.Lineage, lm: Any, ws_uri: Optional[str]) -> G.Node:
@@ -372,24 +395,20 @@ def apply_mlmodel(g: G.Lineage, mm: G.Node, info: dict, vname: str) -> None:
     if run and run.get("error"):
         gone = run["error"] == NOT_FOUND
         g.note(
-            G.Finding(
-                G.ERROR if gone else G.WARNING,
-                "run_copy_gone" if gone else "run_copy_unreadable",
+            G.finding(
+                G.FindingCode.RUN_COPY_GONE if gone else G.FindingCode.RUN_COPY_UNREADABLE,
                 f"{vname}: the run's copy of the model at {redact(run.get('uri'))} "
                 + ("is gone" if gone else f"cannot be read: {run['error']}")
                 + ("" if same or not (reg and reg.get("doc")) else "; the registry's copy still serves it"),
                 mm.id,
-                G.REQ_REACHABLE,
             )
         )
     if reg and reg.get("error") and not same:
         g.note(
-            G.Finding(
-                G.ERROR,
-                "registry_copy_unreadable",
+            G.finding(
+                G.FindingCode.REGISTRY_COPY_UNREADABLE,
                 f"{vname}: the registry's copy of MLmodel cannot be read: {reg['error']}",
                 mm.id,
-                G.REQ_REACHABLE,
             )
         )
     if reg and run and reg.get("doc") and run.get("doc") and not same:
@@ -397,9 +416,8 @@ def apply_mlmodel(g: G.Lineage, mm: G.Node, info: dict, vname: str) -> None:
         mm.attrs["copies_match"] = not diff
         if diff:
             g.note(
-                G.Finding(
-                    G.WARNING,
-                    "copies_differ",
+                G.finding(
+                    G.FindingCode.COPIES_DIFFER,
                     f"{vname}: the registry's MLmodel differs from the run's copy in {', '.join(diff)}",
                     mm.id,
                 )
@@ -563,30 +581,24 @@ def dirty_finding(g: G.Lineage, git: T.GitRef, what: str, node_id: str) -> None:
     commit = (git.commit or "")[:12]  # callers pass a reference that has a commit
     if git.dirty is True:
         g.note(
-            G.Finding(
-                G.WARNING,
-                "dirty",
+            G.finding(
+                G.FindingCode.DIRTY,
                 f"{what}: commit {commit} had uncommitted changes "
                 f"when the run started, so the code that ran is not exactly that commit; {_kept(git.diff)}",
                 node_id,
-                G.REQ_CLEAN,
             )
         )
     elif git.dirty is None:
         g.note(
-            G.Finding(
-                G.WARNING,
-                "dirty_unknown",
+            G.finding(
+                G.FindingCode.DIRTY_UNKNOWN,
                 f"{what}: whether the working tree of commit {commit} was clean is not recorded",
                 node_id,
-                G.REQ_CLEAN,
             )
         )
     if not git.rebuildable():
         why = _kept(git.diff) if git.dirty else "its checkout state is unknown and no changes were kept"
-        g.note(
-            G.Finding(G.WARNING, "not_exact", f"{what}: the exact code cannot be rebuilt: {why}", node_id, G.REQ_EXACT)
-        )
+        g.note(G.finding(G.FindingCode.NOT_EXACT, f"{what}: the exact code cannot be rebuilt: {why}", node_id))
 
 
 def script_path(entry: Optional[str], source_type: Optional[str]) -> Optional[str]:

@@ -49,26 +49,23 @@ def build_version(
     predates = T.SCHEMA not in (mv.tags or {})
     if not src.workspace_uri and not w.uc_note and predates and (w.run_id or w.model_id):
         g.note(
-            G.Finding(
-                G.INFO,
-                "no_workspace_recorded",
+            G.finding(
+                G.FindingCode.NO_WORKSPACE_RECORDED,
                 f"{vname} does not record its run's workspace (created without the plugin); "
                 f"looked in this client's workspace {shown_ws}",
                 w.node_id,
             )
         )
     if w.uc_note:
-        g.note(G.Finding(G.INFO, "uc_run_workspace", w.uc_note, w.node_id))
+        g.note(G.finding(G.FindingCode.UC_RUN_WORKSPACE, w.uc_note, w.node_id))
     if src.partial:
         fix = f"mlflow-lineage backfill --model {shlex.quote(mv.name)} --apply"
         g.note(
-            G.Finding(
-                G.WARNING,
-                "partial_lineage",
+            G.finding(
+                G.FindingCode.PARTIAL_LINEAGE,
                 f"{vname} was registered while its source could not be read, so its lineage tags are partial; "
                 f"{fix} completes them",
                 w.node_id,
-                G.REQ_REACHABLE,
             )
         )
 
@@ -85,12 +82,10 @@ def build_version(
             parent = lm_node.id
             if err == NOT_FOUND:
                 g.note(
-                    G.Finding(
-                        G.WARNING,
-                        "logged_model_missing",
+                    G.finding(
+                        G.FindingCode.LOGGED_MODEL_MISSING,
                         f"LoggedModel {w.model_id} of {vname} was not found in workspace {shown_ws} (deleted?)",
                         lm_node.id,
-                        G.REQ_REACHABLE,
                     )
                 )
     mm = N.mlflow_model_node(g, parent, mv.source, ws_uri)
@@ -103,12 +98,10 @@ def build_version(
         reason = w.endpoint.reason or down_reason(w.endpoint.workspace_uri) or "no client for it"
         what = f"run {N.short(w.run_id)}" if w.run_id else f"LoggedModel {w.model_id}"
         g.note(
-            G.Finding(
-                G.ERROR,
-                "workspace_unreachable",
+            G.finding(
+                G.FindingCode.WORKSPACE_UNREACHABLE,
                 f"{what} is in workspace {shown_ws}, which this client cannot reach: {reason}",
                 w.node_id,
-                G.REQ_REACHABLE,
             )
         )
         if w.run_id:
@@ -117,54 +110,35 @@ def build_version(
         err = w.run_error or "not looked up"
         if err == NOT_FOUND:
             g.note(
-                G.Finding(
-                    G.ERROR,
-                    "run_not_found",
+                G.finding(
+                    G.FindingCode.RUN_NOT_FOUND,
                     f"run {w.run_id} of {vname} was not found in workspace {shown_ws}: "
                     "deleted permanently, or the version points at another workspace",
                     w.node_id,
-                    G.REQ_REACHABLE,
                 )
             )
         elif str(err).startswith(SERVER_ERROR):
             g.note(
-                G.Finding(
-                    G.ERROR,
-                    "workspace_error",
+                G.finding(
+                    G.FindingCode.WORKSPACE_ERROR,
                     f"run {N.short(w.run_id)} in workspace {shown_ws} could not be read: {err}; "
                     "try again, or see that server's log",
                     w.node_id,
-                    G.REQ_REACHABLE,
                 )
             )
         else:
             g.note(
-                G.Finding(
-                    G.ERROR,
-                    "workspace_unreachable",
+                G.finding(
+                    G.FindingCode.WORKSPACE_UNREACHABLE,
                     f"run {N.short(w.run_id)} is in workspace {shown_ws}, which this client cannot reach: {err}",
                     w.node_id,
-                    G.REQ_REACHABLE,
                 )
             )
         N.unread_run(g, parent, w.run_id, ws_uri, src.experiment_id)
     elif w.run is not None:
         run_ok = True
-        rnode = N.run_node(g, w.run, ws_uri)
-        g.link(parent, rnode.id, "run")
-        exp_id = w.run.info.experiment_id
-        N.attach_experiment(g, rnode.id, exp_id, ws_uri, *f.experiment(w.endpoint, exp_id))
-        if w.run.info.lifecycle_stage == "deleted":
-            g.note(
-                G.Finding(
-                    G.ERROR,
-                    "run_deleted",
-                    f"run {w.run_id} of {vname} was deleted (it is in the trash and will be "
-                    "purged); its record is still readable",
-                    rnode.id,
-                    G.REQ_REACHABLE,
-                )
-            )
+        experiment = f.experiment(w.endpoint, w.run.info.experiment_id)
+        rnode = N.read_run(g, w.run, ws_uri, experiment, parent, deleted=f"run {w.run_id} of {vname}")
         code = N.code_from_tags(g, rnode.id, dict(w.run.data.tags or {}), ws_uri, "run tags")
         run_git, run_nb, entry, source_type = code.git, code.notebook, code.entry, code.source_type
     elif w.logged_model is not None:
@@ -173,9 +147,8 @@ def build_version(
         exp_id = w.logged_model.experiment_id
         N.attach_experiment(g, parent, exp_id, ws_uri, *f.experiment(w.endpoint, exp_id))
         g.note(
-            G.Finding(
-                G.INFO,
-                "no_run",
+            G.finding(
+                G.FindingCode.NO_RUN,
                 f"{vname} comes from LoggedModel {w.model_id}, which was logged outside any run",
                 parent,
             )
@@ -186,12 +159,10 @@ def build_version(
         run_git, run_nb, entry, source_type = code.git, code.notebook, code.entry, code.source_type
     elif not w.run_id and not w.model_id:
         g.note(
-            G.Finding(
-                G.ERROR,
-                "no_source_run",
+            G.finding(
+                G.FindingCode.NO_SOURCE_RUN,
                 f"{vname} has no source run: it was registered from {redact(mv.source)}",
                 w.node_id,
-                G.REQ_REACHABLE,
             )
         )
 
@@ -209,24 +180,21 @@ def build_version(
         )
     if ver_git.commit and run_git.commit and ver_git.commit != run_git.commit:
         g.note(
-            G.Finding(
-                G.WARNING,
-                "commit_mismatch",
+            G.finding(
+                G.FindingCode.COMMIT_MISMATCH,
                 f"{vname} records commit {ver_git.commit[:12]} but its run records {run_git.commit[:12]}",
                 w.node_id,
             )
         )
     if ver_git.repo_url and run_git.repo_url and not same_repo(ver_git.repo_url, run_git.repo_url):
-        g.note(G.Finding(G.WARNING, "repo_mismatch", f"{vname} and its run name different repositories", w.node_id))
+        g.note(G.finding(G.FindingCode.REPO_MISMATCH, f"{vname} and its run name different repositories", w.node_id))
     if not git.commit:
         reason = _no_git_reason(run_ok, w, run_nb if run_ok else ver_nb, entry, source_type, predates)
         g.note(
-            G.Finding(
-                G.ERROR,
-                "no_git_reference",
+            G.finding(
+                G.FindingCode.NO_GIT_REFERENCE,
                 f"version {mv.version} of {mv.name!r} has no git reference: {reason}",
                 w.node_id,
-                G.REQ_COMMIT,
             )
         )
     else:

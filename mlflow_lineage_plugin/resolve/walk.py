@@ -159,8 +159,8 @@ class Walker:
         N.registered_model_node(self.g, name, self.c.registry_uri, rm)
         if not mvs:
             self.g.note(
-                G.Finding(
-                    G.WARNING, "no_versions", f"registered model {name!r} has no versions", N.registered_model_id(name)
+                G.finding(
+                    G.FindingCode.NO_VERSIONS, f"registered model {name!r} has no versions", N.registered_model_id(name)
                 )
             )
         return sorted(mvs, key=lambda v: int(v.version))
@@ -285,8 +285,6 @@ class Walker:
         self.f.runs[(ep.workspace_uri, run_id)] = run
         rtags = dict(run.data.tags or {})
         ws_uri = rtags.get(T.WORKSPACE_URI) or ep.workspace_uri
-        rnode = N.run_node(self.g, run, ws_uri)
-        self.g.roots.append(rnode.id)
 
         def versions():
             return self.c.registry().search_model_versions(f"run_id = '{run_id}'")
@@ -308,7 +306,9 @@ class Walker:
             self.f.experiment_errors[(ep.workspace_uri, run.info.experiment_id)] = (
                 NOT_FOUND if is_not_found(err) else describe_error(err, self.c.timeout)
             )
-        self._attach_experiment(rnode.id, ep, run.info.experiment_id, ws_uri)
+        exp_read = self.f.experiment(ep, run.info.experiment_id)
+        rnode = N.read_run(self.g, run, ws_uri, exp_read, deleted=f"run {run_id}")
+        self.g.roots.append(rnode.id)
         for lm in results.get("models", (None, None))[0] or []:
             lnode = N.logged_model_node(self.g, lm, ws_uri)
             self.g.link(rnode.id, lnode.id, "logged model")
@@ -318,25 +318,11 @@ class Walker:
             self.g.link(rnode.id, vnode.id, "registered as")
         code = N.code_from_tags(self.g, rnode.id, rtags, ws_uri, "run tags")
         git = code.git
-        if run.info.lifecycle_stage == "deleted":
-            self.g.note(
-                G.Finding(
-                    G.ERROR,
-                    "run_deleted",
-                    f"run {run_id} was deleted (it is in the trash and will be purged); its record is still readable",
-                    rnode.id,
-                    G.REQ_REACHABLE,
-                )
-            )
         if not git.commit:
             reason = N.run_no_git_reason(code.notebook, code.entry, code.source_type)
             self.g.note(
-                G.Finding(
-                    G.ERROR,
-                    "no_git_reference",
-                    f"run {N.short(run_id)} has no git reference: {reason}",
-                    rnode.id,
-                    G.REQ_COMMIT,
+                G.finding(
+                    G.FindingCode.NO_GIT_REFERENCE, f"run {N.short(run_id)} has no git reference: {reason}", rnode.id
                 )
             )
         else:
@@ -369,9 +355,8 @@ class Walker:
             run = self.f.runs.get((ep.workspace_uri, lm.source_run_id))
             if run is not None:
                 self.f.fetch_experiments({(ep, run.info.experiment_id)})
-                rnode = N.run_node(self.g, run, ws_uri)
-                self.g.link(lnode.id, rnode.id, "run")
-                self._attach_experiment(rnode.id, ep, run.info.experiment_id, ws_uri)
+                experiment = self.f.experiment(ep, run.info.experiment_id)
+                rnode = N.read_run(self.g, run, ws_uri, experiment, lnode.id)
                 git = N.code_from_tags(
                     self.g,
                     rnode.id,
@@ -383,13 +368,11 @@ class Walker:
             else:
                 err = self.f.run_errors.get((ep.workspace_uri, lm.source_run_id), NOT_FOUND)
                 self.g.note(
-                    G.Finding(
-                        G.ERROR,
-                        "run_not_found" if err == NOT_FOUND else "workspace_unreachable",
+                    G.finding(
+                        G.FindingCode.RUN_NOT_FOUND if err == NOT_FOUND else G.FindingCode.WORKSPACE_UNREACHABLE,
                         f"run {lm.source_run_id} of LoggedModel {model_id}: "
                         + ("not found" if err == NOT_FOUND else err),
                         lnode.id,
-                        G.REQ_REACHABLE,
                     )
                 )
                 git = N.code_from_tags(self.g, lnode.id, ltags, ws_uri, "LoggedModel tags", with_entry=False).git
@@ -397,12 +380,10 @@ class Walker:
             self.f.fetch_experiments({(ep, lm.experiment_id)})
             self._attach_experiment(lnode.id, ep, lm.experiment_id, ws_uri)
             git = N.code_from_tags(self.g, lnode.id, ltags, ws_uri, "LoggedModel tags").git
-            self.g.note(G.Finding(G.INFO, "no_run", f"LoggedModel {model_id} was logged outside any run", lnode.id))
+            self.g.note(G.finding(G.FindingCode.NO_RUN, f"LoggedModel {model_id} was logged outside any run", lnode.id))
         if not git.commit:
             self.g.note(
-                G.Finding(
-                    G.ERROR, "no_git_reference", f"LoggedModel {model_id} has no git reference", lnode.id, G.REQ_COMMIT
-                )
+                G.finding(G.FindingCode.NO_GIT_REFERENCE, f"LoggedModel {model_id} has no git reference", lnode.id)
             )
         else:
             N.dirty_finding(self.g, git, f"LoggedModel {model_id}", lnode.id)
