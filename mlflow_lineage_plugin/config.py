@@ -19,6 +19,7 @@ from typing import Any, Optional
 from mlflow_lineage_plugin.commit_hash import RULE as COMMIT_RULE
 from mlflow_lineage_plugin.commit_hash import is_commit
 from mlflow_lineage_plugin.errors import ResolveError
+from mlflow_lineage_plugin.tags import DIRTY_WORDS
 from mlflow_lineage_plugin.workspace import canonical
 
 ENV_PREFIX = "MLFLOW_LINEAGE_"
@@ -103,7 +104,6 @@ SWITCH_DEFAULTS = {
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-_DIRTY_WORDS = {"true", "1", "yes", "false", "0", "no", "unknown"}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
 # What git refuses in a branch name (``git check-ref-format``); a URL or "user:token" is never a branch.
@@ -265,9 +265,9 @@ def _remote(value: Optional[str]) -> Optional[str]:
 def git_dirty() -> tuple[bool, Optional[bool]]:
     """``(set, dirty)`` from ``GIT_DIRTY``: ``unknown`` is set with no state; a bad value is not set."""
     value = (get(GIT_DIRTY) or "").lower()
-    if value not in _DIRTY_WORDS:
+    if value not in DIRTY_WORDS:
         return False, None
-    return True, (None if value == "unknown" else value in _TRUE)
+    return True, DIRTY_WORDS[value]
 
 
 def diff_exclude() -> tuple[str, ...]:
@@ -314,7 +314,7 @@ def setting_problem(name: str, value: str) -> Optional[str]:
         return f"{name} is not a branch name git accepts (no spaces, ':', '..', '~', '^', '?', '*', '['); it is ignored"
     if name == GIT_PATH and _bad_path(value):
         return f"{name} is not a path inside the repository (no ':', '..' or control characters); it is ignored"
-    if name == GIT_DIRTY and lowered not in _DIRTY_WORDS:
+    if name == GIT_DIRTY and lowered not in DIRTY_WORDS:
         return f"{name} is not true/false/unknown; it is ignored"
     if name == GIT_REPO_URL and _remote(value) is None:
         return f"{name} is not a git remote URL; it is ignored"

@@ -35,6 +35,7 @@ from mlflow_lineage_plugin import __version__, config
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.datasets import DatasetRef, run_datasets
 from mlflow_lineage_plugin.errors import debug_traceback, error_line
+from mlflow_lineage_plugin.parallel import pmap
 from mlflow_lineage_plugin.urls import normalize_remote, redact, source_web_url
 from mlflow_lineage_plugin.warn_once import WarnOnce
 from mlflow_lineage_plugin.workspace import is_databricks_uri, oss_workspace_uri, run_page_url
@@ -463,17 +464,7 @@ def gather(targets: Sequence[Any], clients: Any) -> Gathered:
             versions[rid] |= vs
 
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="lineage-ol") as pool:
-
-        def pmap(fn: Callable[[Any], Any], items: Iterable[Any]) -> list:
-            def safe(item: Any) -> tuple:
-                try:
-                    return item, fn(item), None
-                except Exception as exc:
-                    return item, None, exc
-
-            return list(pool.map(safe, list(items)))
-
-        fetcher = Fetcher(clients, pmap)
+        fetcher = Fetcher(clients, functools.partial(pmap, pool))
         wanted: dict[Any, dict[str, Optional[str]]] = defaultdict(dict)
         endpoints = {}
         for rid, r in runs.items():

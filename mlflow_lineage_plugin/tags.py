@@ -179,6 +179,17 @@ UC_MAX_TAGS = 50
 DIRTY_TRUE = "true"
 DIRTY_FALSE = "false"
 DIRTY_UNKNOWN = "unknown"
+# Every word the dirty flag is read in: the plugin and MLflow write true/false, a person writing the tag or
+# MLFLOW_LINEAGE_GIT_DIRTY by hand may write the others. Any other value reads as unknown.
+DIRTY_WORDS: Mapping[str, Optional[bool]] = {
+    DIRTY_TRUE: True,
+    "1": True,
+    "yes": True,
+    DIRTY_FALSE: False,
+    "0": False,
+    "no": False,
+    DIRTY_UNKNOWN: None,
+}
 
 # Values that must be whole to be useful: a cut URL or id points somewhere wrong, so it is dropped.
 _ATOMIC_KEYS = frozenset(
@@ -278,14 +289,7 @@ def dirty_to_tag(dirty: Optional[bool]) -> str:
 
 
 def dirty_from_tag(value: Optional[str]) -> Optional[bool]:
-    if value is None:
-        return None
-    v = value.strip().lower()
-    if v in ("true", "1", "yes"):
-        return True
-    if v in ("false", "0", "no"):
-        return False
-    return None
+    return DIRTY_WORDS.get((value or "").strip().lower())
 
 
 def _count(value: Optional[str]) -> Optional[int]:

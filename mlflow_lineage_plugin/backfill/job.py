@@ -27,6 +27,8 @@ from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.backfill.plan import run_has_git_fact, run_writes, version_writes
 from mlflow_lineage_plugin.backfill.report import Item, Report, State
 from mlflow_lineage_plugin.errors import ResolveError, describe_error, error_line, is_unreachable
+from mlflow_lineage_plugin.paging import pages
+from mlflow_lineage_plugin.parallel import pmap
 from mlflow_lineage_plugin.registry import PROMPT_TAG
 from mlflow_lineage_plugin.resolve.endpoints import check_stores
 from mlflow_lineage_plugin.tracking_workspace import registry_uri_for
@@ -133,13 +135,11 @@ class Place:
                 return self._experiments
         from mlflow.entities import ViewType
 
-        ids, token = [], None
-        while True:
-            page = self.client.search_experiments(view_type=ViewType.ALL, max_results=1000, page_token=token)
-            ids += [str(e.experiment_id) for e in page]
-            token = page.token
-            if not token:
-                break
+        ids = [
+            str(e.experiment_id)
+            for page in pages(self.client.search_experiments, view_type=ViewType.ALL, max_results=1000)
+            for e in page
+        ]
         with self._lock:
             self._experiments = ids
         return ids
@@ -388,15 +388,10 @@ class Backfill:
     # --- versions -----------------------------------------------------------------------------------
 
     def _listed_models(self, sel: Selection, globs: list[str]) -> Iterator[Any]:
-        token = None
-        while True:
-            page = self.registry.search_registered_models(max_results=1000, page_token=token)
+        for page in pages(self.registry.search_registered_models, max_results=1000):
             for m in page:
                 if sel.all_models or any(fnmatch.fnmatchcase(m.name, g) for g in globs):
                     yield m
-            token = page.token
-            if not token:
-                return
 
     def _searches(self, sel: Selection) -> tuple[list[tuple[str, Optional[Callable[[str], bool]]]], int]:
         """The version searches that cover the selection, and an estimate of the versions for progress.
@@ -429,15 +424,8 @@ class Backfill:
         return searches, estimate
 
     def _version_pages(self, filter_string: str) -> Iterator[list]:
-        token = None
-        while True:
-            page = self.registry.search_model_versions(
-                filter_string=filter_string, max_results=VERSION_PAGE, page_token=token
-            )
+        for page in pages(self.registry.search_model_versions, filter_string=filter_string, max_results=VERSION_PAGE):
             yield list(page)
-            token = page.token
-            if not token:
-                return
 
     def _versions(self, sel: Selection, report: Report, index: RunIndex, pool: ThreadPoolExecutor) -> None:
         try:
@@ -488,13 +476,13 @@ class Backfill:
             return [{t.key: t.value for t in _tag_list(v.tags)} for v in page]
 
         def get(v):
-            try:
-                full = self.registry.get_model_version(v.name, v.version)
-                return {t.key: t.value for t in _tag_list(full.tags)}
-            except Exception as exc:
-                return f"its tags could not be read ({error_line(exc)})"
+            full = self.registry.get_model_version(v.name, v.version)
+            return {t.key: t.value for t in _tag_list(full.tags)}
 
-        return list(pool.map(get, page))
+        return [
+            tags if exc is None else f"its tags could not be read ({error_line(exc)})"
+            for _, tags, exc in pmap(pool, get, page)
+        ]
 
     def _version_page(
         self, page: list, sel: Selection, report: Report, index: RunIndex, pool: ThreadPoolExecutor
@@ -601,12 +589,9 @@ class Backfill:
         ids = [m for m in dict.fromkeys(model_ids) if m]
 
         def get(mid):
-            try:
-                return S.model_facts_from_entity(self.registry.get_logged_model(mid))
-            except Exception:
-                return None
+            return S.model_facts_from_entity(self.registry.get_logged_model(mid))
 
-        return {m: f for m, f in zip(ids, pool.map(get, ids)) if f is not None}
+        return {m: f for m, f, exc in pmap(pool, get, ids) if exc is None and f is not None}
 
     def _plan_version(
         self,
@@ -706,21 +691,16 @@ class Backfill:
         since = f"attributes.start_time >= {sel.since_ms}" if sel.since_ms is not None else ""
         self.progress.begin("runs", len(exps))
         for exp in exps:
-            token = None
             try:
-                while True:
-                    page = home.client.search_runs(
-                        [exp],
-                        filter_string=since,
-                        run_view_type=ViewType.ACTIVE_ONLY,
-                        max_results=RUN_PAGE,
-                        page_token=token,
-                    )
+                for page in pages(
+                    home.client.search_runs,
+                    [exp],
+                    filter_string=since,
+                    run_view_type=ViewType.ACTIVE_ONLY,
+                    max_results=RUN_PAGE,
+                ):
                     for run in page:
                         self._plan_run(exp, run, report, pool)
-                    token = page.token
-                    if not token:
-                        break
             except KeyboardInterrupt:
                 raise
             except Exception as exc:

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from mlflow_lineage_plugin.errors import NOT_FOUND, describe_error, is_not_found, is_unreachable
+from mlflow_lineage_plugin.paging import pages
+from mlflow_lineage_plugin.parallel import Outcome
 from mlflow_lineage_plugin.resolve.endpoints import Clients, Endpoint
 
 RUN_BATCH = 100  # run ids per search_runs filter: well under every store's filter-length limit
 SCAN_PAGE = 1000  # LoggedModels per page when scanning experiments instead of getting one by one
 
-PMap = Callable[[Callable[[Any], Any], Iterable[Any]], list[tuple[Any, Any, Optional[BaseException]]]]
+PMap = Callable[[Callable[[Any], Any], Iterable[Any]], list[Outcome]]  # parallel.pmap over one pool
 
 
 class _Down(Exception):
@@ -67,14 +69,12 @@ class Fetcher:
 
         def scan(job):
             ep, ids = job
-            client, found, token, pages = self._client_for(ep), {}, None, 0
+            client, found = self._client_for(ep), {}
             exps = sorted(set(ids.values()))
-            while pages < max(1, len(ids) // 4):
-                page = client.search_logged_models(experiment_ids=exps, max_results=SCAN_PAGE, page_token=token)
-                pages += 1
+            scanned = pages(client.search_logged_models, experiment_ids=exps, max_results=SCAN_PAGE)
+            for read, page in enumerate(scanned, 1):
                 found.update({lm.model_id: lm for lm in page if lm.model_id in ids})
-                token = getattr(page, "token", None)
-                if not token or len(found) == len(ids):
+                if len(found) == len(ids) or read >= max(1, len(ids) // 4):
                     break
             return found
 

@@ -19,6 +19,7 @@ from mlflow_lineage_plugin.commit_hash import RULE as COMMIT_RULE
 from mlflow_lineage_plugin.commit_hash import is_commit
 from mlflow_lineage_plugin.datasets import DatasetRef, run_datasets
 from mlflow_lineage_plugin.errors import ResolveError, describe_error
+from mlflow_lineage_plugin.paging import pages
 from mlflow_lineage_plugin.resolve.endpoints import Clients, bounded
 from mlflow_lineage_plugin.urls import normalize_remote, redact, same_repo
 from mlflow_lineage_plugin.workspace import run_page_url, show_workspace
@@ -297,13 +298,11 @@ def _find_runs(clients, experiment_ids, commit, branch, repo_pattern, repo_norm,
     client = clients.tracking()
     if experiment_ids is None:
         try:
-            exps, token = [], None
-            while True:
-                page = client.search_experiments(view_type=ViewType.ALL, max_results=1000, page_token=token)
-                exps += [e.experiment_id for e in page]
-                token = page.token
-                if not token:
-                    break
+            exps = [
+                e.experiment_id
+                for page in pages(client.search_experiments, view_type=ViewType.ALL, max_results=1000)
+                for e in page
+            ]
         except Exception as exc:
             raise _err(clients, f"cannot list experiments in {redact(clients.tracking_uri)}", exc) from None
         experiment_ids = exps
@@ -354,13 +353,7 @@ def _find_versions(clients, runs, commit, branch, repo_pattern, repo_norm, noteb
     found: dict[tuple[str, str], FoundVersion] = {}
 
     def search(flt: str) -> list[Any]:
-        out, token = [], None
-        while True:
-            page = reg.search_model_versions(flt, max_results=1000, page_token=token)
-            out += list(page)
-            token = getattr(page, "token", None)
-            if not token:
-                return out
+        return [v for page in pages(reg.search_model_versions, flt, max_results=1000) for v in page]
 
     for flt in _version_filters(commit, branch, repo_pattern, notebook):
         try:

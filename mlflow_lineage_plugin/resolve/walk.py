@@ -19,6 +19,8 @@ from typing import Any, Callable, Optional, Union
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.databricks import uc_source_workspace
 from mlflow_lineage_plugin.errors import NOT_FOUND, ResolveError, describe_error, is_not_found
+from mlflow_lineage_plugin.paging import pages
+from mlflow_lineage_plugin.parallel import pmap
 from mlflow_lineage_plugin.resolve import changes
 from mlflow_lineage_plugin.resolve import graph as G
 from mlflow_lineage_plugin.resolve import nodes as N
@@ -59,19 +61,8 @@ class Walker:
         self.pool.shutdown(wait=True)
 
     def pmap(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[tuple[Any, Any, Optional[BaseException]]]:
-        items = list(items)
-        if not items:
-            return []
-
-        def safe(item):
-            try:
-                return item, fn(item), None
-            except Exception as exc:  # every failure becomes a finding, never a crash
-                return item, None, exc
-
-        if len(items) == 1:
-            return [safe(items[0])]
-        return list(self.pool.map(safe, items))
+        """Every failure becomes a finding, never a crash."""
+        return pmap(self.pool, fn, items)
 
     # --- registry side -----------------------------------------------------------------------
     def _registry_call(self, what: str, fn: Callable[[], Any], not_found: Callable[[], str]) -> Any:
@@ -139,14 +130,8 @@ class Walker:
             return reg.get_registered_model(name)
 
         def versions():
-            out, token = [], None
-            page = 1000 if self.c.is_unity_catalog() else 10000
-            while True:
-                got = reg.search_model_versions(f"name = '{name}'", max_results=page, page_token=token)
-                out.extend(got)
-                token = getattr(got, "token", None)
-                if not token:
-                    return out
+            size = 1000 if self.c.is_unity_catalog() else 10000
+            return [v for page in pages(reg.search_model_versions, f"name = '{name}'", max_results=size) for v in page]
 
         (_, rm, rm_exc), (_, mvs, mv_exc) = self.pmap(lambda f: f(), [model, versions])
         for exc in (rm_exc, mv_exc):
