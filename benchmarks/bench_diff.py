@@ -94,9 +94,9 @@ def main() -> int:
     args = ap.parse_args()
     load = Load()
     print(load.start_line())
+    from mlflow_lineage_plugin.resolve.diff import Diff
     from mlflow_lineage_plugin.resolve.diff import load as load_side
     from mlflow_lineage_plugin.resolve.diff.render import text
-    from mlflow_lineage_plugin.resolve.diff.result import Diff
     from mlflow_lineage_plugin.resolve.diff.trees import code_section
     from mlflow_lineage_plugin.resolve.endpoints import Clients
     from mlflow_lineage_plugin.resolve.target import parse_target

@@ -10,12 +10,31 @@ from __future__ import annotations
 import html as _html
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
-from mlflow_lineage_plugin.resolve import graph as G
+from mlflow_lineage_plugin.resolve import elements as G
 from mlflow_lineage_plugin.resolve import markdown as M
 
 FORMATS = ("text", "json", "mermaid", "dot", "markdown")
+
+
+class Graph(Protocol):
+    """What a renderer reads of a lineage graph. ``graph.Lineage`` is one, and its ``to_text``,
+    ``_repr_html_``... call these functions, so this module names the shape instead of importing it."""
+
+    target: str
+    nodes: dict[str, G.Node]
+    edges: list[G.Edge]
+    findings: list[G.Finding]
+
+    def root_ids(self) -> list[str]: ...
+
+    def of_kind(self, kind: str) -> list[G.Node]: ...
+
+    def sorted_findings(self) -> list[G.Finding]: ...
+
+    def to_json(self, indent: int = 2) -> str: ...
+
 
 _MARK: dict[str, str] = {G.ERROR: "✗", G.WARNING: "!", G.INFO: "i"}
 _KIND_NAMES = {
@@ -35,7 +54,7 @@ _KIND_NAMES = {
 }
 
 
-def render(lineage: G.Lineage, fmt: str = "text") -> str:
+def render(lineage: Graph, fmt: str = "text") -> str:
     fn = {
         "text": text,
         "json": lambda g: g.to_json(),
@@ -49,7 +68,7 @@ def render(lineage: G.Lineage, fmt: str = "text") -> str:
     return fn(lineage)
 
 
-def _walk(lineage: G.Lineage):
+def _walk(lineage: Graph):
     """Depth-first (depth, edge relation, node, seen-before) from the roots; every node once in full."""
     children: dict[str, list[G.Edge]] = {}
     for e in lineage.edges:
@@ -138,7 +157,7 @@ def _changes(c: dict) -> str:
     return f"changes kept: {c.get('files', '?')} files{size}{intact} {where}"
 
 
-def text(lineage: G.Lineage) -> str:
+def text(lineage: Graph) -> str:
     """An indented tree for terminals, then the findings."""
     lines = [f"lineage of {lineage.target}"]
     stack: list[bool] = []  # per depth: does a sibling follow?
@@ -171,7 +190,7 @@ def text(lineage: G.Lineage) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _ids(lineage: G.Lineage) -> dict[str, str]:
+def _ids(lineage: Graph) -> dict[str, str]:
     return {node_id: f"n{i}" for i, node_id in enumerate(lineage.nodes)}
 
 
@@ -196,11 +215,11 @@ _MERMAID_SHAPE: dict[str, tuple[str, str]] = {
 }
 
 
-def _nodes_with(lineage: G.Lineage, severity: str) -> set[str]:
+def _nodes_with(lineage: Graph, severity: str) -> set[str]:
     return {f.node_id for f in lineage.findings if f.severity == severity and f.node_id}
 
 
-def mermaid(lineage: G.Lineage) -> str:
+def mermaid(lineage: Graph) -> str:
     """A ``flowchart`` that renders in GitHub, Databricks notebooks and Jupyter; links are clickable."""
     ids = _ids(lineage)
     out = ["flowchart LR"]
@@ -229,7 +248,7 @@ def _dot_text(s: str) -> str:
     return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def dot(lineage: G.Lineage) -> str:
+def dot(lineage: Graph) -> str:
     """Graphviz DOT: ``mlflow-lineage show X --format dot | dot -Tsvg > lineage.svg``."""
     ids = _ids(lineage)
     errors, warnings = _nodes_with(lineage, G.ERROR), _nodes_with(lineage, G.WARNING)
@@ -280,7 +299,7 @@ _CSS = """
 """
 
 
-def html(lineage: G.Lineage) -> str:
+def html(lineage: Graph) -> str:
     """Self-contained HTML (inline CSS, no scripts) for notebooks: the tree, then the findings."""
     e = _html.escape
     errors, warnings = _nodes_with(lineage, G.ERROR), _nodes_with(lineage, G.WARNING)
@@ -328,19 +347,19 @@ def html(lineage: G.Lineage) -> str:
     return "".join(parts)
 
 
-def markdown(lineage: G.Lineage) -> str:
+def markdown(lineage: Graph) -> str:
     """The version descriptions' own line (``markdown.summary_line``) per version, around the Mermaid block."""
     return _markdown(lineage, mermaid(lineage))
 
 
-def _children(lineage: G.Lineage) -> dict[str, list[str]]:
+def _children(lineage: Graph) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for e in lineage.edges:
         out.setdefault(e.source, []).append(e.target)
     return out
 
 
-def _summary(lineage: G.Lineage, version_id: str, children: Optional[Mapping[str, list[str]]] = None) -> M.Summary:
+def _summary(lineage: Graph, version_id: str, children: Optional[Mapping[str, list[str]]] = None) -> M.Summary:
     """The same facts read from the resolver's graph: the first node of each kind reachable from one
     version node (never through another version)."""
     children = _children(lineage) if children is None else children
@@ -384,7 +403,7 @@ def _run_name(run) -> Optional[str]:
     return None if label.endswith("(not read)") or label == run.attrs.get("run_id") else label
 
 
-def _markdown(lineage: G.Lineage, mermaid: str) -> str:
+def _markdown(lineage: Graph, mermaid: str) -> str:
     """The resolver's Markdown: one line per model version, the graph as a Mermaid block (GitHub,
     Databricks and Jupyter draw it), then the findings."""
     out = [f"**Lineage of {M.code(lineage.target)}**", ""]

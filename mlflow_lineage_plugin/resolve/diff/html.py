@@ -22,7 +22,7 @@ from mlflow_lineage_plugin.resolve.diff.render import (
     side_code,
     value,
 )
-from mlflow_lineage_plugin.resolve.diff.result import CodeSection, Diff, Side
+from mlflow_lineage_plugin.resolve.diff.result import CodeSection, Result, Side
 from mlflow_lineage_plugin.resolve.markdown import safe_url
 
 e = _html.escape
@@ -60,7 +60,7 @@ def _side(name: str, s: Side) -> str:
     return f"<div><b>{name}</b>: {_link(s.label, s.url)} (<code>{e(s.target)}</code>){run}</div>"
 
 
-def page(d: Diff) -> str:
+def page(d: Result) -> str:
     """The whole document: what ``--output diff.html`` writes."""
     title = e(f"Diff {d.a.target} → {d.b.target}")
     return (
@@ -69,7 +69,7 @@ def page(d: Diff) -> str:
     )
 
 
-def html(d: Diff) -> str:
+def html(d: Result) -> str:
     """The fragment a notebook shows."""
     parts = [
         f'<div class="lineage-diff"><style>{_CSS}</style>',

@@ -20,7 +20,7 @@ from mlflow_lineage_plugin.resolve.diff.render import (
     side_code,
     value,
 )
-from mlflow_lineage_plugin.resolve.diff.result import CodeSection, Diff, Side
+from mlflow_lineage_plugin.resolve.diff.result import CodeSection, Result, Side
 
 
 def _side(name: str, s: Side) -> str:
@@ -35,7 +35,7 @@ def fence(body: str, info: str = "") -> str:
     return f"{f}{info}\n{body.rstrip(chr(10))}\n{f}"
 
 
-def markdown(d: Diff) -> str:
+def markdown(d: Result) -> str:
     out = [f"### Diff {M.code(d.a.target)} → {M.code(d.b.target)}", "", _side("A", d.a), _side("B", d.b)]
     if d.identical:
         out += ["", "**identical**: A and B are the same target"]

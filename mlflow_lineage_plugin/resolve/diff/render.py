@@ -1,5 +1,6 @@
-"""A ``Diff`` as text for a terminal, JSON, Markdown (a pull-request comment, a version description) or
-a self-contained HTML page. Pure functions: no I/O, so the CLI and a notebook show the same thing.
+"""A diff's shared wording (headlines, file notes, commit ranges, one side's code) and its text for a
+terminal; ``markdown`` and ``html`` build on the same wording. Pure functions: no I/O, so the CLI and a
+notebook show the same thing.
 
 Every name in a diff (paths, params, dataset names, commit subjects) is hostile input: Markdown goes
 through ``mlflow_lineage_plugin.resolve.markdown``'s escaping, HTML through ``html.escape``.
@@ -14,27 +15,11 @@ from mlflow_lineage_plugin.resolve.diff.result import (
     CodeSection,
     CodeSide,
     Commit,
-    Diff,
     FileChange,
     Known,
+    Result,
     Section,
 )
-
-FORMATS = ("text", "json", "markdown", "html")
-
-
-def render(d: Diff, fmt: str = "text") -> str:
-    if fmt == "json":
-        return d.to_json() + "\n"
-    if fmt == "markdown":
-        from mlflow_lineage_plugin.resolve.diff.markdown import markdown
-
-        return markdown(d)
-    if fmt == "html":
-        from mlflow_lineage_plugin.resolve.diff.html import page
-
-        return page(d)
-    return text(d)
 
 
 # --- shared wording --------------------------------------------------------------------------------
@@ -111,7 +96,7 @@ def side_code(s: CodeSide) -> str:
 
 
 # --- text ------------------------------------------------------------------------------------------
-def text(d: Diff) -> str:
+def text(d: Result) -> str:
     out = [f"diff {d.a.target} → {d.b.target}"]
     for name, side in (("A", d.a), ("B", d.b)):
         run = f" (run {side.run_id})" if side.run_id and side.run_id not in side.label else ""

@@ -7,11 +7,10 @@ reason, never an empty list.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
-from mlflow_lineage_plugin.resolve.graph import _StrEnum
+from mlflow_lineage_plugin.resolve.elements import _StrEnum
 
 SCHEMA = 1  # the JSON's ``schema``: raise it when a field changes meaning or goes away (docs/diff.md)
 
@@ -220,53 +219,23 @@ class Side:
         }
 
 
-@dataclass(frozen=True)
-class Diff:
-    a: Side
-    b: Side
-    sections: tuple[Section, ...]
-    identical: bool = False  # the two targets are one and the same
-
-    def section(self, name: str) -> Section:
-        for s in self.sections:
-            if s.name == name:
-                return s
-        raise KeyError(name)
+class Result(Protocol):
+    """What the renderers read of a diff. ``diff.Diff`` is one, and its ``render`` and ``_repr_html_``
+    call them, so they name this shape instead of importing it."""
 
     @property
-    def code(self) -> CodeSection:
-        s = self.section(SectionName.CODE)
-        assert isinstance(s, CodeSection)
-        return s
+    def a(self) -> Side: ...
 
-    def failing(self, names: frozenset[str]) -> list[Section]:
-        """The named sections a gate must refuse: a difference, or not known to be the same."""
-        return [s for s in self.sections if s.name in names and (s.changed or s.known != Known.EXACT)]
+    @property
+    def b(self) -> Side: ...
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "a": self.a.to_dict(),
-            "b": self.b.to_dict(),
-            "identical": self.identical,
-            "sections": {s.name: s.to_dict() for s in self.sections},
-        }
+    @property
+    def sections(self) -> tuple[Section, ...]: ...
 
-    def to_json(self, indent: int = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, default=str)
+    @property
+    def identical(self) -> bool: ...
 
-    def render(self, fmt: str = "text") -> str:
-        from mlflow_lineage_plugin.resolve.diff import render
+    @property
+    def code(self) -> CodeSection: ...
 
-        return render.render(self, fmt)
-
-    def __str__(self) -> str:
-        return self.render("text")
-
-    def _repr_markdown_(self) -> str:
-        return self.render("markdown")
-
-    def _repr_html_(self) -> str:
-        from mlflow_lineage_plugin.resolve.diff.html import html
-
-        return html(self)
+    def to_json(self, indent: int = 2) -> str: ...
