@@ -36,7 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import postgres_database, start_mlflow_server  # noqa: E402
+from fixtures.mlflow_server import start_mlflow_server  # noqa: E402
+from fixtures.services import postgres_database  # noqa: E402
 
 FULL_VERSIONS = 10_000
 MODELS, EXPERIMENTS = 50, 20

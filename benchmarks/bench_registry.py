@@ -43,7 +43,7 @@ from spread import Load, median, order, spread
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import start_mlflow_server  # noqa: E402
+from fixtures.mlflow_server import start_mlflow_server  # noqa: E402
 
 TIME_BUDGET = 1.3
 REST_BUDGET = 0.3  # client-side: beyond one runs/get, at most this share of a plain creation

@@ -1,58 +1,22 @@
-"""Shared real parts: git repositories made with `git`, SQLite tracking stores, `mlflow server`
-processes on 127.0.0.1, and throw-away databases on the machine's MariaDB and PostgreSQL.
+"""Shared real parts: git repositories made with `git`, SQLite tracking stores, and fixtures over the
+`mlflow server` processes and throw-away databases of ``fixtures.mlflow_server`` and ``fixtures.services``.
 
 In CI (``CI=true``) a missing service fails the test; elsewhere it skips with the reason.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import uuid
 from pathlib import Path
 
 import pytest
-import requests
+from fixtures.mlflow_server import MlflowServer, start_mlflow_server
+from fixtures.services import mariadb_database, need, postgres_database
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def need(condition: bool, reason: str) -> None:
-    """Skip locally, fail in CI: CI must never call a skipped dependency 'passed'."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
-
-
-def need_module(name: str, reason: str):
-    """The module, imported; when it cannot be, skip locally and fail in CI, like a missing service
-    (``pytest.importorskip`` would skip in CI too)."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        need(False, f"cannot import {name} ({exc}): {reason}")
-
-
-def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
-        return True
-    return False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- git ---------------------------------------------------------------------------------------
@@ -133,92 +97,6 @@ def sqlite_uri(tmp_path, monkeypatch) -> str:
     mlflow.set_tracking_uri(None) if hasattr(mlflow, "set_tracking_uri") else None
 
 
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
-
-
-class MlflowServer:
-    def __init__(self, url: str, proc: subprocess.Popen, log: Path, backend: str):
-        self.url = url
-        self.proc = proc
-        self.log = log
-        self.backend = backend
-
-    def stop(self) -> None:
-        """Stop the server and every process it started: MLflow 2.x serves through gunicorn workers that
-        outlive a terminated ``mlflow server``, so the server runs in a session (process group) of its own."""
-        if self.proc.poll() is None:
-            _signal_group(self.proc, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.proc, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        _signal_group(self.proc, signal.SIGKILL)  # whatever of the group is left
-
-    def request_count(self) -> int:
-        """Requests the server has answered so far, read from its access log."""
-        return sum(
-            1
-            for line in self.log.read_text(errors="replace").splitlines()
-            if '"GET ' in line or '"POST ' in line or '"PATCH ' in line or '"DELETE ' in line
-        )
-
-
-def start_mlflow_server(
-    tmp: Path,
-    backend: str | None = None,
-    env: dict | None = None,
-    plugin: bool = True,
-    timeout: float = 90,
-    workers: int = 1,
-    port: int | None = None,
-) -> MlflowServer:
-    """Start `mlflow server` on 127.0.0.1. ``plugin=False`` hides the plugin's entry points from
-    the server by disabling it (``MLFLOW_LINEAGE_DISABLE``), standing in for a server without it."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()  # a given port: the same server started again
-    backend = backend or f"sqlite:///{tmp / 'server.db'}"
-    log = tmp / f"server-{port}.log"
-    senv = {**os.environ, **(env or {})}
-    # The server's job executor spawns a dozen huey processes that these tests never use.
-    senv.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    senv.pop("MLFLOW_TRACKING_URI", None)
-    senv.pop("MLFLOW_REGISTRY_URI", None)
-    if not plugin:
-        senv["MLFLOW_LINEAGE_DISABLE"] = "true"
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend-store-uri",
-        backend,
-        "--artifacts-destination",
-        str(tmp / "artifacts"),
-        "--workers",
-        str(workers),
-    ]
-    fh = open(log, "w")
-    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=senv, cwd=tmp, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlflow server exited early:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{url}/health", timeout=1).status_code == 200:
-                return MlflowServer(url, proc, log, backend)
-        time.sleep(0.3)
-    _signal_group(proc, signal.SIGKILL)
-    raise RuntimeError(f"mlflow server did not start in {timeout}s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture
 def provider_for(monkeypatch):
     """Runs in this process as if started from ``entry_file``: MLflow's own provider registry holds a
@@ -235,21 +113,6 @@ def provider_for(monkeypatch):
         monkeypatch.setattr(registry, "_registry", swapped)
 
     return install
-
-
-def start_mlflow_servers(base: Path, names: tuple[str, ...] = ("a", "b"), timeout: float = 300) -> list[MlflowServer]:
-    """Several ``mlflow server`` processes started at once (each start-up is mostly waiting on its own
-    interpreter's imports); when one fails, those that started are stopped and its error is raised."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=len(names)) as pool:
-        starting = [pool.submit(start_mlflow_server, base / name, timeout=timeout) for name in names]
-    started = [f.result() for f in starting if f.exception() is None]
-    if len(started) < len(names):
-        for server in started:
-            server.stop()
-        raise next(f.exception() for f in starting if f.exception() is not None)
-    return started
 
 
 def run_builder(repo: Path, servers: list[MlflowServer], env: dict | None = None) -> dict:
@@ -292,41 +155,6 @@ def mlflow_server_factory(tmp_path):
 # --- MariaDB and PostgreSQL ----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def mariadb_database(prefix: str = "lineage"):
-    """A throw-away database on the machine's MariaDB, as a SQLAlchemy URI; any scope can use it."""
-    need(port_open("127.0.0.1", 3306), "MariaDB is not listening on 127.0.0.1:3306")
-    pymysql = need_module("pymysql", "the MariaDB tests connect through PyMySQL (test extra)")
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database="test")
-    with conn.cursor() as c:
-        c.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"mysql+pymysql://root:@127.0.0.1:3306/{name}"
-    finally:
-        with conn.cursor() as c:
-            c.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.close()
-
-
-@contextlib.contextmanager
-def postgres_database(prefix: str = "lineage"):
-    """A throw-away database on the machine's PostgreSQL, as a SQLAlchemy URI; any scope can use it."""
-    need(port_open("127.0.0.1", 5432), "PostgreSQL is not listening on 127.0.0.1:5432")
-    psycopg2 = need_module("psycopg2", "the PostgreSQL tests connect through psycopg2 (test extra)")
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="root", dbname="test")
-    conn.autocommit = True
-    with conn.cursor() as c:
-        c.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"postgresql+psycopg2://root@127.0.0.1:5432/{name}"
-    finally:
-        with conn.cursor() as c:
-            c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.close()
-
-
 @pytest.fixture
 def mariadb_uri():
     with mariadb_database() as uri:
@@ -342,6 +170,16 @@ def postgres_uri():
 @pytest.fixture
 def git_available() -> None:
     need(shutil.which("git") is not None, "git is not on PATH")
+
+
+@pytest.fixture(autouse=True)
+def _no_lineage_settings(monkeypatch):
+    """Every test starts without the plugin's settings (``MLFLOW_LINEAGE_*``) of the shell that runs
+    pytest: a test sets the ones it is about, and none leaks in from the developer's environment."""
+    from mlflow_lineage_plugin.config import ENV_PREFIX
+
+    for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(name)
 
 
 _MLFLOW_ENV = (

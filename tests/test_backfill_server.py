@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import mariadb_database, postgres_database, start_mlflow_server
 from fixtures.fault_proxy import Fault, FaultProxy
+from fixtures.mlflow_server import start_mlflow_server
+from fixtures.services import mariadb_database, postgres_database
 from test_backfill import GIT_TAGS, UC_KEY, make_run, register, tags_of
 
 from mlflow_lineage_plugin import tags as T
@@ -30,11 +31,6 @@ CLI = str(Path(sys.executable).parent / "mlflow-lineage")
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
     for name in (
-        "MLFLOW_LINEAGE_DISABLE",
-        "MLFLOW_LINEAGE_REQUIRE",
-        "MLFLOW_LINEAGE_WORKSPACE_URI",
-        "MLFLOW_LINEAGE_WORKSPACES",
-        "MLFLOW_LINEAGE_CONFIG",
         "MLFLOW_TRACKING_URI",
         "MLFLOW_REGISTRY_URI",
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES",

@@ -15,7 +15,8 @@ from pathlib import Path
 import mlflow
 import pytest
 from click.testing import CliRunner
-from conftest import git, need, port_open
+from conftest import git
+from fixtures.services import need, port_open
 from mlflow import MlflowClient
 from test_git_patch import PROJECT_FILES
 
@@ -272,7 +273,7 @@ def test_round_trip_through_mlflow_server_with_proxied_artifacts(
     db = None
     if backend == "postgresql":
         need(port_open("127.0.0.1", 5432), "PostgreSQL is not running on 127.0.0.1:5432")
-        from conftest import postgres_database
+        from fixtures.services import postgres_database
 
         db = postgres_database()
         uri = db.__enter__()

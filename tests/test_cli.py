@@ -64,8 +64,7 @@ def cli(store, monkeypatch):
 
     mlflow.set_tracking_uri(None)  # the environment decides, as for a user's shell
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store["uri"])
-    for name in ("MLFLOW_REGISTRY_URI", "MLFLOW_LINEAGE_WORKSPACES", "MLFLOW_LINEAGE_CONFIG", "MLFLOW_LINEAGE_REQUIRE"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
 
     def run(*args: str, env: dict | None = None):
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)

@@ -289,7 +289,7 @@ class Echo(mlflow.pyfunc.PythonModel):
 
 
 def test_logged_models_carry_the_same_tags(widgets, sqlite_uri, provider_for):
-    from conftest import need
+    from fixtures.services import need
 
     need(int(mlflow.__version__.split(".")[0]) >= 3, "LoggedModels exist from MLflow 3 on")
     from mlflow import sklearn as mlflow_sklearn

@@ -12,7 +12,7 @@ import concurrent.futures as cf
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import start_mlflow_server
+from fixtures.mlflow_server import start_mlflow_server
 from fixtures.uc_server import TOKEN, UcStandIn
 
 from mlflow_lineage_plugin import tags as T
@@ -35,14 +35,7 @@ CODE = f"code [src/train.py @ 3f2a9c1]({FILE_URL}) on `main` in [acme/churn]({RE
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in (
-        "MLFLOW_LINEAGE_DISABLE",
-        "MLFLOW_LINEAGE_REQUIRE",
-        "MLFLOW_LINEAGE_WORKSPACE_URI",
-        "MLFLOW_LINEAGE_DESCRIPTION",
-        "MLFLOW_REGISTRY_URI",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
 
 
 def version_tags(**over) -> dict[str, str]:

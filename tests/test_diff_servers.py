@@ -9,7 +9,8 @@ import re
 import textwrap
 
 import pytest
-from conftest import GIT_ENV, RepoFactory, git, run_builder, start_mlflow_servers
+from conftest import GIT_ENV, RepoFactory, git, run_builder
+from fixtures.mlflow_server import start_mlflow_servers
 
 from mlflow_lineage_plugin.resolve import diff, resolve
 

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, git, need
+from conftest import ROOT, git
+from fixtures.services import need
 from mlflow import MlflowClient
 
 from mlflow_lineage_plugin import tags as T

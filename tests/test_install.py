@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from conftest import ROOT, git, need, need_module
+from conftest import ROOT, git
+from fixtures.services import need, need_module
 
 from mlflow_lineage_plugin import tags as T
 

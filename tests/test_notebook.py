@@ -209,7 +209,7 @@ def test_databricks_job_without_git_context_asks_the_workspace(
 
 
 def test_databricks_workspace_unreachable_one_warning_rest_recorded(databricks_runtime, provider, caplog):
-    from conftest import free_port
+    from fixtures.services import free_port
 
     databricks_runtime.set(
         notebookPath="/Repos/ci/widgets/jobs/nightly",

@@ -364,7 +364,7 @@ def test_unconfigured_is_one_line_and_sends_nothing(env):
 
 
 def test_dead_endpoint_is_one_line(env, monkeypatch):
-    from conftest import free_port
+    from fixtures.services import free_port
 
     monkeypatch.setenv("OPENLINEAGE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "http")
@@ -507,7 +507,7 @@ def test_custom_facets_schema_url_names_a_definition_in_the_shipped_schema(env):
     home, and its ``#/$defs/...`` fragment names a definition in that file."""
     from urllib.parse import urlsplit
 
-    from conftest import need_module
+    from fixtures.services import need_module
 
     tomllib = need_module("tomllib", "reads pyproject.toml (Python 3.11+)")
     root = Path(__file__).resolve().parent.parent

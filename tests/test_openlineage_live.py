@@ -16,7 +16,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import RepoFactory, free_port, git
+from conftest import RepoFactory, git
+from fixtures.services import free_port
 from mlflow import MlflowClient
 from test_openlineage import Receiver, _without_client_tags, iso, validate_event
 

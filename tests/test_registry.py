@@ -24,17 +24,6 @@ GIT_TAGS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
-    for name in (
-        "MLFLOW_LINEAGE_DISABLE",
-        "MLFLOW_LINEAGE_REQUIRE",
-        "MLFLOW_LINEAGE_WORKSPACE_URI",
-        "MLFLOW_LINEAGE_REGISTRY_TIMEOUT",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="module")
 def _module_db(tmp_path_factory):
     """One migrated SQLite store for the module: creating one costs seconds, a model name nothing."""
@@ -47,7 +36,9 @@ def _module_db(tmp_path_factory):
 
 
 @pytest.fixture
-def sqlite_uri(_module_db, monkeypatch):
+def shared_uri(_module_db, monkeypatch):
+    """The module's shared store, active for the test (unlike conftest's ``sqlite_uri``, a fresh store in
+    the test's own working directory): the tests here tell their models apart by ``name``."""
     import mlflow
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", _module_db)
@@ -238,7 +229,7 @@ def test_mysql_and_mssql_driver_uris_map_to_the_sql_builder():
 # --- the wrapper object ------------------------------------------------------------------------------
 
 
-def test_wrapper_pickles_copies_and_never_recurses(sqlite_uri):
+def test_wrapper_pickles_copies_and_never_recurses(shared_uri):
     store = _registry_store("http://127.0.0.1:1")
     clone = pickle.loads(pickle.dumps(store))
     assert type(clone.unwrap()) is type(store.unwrap())
@@ -264,7 +255,7 @@ def test_signature_matches_what_mlflow_client_inspects():
 # --- client-side on SQLite ----------------------------------------------------------------------------
 
 
-def test_version_carries_the_runs_lineage_and_user_tags_win(name, sqlite_uri):
+def test_version_carries_the_runs_lineage_and_user_tags_win(name, shared_uri):
     from mlflow import MlflowClient
 
     client = MlflowClient()
@@ -283,13 +274,13 @@ def test_version_carries_the_runs_lineage_and_user_tags_win(name, sqlite_uri):
     assert got[T.GIT_DIRTY] == "false"
     assert got[T.GIT_PATH] == "train/train.py"
     assert got[T.SOURCE_URL] == GIT_TAGS[T.SOURCE_URL]
-    assert got[T.WORKSPACE_URI] == sqlite_uri
+    assert got[T.WORKSPACE_URI] == shared_uri
     assert got[T.SCHEMA] == T.SCHEMA_VERSION
     assert T.RUN_URL not in got  # a local SQLite store has no web page
     assert client.get_model_version(name, mv.version).run_link in (None, "")
 
 
-def test_databricks_run_tags_become_workspace_and_notebook_lineage(name, sqlite_uri):
+def test_databricks_run_tags_become_workspace_and_notebook_lineage(name, shared_uri):
     from mlflow import MlflowClient
 
     client = MlflowClient()
@@ -315,7 +306,7 @@ def test_databricks_run_tags_become_workspace_and_notebook_lineage(name, sqlite_
     assert got.tags[T.NOTEBOOK_REVISION_ID] == "1700000000000"
 
 
-def test_user_run_link_is_kept(name, sqlite_uri):
+def test_user_run_link_is_kept(name, shared_uri):
     from mlflow import MlflowClient
 
     client = MlflowClient()
@@ -327,7 +318,7 @@ def test_user_run_link_is_kept(name, sqlite_uri):
     assert got.tags[T.RUN_URL] == f"http://tracking.example:5000/#/experiments/0/runs/{run.info.run_id}"
 
 
-def test_disabled_is_pure_pass_through(name, sqlite_uri, monkeypatch):
+def test_disabled_is_pure_pass_through(name, shared_uri, monkeypatch):
     from mlflow import MlflowClient
 
     client = MlflowClient()
@@ -338,7 +329,7 @@ def test_disabled_is_pure_pass_through(name, sqlite_uri, monkeypatch):
     assert client.get_model_version(name, mv.version).tags == {"k": "v"}
 
 
-def test_version_without_any_source_is_passed_through(name, sqlite_uri):
+def test_version_without_any_source_is_passed_through(name, shared_uri):
     from mlflow import MlflowClient
 
     client = MlflowClient()
@@ -347,7 +338,7 @@ def test_version_without_any_source_is_passed_through(name, sqlite_uri):
     assert client.get_model_version(name, mv.version).tags == {}
 
 
-def test_deleted_source_run_still_gives_lineage_and_one_warning(name, sqlite_uri, caplog):
+def test_deleted_source_run_still_gives_lineage_and_one_warning(name, shared_uri, caplog):
     from mlflow import MlflowClient
 
     client = MlflowClient()
@@ -361,7 +352,7 @@ def test_deleted_source_run_still_gives_lineage_and_one_warning(name, sqlite_uri
     assert len(ours) == 1 and "is deleted" in ours[0].getMessage()
 
 
-def test_run_gone_for_good_still_creates_the_version_with_what_is_known(name, sqlite_uri, caplog):
+def test_run_gone_for_good_still_creates_the_version_with_what_is_known(name, shared_uri, caplog):
     from mlflow import MlflowClient
 
     client = MlflowClient()
@@ -370,13 +361,13 @@ def test_run_gone_for_good_still_creates_the_version_with_what_is_known(name, sq
     with caplog.at_level(logging.WARNING, logger="mlflow_lineage_plugin"):
         mv = client.create_model_version(name, "s3://b/m", missing)
     got = client.get_model_version(name, mv.version).tags
-    assert got[T.RUN_ID] == missing and got[T.WORKSPACE_URI] == sqlite_uri
+    assert got[T.RUN_ID] == missing and got[T.WORKSPACE_URI] == shared_uri
     assert T.GIT_COMMIT not in got
     ours = [r for r in caplog.records if r.name.startswith("mlflow_lineage_plugin")]
     assert len(ours) == 1 and f"run {missing} could not be read" in ours[0].getMessage()
     # the description says only what is known: the id it was given, and that the run is not there
     description = client.get_model_version(name, mv.version).description
-    assert description == f"Registered from run `{missing}` (not found in `{sqlite_uri}`)"
+    assert description == f"Registered from run `{missing}` (not found in `{shared_uri}`)"
 
 
 # --- strict mode ----------------------------------------------------------------------------------------
@@ -394,7 +385,7 @@ def test_run_gone_for_good_still_creates_the_version_with_what_is_known(name, sq
         ({}, "exact", "records no git commit"),
     ],
 )
-def test_strict_mode_refuses_and_creates_nothing(name, sqlite_uri, monkeypatch, run_tags, require, fragment):
+def test_strict_mode_refuses_and_creates_nothing(name, shared_uri, monkeypatch, run_tags, require, fragment):
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -412,7 +403,7 @@ def test_strict_mode_refuses_and_creates_nothing(name, sqlite_uri, monkeypatch, 
     assert client.search_model_versions(f"name = '{name}'") == []
 
 
-def test_strict_mode_lets_a_clean_commit_through(name, sqlite_uri, monkeypatch):
+def test_strict_mode_lets_a_clean_commit_through(name, shared_uri, monkeypatch):
     from mlflow import MlflowClient
 
     client = MlflowClient()
@@ -424,7 +415,7 @@ def test_strict_mode_lets_a_clean_commit_through(name, sqlite_uri, monkeypatch):
 
 
 @pytest.mark.parametrize("require", ["commit,reachable", "reachable", "exact", "commit,clean,reachable,exact"])
-def test_strict_mode_honours_checks_whole_vocabulary(name, sqlite_uri, monkeypatch, require):
+def test_strict_mode_honours_checks_whole_vocabulary(name, shared_uri, monkeypatch, require):
     """One variable, one vocabulary: what ``check`` accepts in MLFLOW_LINEAGE_REQUIRE, registration accepts."""
     from mlflow import MlflowClient
 
@@ -436,7 +427,7 @@ def test_strict_mode_honours_checks_whole_vocabulary(name, sqlite_uri, monkeypat
     assert client.get_model_version(name, mv.version).tags[T.GIT_COMMIT] == COMMIT
 
 
-def test_strict_mode_exact_lets_kept_changes_through_and_reachable_refuses_a_deleted_run(name, sqlite_uri, monkeypatch):
+def test_strict_mode_exact_lets_kept_changes_through_and_reachable_refuses_a_deleted_run(name, shared_uri, monkeypatch):
     from mlflow import MlflowClient
 
     client = MlflowClient()
@@ -451,7 +442,7 @@ def test_strict_mode_exact_lets_kept_changes_through_and_reachable_refuses_a_del
         client.create_model_version(name, "s3://b/m", deleted.info.run_id)
 
 
-def test_strict_mode_with_a_typo_says_so(name, sqlite_uri, monkeypatch):
+def test_strict_mode_with_a_typo_says_so(name, shared_uri, monkeypatch):
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -463,7 +454,7 @@ def test_strict_mode_with_a_typo_says_so(name, sqlite_uri, monkeypatch):
         client.create_model_version(name, "s3://b/m", run.info.run_id)
 
 
-def test_strict_mode_says_when_the_run_could_not_be_read(name, sqlite_uri, monkeypatch):
+def test_strict_mode_says_when_the_run_could_not_be_read(name, shared_uri, monkeypatch):
     """A run that cannot be read may well have a commit: the refusal must not say it has none."""
     from mlflow import MlflowClient
 
@@ -480,7 +471,7 @@ def test_strict_mode_says_when_the_run_could_not_be_read(name, sqlite_uri, monke
     assert client.search_model_versions(f"name = '{name}'") == []
 
 
-def test_prompts_are_exempt_from_strict_mode(sqlite_uri, monkeypatch):
+def test_prompts_are_exempt_from_strict_mode(shared_uri, monkeypatch):
     """Prompts have no source run; strict mode is about models, so it must not refuse them."""
     import mlflow.genai
 
@@ -494,7 +485,7 @@ def test_prompts_are_exempt_from_strict_mode(sqlite_uri, monkeypatch):
 
 
 @pytest.mark.parametrize("key", [T.MLFLOW_GIT_REPO_URL, T.MLFLOW_GIT_REPO_URL_LEGACY, T.MLFLOW_DATABRICKS_GIT_REPO_URL])
-def test_a_repository_has_one_spelling_whichever_tag_names_it(name, sqlite_uri, key):
+def test_a_repository_has_one_spelling_whichever_tag_names_it(name, shared_uri, key):
     """A plugin run writes ``https://github.com/acme/churn``; MLflow alone writes the remote as git
     has it (``.git``, credentials, scp form). A search by repository must find the versions of both."""
     from mlflow import MlflowClient
@@ -541,10 +532,10 @@ def _rename_on_a_file_store(tmp_path, tracking_uri: str, plugin: bool, monkeypat
     return run, model, versions
 
 
-def test_file_store_rename_keeps_every_tag(tmp_path, sqlite_uri, monkeypatch):
+def test_file_store_rename_keeps_every_tag(tmp_path, shared_uri, monkeypatch):
     """MLflow's file store cannot rename a model whose versions carry tags ('str' object has no
     attribute 'key'); the plugin tags every version, so the wrapper renames it itself."""
-    run, model, versions = _rename_on_a_file_store(tmp_path, sqlite_uri, True, monkeypatch)
+    run, model, versions = _rename_on_a_file_store(tmp_path, shared_uri, True, monkeypatch)
     assert [str(mv.version) for mv in versions] == ["1", "2"]
     for mv in versions:
         assert mv.name == "after" and mv.run_id == run.info.run_id
@@ -552,7 +543,7 @@ def test_file_store_rename_keeps_every_tag(tmp_path, sqlite_uri, monkeypatch):
     assert model.tags == {"owner": "ml"}
     assert model.aliases == {"champion": "2"}
 
-    off_run, _, off_versions = _rename_on_a_file_store(tmp_path, sqlite_uri, False, monkeypatch)
+    off_run, _, off_versions = _rename_on_a_file_store(tmp_path, shared_uri, False, monkeypatch)
 
     # Plugin off, MLflow's own rename: the same versions, none of them tagged (so MLflow manages).
     def seen(vs, rid):
@@ -562,12 +553,12 @@ def test_file_store_rename_keeps_every_tag(tmp_path, sqlite_uri, monkeypatch):
     assert all(mv.tags == {} for mv in off_versions)
 
 
-def test_file_store_rename_to_a_taken_name_changes_nothing(tmp_path, sqlite_uri, monkeypatch):
+def test_file_store_rename_to_a_taken_name_changes_nothing(tmp_path, shared_uri, monkeypatch):
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    client = MlflowClient(tracking_uri=sqlite_uri, registry_uri=f"file://{tmp_path / 'taken'}")
+    client = MlflowClient(tracking_uri=shared_uri, registry_uri=f"file://{tmp_path / 'taken'}")
     run = _tagged_run(client)
     for model in ("a", "b"):
         client.create_registered_model(model)
@@ -587,7 +578,7 @@ def _sk_model():
     return LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])
 
 
-def test_log_model_with_registered_model_name_goes_through_the_logged_model(name, sqlite_uri):
+def test_log_model_with_registered_model_name_goes_through_the_logged_model(name, shared_uri):
     import mlflow
     import mlflow.sklearn
     from mlflow import MlflowClient
@@ -601,7 +592,7 @@ def test_log_model_with_registered_model_name_goes_through_the_logged_model(name
     assert mv.tags[T.EXPERIMENT_ID] == run.info.experiment_id
 
 
-def test_a_commit_set_during_the_run_wins_over_the_one_detected_at_its_start(name, sqlite_uri):
+def test_a_commit_set_during_the_run_wins_over_the_one_detected_at_its_start(name, shared_uri):
     """A build without .git sets the commit from CI mid-run; ``log_model(registered_model_name=)``
     in that run must copy it, not the start-of-run tags the active run object still holds."""
     import mlflow
@@ -615,7 +606,7 @@ def test_a_commit_set_during_the_run_wins_over_the_one_detected_at_its_start(nam
     assert (mv.tags[T.GIT_COMMIT], mv.tags[T.GIT_DIRTY]) == ("c" * 40, "true")
 
 
-def test_model_logged_outside_any_run_takes_lineage_from_the_logged_model(name, sqlite_uri):
+def test_model_logged_outside_any_run_takes_lineage_from_the_logged_model(name, shared_uri):
     import mlflow
     import mlflow.sklearn
     from mlflow import MlflowClient
@@ -633,9 +624,9 @@ def test_model_logged_outside_any_run_takes_lineage_from_the_logged_model(name, 
     assert T.RUN_ID not in got
 
 
-def test_prompts_are_left_alone(name, sqlite_uri):
+def test_prompts_are_left_alone(name, shared_uri):
     import mlflow
-    from conftest import need_module
+    from fixtures.services import need_module
 
     need_module("mlflow.genai", "prompts are registered through mlflow.genai (MLflow 3)")
     mlflow.genai.register_prompt(name="greet", template="Hello {{name}}")
@@ -643,12 +634,12 @@ def test_prompts_are_left_alone(name, sqlite_uri):
     assert not any(k.startswith(T.PREFIX) for k in prompt.tags)
 
 
-def test_the_fast_sql_reader_reads_exactly_what_get_run_reads(sqlite_uri):
+def test_the_fast_sql_reader_reads_exactly_what_get_run_reads(shared_uri):
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
     from mlflow.tracking._tracking_service.utils import _get_store
 
-    store = _get_store(sqlite_uri)
+    store = _get_store(shared_uri)
     fast = source.store_reader(store)
     assert isinstance(fast, source.SqlTagsReader)
     client = MlflowClient()
@@ -661,7 +652,7 @@ def test_the_fast_sql_reader_reads_exactly_what_get_run_reads(sqlite_uri):
         fast.get_run("0" * 32)
 
 
-def test_the_fast_sql_reader_gives_up_on_a_locked_sqlite_file_and_puts_the_busy_timeout_back(sqlite_uri):
+def test_the_fast_sql_reader_gives_up_on_a_locked_sqlite_file_and_puts_the_busy_timeout_back(shared_uri):
     """The read's limit lives in the database connection (SQLite: its busy timeout); MLflow's own
     writes on the same pooled connection must get their own limit back afterwards."""
     import sqlite3
@@ -670,13 +661,13 @@ def test_the_fast_sql_reader_gives_up_on_a_locked_sqlite_file_and_puts_the_busy_
     from mlflow.tracking._tracking_service.utils import _get_store
     from sqlalchemy.exc import OperationalError
 
-    store = _get_store(sqlite_uri)
+    store = _get_store(shared_uri)
     run = _tagged_run(MlflowClient())
     reader = source.SqlTagsReader(store, timeout=0.3)
     with store.engine.connect() as conn:
         before = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
     assert before != 300
-    locker = sqlite3.connect(sqlite_uri[len("sqlite:///") :], isolation_level=None)
+    locker = sqlite3.connect(shared_uri[len("sqlite:///") :], isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(OperationalError, match="locked"):
@@ -689,7 +680,7 @@ def test_the_fast_sql_reader_gives_up_on_a_locked_sqlite_file_and_puts_the_busy_
     assert reader.get_run(run.info.run_id).tags[T.MLFLOW_GIT_COMMIT] == COMMIT
 
 
-def test_end_to_end_from_a_real_git_checkout(name, sqlite_uri, repos, git_available):
+def test_end_to_end_from_a_real_git_checkout(name, shared_uri, repos, git_available):
     """A training script in a real repository: the run provider tags the run, log_model registers
     the model, and the version carries the checkout's commit without any test-made tags."""
     import os
@@ -710,7 +701,7 @@ def test_end_to_end_from_a_real_git_checkout(name, sqlite_uri, repos, git_availa
     from conftest import git
 
     head = git(repo, "rev-parse", "HEAD")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": sqlite_uri}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": shared_uri}
     out = subprocess.run([sys.executable, "train.py"], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     version, run_id = out.stdout.split()[-2:]
@@ -720,12 +711,12 @@ def test_end_to_end_from_a_real_git_checkout(name, sqlite_uri, repos, git_availa
     assert tags[T.GIT_PATH] == "train.py"
     assert tags[T.GIT_REPO_URL] == "https://github.com/acme/training"
     assert tags[T.GIT_DIRTY] == "false"
-    assert tags[T.WORKSPACE_URI] == sqlite_uri
+    assert tags[T.WORKSPACE_URI] == shared_uri
     assert tags[T.MODEL_ID].startswith("m-")
     assert "tok" not in "".join(tags.values())
 
 
-def test_a_bug_in_the_plugin_never_costs_the_registration(name, sqlite_uri, monkeypatch, caplog):
+def test_a_bug_in_the_plugin_never_costs_the_registration(name, shared_uri, monkeypatch, caplog):
     from mlflow import MlflowClient
 
     def broken(**_):
@@ -742,7 +733,7 @@ def test_a_bug_in_the_plugin_never_costs_the_registration(name, sqlite_uri, monk
     assert len(msgs) == 1 and "without lineage: KeyError" in msgs[0]
 
 
-def test_a_server_names_the_operators_workspace_uri_without_its_credentials(name, sqlite_uri, monkeypatch):
+def test_a_server_names_the_operators_workspace_uri_without_its_credentials(name, shared_uri, monkeypatch):
     """Inside ``mlflow server`` (detected as the real builders detect it), a run that does not say its
     workspace gets ``MLFLOW_LINEAGE_WORKSPACE_URI`` read as the run provider and backfill read it:
     credentials removed. The server used to write the setting as given."""
@@ -750,10 +741,10 @@ def test_a_server_names_the_operators_workspace_uri_without_its_credentials(name
     from mlflow.server import handlers
     from mlflow.tracking._tracking_service import utils as tracking_utils
 
-    monkeypatch.setenv("_MLFLOW_SERVER_FILE_STORE", sqlite_uri)  # what `mlflow server` sets for its workers
-    monkeypatch.setattr(handlers, "_tracking_store", tracking_utils._get_store(sqlite_uri))
+    monkeypatch.setenv("_MLFLOW_SERVER_FILE_STORE", shared_uri)  # what `mlflow server` sets for its workers
+    monkeypatch.setattr(handlers, "_tracking_store", tracking_utils._get_store(shared_uri))
     monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", "https://user:s3cret@mlflow.example.com/")
-    store = registry.build_sql(store_uri=sqlite_uri)
+    store = registry.build_sql(store_uri=shared_uri)
     assert store._server
     run = _tagged_run(MlflowClient())
     store.create_registered_model(name)

@@ -16,7 +16,8 @@ import time
 
 import pytest
 import requests
-from conftest import mariadb_database, postgres_database, start_mlflow_server
+from fixtures.mlflow_server import start_mlflow_server
+from fixtures.services import mariadb_database, postgres_database
 
 from mlflow_lineage_plugin import tags as T
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import ROOT, git, need
+from conftest import ROOT, git
+from fixtures.services import need
 
 
 def test_example_demo_resolves_to_this_checkout(tmp_path):

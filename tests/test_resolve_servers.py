@@ -12,7 +12,8 @@ import threading
 import time
 
 import pytest
-from conftest import RepoFactory, git, run_builder, start_mlflow_servers
+from conftest import RepoFactory, git, run_builder
+from fixtures.mlflow_server import start_mlflow_servers
 
 from mlflow_lineage_plugin.resolve import ResolveError, resolve
 from mlflow_lineage_plugin.resolve import graph as G

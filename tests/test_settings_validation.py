@@ -23,12 +23,6 @@ from mlflow_lineage_plugin import tags as T
 DOCTOR = Path(sys.executable).with_name("mlflow-lineage")
 
 
-@pytest.fixture(autouse=True)
-def _no_settings(monkeypatch):
-    for name in [n for n in os.environ if n.startswith(config.ENV_PREFIX)]:
-        monkeypatch.delenv(name)
-
-
 def test_valid_settings_have_no_problems(monkeypatch, tmp_path):
     mapping = tmp_path / "ws.json"
     mapping.write_text('{"workspaces": {"https://ws.example": "http://127.0.0.1:5000"}}')

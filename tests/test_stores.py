@@ -12,7 +12,7 @@ from unittest import mock
 
 import pytest
 import requests
-from conftest import start_mlflow_server
+from fixtures.mlflow_server import start_mlflow_server
 
 from mlflow_lineage_plugin import registry, stores, tracking_store
 

@@ -21,8 +21,9 @@ import sys
 from dataclasses import dataclass
 
 import pytest
-from conftest import GIT_ENV, RepoFactory, git, start_mlflow_server
+from conftest import GIT_ENV, RepoFactory, git
 from fixtures.browser import save_for_docs
+from fixtures.mlflow_server import start_mlflow_server
 
 from mlflow_lineage_plugin import tags as T
 

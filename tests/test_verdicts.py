@@ -18,7 +18,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from conftest import git, start_mlflow_server
+from conftest import git
+from fixtures.mlflow_server import start_mlflow_server
 from test_git_remotes import _setup, get_url
 
 from mlflow_lineage_plugin import tags as T
