@@ -27,6 +27,7 @@ from mlflow.exceptions import MlflowException
 from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin import description as D
 from mlflow_lineage_plugin import source as S
+from mlflow_lineage_plugin import source_readers as SR
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin import workspace as W
 from mlflow_lineage_plugin.bounded import run_bounded
@@ -78,7 +79,7 @@ class LineageRegistryStore(StoreWrapper):
 
     def _init_runtime(self) -> None:
         self._lock = threading.Lock()
-        self._reader: Optional[S.Reader] = None
+        self._reader: Optional[SR.Reader] = None
         self._workspace_uri: Optional[str] = None
         self._workspace_failed_at = float("-inf")
         self._inner_params = _param_names(getattr(self._inner, "create_model_version", None))
@@ -166,7 +167,7 @@ class LineageRegistryStore(StoreWrapper):
         fallback = self._fallback_workspace_uri()
         # Read even when the run is this thread's active run: the active run object holds the tags of
         # the run's start, and a tag the user set since (`mlflow.set_tag(...)`) must win.
-        fetched = S.fetch(self._get_reader, run_id=run_id, model_id=model_id, timeout=_timeout())
+        fetched = SR.fetch(self._get_reader, run_id=run_id, model_id=model_id, timeout=_timeout())
         experiment_hint, not_here = None, None
         run_unread = _run_unread(fetched)
         if self._server and fetched.missing:
@@ -214,15 +215,15 @@ class LineageRegistryStore(StoreWrapper):
 
     # --- where to read, and the workspace to name when the run does not say ----------------------
 
-    def _get_reader(self) -> S.Reader:
+    def _get_reader(self) -> SR.Reader:
         with self._lock:
             if self._reader is None:
                 if self._server:
                     from mlflow.server import handlers
 
-                    self._reader = S.store_reader(handlers._get_tracking_store(), _timeout())
+                    self._reader = SR.store_reader(handlers._get_tracking_store(), _timeout())
                 else:
-                    self._reader = S.reader_for_tracking_uri(self._tracking_uri or _current_tracking_uri(), _timeout())
+                    self._reader = SR.reader_for_tracking_uri(self._tracking_uri or _current_tracking_uri(), _timeout())
             return self._reader
 
     def _run_is_elsewhere(self, run_workspace_uri: Optional[str]) -> bool:
@@ -329,7 +330,7 @@ def _param_names(fn) -> frozenset[str]:
         return frozenset()
 
 
-def _run_unread(fetched: S.Fetched) -> Optional[str]:
+def _run_unread(fetched: SR.Fetched) -> Optional[str]:
     """Whether the source run was asked for and not read, and why (for the version's description)."""
     from mlflow_lineage_plugin.resolve.markdown import RUN_NOT_FOUND, RUN_NOT_READ
 

@@ -10,7 +10,7 @@ import pickle
 
 import pytest
 
-from mlflow_lineage_plugin import errors, registry, source
+from mlflow_lineage_plugin import errors, registry, source, source_readers
 from mlflow_lineage_plugin import tags as T
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -143,7 +143,7 @@ def test_fetch_is_bounded_in_time():
             time.sleep(5)
 
     t0 = time.monotonic()
-    got = source.fetch(Hung, run_id="r1", model_id=None, timeout=0.3)
+    got = source_readers.fetch(Hung, run_id="r1", model_id=None, timeout=0.3)
     assert time.monotonic() - t0 < 1.5
     assert got.run is None and "not read within 0.3s" in got.problems[0]
 
@@ -640,12 +640,12 @@ def test_the_fast_sql_reader_reads_exactly_what_get_run_reads(shared_uri):
     from mlflow.tracking._tracking_service.utils import _get_store
 
     store = _get_store(shared_uri)
-    fast = source.store_reader(store)
-    assert isinstance(fast, source.SqlTagsReader)
+    fast = source_readers.store_reader(store)
+    assert isinstance(fast, source_readers.SqlTagsReader)
     client = MlflowClient()
     run = _tagged_run(client, {T.WORKSPACE_URI: "http://ws"})
     client.log_param(run.info.run_id, "alpha", "1")
-    assert fast.get_run(run.info.run_id) == source.StoreReader(store).get_run(run.info.run_id)
+    assert fast.get_run(run.info.run_id) == source_readers.StoreReader(store).get_run(run.info.run_id)
     client.delete_run(run.info.run_id)
     assert fast.get_run(run.info.run_id).deleted
     with pytest.raises(MlflowException, match="not found|does not exist|No run"):
@@ -663,7 +663,7 @@ def test_the_fast_sql_reader_gives_up_on_a_locked_sqlite_file_and_puts_the_busy_
 
     store = _get_store(shared_uri)
     run = _tagged_run(MlflowClient())
-    reader = source.SqlTagsReader(store, timeout=0.3)
+    reader = source_readers.SqlTagsReader(store, timeout=0.3)
     with store.engine.connect() as conn:
         before = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
     assert before != 300

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from mlflow_lineage_plugin import source as S
+from mlflow_lineage_plugin import source_readers as SR
 from mlflow_lineage_plugin import tags as T
 
 MID = "m-" + "0123456789abcdef" * 2
@@ -84,12 +85,12 @@ class _Reader:
 
 
 def test_fetch_reads_the_logged_models_run():
-    got = S.fetch(_Reader, run_id=None, model_id=MID, timeout=10)
+    got = SR.fetch(_Reader, run_id=None, model_id=MID, timeout=10)
     assert got.model.model_id == MID and got.run.run_id == "r9" and got.problems == ()
 
 
 def test_fetch_problems_are_one_credential_free_line():
-    got = S.fetch(lambda: _Reader(fail=True), run_id="r1", model_id=None, timeout=10)
+    got = SR.fetch(lambda: _Reader(fail=True), run_id="r1", model_id=None, timeout=10)
     assert got.run is None
     [problem] = got.problems
     assert problem.startswith("run r1 could not be read (RuntimeError: cannot reach https://h:5000/api")
@@ -99,14 +100,14 @@ def test_fetch_problems_are_one_credential_free_line():
 def test_fetch_is_bounded():
     hang = threading.Event()
     try:
-        got = S.fetch(lambda: _Reader(hang=hang), run_id="r1", model_id=None, timeout=0.2)
+        got = SR.fetch(lambda: _Reader(hang=hang), run_id="r1", model_id=None, timeout=0.2)
     finally:
         hang.set()
     assert got.problems == ("run r1 not read within 0.2s",)
 
 
 def test_fetch_of_nothing_reads_nothing():
-    assert S.fetch(lambda: pytest.fail("no reader wanted"), run_id=None, model_id=None, timeout=1) == S.Fetched()
+    assert SR.fetch(lambda: pytest.fail("no reader wanted"), run_id=None, model_id=None, timeout=1) == SR.Fetched()
 
 
 def test_a_server_that_says_not_found_and_one_without_the_api():
@@ -136,8 +137,8 @@ def test_a_server_that_says_not_found_and_one_without_the_api():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         creds = get_default_host_creds(f"http://127.0.0.1:{server.server_address[1]}")
-        run = S.fetch(lambda: S.RestReader(creds, 5), run_id="r1", model_id=None, timeout=10)
-        model = S.fetch(lambda: S.RestReader(creds, 5), run_id=None, model_id=MID, timeout=10)
+        run = SR.fetch(lambda: SR.RestReader(creds, 5), run_id="r1", model_id=None, timeout=10)
+        model = SR.fetch(lambda: SR.RestReader(creds, 5), run_id=None, model_id=MID, timeout=10)
     finally:
         server.shutdown()
         server.server_close()

@@ -230,9 +230,9 @@ def test_every_builtin_scheme_and_bare_paths_are_wrapped():
 
 def test_registry_wrapper_still_reads_a_sql_source_run_with_one_query(sqlite_uri):
     """The registry wrapper's fast path for a SQL tracking store checks the store's exact type."""
-    from mlflow_lineage_plugin import source
+    from mlflow_lineage_plugin import source_readers
 
-    assert type(source.reader_for_tracking_uri(sqlite_uri, 5.0)) is source.SqlTagsReader
+    assert type(source_readers.reader_for_tracking_uri(sqlite_uri, 5.0)) is source_readers.SqlTagsReader
 
 
 def test_concurrent_runs_each_get_their_own_answer(widgets, sqlite_uri, provider_for):
