@@ -1,13 +1,9 @@
-"""The model-registry store wrapper and its builders, one per built-in URI scheme.
-
-Entry points named like MLflow's own schemes (``sqlite``, ``http``, ``databricks-uc``...) replace
-MLflow's builders, so users change no URI and every URI-based decision MLflow makes (Unity Catalog
-checks, ``models:/`` resolution) is untouched. Each builder builds the real store with MLflow's own
-private builder function, never through ``get_store()``: the registry's building lock is held
-while a builder runs and is not reentrant.
+"""The model-registry store wrapper and its builders, one per built-in URI scheme (how MLflow finds
+them, and how the wrapper passes for MLflow's own store: ``stores``).
 
 The wrapper delegates everything and changes one call, ``create_model_version``: the source run's
-lineage goes into that same call as tags, so a version exists fully tagged or not at all.
+lineage goes into that same call as tags, so a version exists fully tagged or not at all. A copy goes
+through that call too; a file store's rename goes to ``file_store_rename``.
 """
 
 from __future__ import annotations
@@ -15,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -24,7 +18,7 @@ from typing import Any, Callable, Optional
 
 from mlflow.exceptions import MlflowException
 
-from mlflow_lineage_plugin import config
+from mlflow_lineage_plugin import config, file_store_rename, stores
 from mlflow_lineage_plugin import description as D
 from mlflow_lineage_plugin import source as S
 from mlflow_lineage_plugin import source_readers as SR
@@ -39,8 +33,6 @@ _logger = logging.getLogger(__name__)
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 _RETRY_WORKSPACE_AFTER = 300.0  # seconds before asking again for a workspace that could not be told
-_SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"  # mlflow.server.constants.BACKEND_STORE_URI_ENV_VAR
-_SERVER_REGISTRY_ENV = "_MLFLOW_SERVER_REGISTRY_STORE"  # ...REGISTRY_STORE_URI_ENV_VAR
 
 
 class LineageRefusal(MlflowException):
@@ -141,9 +133,9 @@ class LineageRegistryStore(StoreWrapper):
         return AbstractStore.copy_model_version(self, src_mv, dst_name)  # type: ignore[arg-type]
 
     def rename_registered_model(self, name, new_name):
-        if config.disabled() or not _is_file_store(self._inner):
+        if config.disabled() or not file_store_rename.applies(self._inner):
             return self._inner.rename_registered_model(name, new_name)
-        return _rename_on_file_store(self._inner, name, new_name)
+        return file_store_rename.rename_registered_model(self._inner, name, new_name)
 
     def _enrich(self, name, source, run_id, tags, run_link, model_id, description=None):
         pairs = _tag_pairs(tags)
@@ -259,52 +251,6 @@ class LineageRegistryStore(StoreWrapper):
             else:  # e.g. a Databricks host that did not answer: do not make every registration wait
                 self._workspace_failed_at = time.monotonic()
         return uri
-
-
-# --- MLflow's file store: rename keeping every tag ----------------------------------------------------
-
-
-def _is_file_store(store: Any) -> bool:
-    try:
-        from mlflow.store.model_registry.file_store import FileStore
-    except ImportError:
-        return False
-    return isinstance(store, FileStore)
-
-
-def _rename_on_file_store(store: Any, name: str, new_name: str):
-    """MLflow's file store renames by copying each version and then setting its tags with
-    ``for tag in mv.tags``, but ``mv.tags`` is a dict, so any version tag (every version the plugin
-    enriched) fails with ``'str' object has no attribute 'key'`` half-way through the copy; it also
-    never copies the model's own tags and aliases. Here the model's folder is copied whole (tags,
-    aliases, soft-deleted versions and all), the name in each metadata file is rewritten with the
-    store's own helpers (the ones MLflow's rename uses), and only then the old folder goes.
-    """
-    import shutil
-
-    from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST
-
-    old_dir = store._get_registered_model_path(name)
-    if not os.path.exists(old_dir):
-        raise MlflowException(f"Registered Model with name={name} not found", RESOURCE_DOES_NOT_EXIST)
-    new_dir = store._get_registered_model_path(new_name)
-    if os.path.exists(new_dir):
-        raise MlflowException(f"Registered Model (name={new_name}) already exists.", RESOURCE_ALREADY_EXISTS)
-    now = int(time.time() * 1000)
-    shutil.copytree(old_dir, new_dir)
-    try:
-        for mv in store._list_file_model_versions_under_path(new_dir):
-            mv.name, mv.last_updated_timestamp = new_name, now
-            store._save_model_version_as_meta_file(mv, meta_dir=os.path.join(new_dir, f"version-{mv.version}"))
-        model = store._get_registered_model_from_path(new_dir)
-        model.name, model.last_updated_timestamp = new_name, now
-        store._save_registered_model_as_meta_file(model, meta_dir=new_dir)
-    except BaseException:
-        shutil.rmtree(new_dir, ignore_errors=True)  # the model stays as it was
-        raise
-    shutil.rmtree(old_dir)
-    return store.get_registered_model(new_name)
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -441,16 +387,7 @@ def _workspace_uri_of(tracking_uri: Optional[str]) -> Optional[str]:
     return ws.uri if ws else None
 
 
-# --- builders ---------------------------------------------------------------------------------------
-
-
-def _in_server(store_uri: Optional[str]) -> bool:
-    """True when this store is the one ``mlflow server`` serves: its handlers are loaded and the
-    URI is the server's own registry (or backend) URI."""
-    if "mlflow.server.handlers" not in sys.modules or not store_uri:
-        return False
-    served = os.environ.get(_SERVER_REGISTRY_ENV) or os.environ.get(_SERVER_BACKEND_ENV)
-    return bool(served) and served == store_uri
+# --- builders (``stores``) --------------------------------------------------------------------------
 
 
 def _call(fn: Callable, store_uri, tracking_uri):
@@ -467,34 +404,19 @@ def _uc_store_class():
     return UcModelRegistryStore
 
 
-def _builder(
-    client_fn: str,
-    server_fn: Optional[str],
-    unity_catalog: bool = False,
-    fallback: Optional[Callable[[], Callable]] = None,
-):
-    """A builder for one scheme: MLflow's client builder, or the server's own inside ``mlflow server``
-    (which adds read-replica support for SQL backends). ``fallback`` names the builder in MLflow
-    releases that lack ``client_fn``."""
+def _builder(client_fn: str, server_fn: Optional[str], fallback: Optional[Callable[[], Callable]] = None):
+    """A builder for one scheme: MLflow's own, wrapped (``stores.mlflow_builder``)."""
 
     def build(store_uri, tracking_uri=None):
-        server = _in_server(store_uri)
-        fn = None
-        if server and server_fn:
-            from mlflow.server import handlers
-
-            fn = getattr(handlers.ModelRegistryStoreRegistryWrapper, server_fn, None)
-        if fn is None:
-            from mlflow.tracking._model_registry import utils
-
-            fn = getattr(utils, client_fn, None) or (fallback() if fallback else None)
-            if fn is None:
-                raise ImportError(f"this MLflow release has no registry builder {client_fn}")
-            inner = _call(fn, store_uri, tracking_uri)
-        else:
-            inner = _call(fn, store_uri, None)
+        server = stores.in_server(store_uri, stores.REGISTRY)
+        fn, servers_own = stores.mlflow_builder(stores.REGISTRY, client_fn, server_fn, server=server, fallback=fallback)
+        inner = _call(fn, store_uri, None if servers_own else tracking_uri)
         return LineageRegistryStore(
-            inner, store_uri=store_uri, tracking_uri=tracking_uri, unity_catalog=unity_catalog, server=server
+            inner,
+            store_uri=store_uri,
+            tracking_uri=tracking_uri,
+            unity_catalog=W.is_unity_catalog_uri(store_uri),
+            server=server,
         )
 
     build.__name__ = f"build_{client_fn.strip('_')}"
@@ -505,32 +427,15 @@ def _build_uc_oss(store_uri, tracking_uri=None):
     from mlflow.store._unity_catalog.registry.uc_oss_rest_store import UnityCatalogOssStore
 
     inner = _call(UnityCatalogOssStore, store_uri, tracking_uri)
-    return LineageRegistryStore(inner, store_uri=store_uri, tracking_uri=tracking_uri, unity_catalog=True)
+    return LineageRegistryStore(
+        inner, store_uri=store_uri, tracking_uri=tracking_uri, unity_catalog=W.is_unity_catalog_uri(store_uri)
+    )
 
 
 build_sqlite = build_sql = _builder("_get_sqlalchemy_store", "_get_sqlalchemy_store")
 build_rest = _builder("_get_rest_store", None)
 build_file = _builder("_get_file_store", "_get_file_store")
 build_databricks = _builder("_get_databricks_rest_store", "_get_databricks_rest_store")
-build_databricks_uc = _builder(
-    "_get_databricks_uc_rest_store", "_get_databricks_uc_rest_store", unity_catalog=True, fallback=_uc_store_class
-)
+build_databricks_uc = _builder("_get_databricks_uc_rest_store", "_get_databricks_uc_rest_store", _uc_store_class)
 build_uc_oss = _build_uc_oss
-
-
-def _register_local_paths() -> None:
-    """Also claim scheme-less paths (``/data/mlruns``) for this registry: see ``scheme_less``."""
-    try:
-        from mlflow.tracking._model_registry.registry import ModelRegistryStoreRegistry
-    except ImportError:
-        return
-    from mlflow_lineage_plugin import scheme_less
-
-    scheme_less.claim(ModelRegistryStoreRegistry, build_file)
-
-
-def __getattr__(name: str):
-    if name == "build_file_and_paths":
-        _register_local_paths()
-        return build_file
-    raise AttributeError(name)
+__getattr__ = stores.file_entry_point(stores.REGISTRY, build_file)  # the ``file`` entry point

@@ -1,26 +1,18 @@
-"""The tracking-store wrapper and its builders, one per built-in URI scheme.
+"""The tracking-store wrapper and its builders, one per built-in URI scheme (how MLflow finds them,
+and how the wrapper passes for MLflow's own store: ``stores``).
 
 Only ``create_run`` (and MLflow 3's ``create_logged_model``) sees a run's final tags: every run-context
 provider's and the caller's, merged. There the git tags are made to tell one story (``reconcile``); every
 other call goes to MLflow's own store unchanged, and no request is added.
-
-Built like the registry wrapper: entry points named like MLflow's own schemes replace MLflow's builders
-(no URI changes), and each builder calls MLflow's own builder function, never ``get_store()`` (its
-building lock is held and not reentrant). Inside ``mlflow server`` the builders return the server's own
-store unwrapped: the server never runs a client's run-context providers, so it has nothing to reconcile.
-
-MLflow, its server and users' tests take the wrapper for MLflow's own store (``isinstance``, attribute
-patching, pickling): ``stores`` says how.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from typing import Any, Callable, Optional
 
-from mlflow_lineage_plugin import config, reconcile, uncommitted
+from mlflow_lineage_plugin import config, reconcile, stores, uncommitted
 from mlflow_lineage_plugin.errors import debug_traceback, error_line
 from mlflow_lineage_plugin.stores import INNER_DEFAULT, StoreWrapper
 
@@ -28,7 +20,6 @@ _logger = logging.getLogger(__name__)
 
 #: For benchmarks only: "1" makes the wrapper pass ``create_run`` through untouched, to measure its cost.
 BENCH_OFF_ENV = "_MLFLOW_LINEAGE_BENCH_TRACKING_STORE_OFF"
-_SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"  # mlflow.server.constants.BACKEND_STORE_URI_ENV_VAR
 
 
 class LineageTrackingStore(StoreWrapper):
@@ -94,32 +85,18 @@ class LineageTrackingStore(StoreWrapper):
             return tags, None
 
 
-# --- builders ---------------------------------------------------------------------------------------
-
-
-def _in_server(store_uri: Optional[str]) -> bool:
-    """True when this store is the one ``mlflow server`` serves."""
-    if "mlflow.server.handlers" not in sys.modules or not store_uri:
-        return False
-    return os.environ.get(_SERVER_BACKEND_ENV) == store_uri
+# --- builders (``stores``) --------------------------------------------------------------------------
 
 
 def _builder(client_fn: str, server_fn: Optional[str]) -> Callable:
-    """A builder for one scheme: MLflow's client builder, wrapped; inside ``mlflow server`` the
-    server's own builder (read replicas for SQL backends), unwrapped."""
+    """A builder for one scheme: MLflow's own, wrapped; inside ``mlflow server`` the server's own store,
+    unwrapped (the server never runs a client's run-context providers, so it has nothing to reconcile)."""
 
     def build(store_uri, artifact_uri=None):
-        if server_fn and _in_server(store_uri):
-            from mlflow.server import handlers
-
-            fn = getattr(handlers.TrackingStoreRegistryWrapper, server_fn, None)
-            if fn is not None:
-                return fn(store_uri, artifact_uri)
-        from mlflow.tracking._tracking_service import utils
-
-        fn = getattr(utils, client_fn, None)
-        if fn is None:
-            raise ImportError(f"this MLflow release has no tracking-store builder {client_fn}")
+        server = stores.in_server(store_uri, stores.TRACKING)
+        fn, servers_own = stores.mlflow_builder(stores.TRACKING, client_fn, server_fn, server=server)
+        if servers_own:
+            return fn(store_uri, artifact_uri)
         return LineageTrackingStore(fn(store_uri=store_uri, artifact_uri=artifact_uri), store_uri=store_uri)
 
     build.__name__ = f"build_{client_fn.strip('_')}"
@@ -130,21 +107,4 @@ build_sql = _builder("_get_sqlalchemy_store", "_get_sqlalchemy_store")
 build_rest = _builder("_get_rest_store", None)
 build_file = _builder("_get_file_store", "_get_file_store")
 build_databricks = _builder("_get_databricks_rest_store", "_get_databricks_rest_store")
-
-
-def _register_local_paths() -> None:
-    """Also claim scheme-less paths (``/data/mlruns``) for this registry: see ``scheme_less``."""
-    try:
-        from mlflow.tracking._tracking_service.registry import TrackingStoreRegistry
-    except ImportError:
-        return
-    from mlflow_lineage_plugin import scheme_less
-
-    scheme_less.claim(TrackingStoreRegistry, build_file)
-
-
-def __getattr__(name: str):
-    if name == "build_file_and_paths":
-        _register_local_paths()
-        return build_file
-    raise AttributeError(name)
+__getattr__ = stores.file_entry_point(stores.TRACKING, build_file)  # the ``file`` entry point

@@ -198,7 +198,7 @@ def test_builder_never_reenters_the_registry_lock(_module_db):
 
 
 def test_bare_paths_are_claimed_through_the_frame_of_mlflows_own_registry(tmp_path, monkeypatch):
-    """``registry._register_local_paths`` finds the registry loading the ``file`` entry point by
+    """``stores.claim_scheme_less_paths`` finds the registry loading the ``file`` entry point by
     walking the call stack to MLflow's ``register_entrypoints``; this pins that against the MLflow
     in use: a fresh registry, loaded the way MLflow loads it, maps a scheme-less path to the wrapper."""
     from mlflow.store.model_registry.file_store import FileStore
