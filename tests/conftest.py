@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from fixtures.mlflow_server import MlflowServer, start_mlflow_server
 from fixtures.services import mariadb_database, need, postgres_database
+from fixtures.sqlite_store import sqlite_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,7 +87,7 @@ def sqlite_uri(tmp_path, monkeypatch) -> str:
     """A fresh SQLite tracking + registry store, active for the test."""
     import mlflow
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path / "mlflow.db")
     monkeypatch.chdir(tmp_path)  # the default artifact root is ./mlruns of the working directory
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)

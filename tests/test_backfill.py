@@ -11,6 +11,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from fixtures.sqlite_store import sqlite_store
 
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.backfill import Backfill, Options, Selection, State
@@ -144,15 +145,7 @@ def test_runs_never_get_an_invented_commit():
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in (
-        "MLFLOW_LINEAGE_DISABLE",
-        "MLFLOW_LINEAGE_REQUIRE",
-        "MLFLOW_LINEAGE_WORKSPACE_URI",
-        "MLFLOW_LINEAGE_WORKSPACES",
-        "MLFLOW_LINEAGE_CONFIG",
-        "MLFLOW_REGISTRY_URI",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +154,7 @@ def _module_db(tmp_path_factory):
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     path = tmp_path_factory.mktemp("backfill") / "mlflow.db"
-    uri = f"sqlite:///{path}"
+    uri = sqlite_store(path)
     SqlAlchemyStore(uri, str(path.parent / "artifacts"))
     return uri
 

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
+from fixtures.sqlite_store import sqlite_store
 
 from mlflow_lineage_plugin.cli import main
 
@@ -27,7 +28,7 @@ def store(tmp_path_factory):
     import mlflow
     from mlflow import MlflowClient
 
-    uri = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path_factory.mktemp("cli") / "mlflow.db")
     c = MlflowClient(tracking_uri=uri, registry_uri=uri)
     exp = c.create_experiment("cli")
     git_tags = {

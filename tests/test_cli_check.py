@@ -8,6 +8,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from fixtures.sqlite_store import sqlite_store
 
 from mlflow_lineage_plugin.cli import main
 
@@ -26,7 +27,7 @@ def store(tmp_path_factory):
     """A SQLite store: 'good' v1 has its commit, 'bare' v1 comes from a run without any git reference."""
     from mlflow import MlflowClient
 
-    uri = f"sqlite:///{tmp_path_factory.mktemp('check') / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path_factory.mktemp("check") / "mlflow.db")
     c = MlflowClient(tracking_uri=uri, registry_uri=uri)
     exp = c.create_experiment("check")
     good = c.create_run(

@@ -13,6 +13,7 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 from conftest import RepoFactory
+from fixtures.sqlite_store import sqlite_store
 
 from mlflow_lineage_plugin.cli import main
 from mlflow_lineage_plugin.datasets import UNKNOWN_METASTORE
@@ -57,7 +58,7 @@ TRAIN = textwrap.dedent(
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     base = tmp_path_factory.mktemp("data")
-    uri = f"sqlite:///{base / 'mlflow.db'}"
+    uri = sqlite_store(base / "mlflow.db")
     repo = RepoFactory(base).make("churn", files={"train.py": TRAIN}, remote="https://github.com/acme/churn")
     csv = base / "train.csv"
     proc = subprocess.run(

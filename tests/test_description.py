@@ -13,6 +13,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from fixtures.mlflow_server import start_mlflow_server
+from fixtures.sqlite_store import sqlite_store
 from fixtures.uc_server import TOKEN, UcStandIn
 
 from mlflow_lineage_plugin import tags as T
@@ -180,8 +181,9 @@ def db(tmp_path_factory):
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     path = tmp_path_factory.mktemp("describe") / "mlflow.db"
-    SqlAlchemyStore(f"sqlite:///{path}", str(path.parent / "artifacts"))
-    return f"sqlite:///{path}"
+    uri = sqlite_store(path)
+    SqlAlchemyStore(uri, str(path.parent / "artifacts"))
+    return uri
 
 
 def _run(client, tags=RUN_TAGS):
@@ -363,7 +365,7 @@ def uc_world(tmp_path_factory):
     uc = UcStandIn().start()
     mp = pytest.MonkeyPatch()
     base = tmp_path_factory.mktemp("describe-uc")
-    db = f"sqlite:///{base / 'mlflow.db'}"
+    db = sqlite_store(base / "mlflow.db")
     SqlAlchemyStore(db, str(base / "artifacts"))
     mp.setenv("MLFLOW_TRACKING_URI", db)
     mp.setenv("DATABRICKS_HOST", uc.url)

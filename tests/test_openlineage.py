@@ -21,6 +21,7 @@ from typing import Callable
 import pytest
 from click.testing import CliRunner
 from conftest import RepoFactory, git
+from fixtures.sqlite_store import sqlite_store
 
 from mlflow_lineage_plugin import openlineage as O
 from mlflow_lineage_plugin import tags as T
@@ -67,7 +68,7 @@ TRAIN = textwrap.dedent(
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     base = tmp_path_factory.mktemp("ol")
-    uri = f"sqlite:///{base / 'mlflow.db'}"
+    uri = sqlite_store(base / "mlflow.db")
     repo = RepoFactory(base).make("churn", files={"train.py": TRAIN}, remote="git@github.com:acme/churn.git")
     out = base / "out.json"
     csv = base / "data" / "train.csv"

@@ -9,6 +9,7 @@ import logging
 import pickle
 
 import pytest
+from fixtures.sqlite_store import sqlite_store
 
 from mlflow_lineage_plugin import errors, registry, source, source_readers
 from mlflow_lineage_plugin import tags as T
@@ -30,7 +31,7 @@ def _module_db(tmp_path_factory):
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     path = tmp_path_factory.mktemp("registry") / "mlflow.db"
-    uri = f"sqlite:///{path}"
+    uri = sqlite_store(path)
     SqlAlchemyStore(uri, str(path.parent / "artifacts"))
     return uri
 

@@ -8,6 +8,7 @@ characters, and any ``run_link`` (MLflow's UC store itself refuses one before se
 from __future__ import annotations
 
 import pytest
+from fixtures.sqlite_store import sqlite_store
 from fixtures.uc_server import TOKEN, UcStandIn
 
 from mlflow_lineage_plugin import tags as T
@@ -48,7 +49,7 @@ def world(uc, tmp_path_factory):
 
     mp = pytest.MonkeyPatch()
     base = tmp_path_factory.mktemp("uc")
-    db = f"sqlite:///{base / 'mlflow.db'}"
+    db = sqlite_store(base / "mlflow.db")
     SqlAlchemyStore(db, str(base / "artifacts"))  # experiment 0 keeps its artifacts in the tmp dir
     mp.setenv("MLFLOW_TRACKING_URI", db)
     mp.setenv("DATABRICKS_HOST", uc.url)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RepoFactory, git
+from fixtures.sqlite_store import sqlite_store
 
 from mlflow_lineage_plugin.resolve import ResolveError, find, resolve
 from mlflow_lineage_plugin.resolve import graph as G
@@ -89,7 +90,7 @@ def world(tmp_path_factory):
     """Three training processes, concurrently: the plugin in a repo, the plugin disabled in the same
     repo (a version 'created before the plugin'), and the plugin with a script outside any repo."""
     base = tmp_path_factory.mktemp("world")
-    uri = f"sqlite:///{base / 'mlflow.db'}"
+    uri = sqlite_store(base / "mlflow.db")
     repo = RepoFactory(base).make(
         "fraud", files={"train.py": BUILDER, "features.py": "X = 1\n"}, remote="git@github.com:acme/fraud.git"
     )

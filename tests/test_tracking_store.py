@@ -20,6 +20,7 @@ import threading
 import mlflow
 import pytest
 from conftest import GIT_ENV, git
+from fixtures.sqlite_store import sqlite_store
 from mlflow import MlflowClient
 
 from mlflow_lineage_plugin import reconcile, tracking_store
@@ -75,7 +76,7 @@ def scenario_runs(tmp_path_factory):
     git(repo, "commit", "-q", "-m", "two")
     head = git(repo, "rev-parse", "HEAD")
     git(repo, "remote", "add", "origin", REMOTE)
-    uri = f"sqlite:///{base / 'mlflow.db'}"
+    uri = sqlite_store(base / "mlflow.db")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update({"MLFLOW_TRACKING_URI": uri, **GIT_ENV, "HOME": str(repo)})
     p = subprocess.run([sys.executable, "src/train.py"], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
