@@ -396,7 +396,7 @@ def backfill(
     import datetime as dt
 
     from mlflow_lineage_plugin.backfill import Backfill, Options, Progress, Selection
-    from mlflow_lineage_plugin.resolve.endpoints import configured_mapping
+    from mlflow_lineage_plugin.workspace_routes import configured_mapping
 
     _check_uri(tracking_uri, "--tracking-uri")
     _check_uri(registry_uri, "--registry-uri")

@@ -13,7 +13,12 @@ from urllib.parse import parse_qs
 
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.urls import normalize_remote
-from mlflow_lineage_plugin.workspace import databricks_workspace_uri, oss_workspace_uri, run_page_url
+from mlflow_lineage_plugin.workspace import (
+    databricks_workspace_uri,
+    is_databricks_host,
+    oss_workspace_uri,
+    run_page_url,
+)
 
 _MODEL_SOURCE = re.compile(r"^models:/(m-[0-9a-f]{32})(?:/.*)?$")
 # A LoggedModel's own artifact location; MLflow passes this (and drops model_id) when it registers a
@@ -68,7 +73,7 @@ def workspace_from_run_link(run_link: Optional[str], run_id: Optional[str]) -> O
     query = parse_qs(m.group("query") or "")
     tail = parse_qs(m.group("tail") or "")
     base = m.group("base")
-    if query.get("o") or any(h in base for h in (".databricks.com", ".azuredatabricks.net")):
+    if query.get("o") or is_databricks_host(base):
         return databricks_workspace_uri(base, (query.get("o") or [None])[0]), m.group("exp")
     return oss_workspace_uri(base, (tail.get("workspace") or [None])[0]), m.group("exp")
 

@@ -73,6 +73,21 @@ def oss_workspace_uri(tracking_uri: str, workspace_name: Optional[str] = None) -
     return with_workspace_name(uri, workspace_name)
 
 
+_DATABRICKS_DOMAINS = (".databricks.com", ".azuredatabricks.net")  # AWS and GCP (*.gcp.databricks.com), Azure
+
+
+def is_databricks_host(url: Optional[str]) -> bool:
+    """Whether an http(s) URL's host is a Databricks workspace's, so ``?o=<id>`` links and profiles apply.
+
+    Judged on the host alone (any case, any port), never on a path or query that merely mentions one.
+    """
+    try:
+        host = urlsplit((url or "").strip()).hostname or ""
+    except ValueError:
+        return False
+    return host.endswith(_DATABRICKS_DOMAINS)
+
+
 def is_databricks_uri(uri: Optional[str]) -> bool:
     if not uri:
         return False
@@ -107,7 +122,7 @@ def parse_workspace_uri(uri: str) -> ParsedWorkspaceUri:
         return ParsedWorkspaceUri("databricks", base.rstrip("/"), workspace_id=ws_id)
     scheme = base.split("://", 1)[0].lower() if "://" in base else ""
     if scheme in ("http", "https"):
-        if any(h in base for h in (".databricks.com", ".azuredatabricks.net", ".gcp.databricks.com")):
+        if is_databricks_host(base):
             return ParsedWorkspaceUri("databricks", base.rstrip("/"), name=name)
         return ParsedWorkspaceUri("http", base.rstrip("/"), name=name)
     if scheme == "sqlite":

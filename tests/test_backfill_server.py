@@ -309,6 +309,63 @@ def test_unity_catalog_versions_are_enriched_from_the_workspace_uc_names(servers
         uc.stop()
 
 
+def test_a_uc_workspace_id_a_profile_records_is_found_by_show_check_and_backfill_alike(servers, tmp_path, monkeypatch):
+    """Issue 24 item 3: UC's ``run_workspace_id`` 777 and a ``~/.databrickscfg`` profile recording
+    ``workspace_id = 777``: ``show``, ``check`` and ``backfill`` all read the run through that profile (one
+    look-up); an id nothing names is unreachable in both, with a reason that says what was searched."""
+    from fixtures.databricks_server import isolate_databricks_env, write_databrickscfg
+    from fixtures.uc_server import TOKEN, UcStandIn
+
+    runs_server = servers["sqlite"]
+    home_dir = tmp_path / "home"
+    isolate_databricks_env(monkeypatch, home_dir)
+    uc = UcStandIn().start()
+    try:
+        cfg = write_databrickscfg(
+            home_dir,
+            {
+                "uc": {"host": uc.url, "token": TOKEN},
+                "ws777": {"host": runs_server.url, "token": "dapi-777", "workspace_id": "777"},
+            },
+        )
+        run = make_run(runs_server.url, GIT_TAGS, experiment="uc-one-lookup")
+        name = "main.ml.onelookup"
+        found = uc.add_version(name, run, run_workspace_id=777)
+        lost = uc.add_version(name, "e" * 32, run_workspace_id=888)
+        home = f"sqlite:///{tmp_path / 'home.db'}"
+        from mlflow import MlflowClient
+
+        MlflowClient(home).search_experiments()
+        where = ("--tracking-uri", home, "--registry-uri", "databricks-uc://uc")
+
+        shown = CliRunner().invoke(main, ["show", f"models:/{name}/{found}", "--format", "json", *where])
+        graph = json.loads(shown.output)
+        assert [f for f in graph["findings"] if f["code"] == "workspace_unreachable"] == [], shown.output
+        commits = [n for n in graph["nodes"] if n["kind"] == "git_commit"]
+        assert [n["attrs"]["commit"] for n in commits] == [GIT_TAGS[T.MLFLOW_GIT_COMMIT]], shown.output
+        [run_node] = [n for n in graph["nodes"] if n["kind"] == "run"]
+        assert run_node["workspace_uri"] == f"{runs_server.url}/?o=777"
+
+        checked = CliRunner().invoke(main, ["check", f"models:/{name}/{found}", *where])
+        assert checked.exit_code == 0 and checked.output.startswith("OK"), checked.output
+
+        code, out = cli("--model", name, "--format", "json", *where)
+        items = {i["version"]: i for i in json.loads(out[out.index("{") :])["items"]}
+        assert items[found]["state"] == "would enrich", out
+
+        # an id nothing names: both say so, naming what they searched
+        shown = CliRunner().invoke(main, ["show", f"models:/{name}/{lost}", "--format", "json", *where])
+        [f] = [f for f in json.loads(shown.output)["findings"] if f["code"] == "workspace_unreachable"]
+        reason = items[lost]["reason"]
+        assert items[lost]["state"] == "cannot"
+        for text in (f["message"], reason):
+            assert "workspace id 888" in text and str(cfg) in text, text
+            assert "uc (no workspace_id)" in text and "ws777 (workspace_id 777)" in text, text
+            assert "MLFLOW_LINEAGE_WORKSPACES" in text, text
+    finally:
+        uc.stop()
+
+
 def test_with_apply_the_progress_bar_counts_versions_once_written(servers, prefix, monkeypatch):
     """The bar is not full while tags are still being written: with --apply it counts versions done."""
     from mlflow_lineage_plugin.backfill import Backfill, Options, Selection

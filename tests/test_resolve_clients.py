@@ -19,8 +19,9 @@ from fixtures.databricks_server import (
 from mlflow_lineage_plugin.config import MappingError, load_mapping_file, parse_mapping_env
 from mlflow_lineage_plugin.resolve import graph as G
 from mlflow_lineage_plugin.resolve import resolve
-from mlflow_lineage_plugin.resolve.endpoints import Clients, resolve_endpoint
+from mlflow_lineage_plugin.resolve.endpoints import Clients
 from mlflow_lineage_plugin.workspace import canonical
+from mlflow_lineage_plugin.workspace_routes import resolve_endpoint
 
 
 def test_mapping_env_splits_where_the_tracking_uri_starts():
@@ -234,7 +235,12 @@ def test_unity_catalog_fallback_reads_run_workspace_id(standin, tmp_path, monkey
     assert "lives in this workspace" in same.uc_note and same.endpoint.tracking_uri == "databricks://uc"
     assert mapped.endpoint.tracking_uri == "databricks://uc" and "workspace id 555" in mapped.uc_note
     assert unknown.endpoint.tracking_uri is None
-    assert unknown.endpoint.reason == "no profile or MLFLOW_LINEAGE_WORKSPACES entry names workspace id 777"
+    # what was searched, so the user sees which profile lacks its workspace_id (issue 24 item 3)
+    assert unknown.endpoint.reason == (
+        "no profile or MLFLOW_LINEAGE_WORKSPACES entry names workspace id 777; searched this client's workspace "
+        f"(id {DEFAULT_WORKSPACE_ID}); MLFLOW_LINEAGE_WORKSPACES (1 entry, ids 555); the profiles of "
+        f"~/.databrickscfg ({tmp_path / 'home' / '.databrickscfg'}): uc (no workspace_id)"
+    )
     calls = [r for r in standin.requests if "unity-catalog" in r.path]
     assert len(calls) == 3 and all(r.authorized for r in calls)
     assert all("mlflow-lineage-plugin" in r.user_agent for r in calls)
@@ -269,3 +275,66 @@ def test_a_server_that_answers_500_is_an_error_not_an_unreachable_workspace(monk
         server.shutdown()
     assert describe_error(info.value) == f"{SERVER_ERROR} (HTTP 500)"
     assert not is_unreachable(info.value)
+
+
+def test_one_look_up_names_the_workspace_of_a_uc_workspace_id(tmp_path, monkeypatch):
+    """``workspace_routes.endpoint_for_workspace_id``, the one answer to UC's ``run_workspace_id``: this
+    client's workspace, then the mapping, then a profile recording the id; else what was searched."""
+    from mlflow_lineage_plugin.workspace_routes import Endpoint, endpoint_for_workspace_id
+
+    home_dir = tmp_path / "home"
+    isolate_databricks_env(monkeypatch, home_dir)
+    home = Endpoint("https://adb-1.azuredatabricks.net/?o=1", "databricks", "home")
+    mapping = {"https://adb-555.azuredatabricks.net/?o=555": "databricks://mapped", "http://ws-b:5000": "http://b"}
+
+    missing = endpoint_for_workspace_id("777", mapping, home=home)
+    assert missing.tracking_uri is None and missing.workspace_uri == "?o=777"
+    assert missing.reason == (
+        "no profile or MLFLOW_LINEAGE_WORKSPACES entry names workspace id 777; searched this client's workspace "
+        "(id 1); MLFLOW_LINEAGE_WORKSPACES (2 entries, ids 555); the profiles of ~/.databrickscfg "
+        f"({home_dir / '.databrickscfg'}), which does not exist: none"
+    )
+
+    write_databrickscfg(
+        home_dir,
+        {
+            "plain": {"host": "https://adb-9.azuredatabricks.net", "token": "t"},
+            "hostless": {"workspace_id": "777", "token": "t"},
+            "ws777": {"host": "https://ADB-7.azuredatabricks.net/", "token": "t", "workspace_id": " 777 "},
+        },
+    )
+    assert endpoint_for_workspace_id("1", mapping, home=home) == home
+    assert endpoint_for_workspace_id("2", {}, home=home, home_id="2").via == "home"  # UC said this is its id
+    assert endpoint_for_workspace_id("555", mapping, home=home) == Endpoint(
+        "https://adb-555.azuredatabricks.net/?o=555", "databricks://mapped", "mapping"
+    )
+    assert endpoint_for_workspace_id(777, mapping) == Endpoint(
+        "https://adb-7.azuredatabricks.net/?o=777", "databricks://ws777", "profile"
+    )
+    monkeypatch.setenv("DATABRICKS_HOST", "https://adb-8.azuredatabricks.net")  # the SDK takes it over the file
+    assert endpoint_for_workspace_id("777", {}).workspace_uri == "https://adb-8.azuredatabricks.net/?o=777"
+    monkeypatch.delenv("DATABRICKS_HOST")
+
+    elsewhere = tmp_path / "other.cfg"
+    (home_dir / ".databrickscfg").rename(elsewhere)
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(elsewhere))
+    none = endpoint_for_workspace_id("4", {})
+    assert none.reason == (
+        "no profile or MLFLOW_LINEAGE_WORKSPACES entry names workspace id 4; searched MLFLOW_LINEAGE_WORKSPACES "
+        f"(0 entries); the profiles of {elsewhere} (DATABRICKS_CONFIG_FILE): plain (no workspace_id), "
+        "hostless (workspace_id 777), ws777 (workspace_id 777)"
+    )
+    write_databrickscfg(tmp_path, {f"p{i}": {"host": f"https://h{i}.cloud.databricks.com"} for i in range(13)})
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / ".databrickscfg"))
+    many = endpoint_for_workspace_id("4", {"http://a": "http://b"})
+    assert "(1 entry, none with ?o=<id>)" in many.reason
+    assert many.reason.endswith("p9 (no workspace_id) and 3 more")
+
+
+def test_a_profile_recording_the_id_without_a_host_reaches_nothing(tmp_path, monkeypatch):
+    from mlflow_lineage_plugin.workspace_routes import endpoint_for_workspace_id
+
+    isolate_databricks_env(monkeypatch, tmp_path)
+    write_databrickscfg(tmp_path, {"hostless": {"workspace_id": "777", "token": "t"}})
+    ep = endpoint_for_workspace_id("777", {})
+    assert ep.tracking_uri is None and ep.reason.endswith(": hostless (workspace_id 777, no host)")

@@ -204,6 +204,8 @@ def test_graph_building_modules_import_no_io_module():
         "mlflow_lineage_plugin.resolve.walk.",
         "mlflow_lineage_plugin.resolve.target.",
         "mlflow_lineage_plugin.databricks.",
+        "mlflow_lineage_plugin.workspace_routes.",
+        "mlflow_lineage_plugin.mlflow_http.",
     )
     for module in (nodes, versions):
         assert not {m for m in _runtime_imports(module) if (m + ".").startswith(io)}, module.__name__

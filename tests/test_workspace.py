@@ -128,3 +128,35 @@ def test_base_url():
 )
 def test_unity_catalog_uri_as_mlflow_picks_its_store(uri, uc):
     assert W.is_unity_catalog_uri(uri) is uc
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://adb-1.2.azuredatabricks.net", True),
+        ("https://ADB-1.2.AzureDatabricks.NET:443/", True),
+        ("https://dbc-a1b2.cloud.databricks.com/?o=7", True),
+        ("https://1234.5.gcp.databricks.com/#mlflow/experiments/1", True),
+        ("http://127.0.0.1:5000", False),
+        ("http://mlflow.acme.org/.databricks.com/", False),  # a path that mentions one is not one
+        ("https://databricks.com.evil.example", False),
+        ("databricks://prod", False),
+        ("", False),
+        (None, False),
+        ("http://[::1", False),  # malformed: no host, no exception
+    ],
+)
+def test_is_databricks_host_judges_the_host_alone(url, expected):
+    assert W.is_databricks_host(url) is expected
+
+
+def test_the_databricks_host_predicate_is_written_once():
+    """Issue 24: one predicate; no module of the package spells the domains again."""
+    package = Path(W.__file__).parent
+    for path in package.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for domain in ("databricks.com", "azuredatabricks"):
+            hits = text.count(domain)
+            assert path.name == "workspace.py" or hits == 0, f"{path} spells {domain}"
+    assert W.parse_workspace_uri("https://adb-9.azuredatabricks.net/").kind == "databricks"
+    assert W.parse_workspace_uri("http://host/.databricks.com/").kind == "http"

@@ -10,10 +10,8 @@ failure, never the job's.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import functools
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -27,10 +25,11 @@ from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.backfill.plan import run_has_git_fact, run_writes, version_writes
 from mlflow_lineage_plugin.backfill.report import Item, Report, State
 from mlflow_lineage_plugin.errors import ResolveError, describe_error, error_line, is_unreachable
+from mlflow_lineage_plugin.mlflow_http import bounded_http
 from mlflow_lineage_plugin.paging import pages
 from mlflow_lineage_plugin.parallel import pmap
 from mlflow_lineage_plugin.registry import PROMPT_TAG
-from mlflow_lineage_plugin.resolve.endpoints import check_stores
+from mlflow_lineage_plugin.resolve.store_check import check_stores
 from mlflow_lineage_plugin.tracking_workspace import registry_uri_for
 from mlflow_lineage_plugin.urls import redact
 from mlflow_lineage_plugin.workspace import is_unity_catalog_uri
@@ -80,28 +79,6 @@ class Progress:
     def advance(self, n: int = 1) -> None: ...
 
     def end(self) -> None: ...
-
-
-@contextlib.contextmanager
-def mlflow_http_retries(retries: int, timeout: float, backoff: int = DEFAULT_BACKOFF) -> Iterator[None]:
-    """Bound MLflow's own HTTP retries and each request's wait for this job (its defaults wait
-    minutes per request).
-
-    A value the user set in MLflow's own variables wins. Process-wide while the job runs, which is
-    what the CLI wants.
-    """
-    wanted = {
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries),
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(backoff),
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, round(timeout))),
-    }
-    set_here = {k: v for k, v in wanted.items() if k not in os.environ}
-    os.environ.update(set_here)
-    try:
-        yield
-    finally:
-        for k in set_here:
-            os.environ.pop(k, None)
 
 
 # --- where runs are read ---------------------------------------------------------------------------
@@ -304,7 +281,7 @@ class Backfill:
         report = Report(applied=self.options.apply)
         pool = ThreadPoolExecutor(max_workers=max(1, self.options.workers), thread_name_prefix="lineage-backfill")
         try:
-            with mlflow_http_retries(self.options.retries, self.timeout):
+            with bounded_http(self.timeout, self.options.retries, DEFAULT_BACKOFF, users_win=True):
                 if selection.runs:
                     self._runs(selection, report, pool)
                 if selection.versions:
@@ -331,10 +308,8 @@ class Backfill:
         """One bounded read, without retries, as ``show`` makes: a server that accepts and never answers
         costs one ``--timeout``, not retries of it. The experiments it lists are the ones runs are
         searched in, so it costs no extra request; they also tell a mistyped ``--experiment``."""
-        from mlflow_lineage_plugin.resolve.endpoints import bounded
-
         home = self._places()[0]
-        with bounded(self.timeout):
+        with bounded_http(self.timeout):
             try:
                 known = home.experiment_ids()
                 if selection.versions and self.registry_uri != self.tracking_uri:
@@ -559,28 +534,27 @@ class Backfill:
         return str(ws_id) if ws_id else None
 
     def _place_for_workspace_id(self, ws_id: str, index: RunIndex) -> Union[Place, str]:
-        """The workspace mapping first, then a ``~/.databrickscfg`` profile that records ``workspace_id``."""
-        from mlflow_lineage_plugin.workspace import parse_workspace_uri
+        """The place ``workspace_routes`` names for UC's workspace id (as the resolver reads it), or why none."""
+        from mlflow_lineage_plugin.workspace import canonical
+        from mlflow_lineage_plugin.workspace_routes import Endpoint, endpoint_for_workspace_id
 
         with self._uc_lock:
             known = self._uc_places.get(ws_id)
             if known is not None:
                 return known
+            home = index.places[0]
+            here = Endpoint(home.workspace_uri, home.tracking_uri, "home") if home.workspace_uri else None
+            ep = endpoint_for_workspace_id(ws_id, self.mapping, home=here)
             place: Union[Place, str]
-            for p in index.places:
-                if p.workspace_uri and parse_workspace_uri(p.workspace_uri).workspace_id == ws_id:
-                    place = p
-                    break
+            if ep.tracking_uri is None:
+                place = f"Unity Catalog records that its run lives in workspace id {ws_id}, unreachable: {ep.reason}"
             else:
-                profile, host = _profile_for_workspace_id(ws_id)
-                if profile:
-                    place = Place(f"{host}/?o={ws_id}" if host else None, f"databricks://{profile}", self._client)
-                else:
-                    place = (
-                        f"Unity Catalog records that its run lives in workspace id {ws_id}, which no "
-                        f"{config.WORKSPACES} entry nor ~/.databrickscfg profile (workspace_id = {ws_id}) "
-                        "names"
-                    )
+                same = [
+                    p
+                    for p in index.places
+                    if p.workspace_uri and canonical(p.workspace_uri) == canonical(ep.workspace_uri)
+                ]
+                place = same[0] if same else Place(ep.workspace_uri, ep.tracking_uri, self._client)
             self._uc_places[ws_id] = place
             return place
 
@@ -742,17 +716,6 @@ class Backfill:
         except Exception as exc:
             item.state, item.reason = State.FAILED, f"tags could not be written: {error_line(exc)}"
             self._count_write(item.reason)
-
-
-def _profile_for_workspace_id(ws_id: str) -> tuple[Optional[str], Optional[str]]:
-    """(profile, host) of the first ``~/.databrickscfg`` profile whose own ``workspace_id`` is ``ws_id``."""
-    from mlflow_lineage_plugin.databricks import profile_host, read_profiles
-
-    profiles, _ = read_profiles()
-    for name, values in profiles.items():
-        if (values.get("workspace_id") or "").strip() == ws_id:
-            return name, profile_host(name)
-    return None, None
 
 
 def _quoted(value: str) -> str:

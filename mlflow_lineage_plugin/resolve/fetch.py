@@ -16,7 +16,8 @@ from typing import Any, Callable, Optional
 from mlflow_lineage_plugin.errors import NOT_FOUND, describe_error, is_not_found, is_unreachable
 from mlflow_lineage_plugin.paging import pages
 from mlflow_lineage_plugin.parallel import Outcome
-from mlflow_lineage_plugin.resolve.endpoints import Clients, Endpoint
+from mlflow_lineage_plugin.resolve.endpoints import Clients
+from mlflow_lineage_plugin.workspace_routes import Endpoint
 
 RUN_BATCH = 100  # run ids per search_runs filter: well under every store's filter-length limit
 SCAN_PAGE = 1000  # LoggedModels per page when scanning experiments instead of getting one by one

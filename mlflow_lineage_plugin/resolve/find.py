@@ -19,8 +19,9 @@ from mlflow_lineage_plugin.commit_hash import RULE as COMMIT_RULE
 from mlflow_lineage_plugin.commit_hash import is_commit
 from mlflow_lineage_plugin.datasets import DatasetRef, run_datasets
 from mlflow_lineage_plugin.errors import ResolveError, describe_error
+from mlflow_lineage_plugin.mlflow_http import bounded_http
 from mlflow_lineage_plugin.paging import pages
-from mlflow_lineage_plugin.resolve.endpoints import Clients, bounded
+from mlflow_lineage_plugin.resolve.endpoints import Clients
 from mlflow_lineage_plugin.urls import normalize_remote, redact, same_repo
 from mlflow_lineage_plugin.workspace import run_page_url, show_workspace
 
@@ -278,7 +279,7 @@ def find(
         _quote(v)
     clients = Clients(tracking_uri, registry_uri, timeout)
     result = FindResult(query, tracking_uri=redact(clients.tracking_uri), registry_uri=redact(clients.registry_uri))
-    with bounded(clients.timeout), warnings.catch_warnings():
+    with bounded_http(clients.timeout), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         runs = _find_runs(
             clients, experiment_ids, commit, branch, repo_pattern, repo_norm, notebook, max_results, dataset

@@ -13,7 +13,8 @@ from mlflow_lineage_plugin.errors import NOT_FOUND, describe_error, is_not_found
 from mlflow_lineage_plugin.source import model_id_from_source
 
 if TYPE_CHECKING:
-    from mlflow_lineage_plugin.resolve.endpoints import Clients, Endpoint
+    from mlflow_lineage_plugin.resolve.endpoints import Clients
+    from mlflow_lineage_plugin.workspace_routes import Endpoint
 
 _NATIVE_KEYS = ("pickled_model", "model_file", "data", "model_data", "saved_model_dir", "model_path", "path")
 

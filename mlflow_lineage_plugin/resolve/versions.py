@@ -19,8 +19,8 @@ from mlflow_lineage_plugin.urls import redact, same_repo
 from mlflow_lineage_plugin.workspace import show_workspace
 
 if TYPE_CHECKING:
-    from mlflow_lineage_plugin.resolve.endpoints import Endpoint
     from mlflow_lineage_plugin.resolve.fetch import Fetcher
+    from mlflow_lineage_plugin.workspace_routes import Endpoint
 
 
 @dataclass

@@ -19,12 +19,13 @@ from typing import Any, Callable, Optional, Union
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.databricks import uc_source_workspace
 from mlflow_lineage_plugin.errors import NOT_FOUND, ResolveError, describe_error, is_not_found
+from mlflow_lineage_plugin.mlflow_http import bounded_http
 from mlflow_lineage_plugin.paging import pages
 from mlflow_lineage_plugin.parallel import pmap
 from mlflow_lineage_plugin.resolve import changes
 from mlflow_lineage_plugin.resolve import graph as G
 from mlflow_lineage_plugin.resolve import nodes as N
-from mlflow_lineage_plugin.resolve.endpoints import Clients, Endpoint, bounded
+from mlflow_lineage_plugin.resolve.endpoints import Clients
 from mlflow_lineage_plugin.resolve.fetch import Fetcher
 from mlflow_lineage_plugin.resolve.mlmodel import fetch_mlmodel_pair
 from mlflow_lineage_plugin.resolve.target import (
@@ -41,6 +42,7 @@ from mlflow_lineage_plugin.resolve.target import (
 from mlflow_lineage_plugin.resolve.versions import VersionWork, build_version
 from mlflow_lineage_plugin.urls import redact
 from mlflow_lineage_plugin.workspace import databricks_profile
+from mlflow_lineage_plugin.workspace_routes import Endpoint
 
 MAX_WORKERS = 8
 
@@ -227,27 +229,13 @@ class Walker:
             ws_id, home_id, host = info
             if not ws_id:
                 continue
-            if home_id and ws_id == home_id:
+            ep = self.c.endpoint_for_workspace_id(ws_id, home_id)
+            if ep.via == "home":
                 w.uc_note = f"Unity Catalog records that run {N.short(w.run_id)} lives in this workspace (id {ws_id})"
                 continue
-            uri = self._uri_for_workspace_id(ws_id)
-            if uri:
-                w.endpoint = self.c.endpoint(uri)
-                w.src = _with_workspace(w.src, uri)
-                w.uc_note = f"Unity Catalog records that run {N.short(w.run_id)} lives in workspace id {ws_id}"
-            else:
-                w.endpoint = Endpoint(
-                    f"?o={ws_id}", None, "none", f"no profile or {_mapping_name()} entry names workspace id {ws_id}"
-                )
-                w.src = _with_workspace(w.src, f"databricks workspace id {ws_id}")
-                w.uc_note = f"Unity Catalog records that run {N.short(w.run_id)} lives in workspace id {ws_id}"
-
-    def _uri_for_workspace_id(self, ws_id: str) -> Optional[str]:
-        for uri in self.c.mapping:
-            p = N.parsed_ws(uri)
-            if p.workspace_id == ws_id:
-                return uri
-        return None
+            w.endpoint = ep
+            w.src = _with_workspace(w.src, ep.workspace_uri if ep.tracking_uri else f"databricks workspace id {ws_id}")
+            w.uc_note = f"Unity Catalog records that run {N.short(w.run_id)} lives in workspace id {ws_id}"
 
     # --- MLmodel -------------------------------------------------------------------------------------
     def _fetch_mlmodels(self, works: list[VersionWork]) -> dict[str, dict]:
@@ -374,12 +362,6 @@ class Walker:
             N.dirty_finding(self.g, git, f"LoggedModel {model_id}", lnode.id)
 
 
-def _mapping_name() -> str:
-    from mlflow_lineage_plugin import config
-
-    return config.WORKSPACES
-
-
 def _with_workspace(src: T.SourceRun, uri: str) -> T.SourceRun:
     from dataclasses import replace
 
@@ -410,7 +392,7 @@ def resolve(
     t = parse_target(target) if isinstance(target, str) else target
     clients = clients or Clients(tracking_uri, registry_uri, timeout)
     lineage = G.Lineage(target=t.text)
-    with bounded(clients.timeout):
+    with bounded_http(clients.timeout):
         walker = Walker(clients, lineage, fetch_mlmodel=fetch_mlmodel)
         try:
             if t.kind in (VERSION, ALIAS, STAGE, MODEL):
