@@ -14,11 +14,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.git.process import git_environment, git_run, last_line
+from mlflow_lineage_plugin.git.record_tree import RecordTree, record_tree
+from mlflow_lineage_plugin.resolve.code import STATE_REASONS, Source, kept_patch, kept_patch_gap, source_of
 
 
 class CheckoutError(Exception):
@@ -66,16 +68,6 @@ class Restored:
         return "\n".join(lines) + "\n"
 
 
-@dataclass(frozen=True)
-class Source:
-    """Where the code of a target is recorded: the run (or runless LoggedModel) and its tags."""
-
-    tags: Mapping[str, str]
-    run_id: Optional[str] = None
-    client: Any = None  # an MlflowClient that reaches the run's workspace
-    mlflow_diff: Optional[str] = None  # MLflow's own ``mlflow.source.git.diff`` text, when that is all
-
-
 def checkout(
     target: str,
     directory: str,
@@ -108,12 +100,12 @@ def checkout(
             raise CheckoutError(f"commit {commit} is not in {origin} (rewritten or force-pushed away?)")
         done = git_run(["checkout", "--quiet", "--detach", commit], directory)
         if done.returncode != 0:
-            raise CheckoutError(f"commit {commit} could not be checked out: {_last_line(done.stderr)}")
+            raise CheckoutError(f"commit {commit} could not be checked out: {last_line(done.stderr)}")
     except BaseException:
         _remove(directory, created)
         raise
     base = Restored(directory=directory, commit=commit, exact=False, run_id=src.run_id, repo=origin)
-    return _verdict(_restore_changes(base, src, git))
+    return _verdict(*_restore_changes(base, src, git))
 
 
 def find_source(
@@ -123,166 +115,88 @@ def find_source(
     registry_uri: Optional[str] = None,
     timeout: Optional[float] = None,
 ) -> Source:
-    """The run behind ``target``, through the resolver (versions, aliases, LoggedModels, runs)."""
+    """The run behind ``target``, through the resolver (versions, aliases, LoggedModels, runs), with the run
+    and its kept patch as the resolve read and verified them: nothing is read twice."""
     from mlflow_lineage_plugin.resolve import resolve
+    from mlflow_lineage_plugin.resolve.changes import Read
     from mlflow_lineage_plugin.resolve.endpoints import Clients
 
     clients = Clients(tracking_uri, registry_uri, timeout)
-    return source_of(target, resolve(target, clients=clients), clients)
+    runs: dict[str, Any] = {}
+    patches: Read = {}
+    lineage = resolve(target, clients=clients, runs=runs, patches=patches)
+    src, why = source_of(target, lineage, clients, runs, patches)
+    if src is None:
+        raise CheckoutError(why or f"{target} leads to no run")
+    return src
 
 
-def source_of(target: str, lineage: Any, clients: Any, read: Optional[Mapping[str, Any]] = None) -> Source:
-    """The run behind an already resolved ``lineage``; ``read`` holds run entities the walk already read."""
-    from mlflow_lineage_plugin.resolve import graph as G
-
-    runs = [n for n in lineage.of_kind(G.RUN) if n.attrs.get("run_id")]
-    if len({n.attrs["run_id"] for n in runs}) > 1:
-        raise CheckoutError(f"{target} names {len(runs)} runs; name one model version, LoggedModel or run")
-    if runs:
-        node = runs[0]
-        endpoint = clients.endpoint(node.workspace_uri)
-        if not endpoint.tracking_uri:
-            raise CheckoutError(
-                f"the workspace of run {node.attrs['run_id']} cannot be reached"
-                f"{f': {endpoint.reason}' if endpoint.reason else ''}"
-            )
-        client = clients.tracking(endpoint.tracking_uri)
-        run = (read or {}).get(node.attrs["run_id"]) or client.get_run(node.attrs["run_id"])
-        tags = dict(run.data.tags or {})
-        models = lineage.of_kind(G.LOGGED_MODEL)
-        if not T.git_from_run_tags(tags).commit and len(models) == 1:
-            return _logged_model_source(client, models[0].attrs["model_id"], run.info.run_id)
-        return Source(tags=tags, run_id=run.info.run_id, client=client)
-    models = lineage.of_kind(G.LOGGED_MODEL)
-    if len(models) == 1:  # a model logged outside any run: its own tags are all there is
-        return _logged_model_source(clients.tracking(), models[0].attrs["model_id"], None)
-    raise CheckoutError(f"{target} leads to no run")
-
-
-def _logged_model_source(client: Any, model_id: str, run_id: Optional[str]) -> Source:
-    tags = dict(client.get_logged_model(model_id).tags or {})
-    return Source(tags=tags, run_id=run_id, client=client, mlflow_diff=tags.get(T.MLFLOW_GIT_DIFF))
-
-
-def _restore_changes(base: Restored, src: Source, git: T.GitRef) -> Restored:
+def _restore_changes(base: Restored, src: Source, git: T.GitRef) -> tuple[Restored, Optional[RecordTree]]:
+    """The kept changes applied, and the tree the record describes (None: the commit's own)."""
     diff = git.diff
     if src.mlflow_diff is not None and not src.tags.get(T.GIT_DIFF):
         return _apply_mlflow_diff(base, src.mlflow_diff)
     if diff is None:
         if git.dirty is False:
-            return replace(base, exact=True)
+            return replace(base, exact=True), None
         why = (
             "the run was made from uncommitted changes that were not kept"
             if git.dirty
             else "the run's checkout state is unknown (not checked in time), so changes may be missing"
         )
-        return replace(base, reason=why)
+        return replace(base, reason=why), None
     if diff.state != T.GIT_DIFF_CAPTURED:
-        return replace(base, reason=STATE_REASONS.get(diff.state, f"{T.GIT_DIFF}={diff.state}"))
+        return replace(base, reason=STATE_REASONS.get(diff.state, f"{T.GIT_DIFF}={diff.state}")), None
     if not diff.sha256:
-        return replace(base, reason=f"the run records no {T.GIT_DIFF_SHA256}: the patch cannot be verified")
+        return replace(base, reason=f"the run records no {T.GIT_DIFF_SHA256}: the patch cannot be verified"), None
     if src.client is None or not src.run_id:
-        return replace(base, reason="the patch is kept with a run, and this target has none")
-    from mlflow_lineage_plugin.resolve.changes import read_patch
-
-    data, problem = read_patch(src.client, src.run_id, diff.sha256)
+        return replace(base, reason="the patch is kept with a run, and this target has none"), None
+    data, problem = kept_patch(src, diff.sha256)
     if problem:
-        return replace(base, reason=f"{problem}: not applied")
-    with tempfile.TemporaryDirectory(prefix="mlflow-lineage-checkout-") as tmp:
-        path = os.path.join(tmp, "uncommitted.patch")
-        with open(path, "wb") as fh:
-            fh.write(data)
-        files, problem = _apply(base.directory, path)
+        return replace(base, reason=f"{problem}: not applied"), None
+    record, problem = _apply(base.directory, data)
     if problem:
-        return replace(base, reason=problem)
-    restored = replace(base, patch_sha256=diff.sha256, files=files)
+        return replace(base, reason=problem), record
+    restored = replace(base, patch_sha256=diff.sha256, files=record.files)
     gap = kept_patch_gap(diff)
-    return replace(restored, reason=gap) if gap else replace(restored, exact=True)
+    return (replace(restored, reason=gap) if gap else replace(restored, exact=True)), record
 
 
-def kept_patch_gap(diff: T.GitDiff) -> Optional[str]:
-    """What a kept patch, verified and applied, still lacks of the run's code (None: nothing); ``diff`` says
-    the same of its trees."""
-    if diff.excluded:
-        n = diff.excluded
-        why = "left out as likely secrets (named like one, or renamed or copied from one)"
-        return f"{n} changed file{'' if n == 1 else 's'} {why}"
-    if diff.left_out and "all changes" in diff.left_out:
-        return f"to fit the size cap, these were not kept: {diff.left_out}"
-    if diff.left_out:
-        return f"exact except the outputs of these notebooks: {', '.join(T.left_out_notebooks(diff.left_out))}"
-    return None
-
-
-STATE_REASONS = {
-    T.GIT_DIFF_TOO_LARGE: "the uncommitted changes were larger than the capture limit and not kept",
-    T.GIT_DIFF_EXCLUDED_ONLY: "every changed file was left out as a likely secret",
-    T.GIT_DIFF_FAILED: "the uncommitted changes could not be captured or stored",
-    T.GIT_DIFF_OFF: "the capture of uncommitted changes was turned off for this run",
-    T.GIT_DIFF_UNAVAILABLE: "the run's checkout had no local copy to read changes from (Databricks Git folder)",
-    T.GIT_DIFF_OTHER_COMMIT: "the run records a commit or repository other than its checkout's: changes not kept",
-    T.GIT_DIFF_OVERRIDDEN: "the run's own tags say it was clean, but its checkout had uncommitted changes (not kept)",
-}
-
-
-def _apply_mlflow_diff(base: Restored, text: str) -> Restored:
+def _apply_mlflow_diff(base: Restored, text: str) -> tuple[Restored, Optional[RecordTree]]:
     """MLflow's own git versioning keeps the diff text itself (no sha256, no untracked files)."""
     if not text.strip():
-        return replace(base, exact=True)
-    with tempfile.TemporaryDirectory(prefix="mlflow-lineage-checkout-") as tmp:
-        path = os.path.join(tmp, "mlflow.diff")
-        with open(path, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text if text.endswith("\n") else text + "\n")
-        files, problem = _apply(base.directory, path)
+        return replace(base, exact=True), None
+    record, problem = _apply(base.directory, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
     if problem:
-        return replace(base, reason=problem)
-    return replace(base, exact=True, files=files, patch_sha256=hashlib.sha256(text.encode()).hexdigest())
+        return replace(base, reason=problem), record
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    return replace(base, exact=True, files=record.files, patch_sha256=sha), record
 
 
-def _apply(directory: str, patch_path: str) -> tuple[tuple[str, ...], Optional[str]]:
+def _apply(directory: str, patch: bytes) -> tuple[RecordTree, Optional[str]]:
     """``git apply --index``: the index takes submodule pointers and new files as the run had them.
     The tree the record describes (the commit's tree with the patch's post-images) is made first on a
     private index, so the verdict compares the rebuilt directory with it, not with itself."""
-    record = _record_tree(directory, patch_path)
-    if record is None:
-        return (), "the patch does not apply to the recorded commit"
-    done = git_run(["apply", "--index", "--whitespace=nowarn", patch_path], directory)
+    record = record_tree(directory, "HEAD", patch)
+    if record.tree is None:
+        return record, "the patch does not apply to the recorded commit"
+    done = git_run(["apply", "--index", "--whitespace=nowarn", "-"], directory, stdin=patch)
     if done.returncode != 0:
-        return (), f"the patch did not apply: {_last_line(done.stderr)}"
-    git_run(["update-ref", _RECORD_REF, record], directory)
-    names = git_run(["diff", "--cached", "--name-only", "-z", "--ignore-submodules=none", "HEAD"], directory)
-    files = tuple(p for p in names.stdout.decode("utf-8", "surrogateescape").split("\0") if p)
-    return files, None
+        return record, f"the patch did not apply: {last_line(done.stderr)}"
+    return record, None
 
 
 # --- the verdict: the rebuilt directory against the tree the record describes ---------------------
 
-_RECORD_REF = "refs/mlflow-lineage/record"  # in the new clone only: the tree the record describes
 
-
-def _record_tree(directory: str, patch_path: Optional[str]) -> Optional[str]:
-    """The tree id of the recorded commit with the patch applied, on a private index file."""
-    with tempfile.TemporaryDirectory(prefix="mlflow-lineage-checkout-") as tmp:
-        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
-        steps = [["read-tree", "HEAD"]]
-        if patch_path:
-            steps.append(["apply", "--cached", "--whitespace=nowarn", patch_path])
-        for args in steps:
-            if git_run(args, directory, env).returncode != 0:
-                return None
-        tree = git_run(["write-tree"], directory, env)
-    return tree.stdout.decode().strip() if tree.returncode == 0 else None
-
-
-def _verdict(restored: Restored) -> Restored:
+def _verdict(restored: Restored, record: Optional[RecordTree]) -> Restored:
     """Exact only when the directory, read back as git stores files (a private copy of its index,
     every file hashed again), is the tree the record describes; files under a git filter are named, since
     git stores them filtered (a notebook's outputs stripped) and their bytes at the run may differ."""
     if not restored.exact:
         return restored
     directory = restored.directory
-    recorded = git_run(["rev-parse", "--verify", "-q", f"{_RECORD_REF}^{{tree}}"], directory)
-    record = recorded.stdout.decode().strip() if recorded.returncode == 0 else _record_tree(directory, None)
+    want = (record or record_tree(directory, "HEAD", None)).tree
     with tempfile.TemporaryDirectory(prefix="mlflow-lineage-checkout-") as tmp:
         index = os.path.join(tmp, "index")
         shutil.copy2(os.path.join(directory, ".git", "index"), index)
@@ -291,11 +205,10 @@ def _verdict(restored: Restored) -> Restored:
         added = git_run(["add", "-A"], directory, env) if added.returncode == 0 else added
         tree = git_run(["write-tree"], directory, env) if added.returncode == 0 else added
     rebuilt = tree.stdout.decode().strip() if tree.returncode == 0 else None
-    git_run(["update-ref", "-d", _RECORD_REF], directory)
-    if not record or not rebuilt:
+    if not want or not rebuilt:
         return replace(restored, exact=False, reason="the rebuilt tree could not be compared with the record")
-    if rebuilt != record:
-        names = git_run(["diff", "--name-only", "-z", "--ignore-submodules=none", record, rebuilt], directory)
+    if rebuilt != want:
+        names = git_run(["diff", "--name-only", "-z", "--ignore-submodules=none", want, rebuilt], directory)
         paths = [p for p in names.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
         shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
         return replace(
@@ -309,13 +222,7 @@ def _filtered(directory: str) -> tuple[str, ...]:
     listed = git_run(["ls-files", "-z"], directory)
     if listed.returncode != 0 or not listed.stdout:
         return ()
-    attrs = subprocess.run(
-        ["git", "check-attr", "-z", "--stdin", "filter"],
-        cwd=directory,
-        env=git_environment(),
-        input=listed.stdout,
-        capture_output=True,
-    )
+    attrs = git_run(["check-attr", "-z", "--stdin", "filter"], directory, stdin=listed.stdout)
     fields = attrs.stdout.decode("utf-8", "surrogateescape").split("\0")
     triples = zip(fields[0::3], fields[1::3], fields[2::3])
     return tuple(path for path, _, value in triples if value not in ("unspecified", "unset", ""))
@@ -332,18 +239,6 @@ def _check_directory(directory: str) -> None:
             raise CheckoutError(f"{directory} is not empty; give a new directory")
 
 
-def git_environment() -> dict[str, str]:
-    from mlflow_lineage_plugin.git.process import LOCAL_REPO_ENV
-
-    return {k: v for k, v in os.environ.items() if k not in LOCAL_REPO_ENV}
-
-
-def git_run(args: list[str], cwd: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env={**git_environment(), **(env or {})}, stdin=subprocess.DEVNULL, capture_output=True
-    )
-
-
 def _clone(origin: str, directory: str, *, local: bool) -> None:
     """A clone without a checkout; from a local clone by hard links, fetching nothing over a network.
     The user's own git (config, credential helpers, prompts) does the talking to a remote."""
@@ -352,14 +247,7 @@ def _clone(origin: str, directory: str, *, local: bool) -> None:
     args = ["clone", "--quiet", "--no-checkout", *(["--local"] if local else []), "--", origin, directory]
     done = subprocess.run(["git", *args], env=git_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if done.returncode != 0:
-        from mlflow_lineage_plugin.urls import redact_text
-
-        raise CheckoutError(f"git clone of {origin} failed: {redact_text(_last_line(done.stderr))}")
-
-
-def _last_line(stderr: bytes) -> str:
-    lines = [line.strip() for line in (stderr or b"").decode("utf-8", "replace").splitlines() if line.strip()]
-    return lines[-1] if lines else "no message"
+        raise CheckoutError(f"git clone of {origin} failed: {last_line(done.stderr)}")
 
 
 def _remove(directory: str, created: bool) -> None:

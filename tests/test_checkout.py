@@ -236,6 +236,41 @@ def test_not_exact_says_why(repos, provider_for, sqlite_uri, tmp_path, monkeypat
     assert (tmp_path / "tampered" / "train.py").read_text() == "print(1)\n"
 
 
+def test_the_patch_is_read_once_by_the_resolve(repos, provider_for, sqlite_uri, tmp_path, monkeypatch):
+    """checkout takes the run and the patch's verdict from the resolve it runs: one download of the patch,
+    intact or not, and no second look-up of the run."""
+    repo = repos.make("project", files={"train.py": "print(1)\n"})
+    provider_for(repo / "train.py")
+    (repo / "train.py").write_text("print(2)\n")
+    intact, tampered = start_run(), start_run()
+    artifact = Path(mlflow.get_run(tampered).info.artifact_uri.removeprefix("file://")) / T.DIFF_ARTIFACT_PATH
+    artifact.write_bytes(artifact.read_bytes().replace(b"print(2)", b"print(3)"))
+    calls: list[str] = []
+    downloading: list[bool] = []
+    real_download, real_get_run = MlflowClient.download_artifacts, MlflowClient.get_run
+
+    def download(self, *a, **kw):
+        calls.append("download")
+        downloading.append(True)
+        try:
+            return real_download(self, *a, **kw)
+        finally:
+            downloading.pop()
+
+    def get_run(self, *a, **kw):
+        calls.extend([] if downloading else ["get_run"])  # MLflow's own look-up inside a download aside
+        return real_get_run(self, *a, **kw)
+
+    monkeypatch.setattr(MlflowClient, "download_artifacts", download)
+    monkeypatch.setattr(MlflowClient, "get_run", get_run)
+    restored = checkout(intact, str(tmp_path / "intact"), repo=str(repo))
+    assert restored.exact and calls == ["get_run", "download"]  # both by the resolve
+    calls.clear()
+    restored = checkout(tampered, str(tmp_path / "tampered"), repo=str(repo))
+    assert not restored.exact and "does not match its recorded sha256" in (restored.reason or "")
+    assert calls == ["get_run", "download"]
+
+
 def test_mlflow_own_git_diff_on_a_logged_model_counts(repos, sqlite_uri, tmp_path, monkeypatch):
     repo = repos.make("project", files={"train.py": "print(1)\n"})
     commit = git(repo, "rev-parse", "HEAD")

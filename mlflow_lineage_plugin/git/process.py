@@ -1,5 +1,7 @@
-"""git processes, each bounded: its own process group, killed with everything it started when its
-deadline passes, and never taking the index lock (``GIT_OPTIONAL_LOCKS=0``)."""
+"""git processes. The plugin's own, inside a user's run, are each bounded: their own process group, killed
+with everything they started when the deadline passes, never taking the index lock
+(``GIT_OPTIONAL_LOCKS=0``). The commands' (``checkout``, ``diff``), run for a person at a terminal, are the
+user's git as is (config, credential helpers, prompts), without a deadline: ``git_run``."""
 
 from __future__ import annotations
 
@@ -148,3 +150,30 @@ def run(
     except OSError:
         return None
     return collect(proc, deadline)
+
+
+def git_environment() -> dict[str, str]:
+    """The user's environment for the commands' git, less what would point it at another repository."""
+    return {k: v for k, v in os.environ.items() if k not in LOCAL_REPO_ENV}
+
+
+def git_run(
+    args: list[str], cwd: str, env: Optional[dict[str, str]] = None, stdin: Optional[bytes] = None
+) -> subprocess.CompletedProcess:
+    """A command's git process, ``env`` on top of ``git_environment()``; ``stdin`` fed to it, else nothing."""
+    return subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env={**git_environment(), **(env or {})},
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+    )
+
+
+def last_line(stderr: Optional[bytes]) -> str:
+    """git's last word on a failure, one line for the user, credentials removed."""
+    from mlflow_lineage_plugin.urls import redact_text
+
+    lines = [line.strip() for line in (stderr or b"").decode("utf-8", "replace").splitlines() if line.strip()]
+    return redact_text(lines[-1]) if lines else "no message"

@@ -20,9 +20,13 @@ from mlflow_lineage_plugin.resolve.endpoints import Clients
 MAX_VERIFIED = 10
 
 
-def verify(g: G.Lineage, clients: Clients, patches: Optional[dict[str, bytes]] = None) -> None:
+Read = dict[tuple[str, str], tuple[bytes, Optional[str]]]  # (run id, sha256) -> bytes, or b"" and why not
+
+
+def verify(g: G.Lineage, clients: Clients, patches: Optional[Read] = None) -> None:
     """A finding (requirement ``exact``) for every kept patch that is missing or does not match; ``patches``,
-    when given, receives the verified bytes by run id (so ``diff`` downloads no patch twice)."""
+    when given, receives each one read and what ``read_patch`` said of it (so ``checkout`` and ``diff``
+    download no patch twice)."""
     todo = []
     for commit in g.of_kind(G.GIT_COMMIT):
         for entry in commit.attrs.get("changes") or ():
@@ -31,8 +35,8 @@ def verify(g: G.Lineage, clients: Clients, patches: Optional[dict[str, bytes]] =
     for commit, entry in todo[:MAX_VERIFIED]:
         data, problem = _check(g, clients, entry["run_id"], entry["sha256"])
         entry["intact"] = problem is None
-        if problem is None and patches is not None:
-            patches[entry["run_id"]] = data
+        if patches is not None:
+            patches[(entry["run_id"], entry["sha256"])] = (data, problem)
         if problem:
             g.note(G.finding(G.FindingCode.CHANGES_NOT_INTACT, f"run {entry['run_id']}: {problem}", commit.id))
     if len(todo) > MAX_VERIFIED:

@@ -380,14 +380,15 @@ def resolve(
     fetch_mlmodel: bool = False,
     clients: Optional[Clients] = None,
     runs: Optional[dict[str, Any]] = None,
-    patches: Optional[dict[str, bytes]] = None,
+    patches: Optional[changes.Read] = None,
 ) -> G.Lineage:
     """The lineage graph of ``target`` (see ``target.parse_target`` for the forms).
 
     Raises ``TargetError`` for a malformed target and ``ResolveError`` when the target itself
     cannot be found or read; everything after that is a finding on the returned graph. ``runs``, when
     given, receives the run entities the walk read (by run id: params, metrics, tags), and ``patches`` the
-    kept patches it verified (by run id), so a caller that needs them reads nothing twice.
+    kept patches it read and whether each is intact (``changes.verify``), so a caller that needs them reads
+    nothing twice.
     """
     t = parse_target(target) if isinstance(target, str) else target
     clients = clients or Clients(tracking_uri, registry_uri, timeout)

@@ -128,7 +128,7 @@ def diff(
 
 
 def check_repo(repo: str) -> str:
-    from mlflow_lineage_plugin.checkout import git_run
+    from mlflow_lineage_plugin.git.process import git_run
 
     path = os.path.abspath(os.path.expanduser(repo))
     if not os.path.isdir(path) or git_run(["rev-parse", "--git-dir"], path).returncode != 0:

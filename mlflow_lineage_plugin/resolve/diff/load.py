@@ -1,15 +1,18 @@
-"""Reading one side of a diff: the resolver's walk (which also hands back the run entities it read),
-the code's source as ``checkout`` finds it, and two small downloads of the model's files (``MLmodel``,
-``requirements.txt``; ``conda.yaml`` only when there is no requirements.txt). The I/O edge of ``diff``.
+"""Reading one side of a diff: the resolver's walk (which also hands back the run entities and kept patches
+it read), the code's source as ``checkout`` finds it (``resolve/code``), and two small downloads of the model's
+files (``MLmodel``, ``requirements.txt``; ``conda.yaml`` only when there is no requirements.txt). The I/O
+edge of ``diff``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from mlflow_lineage_plugin.errors import NOT_FOUND
 from mlflow_lineage_plugin.resolve import graph as G
+from mlflow_lineage_plugin.resolve.changes import Read
+from mlflow_lineage_plugin.resolve.code import Source, source_of
 from mlflow_lineage_plugin.resolve.diff.compare import Facts, conda_pip_requirements
 from mlflow_lineage_plugin.resolve.diff.result import Side
 from mlflow_lineage_plugin.resolve.endpoints import Clients
@@ -24,30 +27,25 @@ class DiffError(Exception):
 class Loaded:
     facts: Facts
     side: Side
-    source: Any = None  # checkout.Source: the tags that name the code, the client that reads its patch
+    source: Optional[Source] = None  # the tags that name the code, the client and the patch the walk read
     source_why: Optional[str] = None
-    patches: dict[str, bytes] = field(default_factory=dict)  # kept patches the walk verified, by run id
 
 
 def load(t: Target, clients: Clients) -> Loaded:
-    from mlflow_lineage_plugin.checkout import CheckoutError, source_of
     from mlflow_lineage_plugin.resolve.walk import resolve
 
     runs: dict[str, Any] = {}
-    patches: dict[str, bytes] = {}
+    patches: Read = {}
     lineage = resolve(t, clients=clients, runs=runs, patches=patches)
     versions = lineage.of_kind(G.MODEL_VERSION) if t.kind != RUN else []
     if len(versions) > 1:
         raise DiffError(f"{t.text} names {len(versions)} model versions; name one (models:/NAME/VERSION or @alias)")
-    try:
-        source, source_why = source_of(t.text, lineage, clients, runs), None
-    except CheckoutError as exc:
-        source, source_why = None, str(exc)
+    source, source_why = source_of(t.text, lineage, clients, runs, patches)
     run_nodes = [n for n in lineage.of_kind(G.RUN) if n.attrs.get("run_id")]
     run = runs.get(run_nodes[0].attrs["run_id"]) if len(run_nodes) == 1 else None
     facts = Facts(t.text, lineage, run=run, run_why=None if run is not None else _no_run(lineage, run_nodes))
     _model_files(facts, t, lineage, clients)
-    return Loaded(facts, _side(t, lineage, run_nodes), source, source_why, patches)
+    return Loaded(facts, _side(t, lineage, run_nodes), source, source_why)
 
 
 def _no_run(lineage: G.Lineage, run_nodes: list[G.Node]) -> str:

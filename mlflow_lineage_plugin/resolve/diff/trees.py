@@ -1,7 +1,7 @@
 """The code section: the two sides' exact trees and the difference between them, made by git alone.
 
 Each side's tree is its commit with the run's kept patch applied to a private index file
-(``GIT_INDEX_FILE``: ``read-tree``, ``apply --cached``, ``write-tree``), and the new objects go to a
+(``git/record_tree``, as ``checkout`` builds the tree it checks against), and the new objects go to a
 private object directory that borrows the repository's (``GIT_OBJECT_DIRECTORY`` +
 ``GIT_ALTERNATE_OBJECT_DIRECTORIES``): the user's working tree, index and object store stay as they
 were, and no file is checked out. The difference is then ``git diff`` between two tree objects.
@@ -10,7 +10,6 @@ were, and no file is checked out. The difference is then ``git diff`` between tw
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import subprocess
@@ -19,9 +18,12 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from mlflow_lineage_plugin import tags as T
+from mlflow_lineage_plugin.git.process import git_environment, git_run, last_line
+from mlflow_lineage_plugin.git.record_tree import record_tree
+from mlflow_lineage_plugin.resolve.code import STATE_REASONS, kept_patch, kept_patch_gap
 from mlflow_lineage_plugin.resolve.diff.load import DiffError, Loaded
 from mlflow_lineage_plugin.resolve.diff.result import CodeSection, CodeSide, Commit, FileChange, Known, SectionName
-from mlflow_lineage_plugin.urls import normalize_remote, redact_text
+from mlflow_lineage_plugin.urls import normalize_remote
 
 MAX_COMMITS = 20  # listed each way; the rest are counted
 
@@ -61,7 +63,7 @@ def code_section(a: Loaded, b: Loaded, *, repo: Optional[str] = None, patch: boo
         if git.resolved is None:
             raise DiffError(_missing(git, (("A", sa), ("B", sb)), repo, where))
         ta, tb = git.resolved
-        sa, sb = _tree(git, pa, ta, "a"), _tree(git, pb, tb, "b")
+        sa, sb = _tree(git, pa, ta), _tree(git, pb, tb)
         files, text = _files(git, sa.tree or "", sb.tree or "", patch)
         section = CodeSection(
             SectionName.CODE,
@@ -86,10 +88,7 @@ def _scratch_root() -> Optional[str]:
 
 def _plan(side: Loaded) -> _Plan:
     """The side's commit and patch from the tags that name its code (``checkout``'s reading of them),
-    with the kept patch downloaded and verified."""
-    from mlflow_lineage_plugin.checkout import STATE_REASONS, kept_patch_gap
-    from mlflow_lineage_plugin.resolve.changes import read_patch
-
+    with the kept patch verified (read once: by the walk, or here when the walk did not)."""
     src = side.source
     if src is None:
         return _Plan(CodeSide(reason=_no_code(side)))
@@ -112,11 +111,7 @@ def _plan(side: Loaded) -> _Plan:
         return _Plan(replace(base, reason=f"{reason}: any file may differ from commit {commit[:12]}"))
     if not diff.sha256 or src.client is None or not src.run_id:
         return _Plan(replace(base, reason=f"its kept patch cannot be verified (no {T.GIT_DIFF_SHA256} or no run)"))
-    data = side.patches.get(src.run_id, b"")
-    if hashlib.sha256(data).hexdigest() == diff.sha256:  # verified by the walk: not downloaded again
-        problem = None
-    else:
-        data, problem = read_patch(src.client, src.run_id, diff.sha256)
+    data, problem = kept_patch(src, diff.sha256)
     if problem:
         return _Plan(replace(base, reason=f"{problem}: its uncommitted changes are not compared"))
     gap = kept_patch_gap(diff)
@@ -140,36 +135,29 @@ class Git:
 
     def __init__(self, gitdir: str, tmp: str, revs: tuple[str, ...] = ()):
         """``resolved``: ``revs`` as object ids (None when one is missing), read with the object directory."""
-        from mlflow_lineage_plugin.checkout import git_environment
-
         self.cwd, self.tmp = gitdir, tmp
         objects = os.path.join(tmp, "objects")
         os.makedirs(objects, exist_ok=True)
-        done = self._run(["rev-parse", "--path-format=absolute", "--git-common-dir", *revs], git_environment())
+        done = git_run(["rev-parse", "--path-format=absolute", "--git-common-dir", *revs], gitdir)
         if done.returncode != 0:
-            done = self._run(["rev-parse", "--path-format=absolute", "--git-common-dir"], git_environment())
+            done = git_run(["rev-parse", "--path-format=absolute", "--git-common-dir"], gitdir)
         common, *resolved = done.stdout.decode().split("\n")[: 1 + len(revs)]
         self.resolved = resolved if len(resolved) == len(revs) and all(resolved) else None
-        self.env = {
-            **git_environment(),
+        self.env = {  # on top of git_environment()
             "GIT_OBJECT_DIRECTORY": objects,
             "GIT_ALTERNATE_OBJECT_DIRECTORIES": os.path.join(common.strip(), "objects"),
         }
 
-    def _run(self, args: list[str], env: dict[str, str], stdin: Optional[bytes] = None) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", *args], cwd=self.cwd, env=env, input=stdin, capture_output=True)
-
-    def run(self, *args: str, index: Optional[str] = None, stdin: Optional[bytes] = None):
-        env = {**self.env, "GIT_INDEX_FILE": index} if index else self.env
-        return self._run(list(args), env, stdin)
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        return git_run(list(args), self.cwd, self.env)
 
     def ok(self, *args: str) -> bool:
         return self.run(*args).returncode == 0
 
-    def out(self, *args: str, index: Optional[str] = None, stdin: Optional[bytes] = None) -> str:
-        done = self.run(*args, index=index, stdin=stdin)
+    def out(self, *args: str) -> str:
+        done = self.run(*args)
         if done.returncode != 0:
-            raise DiffError(f"git {args[0]} failed: {_last_line(done.stderr)}")
+            raise DiffError(f"git {args[0]} failed: {last_line(done.stderr)}")
         return done.stdout.decode("utf-8", "surrogateescape")
 
 
@@ -182,15 +170,8 @@ def _missing(git: Git, sides: tuple[tuple[str, CodeSide], ...], repo: Optional[s
     return f"the commits of A and B cannot be read in {where}"
 
 
-def _last_line(stderr: bytes) -> str:
-    lines = [line.strip() for line in (stderr or b"").decode("utf-8", "replace").splitlines() if line.strip()]
-    return redact_text(lines[-1]) if lines else "no message"
-
-
 def _clone(origin: str, tmp: str) -> tuple[str, Optional[str]]:
     """A bare clone (no files checked out); from a local path by hard links, fetching nothing."""
-    from mlflow_lineage_plugin.checkout import git_environment
-
     if shutil.which("git") is None:
         return "", "git is not on PATH"
     target = os.path.join(tmp, "repo.git")
@@ -198,25 +179,20 @@ def _clone(origin: str, tmp: str) -> tuple[str, Optional[str]]:
     args = ["git", "clone", "--quiet", "--bare", *(["--local"] if local else []), "--", origin, target]
     done = subprocess.run(args, env=git_environment(), stdin=subprocess.DEVNULL, capture_output=True)
     if done.returncode != 0:
-        return "", f"git clone of {origin} failed: {_last_line(done.stderr)}; give --repo PATH (a local clone)"
+        return "", f"git clone of {origin} failed: {last_line(done.stderr)}; give --repo PATH (a local clone)"
     return target, None
 
 
-def _tree(git: Git, plan: _Plan, tree: str, name: str) -> CodeSide:
+def _tree(git: Git, plan: _Plan, tree: str) -> CodeSide:
     """The side's exact tree: its commit's ``tree``, with the patch applied through a private index."""
     s = plan.side
     if plan.patch is None:
         return replace(s, tree=tree)
-    index = os.path.join(git.tmp, f"index-{name}")
-    done = git.run("read-tree", tree, index=index)
-    if done.returncode == 0:
-        args = ("apply", "--cached", "--apply", "--numstat", "-z", "--whitespace=nowarn", "-")
-        done = git.run(*args, index=index, stdin=plan.patch)
-    if done.returncode != 0:
-        why = f"its kept patch did not apply to commit {(s.commit or '')[:12]} ({_last_line(done.stderr)})"
+    record = record_tree(git.cwd, tree, plan.patch, env=git.env, scratch=git.tmp)
+    if record.tree is None:
+        why = f"its kept patch did not apply to commit {(s.commit or '')[:12]} ({record.problem})"
         return replace(s, tree=tree, exact=False, reason=why)
-    files = tuple(rec.split("\t", 2)[-1] for rec in done.stdout.decode("utf-8", "surrogateescape").split("\0") if rec)
-    return replace(s, tree=git.out("write-tree", index=index).strip(), patch_files=files)
+    return replace(s, tree=record.tree, patch_files=record.files)
 
 
 def _files(git: Git, ta: str, tb: str, patch: bool) -> tuple[tuple[FileChange, ...], Optional[str]]:
