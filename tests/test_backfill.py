@@ -445,6 +445,22 @@ def test_workspace_override_names_runs_that_do_not_say_without_its_credentials(u
     assert "s3cret" not in json.dumps(got)
 
 
+def test_an_override_that_is_no_uri_is_ignored_as_the_run_provider_ignores_it(uri, prefix, monkeypatch):
+    """A token pasted into MLFLOW_LINEAGE_WORKSPACE_URI is never recorded and does not hide the tracking
+    URI's workspace: the run provider, the server and backfill all read the setting through one function."""
+    from mlflow_lineage_plugin.tracking_workspace import workspace_for_tracking_uri
+
+    run = make_run(uri, GIT_TAGS)
+    v = register(uri, prefix + "m", run, monkeypatch)
+    monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", "ghp_notaurlbutatoken")
+    code, out = cli("--model", prefix + "m", "--apply")
+    assert code == 0, out
+    got = tags_of(uri, prefix + "m", v.version)
+    expected = workspace_for_tracking_uri(uri)
+    assert expected is not None and got[T.WORKSPACE_URI] == expected.uri
+    assert "ghp_" not in json.dumps(got) + out
+
+
 def test_a_version_of_a_logged_model_made_outside_any_run_gets_the_models_lineage(uri, prefix, monkeypatch):
     from mlflow import MlflowClient
 

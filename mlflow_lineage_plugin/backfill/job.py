@@ -263,8 +263,7 @@ class Backfill:
 
         # The workspace named for runs that do not say: this process's override (a public URL behind a
         # proxy), else the tracking URI's, as the registry wrapper names it at creation.
-        override = config.get(config.WORKSPACE_URI)  # read as the run provider reads it
-        ws = override_workspace(override) if override else workspace_for_tracking_uri(self.tracking_uri)
+        ws = override_workspace() or workspace_for_tracking_uri(self.tracking_uri)  # as the run provider
         home = ws.uri if ws else None
         places = [Place(home, self.tracking_uri, self._client)]
         for ws_uri, target in self.mapping.items():
