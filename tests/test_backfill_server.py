@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from fixtures.fault_proxy import Fault, FaultProxy
 from fixtures.mlflow_server import start_mlflow_server
 from fixtures.services import mariadb_database, postgres_database
+from fixtures.sqlite_store import sqlite_store
 from test_backfill import GIT_TAGS, UC_KEY, make_run, register, tags_of
 
 from mlflow_lineage_plugin import tags as T
@@ -272,7 +273,7 @@ def test_unity_catalog_versions_are_enriched_from_the_workspace_uc_names(servers
         v_mapped = uc.add_version(name, run_a, crowded, run_workspace_id=555)
         v_profile = uc.add_version(name, run_b, run_workspace_id=777)
         v_nowhere = uc.add_version(name, "f" * 32, run_workspace_id=999)
-        home = f"sqlite:///{tmp_path / 'home.db'}"
+        home = sqlite_store(tmp_path / "home.db")
         from mlflow import MlflowClient
 
         MlflowClient(home).search_experiments()  # an empty home store: a missing one is an error
@@ -422,7 +423,7 @@ def test_a_version_registered_while_the_tracking_server_was_down_is_partial_unti
 
     server = start_mlflow_server(tmp_path / "tracking", plugin=False)
     port = int(server.url.rsplit(":", 1)[1])
-    registry = f"sqlite:///{tmp_path / 'registry.db'}"
+    registry = sqlite_store(tmp_path / "registry.db")
     run = make_run(server.url, GIT_TAGS)
     server.stop()
     monkeypatch.setenv("MLFLOW_LINEAGE_REGISTRY_TIMEOUT", "3")
@@ -528,7 +529,7 @@ def test_copy_model_version_follows_one_strict_mode_rule_directly_and_through_a_
         assert dict(c.get_model_version("copy_good", copy.version).tags)[T.RUN_ID] == with_commit
         return str(refused.value), refused.value.error_code
 
-    sql = f"sqlite:///{tmp_path / 'direct.db'}"
+    sql = sqlite_store(tmp_path / "direct.db")
     SqlAlchemyStore(sql, str(tmp_path / "artifacts"))
     direct = copies(sql, sources(sql), plugin_client=True)
     server = start_mlflow_server(tmp_path / "gated")

@@ -20,6 +20,7 @@ from fixtures.databricks_server import (
     isolate_databricks_env,
     write_databrickscfg,
 )
+from fixtures.sqlite_store import sqlite_store
 
 from mlflow_lineage_plugin import databricks
 from mlflow_lineage_plugin.databricks import (
@@ -468,7 +469,7 @@ def test_run_started_in_a_repo_notebook_gets_standard_git_tags(databricks_runtim
         mlflowGitRepoReferenceType="branch",
         mlflowGitRelativePath="notebooks/train",
     )
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")  # on "Databricks" the default is `databricks`
+    mlflow.set_tracking_uri(sqlite_store(tmp_path / "mlflow.db"))  # on "Databricks" the default is `databricks`
     try:
         with mlflow.start_run() as run:
             pass

@@ -13,6 +13,7 @@ import nbformat
 import pytest
 from conftest import GIT_ENV, git
 from fixtures.databricks_server import DEFAULT_TOKEN, DEFAULT_WORKSPACE_ID
+from fixtures.sqlite_store import sqlite_store
 from mlflow import MlflowClient
 from nbclient import NotebookClient
 
@@ -162,7 +163,7 @@ def test_databricks_repo_notebook_maps_context_onto_standard_git_tags(databricks
 
     # A real run from the same notebook, logging to a store of its own: the git reference lands, and
     # the workspace is where the run lives, not the notebook's workspace.
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path / "mlflow.db")
     mlflow.set_tracking_uri(uri)
     experiment_id = MlflowClient(uri).create_experiment("notebook")  # not the notebook's own experiment
     with mlflow.start_run(experiment_id=experiment_id) as run:

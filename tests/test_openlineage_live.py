@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import RepoFactory, git
 from fixtures.services import free_port
+from fixtures.sqlite_store import sqlite_store
 from mlflow import MlflowClient
 from test_openlineage import Receiver, _without_client_tags, iso, validate_event
 
@@ -87,7 +88,7 @@ def receiver():
 
 
 def test_each_new_version_sends_its_runs_event_before_the_script_exits(project, receiver, tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path / "mlflow.db")
     out, stderr = register(project, uri, {"MLFLOW_LINEAGE_OPENLINEAGE": "true", "OPENLINEAGE_URL": receiver.url})
     assert ol_warnings(stderr) == []
     during, after = by_version(receiver.bodies)
@@ -119,7 +120,7 @@ def by_version(bodies: list[dict]) -> list[list[dict]]:
 
 def test_the_live_event_is_the_commands_event(project, receiver, tmp_path):
     """The same run sent live and by `mlflow-lineage openlineage` is one OpenLineage run, same job, same data."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path / "mlflow.db")
     out, _ = register(project, uri, {"MLFLOW_LINEAGE_OPENLINEAGE": "true", "OPENLINEAGE_URL": receiver.url})
     command = str(Path(sys.executable).with_name("mlflow-lineage"))
     proc = subprocess.run(
@@ -141,14 +142,12 @@ def test_the_live_event_is_the_commands_event(project, receiver, tmp_path):
     ids=["flag not set", "plugin disabled"],
 )
 def test_switched_off_sends_nothing(project, receiver, tmp_path, switches):
-    out, stderr = register(
-        project, f"sqlite:///{tmp_path / 'mlflow.db'}", {"OPENLINEAGE_URL": receiver.url, **switches}
-    )
+    out, stderr = register(project, sqlite_store(tmp_path / "mlflow.db"), {"OPENLINEAGE_URL": receiver.url, **switches})
     assert out["versions"] == [1, 2] and receiver.bodies == [] and ol_warnings(stderr) == []
 
 
 def test_dead_endpoint_costs_one_warning_and_no_registration(project, tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path / "mlflow.db")
     dead = f"http://127.0.0.1:{free_port()}"
     out, stderr = register(project, uri, {"MLFLOW_LINEAGE_OPENLINEAGE": "true", "OPENLINEAGE_URL": dead})
     assert out["versions"] == [1, 2]  # both registrations succeeded
@@ -160,7 +159,7 @@ def test_dead_endpoint_costs_one_warning_and_no_registration(project, tmp_path):
 
 
 def test_on_but_not_configured_is_one_warning(project, tmp_path):
-    out, stderr = register(project, f"sqlite:///{tmp_path / 'mlflow.db'}", {"MLFLOW_LINEAGE_OPENLINEAGE": "true"})
+    out, stderr = register(project, sqlite_store(tmp_path / "mlflow.db"), {"MLFLOW_LINEAGE_OPENLINEAGE": "true"})
     assert out["versions"] == [1, 2]
     warnings = ol_warnings(stderr)
     assert len(warnings) == 1 and "no transport configured" in warnings[0], stderr[-3000:]

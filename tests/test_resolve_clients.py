@@ -15,6 +15,7 @@ from fixtures.databricks_server import (
     isolate_databricks_env,
     write_databrickscfg,
 )
+from fixtures.sqlite_store import sqlite_store
 
 from mlflow_lineage_plugin.config import MappingError, load_mapping_file, parse_mapping_env
 from mlflow_lineage_plugin.resolve import graph as G
@@ -140,7 +141,7 @@ def test_version_in_a_databricks_workspace_is_read_through_its_profile(standin, 
     from mlflow import MlflowClient
 
     ws_uri = f"{standin.url}/?o={DEFAULT_WORKSPACE_ID}"
-    uri = f"sqlite:///{tmp_path / 'registry.db'}"
+    uri = sqlite_store(tmp_path / "registry.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_LINEAGE_WORKSPACE_URI", ws_uri)
     mlflow.set_tracking_uri(uri)

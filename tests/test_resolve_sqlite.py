@@ -340,7 +340,7 @@ def test_find_by_a_sha256_commit_whole_or_abbreviated(tmp_path, monkeypatch):
     """A SHA-256 repository names commits with 64 hex characters, and the plugin records them as given."""
     from mlflow import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path / "mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
