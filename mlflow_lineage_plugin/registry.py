@@ -31,7 +31,6 @@ from mlflow_lineage_plugin.tracking_workspace import active_workspace_name, serv
 
 _logger = logging.getLogger(__name__)
 
-PROMPT_TAG = "mlflow.prompt.is_prompt"
 _RETRY_WORKSPACE_AFTER = 300.0  # seconds before asking again for a workspace that could not be told
 
 
@@ -140,7 +139,7 @@ class LineageRegistryStore(StoreWrapper):
     def _enrich(self, name, source, run_id, tags, run_link, model_id, description=None):
         pairs = _tag_pairs(tags)
         user = dict(pairs)
-        if user.get(PROMPT_TAG, "").lower() == "true":
+        if T.is_prompt(user):
             return tags, run_link, description
         required = _requirements()
         if T.SCHEMA in user:

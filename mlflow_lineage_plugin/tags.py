@@ -52,6 +52,9 @@ MLFLOW_DATABRICKS_GIT_REPO_RELATIVE_PATH = "mlflow.databricks.gitRepoRelativePat
 MLFLOW_DATABRICKS_GIT_REPO_STATUS = "mlflow.databricks.gitRepoStatus"
 MLFLOW_MODEL_VERSIONS = "mlflow.modelVersions"  # LoggedModel back-link, JSON list
 MLFLOW_DATASET_CONTEXT = "mlflow.data.context"  # on a run's dataset input: training, eval, ...
+MLFLOW_PROMPT = "mlflow.prompt.is_prompt"  # on a registered model that is an MLflow prompt: never enriched
+MLFLOW_EXPERIMENT_TYPE = "mlflow.experimentType"  # Databricks: NOTEBOOK or MLFLOW_EXPERIMENT
+MLFLOW_EXPERIMENT_SOURCE_TYPE = "mlflow.experiment.sourceType"  # Databricks: where the experiment lives
 
 # --- plugin keys on runs and LoggedModels ------------------------------------------------------
 SCHEMA = "lineage_schema"
@@ -290,6 +293,12 @@ def dirty_to_tag(dirty: Optional[bool]) -> str:
 
 def dirty_from_tag(value: Optional[str]) -> Optional[bool]:
     return DIRTY_WORDS.get((value or "").strip().lower())
+
+
+def is_prompt(tags: Mapping[str, str]) -> bool:
+    """Whether a registered model's (or a new version's) tags mark an MLflow prompt, which is text, not a
+    model of a run: the registry wrapper and backfill leave it alone."""
+    return str(tags.get(MLFLOW_PROMPT, "")).strip().lower() == "true"
 
 
 def _count(value: Optional[str]) -> Optional[int]:

@@ -28,7 +28,6 @@ from mlflow_lineage_plugin.errors import ResolveError, describe_error, error_lin
 from mlflow_lineage_plugin.mlflow_http import bounded_http
 from mlflow_lineage_plugin.paging import pages
 from mlflow_lineage_plugin.parallel import pmap
-from mlflow_lineage_plugin.registry import PROMPT_TAG
 from mlflow_lineage_plugin.resolve.store_check import check_stores
 from mlflow_lineage_plugin.tracking_workspace import registry_uri_for
 from mlflow_lineage_plugin.urls import redact
@@ -442,7 +441,7 @@ class Backfill:
         except Exception:
             return False
         tags = getattr(model, "_tags", None) or getattr(model, "tags", None) or {}
-        return str(dict(tags).get(PROMPT_TAG, "")).lower() == "true"
+        return T.is_prompt(dict(tags))
 
     def _present_tags(self, page: list, pool: ThreadPoolExecutor) -> list[Union[dict, str]]:
         """Each version's tags. Unity Catalog's search answers without tags, so UC asks per version."""
@@ -467,7 +466,7 @@ class Backfill:
             name, version = v.name, str(v.version)
             if isinstance(present, str):
                 report.add(Item("version", name, version, State.CANNOT, present))
-            elif present.get(PROMPT_TAG, "").lower() == "true":
+            elif T.is_prompt(present):
                 report.add(Item("version", name, version, State.SKIPPED, "a prompt: the plugin never enriches prompts"))
             elif T.SCHEMA in present and T.PARTIAL not in present and not self.options.overwrite:
                 report.add(Item("version", name, version, State.ENRICHED))

@@ -270,7 +270,7 @@ def unread_run(g: G.Lineage, parent: str, run_id: str, ws_uri: Optional[str], ex
 
 def experiment_node(g: G.Lineage, exp: Any, ws_uri: Optional[str]) -> G.Node:
     etags = dict(getattr(exp, "tags", None) or {})
-    kind = etags.get("mlflow.experimentType") or etags.get("mlflow.experiment.sourceType")
+    kind = etags.get(T.MLFLOW_EXPERIMENT_TYPE) or etags.get(T.MLFLOW_EXPERIMENT_SOURCE_TYPE)
     p = parsed_ws(ws_uri) if ws_uri else None
     url = None
     if p and p.kind == "http":
