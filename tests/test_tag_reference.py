@@ -35,3 +35,22 @@ def test_the_resolver_reference_lists_every_finding_code_once():
     expected = [(code, str(sev), str(req) if req else "—") for code, (sev, req) in G.RULES.items()]
     assert documented == expected
     assert list(G.RULES) == list(G.FindingCode)
+
+
+def test_no_module_but_tags_spells_a_key():
+    """Every key is a named constant of tags.py: a second spelling elsewhere is a key that can drift."""
+    import ast
+
+    package = Path(T.__file__).resolve().parent
+    vocabulary = {v for name, v in vars(T).items() if name.isupper() and isinstance(v, str)}
+    vocabulary = {v for v in vocabulary if v.startswith(("lineage_", "mlflow."))}
+    spelled = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "tags.py" and path.parent == package:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = node.value
+                if text in vocabulary or (text.startswith("lineage_") and text.isidentifier()):
+                    spelled.append(f"{path.relative_to(package)}:{node.lineno}: {text!r}")
+    assert not spelled, "keys spelled outside tags.py:\n" + "\n".join(spelled)

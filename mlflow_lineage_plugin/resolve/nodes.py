@@ -105,7 +105,7 @@ def version_node(g: G.Lineage, mv: Any, registry_uri: Optional[str], with_model:
                 "created": _ms_to_iso(getattr(mv, "creation_timestamp", None)),
                 "user": getattr(mv, "user_id", None) or None,
                 "run_link": getattr(mv, "run_link", None) or None,
-                "lineage_schema": (mv.tags or {}).get(T.SCHEMA),
+                T.SCHEMA: (mv.tags or {}).get(T.SCHEMA),
             },
         )
     )
