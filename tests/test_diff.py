@@ -304,6 +304,38 @@ def test_markdown_and_html_escape_every_name(repos, provider_for, sqlite_uri, tm
     assert "#### Code: exact · 2 files changed" in md and "```diff\n" in md
 
 
+def test_a_huge_change_is_cut_in_markdown_and_html_and_whole_in_text_and_json(
+    repos, provider_for, sqlite_uri, tmp_path
+):
+    """A pull-request comment holds at most 65,536 characters: the Markdown keeps under it, says what it
+    left out and where the whole patch is; the text and JSON formats hold every line."""
+    repo = repos.make("p", files={"train.py": "print(1)\n"})
+    provider_for(repo / "train.py")
+    a = train(tmp_path, params={}, metrics={}, requirements="", register=None)
+    for i in range(400):
+        (repo / f"gen_{i:03}.py").write_text("".join(f"value_{n} = {n} * {i}\n" for n in range(40)))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "generated")
+    b = train(tmp_path, params={}, metrics={}, requirements="", register=None)
+    d = diff(a, b, repo=str(repo), patch=True)
+    assert d.code.patch is not None and len(d.code.patch) > 200_000 and len(d.code.files) == 400
+
+    md = d.render("markdown")
+    assert len(md) < 65_536, len(md)
+    assert "… and 100 more files" in md
+    assert re.search(r"the patch is [\d,]+ characters: the first [\d,]+ are shown, \d+ files not", md)
+    assert md.count("diff --git ") < 400 and "```diff\ndiff --git a/gen_000.py" in md
+    fenced = md.split("```diff\n", 1)[1].split("\n```", 1)[0]
+    assert re.search(r"\+value_39 = 39 \* \d+$", fenced), fenced[-200:]  # cut where a file starts
+
+    text = cli(a, b, "--repo", str(repo), "--patch").output
+    assert text.count("diff --git ") == 400 and "value_39 = 39 * 399" in text
+    doc = json.loads(cli(a, b, "--repo", str(repo), "--patch", "--format", "json").output)
+    assert json.dumps(doc).count("diff --git ") == 400
+    page = cli(a, b, "--repo", str(repo), "--patch", "--format", "html").output
+    assert page.count('<div class="file">') == 400 and "are shown" not in page  # under the page's limit
+
+
 def test_without_repo_the_recorded_repository_is_cloned_and_secrets_left_out_are_named(
     repos, provider_for, sqlite_uri, tmp_path
 ):

@@ -19,6 +19,7 @@ from mlflow_lineage_plugin.resolve.diff.render import (
     file_note,
     group,
     headline,
+    shown_patch,
     side_code,
     value,
 )
@@ -26,6 +27,7 @@ from mlflow_lineage_plugin.resolve.diff.result import CodeSection, Result, Side
 from mlflow_lineage_plugin.resolve.markdown import safe_url
 
 e = _html.escape
+PATCH_LIMIT = 1_000_000  # characters side by side: beyond that a browser crawls through the rows
 
 _CSS = """
 .lineage-diff{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:13px;color:#1f2328;
@@ -119,7 +121,9 @@ def _code(s: CodeSection) -> str:
         )
         out.append(f"<table><tr><th></th><th>file</th><th></th></tr>{rows}</table>")
     if s.patch:
-        out.append(side_by_side(s.patch))
+        shown, note = shown_patch(s.patch, PATCH_LIMIT)
+        out.append(side_by_side(shown))
+        out.append(f'<div class="why">⚠ {e(note)}</div>' if note else "")
     return "".join(out)
 
 

@@ -17,10 +17,15 @@ from mlflow_lineage_plugin.resolve.diff.render import (
     file_note,
     group,
     headline,
+    shown_patch,
     side_code,
     value,
 )
 from mlflow_lineage_plugin.resolve.diff.result import CodeSection, Result, Side
+
+# A comment on GitHub holds at most 65,536 characters: the patch and the file list leave room for the rest.
+PATCH_LIMIT = 40_000
+FILES_LIMIT = 300
 
 
 def _side(name: str, s: Side) -> str:
@@ -49,7 +54,9 @@ def markdown(d: Result) -> str:
             for c in s.changes
         ]
     if d.code.patch:
-        out += ["", "<details><summary>patch</summary>", "", fence(d.code.patch, "diff"), "", "</details>"]
+        shown, note = shown_patch(d.code.patch, PATCH_LIMIT)
+        out += ["", "<details><summary>patch</summary>", "", fence(shown, "diff"), "", "</details>"]
+        out += ["", f"⚠ {M.text(note)}"] if note else []
     return "\n".join(out) + "\n"
 
 
@@ -64,7 +71,9 @@ def _code(s: CodeSection) -> list[str]:
         out.append(f"- {count(len(commits) + more, 'commit')} {label}:")
         out += [f"  - {M.link(M.code(c.sha[:12]), commit_url(s, c.sha))} {M.text(c.subject)}" for c in commits]
         out += [f"  - … and {more} more"] if more else []
-    for f in s.files:
+    for f in s.files[:FILES_LIMIT]:
         note = file_note(f)
         out.append(f"- {f.status} {M.code(file_name(f))}" + (f" ({M.text(note)})" if note else ""))
+    if len(s.files) > FILES_LIMIT:
+        out.append(f"- … and {count(len(s.files) - FILES_LIMIT, 'more file')}")
     return out

@@ -27,6 +27,25 @@ def count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def shown_patch(patch: str, limit: int) -> tuple[str, Optional[str]]:
+    """The patch cut to ``limit`` characters at a file's start (or, for one huge file, at a line's end),
+    and a note saying what was left out; the note is None when all of it fits.
+
+    A pull-request comment refuses text over GitHub's 65,536 characters and a browser crawls through a
+    page of millions of table rows, so the Markdown and HTML formats show a part; the text and JSON
+    formats, asked for with ``--patch``, hold it whole.
+    """
+    if len(patch) <= limit:
+        return patch, None
+    files = patch.count("diff --git ")
+    cut = patch.rfind("\ndiff --git ", 0, limit + 1)
+    shown = patch[: cut + 1] if cut > 0 else patch[: patch.rfind("\n", 0, limit) + 1]
+    left = files - shown.count("diff --git ") + (0 if cut > 0 else 1)
+    note = f"the patch is {len(patch):,} characters: the first {len(shown):,} are shown"
+    note += f", {count(left, 'file')} not (or not whole)" if left else ""
+    return shown, note + "; --format text or json with --patch holds it all"
+
+
 def headline(s: Section) -> str:
     """``exact · 3 files changed`` / ``unknown``: how well it is known, then what differs."""
     if isinstance(s, CodeSection) and s.files:
