@@ -23,6 +23,7 @@ from mlflow_lineage_plugin.git.record_tree import record_tree
 from mlflow_lineage_plugin.resolve.code import STATE_REASONS, kept_patch, kept_patch_gap
 from mlflow_lineage_plugin.resolve.diff.load import DiffError, Loaded
 from mlflow_lineage_plugin.resolve.diff.result import CodeSection, CodeSide, Commit, FileChange, Known, SectionName
+from mlflow_lineage_plugin.resolve.elements import FindingCode
 from mlflow_lineage_plugin.urls import normalize_remote
 
 MAX_COMMITS = 20  # listed each way; the rest are counted
@@ -121,7 +122,7 @@ def _plan(side: Loaded) -> _Plan:
 
 
 def _no_code(side: Loaded) -> str:
-    found = [f.message for f in side.facts.lineage.findings if f.code == "no_git_reference"]
+    found = [f.message for f in side.facts.lineage.findings if f.code == FindingCode.NO_GIT_REFERENCE]
     return found[0] if found else side.source_why or "no git reference is recorded"
 
 
