@@ -187,10 +187,17 @@ def test_dirty_tree_breaks_clean(use):
     assert g.findings_for({G.REQ_COMMIT, G.REQ_REACHABLE}) == []
 
 
-def test_deleted_run_is_a_finding_and_lineage_still_read(use):
-    g = resolve("models:/fraud/" + use["deleted"]["version"])
+@pytest.mark.parametrize("target", ["version", "logged model", "run"])
+def test_deleted_run_is_a_finding_and_lineage_still_read(use, target):
+    """Whatever names the model (its version, its LoggedModel, its run), a run in the trash is said."""
+    d = use["deleted"]
+    g = resolve(
+        {"version": f"models:/fraud/{d['version']}", "logged model": f"models:/{d['model_id']}", "run": d["run_id"]}[
+            target
+        ]
+    )
     f = [f for f in g.findings if f.code == "run_deleted"]
-    assert f and use["deleted"]["run_id"] in f[0].message and "deleted" in f[0].message
+    assert f and d["run_id"] in f[0].message and "deleted" in f[0].message
     assert g.of_kind(G.GIT_COMMIT), "a deleted run's record is still readable"
     assert not g.ok
 

@@ -329,7 +329,7 @@ class Walker:
             if run is not None:
                 self.f.fetch_experiments({(ep, run.info.experiment_id)})
                 experiment = self.f.experiment(ep, run.info.experiment_id)
-                rnode = N.read_run(self.g, run, ws_uri, experiment, lnode.id)
+                rnode = N.read_run(self.g, run, ws_uri, experiment, lnode.id, deleted=f"run {lm.source_run_id}")
                 git = N.code_from_tags(
                     self.g,
                     rnode.id,
