@@ -55,12 +55,10 @@ def execute(nb_file: Path) -> list[str]:
 
 @pytest.fixture
 def kernel_env(monkeypatch, sqlite_uri):
-    """What the kernel inherits: the tracking store, a git identity, no plugin settings, no notebook hints."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("MLFLOW_LINEAGE_") or name in ("JPY_SESSION_NAME", "__vsc_ipynb_file__"):
-            monkeypatch.delenv(name)
+    """What the kernel inherits: the tracking store, a git identity, no plugin settings (conftest clears
+    them), no notebook hints."""
+    for name in ("JPY_SESSION_NAME", "__vsc_ipynb_file__"):
+        monkeypatch.delenv(name, raising=False)
     for k, v in GIT_ENV.items():
         monkeypatch.setenv(k, v)
     return sqlite_uri

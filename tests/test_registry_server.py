@@ -33,13 +33,7 @@ PUBLIC_URL = "https://mlflow.maria.example.com"
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in (
-        "MLFLOW_LINEAGE_DISABLE",
-        "MLFLOW_LINEAGE_REQUIRE",
-        "MLFLOW_LINEAGE_WORKSPACE_URI",
-        "MLFLOW_TRACKING_URI",
-        "MLFLOW_REGISTRY_URI",
-    ):
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         monkeypatch.delenv(name, raising=False)
 
 
