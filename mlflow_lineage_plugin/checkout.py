@@ -188,24 +188,25 @@ def _apply(directory: str, patch: bytes) -> tuple[RecordTree, Optional[str]]:
 
 # --- the verdict: the rebuilt directory against the tree the record describes ---------------------
 
+# What git may convert between a stored blob and the file it writes (gitattributes(5)); with
+# ``core.autocrlf`` on, a file without a ``text`` setting is converted too.
+_CONVERSIONS = ("filter", "text", "eol", "crlf", "ident", "working-tree-encoding")
+_NONE = ("unspecified", "unset", "")
+# git's stat comparison at its strictest, whatever the user's config says: no fsmonitor shortcut.
+_STAT_PROOF = ["-c", "core.checkStat=default", "-c", "core.trustctime=true", "-c", "core.fsmonitor=false"]
+
 
 def _verdict(restored: Restored, record: Optional[RecordTree]) -> Restored:
-    """Exact only when the directory, read back as git stores files (a private copy of its index,
-    every file hashed again), is the tree the record describes; files under a git filter are named, since
-    git stores them filtered (a notebook's outputs stripped) and their bytes at the run may differ."""
+    """Exact only when the directory, read back as git stores files, is the tree the record describes;
+    files under a git filter are named, since git stores them filtered (a notebook's outputs stripped)
+    and their bytes at the run may differ."""
     if not restored.exact:
         return restored
     directory = restored.directory
     want = (record or record_tree(directory, "HEAD", None)).tree
-    with tempfile.TemporaryDirectory(prefix="mlflow-lineage-checkout-") as tmp:
-        index = os.path.join(tmp, "index")
-        shutil.copy2(os.path.join(directory, ".git", "index"), index)
-        env = {"GIT_INDEX_FILE": index}
-        added = git_run(["add", "--renormalize", "."], directory, env)  # every file read again, stat data aside
-        added = git_run(["add", "-A"], directory, env) if added.returncode == 0 else added
-        tree = git_run(["write-tree"], directory, env) if added.returncode == 0 else added
-    rebuilt = tree.stdout.decode().strip() if tree.returncode == 0 else None
-    if not want or not rebuilt:
+    listed = _listed(directory, restored.files, _attributes_changed(directory, want)) if want else None
+    rebuilt = _rebuilt_tree(directory, listed[0]) if listed is not None else None
+    if not want or listed is None or not rebuilt:
         return replace(restored, exact=False, reason="the rebuilt tree could not be compared with the record")
     if rebuilt != want:
         names = git_run(["diff", "--name-only", "-z", "--ignore-submodules=none", want, rebuilt], directory)
@@ -214,18 +215,85 @@ def _verdict(restored: Restored, record: Optional[RecordTree]) -> Restored:
         return replace(
             restored, exact=False, reason=f"the rebuilt files differ from what the record describes: {shown}"
         )
-    return replace(restored, filtered=_filtered(directory))
+    return replace(restored, filtered=listed[1])
 
 
-def _filtered(directory: str) -> tuple[str, ...]:
-    """Tracked files a ``filter`` attribute applies to (``.gitattributes``: nbstripout and the like)."""
-    listed = git_run(["ls-files", "-z"], directory)
-    if listed.returncode != 0 or not listed.stdout:
-        return ()
-    attrs = git_run(["check-attr", "-z", "--stdin", "filter"], directory, stdin=listed.stdout)
+def _attributes_changed(directory: str, want: str) -> bool:
+    """Whether the patch changed any ``.gitattributes`` (added, removed, renamed or edited)."""
+    args = ["diff-tree", "-r", "--no-renames", "--name-only", "-z", "HEAD", want, "--", ":(glob)**/.gitattributes"]
+    done = git_run(args, directory)
+    return done.returncode != 0 or bool(done.stdout.strip(b"\0"))
+
+
+def _listed(directory: str, patched: tuple[str, ...], everything: bool) -> Optional[tuple[list[str], tuple[str, ...]]]:
+    """The tracked files to hash again, and those under a ``filter`` attribute (nbstripout and the like).
+
+    Hashed again: the files git may have converted when it wrote them (``_CONVERSIONS``), the files the
+    patch wrote, and those marked assume-unchanged (``core.ignoreStat``), whose stat data git does not
+    look at. ``everything`` when the patch changed a ``.gitattributes``: the checkout wrote the files under
+    the commit's attributes, and the read-back would use the patch's."""
+    listed = git_run(["ls-files", "-v", "-z"], directory)
+    if listed.returncode != 0:
+        return None
+    entries = [e for e in listed.stdout.decode("utf-8", "surrogateescape").split("\0") if len(e) > 2]
+    paths = [e[2:] for e in entries]
+    if not paths:
+        return [], ()
+    attrs = git_run(
+        ["check-attr", "-z", "--stdin", *_CONVERSIONS],
+        directory,
+        stdin="\0".join(paths).encode("utf-8", "surrogateescape") + b"\0",
+    )
+    if attrs.returncode != 0:
+        return None
+    autocrlf = git_run(["config", "--get", "core.autocrlf"], directory).stdout.decode().strip().lower()
+    auto = autocrlf not in ("", "false", "no", "off", "0")
+    values: dict[str, dict[str, str]] = {}
     fields = attrs.stdout.decode("utf-8", "surrogateescape").split("\0")
-    triples = zip(fields[0::3], fields[1::3], fields[2::3])
-    return tuple(path for path, _, value in triples if value not in ("unspecified", "unset", ""))
+    for path, attr, value in zip(fields[0::3], fields[1::3], fields[2::3]):
+        values.setdefault(path, {})[attr] = value
+    touched = set(patched)
+    rehash, filtered = [], []
+    for entry, path in zip(entries, paths):
+        got = values.get(path, {})
+        if got.get("filter", "unspecified") not in _NONE:
+            filtered.append(path)
+        if everything or path in touched or entry[0].islower() or _converted(got, auto):
+            rehash.append(path)
+    return rehash, tuple(filtered)
+
+
+def _converted(attrs: dict[str, str], autocrlf: bool) -> bool:
+    """Whether git may write this file other than as its blob's bytes."""
+    if any(attrs.get(a, "unspecified") not in _NONE for a in ("filter", "ident", "working-tree-encoding")):
+        return True
+    if attrs.get("text") == "unset" or attrs.get("crlf") == "unset":  # -text, binary
+        return False
+    return autocrlf or any(attrs.get(a, "unspecified") != "unspecified" for a in ("text", "eol", "crlf"))
+
+
+def _rebuilt_tree(directory: str, rehash: list[str]) -> Optional[str]:
+    """The directory as git stores files, through a private copy of checkout's own, freshly written index.
+    git recorded the stat data of every file it wrote, so a file whose stat data still matches holds the
+    bytes git wrote, which are its blob's unless git converted them: those (``rehash``) are read and hashed
+    again. ``add -A`` finds, by stat data, any file changed, removed or added since (and hashes the racily
+    clean ones, as git always does)."""
+    with tempfile.TemporaryDirectory(prefix="mlflow-lineage-checkout-") as tmp:
+        index = os.path.join(tmp, "index")
+        if os.path.exists(os.path.join(directory, ".git", "index")):  # none: a commit without files
+            shutil.copy2(os.path.join(directory, ".git", "index"), index)  # its mtime too: git's racy-file check
+        env = {"GIT_INDEX_FILE": index}
+        done = None
+        if rehash:
+            args = [*_STAT_PROOF, "--literal-pathspecs", "add", "--renormalize", "--pathspec-from-file=-"]
+            stdin = "\0".join(rehash).encode("utf-8", "surrogateescape")
+            done = git_run([*args, "--pathspec-file-nul"], directory, env, stdin=stdin)
+        if done is None or done.returncode == 0:
+            done = git_run([*_STAT_PROOF, "add", "-A"], directory, env)
+        if done.returncode == 0:
+            done = git_run(["write-tree"], directory, env)
+    tree = done.stdout.decode().strip() if done.returncode == 0 else ""
+    return tree or None
 
 
 # --- git and the directory -------------------------------------------------------------------------

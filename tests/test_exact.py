@@ -186,6 +186,67 @@ def test_rebuilt_files_that_differ_from_the_record_are_not_exact(repos, provider
     assert "differ from what the record describes" in restored.summary()
 
 
+def empty_attributes(r: Path) -> None:
+    (r / ".gitattributes").write_text("*.slow filter=slow\n")
+
+
+def rename_attributes(r: Path) -> None:
+    git(r, "mv", ".gitattributes", "attributes.txt")
+
+
+@pytest.mark.parametrize("change", [empty_attributes, rename_attributes], ids=lambda f: f.__name__)
+def test_patch_that_drops_a_filter_attribute_still_reads_back_what_the_filter_wrote(
+    change, repos, provider_for, sqlite_uri, tmp_path, monkeypatch
+):
+    """The commit's .gitattributes sends data.txt through the user's smudge filter on checkout; the run's
+    patch removes that line. The file on disk is the filter's output, which the patch's attributes no
+    longer explain: checked against the file's bytes, not against the stat data git kept of it. (A slow
+    filter on a later file keeps data.txt older than the index, so git does not check it as racily clean.)"""
+    attributes = "*.txt filter=twice\n*.slow filter=slow\n"
+    files = {"train.py": "print(1)\n", "data.txt": "a\n", "zz.slow": "z\n", ".gitattributes": attributes}
+    repo = repos.make("project", files=files)
+    provider_for(repo / "train.py")
+    change(repo)
+    run_id = start_run()
+    assert mlflow.get_run(run_id).data.tags[T.GIT_DIFF] == "captured"
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "twice.py").write_text("import sys\nd = sys.stdin.read()\nsys.stdout.write(d + d)\n")
+    (home / "slow.py").write_text("import sys, time\ntime.sleep(1.2)\nsys.stdout.write(sys.stdin.read())\n")
+    (home / ".gitconfig").write_text(
+        f'[filter "twice"]\n\tsmudge = {sys.executable} {home / "twice.py"}\n'
+        f'[filter "slow"]\n\tsmudge = {sys.executable} {home / "slow.py"}\n'
+    )
+    monkeypatch.setenv("HOME", str(home))
+    restored = rebuilt(run_id, repo, tmp_path)
+    assert (tmp_path / "rebuilt" / "data.txt").read_text() == "a\na\n"
+    assert not restored.exact and "data.txt" in (restored.reason or "")
+
+
+@pytest.mark.parametrize("ignore_stat", [False, True], ids=["stat", "core.ignoreStat"])
+def test_file_changed_after_git_wrote_it_is_not_exact(
+    ignore_stat, repos, provider_for, sqlite_uri, tmp_path, monkeypatch
+):
+    """A post-checkout hook from the user's git template rewrites a file once git has checked it out. With
+    ``core.ignoreStat`` git marks what it wrote assume-unchanged and stops looking at its stat data: the
+    verdict reads such files again rather than trusting the mark."""
+    repo = repos.make("project", files={"train.py": "print(1)\n", "b.py": "B = 1\n"})
+    provider_for(repo / "train.py")
+    (repo / "train.py").write_text("print(2)\n")
+    run_id = start_run()
+    home = tmp_path / "home"
+    hooks = home / "template" / "hooks"
+    hooks.mkdir(parents=True)
+    (hooks / "post-checkout").write_text("#!/bin/sh\nprintf 'B = 2\\n' > b.py\n")
+    os.chmod(hooks / "post-checkout", 0o755)
+    config = f"[init]\n\ttemplateDir = {home / 'template'}\n"
+    (home / ".gitconfig").write_text(config + ("[core]\n\tignoreStat = true\n" if ignore_stat else ""))
+    monkeypatch.setenv("HOME", str(home))
+    restored = rebuilt(run_id, repo, tmp_path)
+    assert (tmp_path / "rebuilt" / "b.py").read_text() == "B = 2\n"
+    assert not restored.exact and "b.py" in (restored.reason or "")
+
+
 # --- item 5: `checkout --repo PATH` never writes the user's repository ----------------------------
 
 
