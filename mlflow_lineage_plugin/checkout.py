@@ -248,19 +248,21 @@ def _listed(directory: str, patched: tuple[str, ...], everything: bool) -> Optio
         return None
     autocrlf = git_run(["config", "--get", "core.autocrlf"], directory).stdout.decode().strip().lower()
     auto = autocrlf not in ("", "false", "no", "off", "0")
-    values: dict[str, dict[str, str]] = {}
     fields = attrs.stdout.decode("utf-8", "surrogateescape").split("\0")
-    for path, attr, value in zip(fields[0::3], fields[1::3], fields[2::3]):
+    values: dict[str, dict[str, str]] = {}  # only what is set: most files have no attribute at all
+    for path, attr, value in [t for t in zip(fields[0::3], fields[1::3], fields[2::3]) if t[2] != "unspecified"]:
         values.setdefault(path, {})[attr] = value
-    touched = set(patched)
-    rehash, filtered = [], []
-    for entry, path in zip(entries, paths):
-        got = values.get(path, {})
-        if got.get("filter", "unspecified") not in _NONE:
-            filtered.append(path)
-        if everything or path in touched or entry[0].islower() or _converted(got, auto):
-            rehash.append(path)
-    return rehash, tuple(filtered)
+    filtered = tuple(p for p, got in values.items() if got.get("filter", "unspecified") not in _NONE)
+    if everything:
+        return paths, filtered
+    tracked = set(paths)
+    if auto:  # every text file may be converted: all but those set -text (binary)
+        rehash = tracked - {p for p, got in values.items() if not _converted(got, True)}
+    else:
+        rehash = {p for p, got in values.items() if _converted(got, False)}
+    rehash.update(p for p in patched if p in tracked)
+    rehash.update(e[2:] for e in entries if e[0].islower())
+    return sorted(rehash), filtered
 
 
 def _converted(attrs: dict[str, str], autocrlf: bool) -> bool:
