@@ -21,7 +21,8 @@ DATABRICKS_RETRY_TIMEOUT = "MLFLOW_DATABRICKS_ENDPOINT_HTTP_RETRY_TIMEOUT"
 
 _lock = threading.Lock()
 _depth = 0
-_saved: dict[str, Optional[str]] = {}
+_saved: dict[str, Optional[str]] = {}  # each variable as it was before the first of the uses now inside
+_ours: dict[str, str] = {}  # what those uses wrote: a value that differs from it is someone else's
 
 
 @contextlib.contextmanager
@@ -33,8 +34,9 @@ def bounded_http(
     Without retries, MLflow's Databricks SDK path is held to one ``timeout`` as well. ``users_win``
     leaves a variable the user set alone (``backfill``: its own ``--retries`` are a default, MLflow's
     variables a deliberate choice); otherwise the bound holds whatever was set (``show``: a silent
-    server must cost one timeout). Nested or concurrent uses share the outermost's values, and the last
-    one out puts every variable back exactly as it found it, set or unset, exception or not.
+    server must cost one timeout). Each use sets its own values when it starts, even while another is
+    inside (one still inside in a forgotten thread must not leave a later use unbounded), and the last
+    one out puts every variable back exactly as the first found it, set or unset, exception or not.
     """
     global _depth
     seconds = str(max(1, round(timeout)))
@@ -46,12 +48,13 @@ def bounded_http(
     with _lock:
         if _depth == 0:
             _saved.clear()
-            for key, value in values.items():
-                old = os.environ.get(key)
-                if users_win and old is not None:
-                    continue
-                _saved[key] = old
-                os.environ[key] = value
+            _ours.clear()
+        for key, value in values.items():
+            old = os.environ.get(key)
+            if users_win and old is not None and _ours.get(key) != old:
+                continue  # the user's own setting
+            _saved.setdefault(key, old)
+            os.environ[key] = _ours[key] = value
         _depth += 1
     try:
         yield
@@ -65,3 +68,4 @@ def bounded_http(
                     else:
                         os.environ[key] = old
                 _saved.clear()
+                _ours.clear()

@@ -46,7 +46,7 @@ def test_users_win_leaves_what_the_user_set_and_sets_only_the_rest(monkeypatch):
     assert _now() == {H.TIMEOUT: None, H.MAX_RETRIES: "0", H.BACKOFF_FACTOR: None, H.DATABRICKS_RETRY_TIMEOUT: None}
 
 
-def test_nested_and_concurrent_uses_share_the_outermost_and_the_last_one_out_restores(monkeypatch):
+def test_each_use_sets_its_own_values_and_the_last_one_out_restores(monkeypatch):
     monkeypatch.setenv(H.MAX_RETRIES, "9")
     before = _now()
     inside, leave = threading.Event(), threading.Event()
@@ -60,13 +60,37 @@ def test_nested_and_concurrent_uses_share_the_outermost_and_the_last_one_out_res
     with H.bounded_http(5):
         t.start()
         assert inside.wait(10)
-        assert os.environ[H.TIMEOUT] == "5"  # the outermost's values hold for both
+        assert os.environ[H.TIMEOUT] == "50"  # the latest use's values, for every thread
         with H.bounded_http(8):
-            assert os.environ[H.TIMEOUT] == "5"
-    assert os.environ[H.TIMEOUT] == "5" and os.environ[H.MAX_RETRIES] == "0"  # the other is still inside
+            assert os.environ[H.TIMEOUT] == "8"
+    assert os.environ[H.TIMEOUT] == "8" and os.environ[H.MAX_RETRIES] == "0"  # the other is still inside
     leave.set()
     t.join(10)
     assert _now() == before
+
+
+def test_a_use_left_inside_by_a_forgotten_thread_does_not_unbound_a_later_one(monkeypatch):
+    """A thread still inside (a read abandoned at its deadline) while someone else changes the variables
+    (a test's monkeypatch undone, a user's os.environ edit): a later backfill still gets its --retries 0."""
+    inside, leave = threading.Event(), threading.Event()
+
+    def forgotten():
+        with H.bounded_http(30):
+            inside.set()
+            leave.wait(10)
+
+    t = threading.Thread(target=forgotten)
+    t.start()
+    assert inside.wait(10)
+    os.environ.pop(H.MAX_RETRIES)
+    try:
+        with H.bounded_http(5, 0, 2, users_win=True):
+            assert os.environ[H.MAX_RETRIES] == "0" and os.environ[H.BACKOFF_FACTOR] == "2"
+            assert os.environ[H.TIMEOUT] == "5"  # the forgotten use's value was ours, not the user's
+    finally:
+        leave.set()
+        t.join(10)
+    assert _now() == {k: None for k in KEYS}
 
 
 def test_reads_after_the_bound_see_the_users_setting_again(monkeypatch):
