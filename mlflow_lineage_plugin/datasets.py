@@ -9,13 +9,12 @@ the reverse look-up and the OpenLineage events all read datasets the same way.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from mlflow_lineage_plugin import tags as T
-from mlflow_lineage_plugin.urls import SCHEME_PATH, redact
+from mlflow_lineage_plugin.urls import SCHEME_PATH, no_query, redact
 from mlflow_lineage_plugin.workspace import parse_workspace_uri
 
 # The relation a dataset's context gives its edge from the run.
@@ -140,7 +139,7 @@ def _place(where: str) -> tuple[str, str]:
         return ("file", parts.path) if parts.scheme.lower() == "file" else _split_uri(where)
     m = SCHEME_PATH.match(where)
     if m:
-        return m.group(1).lower(), re.split(r"[?#]", where[m.end() - 1 :], maxsplit=1)[0]
+        return m.group(1).lower(), no_query(where[m.end() - 1 :])
     return "file", where
 
 

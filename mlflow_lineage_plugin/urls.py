@@ -44,7 +44,7 @@ def _strip_userinfo(uri: str) -> str:
     An empty authority (``file:///``, ``sqlite:////abs``) has no userinfo: its path keeps any ``@``.
     """
     scheme, _, rest = uri.partition("://")
-    rest = re.split(r"[?#]", rest, maxsplit=1)[0]
+    rest = no_query(rest)
     if "@" in rest and not rest.startswith("/"):
         rest = rest.rpartition("@")[2]
     return f"{scheme}://{rest}"
@@ -74,18 +74,18 @@ def redact(uri: Optional[str]) -> Optional[str]:
         netloc = host if port is None else f"{host}:{port}"
         return f"{parts.scheme.lower()}://{netloc}{parts.path}"
     if SCHEME_PATH.match(uri):
-        return _no_query(uri)
+        return no_query(uri)
     m = _SCP_LIKE.match(uri)
     if m and not _WINDOWS_DRIVE.match(uri):
-        return f"{m.group('host').lower()}:{_no_query(m.group('path'))}"
+        return f"{m.group('host').lower()}:{no_query(m.group('path'))}"
     if os.path.isabs(uri) or _WINDOWS_DRIVE.match(uri):
         return uri
     return uri.rpartition("@")[2] if "@" in uri else uri
 
 
-def _no_query(path: str) -> str:
-    """A scp-style or authority-less path (``dbfs:/mnt/x?sig=...``) without what follows ``?`` or ``#``:
-    a token hides there as in any URL, and no git path or data location needs those characters."""
+def no_query(path: str) -> str:
+    """A URL's rest, a scp-style or an authority-less path (``dbfs:/mnt/x?sig=...``) without what follows
+    ``?`` or ``#``: a token hides there, and no git path or data location needs those characters."""
     return re.split(r"[?#]", path, maxsplit=1)[0]
 
 
@@ -141,7 +141,7 @@ def normalize_remote(remote: Optional[str]) -> Optional[str]:
         return _web_form(scheme_out, netloc, path)
     m = _SCP_LIKE.match(remote)
     if m and not _WINDOWS_DRIVE.match(remote):
-        return _web_form("https", m.group("host").lower(), "/" + _no_query(m.group("path")).lstrip("/"))
+        return _web_form("https", m.group("host").lower(), "/" + no_query(m.group("path")).lstrip("/"))
     if not os.path.isabs(remote):
         return None
     return _clean_path(os.path.normpath(remote))
