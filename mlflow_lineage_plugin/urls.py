@@ -89,19 +89,20 @@ def no_query(path: str) -> str:
     return re.split(r"[?#]", path, maxsplit=1)[0]
 
 
-# Userinfo first, up to the last "@" before a "/" or white space: a password may hold quotes or commas
-# that end a URL in prose. (One holding both "/" and such a character stays ambiguous in free text.)
-_USERINFO_IN_TEXT = re.compile(r"(?<=://)[^\s/]*@")
-# A bracketed IPv6 host is part of the URL; any other bracket, quote or separator ends it.
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://(?:\[[^\]\s]*\]|[^\s,;'\")\[\]])+")
+# Where a URL ends in prose. A userinfo may hold quotes or commas, which would end it, so the URL takes
+# everything up to the last "@" before white space, "/", "?" or "#" first (an "@" after "?" or "#" is
+# a token's in the query, not the end of a userinfo); ``redact`` then decides what of it is userinfo.
+# (A password holding both "/" and such a character stays ambiguous in free text.) After the userinfo,
+# a bracketed IPv6 host is part of the URL; any other bracket, quote or separator ends it.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://(?:[^\s/?#]*@)?(?:\[[^\]\s]*\]|[^\s,;'\")\[\]])*")
 
 
 def redact_text(text: str) -> str:
     """Free text (an exception message, say) with every URL in it passed through ``redact``.
 
     Errors from MLflow, requests and databricks-sdk quote the URLs they called, userinfo included.
+    This function only finds the URLs; what of one is userinfo, query or fragment is ``redact``'s call.
     """
-    text = _USERINFO_IN_TEXT.sub("", text)
     return _URL_IN_TEXT.sub(lambda m: redact(m.group(0)) or "", text)
 
 

@@ -3,6 +3,7 @@ over many URL shapes), and the browser links per git host have the forms those h
 
 from __future__ import annotations
 
+import re
 from contextlib import suppress
 
 import pytest
@@ -22,7 +23,10 @@ def test_redact_and_normalize_never_keep_a_credential(u):
     no_secret(urls.redact(u), urls.normalize_remote(u), urls.redact(" " + u + "\n"))
     # Error texts quote URLs. Out of scope for free text: scp-style strings (indistinguishable from an
     # e-mail address) and, outside the userinfo, characters that end a URL in prose (a quote in a token).
-    auth, _, rest = u.split("://", 1)[1].rpartition("@") if "://" in u else ("", "", "")
+    # The userinfo ends at the last "@" before the query or fragment: one after a "?" or "#" is the token's.
+    after = u.split("://", 1)[1] if "://" in u else ""
+    auth, at, _ = re.split(r"[?#]", after, maxsplit=1)[0].rpartition("@")
+    rest = after[len(auth) + len(at) :]
     ends_prose = "'\",;)"
     ambiguous = any(c in rest for c in ends_prose) or ("/" in auth and any(c in auth for c in ends_prose))
     if "://" in u and not ambiguous:
@@ -67,6 +71,26 @@ def test_environment_overrides_never_pass_a_credential_through(u):
         shown = [doctor._shown(name) for name in ("MLFLOW_LINEAGE_GIT_REPO_URL", "MLFLOW_LINEAGE_WORKSPACE_URI")]
     merged = context._merge(None, overrides)
     no_secret(overrides, merged, ws, problems, T.run_tags(merged, ws), shown, served)
+
+
+@pytest.mark.parametrize(
+    "uri, expected",
+    [
+        ("dbfs://?token=abc@def", "dbfs://"),
+        ("s3://?sig=x@y", "s3://"),
+        ("https://host.example.com?token=a@b&ref=main", "https://host.example.com"),
+        ("https://host.example.com:8443#a@b", "https://host.example.com:8443"),
+        ("https://user:p'ss@host.example.com/x?token=a@b", "https://host.example.com/x"),
+        ("https://user:p@ss/w:rd@github.com/acme/widgets.git", "https://github.com/acme/widgets.git"),
+        ("file:///home/me@example.com/mlruns", "file:///home/me@example.com/mlruns"),
+    ],
+)
+def test_a_url_in_an_error_message_is_said_as_redact_says_it(uri, expected):
+    """A "?" or "#" ends the authority: an "@" after it is the token's, and the token goes with the query."""
+    assert urls.redact(uri) == expected
+    assert urls.redact_text(f"API request to {uri} failed (quoted: '{uri}')") == (
+        f"API request to {expected} failed (quoted: '{expected}')"
+    )
 
 
 @pytest.mark.parametrize("value", ["ghp_SECRETBADURL", "Bearer ghp_x", "glpat-abc/def", "token@secret"])
