@@ -12,15 +12,16 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from mlflow_lineage_plugin import tags as T
-from mlflow_lineage_plugin.git.process import git_environment, git_run, last_line
+from mlflow_lineage_plugin.git.clone import CloneError, clone
+from mlflow_lineage_plugin.git.process import git_run, last_line
 from mlflow_lineage_plugin.git.record_tree import RecordTree, record_tree
 from mlflow_lineage_plugin.resolve.code import STATE_REASONS, Source, kept_patch, kept_patch_gap, source_of
+from mlflow_lineage_plugin.urls import redact
 
 
 class CheckoutError(Exception):
@@ -94,10 +95,13 @@ def checkout(
         raise CheckoutError(f"{target} records no repository URL; give --repo PATH (a local clone)")
     created = not os.path.exists(directory)
     try:
-        _clone(origin, directory, local=repo is not None)
+        try:
+            clone(origin, directory, bare=False)
+        except CloneError as exc:
+            raise CheckoutError(str(exc)) from None
         commit = git.commit.lower()
         if git_run(["cat-file", "-e", f"{commit}^{{commit}}"], directory).returncode != 0:
-            raise CheckoutError(f"commit {commit} is not in {origin} (rewritten or force-pushed away?)")
+            raise CheckoutError(f"commit {commit} is not in {redact(origin)} (rewritten or force-pushed away?)")
         done = git_run(["checkout", "--quiet", "--detach", commit], directory)
         if done.returncode != 0:
             raise CheckoutError(f"commit {commit} could not be checked out: {last_line(done.stderr)}")
@@ -307,17 +311,6 @@ def _check_directory(directory: str) -> None:
             raise CheckoutError(f"{directory} exists and is not a directory")
         if os.listdir(directory):
             raise CheckoutError(f"{directory} is not empty; give a new directory")
-
-
-def _clone(origin: str, directory: str, *, local: bool) -> None:
-    """A clone without a checkout; from a local clone by hard links, fetching nothing over a network.
-    The user's own git (config, credential helpers, prompts) does the talking to a remote."""
-    if shutil.which("git") is None:
-        raise CheckoutError("git is not on PATH")
-    args = ["clone", "--quiet", "--no-checkout", *(["--local"] if local else []), "--", origin, directory]
-    done = subprocess.run(["git", *args], env=git_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if done.returncode != 0:
-        raise CheckoutError(f"git clone of {origin} failed: {last_line(done.stderr)}")
 
 
 def _remove(directory: str, created: bool) -> None:

@@ -292,6 +292,18 @@ def test_mlflow_own_git_diff_on_a_logged_model_counts(repos, sqlite_uri, tmp_pat
     assert (tmp_path / "out" / "train.py").read_text() == "print(2)\n"
 
 
+def test_a_recorded_url_that_cannot_be_cloned_is_said_without_its_token(sqlite_uri, tmp_path, monkeypatch):
+    """Tags written by another tool (an older MLflow) may hold a remote as the user typed it, token and all."""
+    monkeypatch.setenv("MLFLOW_LINEAGE_DISABLE", "true")
+    url = "https://x-access-token:ghp_SECRET@127.0.0.1:1/acme/widgets.git"  # port 1: refused at once
+    model = mlflow.initialize_logged_model(name="m", tags={T.MLFLOW_GIT_COMMIT: "0" * 40, T.MLFLOW_GIT_REPO_URL: url})
+    monkeypatch.delenv("MLFLOW_LINEAGE_DISABLE")
+    out = CliRunner().invoke(main, ["checkout", f"models:/{model.model_id}", str(tmp_path / "out")])
+    assert out.exit_code == 2 and not (tmp_path / "out").exists()
+    assert "error: git clone of https://127.0.0.1:1/acme/widgets.git failed: " in out.output
+    assert "SECRET" not in out.output and "x-access-token" not in out.output
+
+
 def test_bad_directory_and_repo(tmp_path, sqlite_uri):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")

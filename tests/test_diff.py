@@ -358,6 +358,20 @@ def test_without_repo_the_recorded_repository_is_cloned_and_secrets_left_out_are
     assert out.exit_code == 0 and "! B is not exact: 1 changed file left out as likely secrets" in out.output
 
 
+def test_a_recorded_repository_that_cannot_be_cloned_leaves_the_code_unknown_and_says_why(sqlite_uri, monkeypatch):
+    from mlflow_lineage_plugin import tags as T
+
+    monkeypatch.setenv("MLFLOW_LINEAGE_DISABLE", "true")
+    own = {T.MLFLOW_GIT_REPO_URL: "https://x-access-token:ghp_SECRET@127.0.0.1:1/acme/widgets.git"}
+    a = mlflow.initialize_logged_model(name="m", tags={**own, T.MLFLOW_GIT_COMMIT: "1" * 40})
+    b = mlflow.initialize_logged_model(name="m", tags={**own, T.MLFLOW_GIT_COMMIT: "2" * 40})
+    monkeypatch.delenv("MLFLOW_LINEAGE_DISABLE")
+    d = diff(f"models:/{a.model_id}", f"models:/{b.model_id}")
+    assert d.code.known == "unknown" and len(d.code.why) == 1
+    assert d.code.why[0].startswith("git clone of https://127.0.0.1:1/acme/widgets failed: ")
+    assert d.code.why[0].endswith("; give --repo PATH (a local clone)") and "SECRET" not in d.code.why[0]
+
+
 def test_mlflow_own_diff_tag_on_a_logged_model_is_folded_in(repos, sqlite_uri, tmp_path, monkeypatch):
     import subprocess
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, replace
 from typing import Optional
 
 from mlflow_lineage_plugin import tags as T
-from mlflow_lineage_plugin.git.process import git_environment, git_run, last_line
+from mlflow_lineage_plugin.git.clone import CloneError, NoGit, clone
+from mlflow_lineage_plugin.git.process import git_run, last_line
 from mlflow_lineage_plugin.git.record_tree import record_tree
 from mlflow_lineage_plugin.resolve.code import STATE_REASONS, kept_patch, kept_patch_gap
 from mlflow_lineage_plugin.resolve.diff.load import DiffError, Loaded
@@ -172,15 +172,15 @@ def _missing(git: Git, sides: tuple[tuple[str, CodeSide], ...], repo: Optional[s
 
 
 def _clone(origin: str, tmp: str) -> tuple[str, Optional[str]]:
-    """A bare clone (no files checked out); from a local path by hard links, fetching nothing."""
-    if shutil.which("git") is None:
-        return "", "git is not on PATH"
+    """A bare clone in ``tmp`` (no files checked out), or why not: when the clone itself failed (a network,
+    a credential), a local clone given as ``--repo`` is the way round it."""
     target = os.path.join(tmp, "repo.git")
-    local = os.path.isdir(origin)
-    args = ["git", "clone", "--quiet", "--bare", *(["--local"] if local else []), "--", origin, target]
-    done = subprocess.run(args, env=git_environment(), stdin=subprocess.DEVNULL, capture_output=True)
-    if done.returncode != 0:
-        return "", f"git clone of {origin} failed: {last_line(done.stderr)}; give --repo PATH (a local clone)"
+    try:
+        clone(origin, target, bare=True)
+    except NoGit as exc:
+        return "", str(exc)
+    except CloneError as exc:
+        return "", f"{exc}; give --repo PATH (a local clone)"
     return target, None
 
 
