@@ -370,6 +370,10 @@ def test_a_recorded_repository_that_cannot_be_cloned_leaves_the_code_unknown_and
     assert d.code.known == "unknown" and len(d.code.why) == 1
     assert d.code.why[0].startswith("git clone of https://127.0.0.1:1/acme/widgets failed: ")
     assert d.code.why[0].endswith("; give --repo PATH (a local clone)") and "SECRET" not in d.code.why[0]
+    for form in ("text", "json", "markdown", "html"):  # the repository each shows is the recorded one, no token
+        out = cli(f"models:/{a.model_id}", f"models:/{b.model_id}", "--format", form)
+        assert out.exit_code == 0 and "127.0.0.1:1/acme/widgets" in out.output, form
+        assert "SECRET" not in out.output and "x-access-token" not in out.output, form
 
 
 def test_mlflow_own_diff_tag_on_a_logged_model_is_folded_in(repos, sqlite_uri, tmp_path, monkeypatch):

@@ -101,9 +101,9 @@ def commit_ranges(s: CodeSection) -> list[tuple[str, tuple[Commit, ...], int]]:
 
 def commit_url(s: CodeSection, sha: Optional[str]) -> Optional[str]:
     """A browser link to ``sha`` in the compared repository, where it has a web page."""
-    from mlflow_lineage_plugin.urls import normalize_remote, source_web_url
+    from mlflow_lineage_plugin.urls import source_web_url
 
-    return source_web_url(normalize_remote(s.a.repo_url or s.b.repo_url), sha) if s.same_repository else None
+    return source_web_url(s.a.repo_url or s.b.repo_url, sha) if s.same_repository else None  # normalized
 
 
 def side_code(s: CodeSide) -> str:

@@ -111,7 +111,7 @@ class CodeSide:
     """One side's code: the commit, and whether its tree is the run's code exactly."""
 
     commit: Optional[str] = None
-    repo_url: Optional[str] = None
+    repo_url: Optional[str] = None  # urls.normalize_remote's form: credential-free
     branch: Optional[str] = None
     exact: bool = False
     reason: Optional[str] = None  # why not exact

@@ -43,7 +43,7 @@ def code_section(a: Loaded, b: Loaded, *, repo: Optional[str] = None, patch: boo
     missing = [f"{n}: {s.reason}" for n, s in (("A", sa), ("B", sb)) if not s.commit]
     if missing:
         return CodeSection(SectionName.CODE, Known.UNKNOWN, tuple(missing), a=sa, b=sb)
-    ra, rb = normalize_remote(sa.repo_url), normalize_remote(sb.repo_url)
+    ra, rb = sa.repo_url, sb.repo_url
     if ra and rb and ra.lower() != rb.lower():
         why = f"A and B come from different repositories ({ra}, {rb}): their code is not compared"
         return CodeSection(SectionName.CODE, Known.UNKNOWN, (why,), a=sa, b=sb, same_repository=False)
@@ -94,10 +94,11 @@ def _plan(side: Loaded) -> _Plan:
     if src is None:
         return _Plan(CodeSide(reason=_no_code(side)))
     git = T.git_from_run_tags(src.tags)
+    repo_url = normalize_remote(git.repo_url)  # as show names it: tags from another tool may hold a token
     if not git.commit:
-        return _Plan(CodeSide(repo_url=git.repo_url, branch=git.branch, reason=_no_code(side)))
+        return _Plan(CodeSide(repo_url=repo_url, branch=git.branch, reason=_no_code(side)))
     commit = git.commit.lower()
-    base = CodeSide(commit=commit, repo_url=git.repo_url, branch=git.branch)
+    base = CodeSide(commit=commit, repo_url=repo_url, branch=git.branch)
     if src.mlflow_diff is not None and not src.tags.get(T.GIT_DIFF):
         text = src.mlflow_diff
         return _Plan(replace(base, exact=True), text.encode() + (b"" if text.endswith("\n") else b"\n"))
