@@ -15,27 +15,23 @@ when a walk finds the wrong number of commits.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import requests
 from spread import Load, median, order, spread
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fixtures.mlflow_server import MlflowServer, start_mlflow_server  # noqa: E402
+from fixtures.services import free_port  # noqa: E402
 
 MAX_REQUESTS_PER_VERSION = 0.2
 MIN_SPEEDUP = 5.0
 MODEL = "bench-model"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_store(db_uri: str, artifacts: Path, server_url: str, n_versions: int, n_experiments: int) -> None:
@@ -111,51 +107,6 @@ def build_store(db_uri: str, artifacts: Path, server_url: str, n_versions: int, 
     registry.engine.dispose()
 
 
-class Server:
-    def __init__(self, base: Path, db_uri: str, port: int):
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = base / "server.log"
-        cmd = [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            db_uri,
-            "--artifacts-destination",
-            str(base / "artifacts"),
-            "--workers",
-            "1",
-        ]
-        env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"), stderr=subprocess.STDOUT, env=env, cwd=base)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"mlflow server exited:\n{self.log.read_text()[-2000:]}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.3)
-        self.stop()
-        raise SystemExit("mlflow server did not start in 300 s")
-
-    def requests(self) -> int:
-        text = self.log.read_text(errors="replace")
-        return sum(text.count(f'"{m} ') for m in ("GET", "POST", "PATCH", "DELETE"))
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
 def naive_walk(url: str) -> int:
     """What a script without the resolver does: three look-ups per version, one after the other."""
     from mlflow import MlflowClient
@@ -180,7 +131,7 @@ def resolver_walk(url: str) -> int:
     return len(g.of_kind("git_commit"))
 
 
-def measure(server: Server, walks: dict, repeat: int, load: Load) -> tuple[dict, dict, dict]:
+def measure(server: MlflowServer, walks: dict, repeat: int, load: Load) -> tuple[dict, dict, dict]:
     """Each walk once per repeat, their order alternating; seconds, requests and answer of every call."""
     times: dict[str, list[float]] = {k: [] for k in walks}
     reqs: dict[str, list[int]] = {k: [] for k in walks}
@@ -188,12 +139,12 @@ def measure(server: Server, walks: dict, repeat: int, load: Load) -> tuple[dict,
     for i in range(repeat):
         for name in order(list(walks), i):
             time.sleep(0.5)  # the previous walk's requests are all in the access log
-            before = server.requests()
+            before = server.request_count()
             t0 = time.perf_counter()
             found[name].append(walks[name](server.url))
             times[name].append(time.perf_counter() - t0)
             time.sleep(0.5)  # let the access log catch up
-            reqs[name].append(server.requests() - before)
+            reqs[name].append(server.request_count() - before)
             load.sample()
     return times, reqs, found
 
@@ -218,7 +169,10 @@ def main() -> int:
         t0 = time.perf_counter()
         build_store(db_uri, base / "artifacts", url, args.versions, args.experiments)
         print(f"built {args.versions} versions over {args.experiments} experiments in {time.perf_counter() - t0:.1f} s")
-        server = Server(base, db_uri, port)
+        try:  # the port chosen before the store is built: the tags name the server's URL
+            server = start_mlflow_server(base, backend=db_uri, port=port, timeout=300)
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
         try:
             for walk in walks.values():  # warm both paths once (imports, server caches), unmeasured
                 walk(url)
