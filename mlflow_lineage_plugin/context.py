@@ -225,15 +225,15 @@ def _databricks_context():
     # Databricks module (and its imports) off the path of every run elsewhere.
     if not (os.environ.get("DATABRICKS_RUNTIME_VERSION") or os.environ.get("DATABRICKS_ENV_VERSION")):
         return None
-    from mlflow_lineage_plugin import databricks
+    from mlflow_lineage_plugin.databricks.notebook import current_context
 
-    return databricks.current_context()
+    return current_context()
 
 
 def _git_from_workspace(ctx, timeout: float) -> Optional[GitRef]:
-    from mlflow_lineage_plugin import databricks
+    from mlflow_lineage_plugin.databricks.git_folder import git_ref_from_workspace
 
-    return databricks.git_ref_from_workspace(ctx, timeout=timeout)
+    return git_ref_from_workspace(ctx, timeout=timeout)
 
 
 def _git_from_checkout(out: Collected, timeout: float, entry_file: Optional[str]) -> Optional[GitRef]:
@@ -263,15 +263,15 @@ def _workspace(ctx, timeout: float, problems: list[str]) -> Optional[Workspace]:
 
     tracking_uri = mlflow.get_tracking_uri()
     if ctx is not None and tracking_uri in ("databricks", "databricks://"):
-        from mlflow_lineage_plugin import databricks
+        from mlflow_lineage_plugin.databricks.notebook import workspace_from_context
 
-        found = databricks.workspace_from_context(ctx)
+        found = workspace_from_context(ctx)
         if found is not None:
             return found
     if ws.is_databricks_uri(tracking_uri):
-        from mlflow_lineage_plugin import databricks
+        from mlflow_lineage_plugin.databricks.profile_workspace import workspace_for_profile
 
-        return databricks.workspace_for_profile(ws.databricks_profile(tracking_uri), timeout=timeout)
+        return workspace_for_profile(ws.databricks_profile(tracking_uri), timeout=timeout)
     found = workspace_for_tracking_uri(tracking_uri)
     if found is None:
         problems.append("workspace URI unknown for the active tracking URI")

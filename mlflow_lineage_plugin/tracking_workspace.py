@@ -57,9 +57,9 @@ def workspace_for_tracking_uri(tracking_uri: Optional[str] = None) -> Optional[W
     if not tracking_uri:
         return None
     if is_databricks_uri(tracking_uri):
-        from mlflow_lineage_plugin import databricks
+        from mlflow_lineage_plugin.databricks.profile_workspace import workspace_for_profile
 
-        return databricks.workspace_for_profile(databricks_profile(tracking_uri))
+        return workspace_for_profile(databricks_profile(tracking_uri))
     name = active_workspace_name()
     uri = oss_workspace_uri(tracking_uri, name)
     return Workspace(uri=uri, host=base_url(uri), name=name)

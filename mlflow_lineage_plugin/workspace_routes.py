@@ -22,7 +22,13 @@ from urllib.parse import urlsplit
 
 from mlflow_lineage_plugin import config
 from mlflow_lineage_plugin.config import load_mapping_file, parse_mapping_env
-from mlflow_lineage_plugin.databricks import config_path, norm_host, profile_host, profiles_for_host, read_profiles
+from mlflow_lineage_plugin.databricks.profiles import (
+    config_path,
+    norm_host,
+    profile_host,
+    profiles_for_host,
+    read_profiles,
+)
 from mlflow_lineage_plugin.urls import redact
 from mlflow_lineage_plugin.workspace import (
     canonical,

@@ -23,13 +23,11 @@ from fixtures.databricks_server import (
 from fixtures.sqlite_store import sqlite_store
 
 from mlflow_lineage_plugin import databricks
-from mlflow_lineage_plugin.databricks import (
-    DatabricksContext,
-    current_context,
-    git_ref_from_workspace,
-    workspace_for_profile,
-    workspace_from_context,
-)
+from mlflow_lineage_plugin.databricks import sdk
+from mlflow_lineage_plugin.databricks.git_folder import git_ref_from_workspace
+from mlflow_lineage_plugin.databricks.notebook import DatabricksContext, current_context, workspace_from_context
+from mlflow_lineage_plugin.databricks.profile_workspace import workspace_for_profile
+from mlflow_lineage_plugin.databricks.profiles import norm_host, profile_host, profiles_for_host
 from mlflow_lineage_plugin.tags import Notebook
 
 pytest_plugins = ("fixtures.databricks_server",)  # the databricks_server / databricks_runtime fixtures
@@ -262,7 +260,7 @@ def test_sdk_missing_notebook_path_is_none(home, databricks_server, caplog):
 
 
 def test_sdk_repo_deleted_since_found_warns_once_and_walks_again(home, databricks_server, caplog, monkeypatch):
-    monkeypatch.setattr(databricks, "_NEGATIVE_TTL", 0.0)  # no failure memory: see the walk happen again
+    monkeypatch.setattr(sdk, "FAILURE_TTL", 0.0)  # no failure memory: see the walk happen again
     s = databricks_server
     repo_id = s.add_git_folder(
         "/Repos/someone@example.com/proj", url="https://github.com/acme/proj", head_commit_id=COMMIT
@@ -296,7 +294,7 @@ def test_sdk_bad_token_warns_once_without_the_token(home, databricks_server, cap
 
 
 def test_sdk_slow_workspace_returns_within_the_bound(home, caplog):
-    databricks._load_sdk()  # the bound is on the workspace's answer, not the one-time import
+    sdk.load_sdk()  # the bound is on the workspace's answer, not the one-time import
     with DatabricksStandIn(latency=30) as s:
         s.add_git_folder("/Repos/someone@example.com/proj", url="https://github.com/acme/proj", head_commit_id=COMMIT)
         s.add_notebook(REPO_NB)
@@ -313,7 +311,9 @@ def test_sdk_slow_workspace_returns_within_the_bound(home, caplog):
 
 FRESH_PROCESS = """
 import json, sys, time
-from mlflow_lineage_plugin.databricks import DatabricksContext, git_ref_from_workspace, workspace_for_profile
+from mlflow_lineage_plugin.databricks.git_folder import git_ref_from_workspace
+from mlflow_lineage_plugin.databricks.notebook import DatabricksContext
+from mlflow_lineage_plugin.databricks.profile_workspace import workspace_for_profile
 from mlflow_lineage_plugin.tags import Notebook
 assert "databricks.sdk" not in sys.modules
 start = time.monotonic()
@@ -432,7 +432,7 @@ def test_profile_without_token_or_unknown_profile_is_none(home, databricks_serve
 
 
 def test_profile_unreachable_host_returns_within_the_bound(home):
-    databricks._load_sdk()  # the bound is on the workspace's answer, not the one-time import
+    sdk.load_sdk()  # the bound is on the workspace's answer, not the one-time import
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -443,7 +443,7 @@ def test_profile_unreachable_host_returns_within_the_bound(home):
 
 
 def test_profile_slow_workspace_returns_within_the_bound(home):
-    databricks._load_sdk()  # the bound is on the workspace's answer, not the one-time import
+    sdk.load_sdk()  # the bound is on the workspace's answer, not the one-time import
     with DatabricksStandIn(latency=30) as s:
         write_databrickscfg(home, {"dev": {"host": s.url, "token": DEFAULT_TOKEN}})
         start = time.monotonic()
@@ -495,7 +495,7 @@ def _sdk_host(profile):
     from databricks.sdk.core import Config
 
     try:
-        return databricks.norm_host(Config(profile=profile, **databricks.sdk_kwargs(5)).host)
+        return norm_host(Config(profile=profile, **sdk.sdk_kwargs(5)).host)
     except ValueError:
         return None
 
@@ -526,8 +526,8 @@ def test_profile_host_agrees_with_databricks_sdk(
     write_databrickscfg(home, profiles)
     for name, value in env.items():
         monkeypatch.setenv(name, hosts.get(value, value))
-    want = databricks.norm_host(hosts[expected]) if expected else None
-    assert databricks.profile_host(profile) == want
+    want = norm_host(hosts[expected]) if expected else None
+    assert profile_host(profile) == want
     assert _sdk_host(profile) == want
 
 
@@ -542,12 +542,12 @@ def test_profiles_for_host_use_each_profiles_own_keys(home):
             "__settings__": {"default_profile": "ws7"},
         },
     )
-    assert databricks.profiles_for_host("https://adb-1.azuredatabricks.net") == ["DEFAULT"]
-    assert databricks.profiles_for_host("https://adb-7.azuredatabricks.net", "7") == ["ws7", "any7"]
-    assert databricks.profiles_for_host("https://adb-7.azuredatabricks.net", "8") == ["any7"]
-    assert databricks.profiles_for_host("https://nowhere.example.com") == []
+    assert profiles_for_host("https://adb-1.azuredatabricks.net") == ["DEFAULT"]
+    assert profiles_for_host("https://adb-7.azuredatabricks.net", "7") == ["ws7", "any7"]
+    assert profiles_for_host("https://adb-7.azuredatabricks.net", "8") == ["any7"]
+    assert profiles_for_host("https://nowhere.example.com") == []
     (home / ".databrickscfg").write_text("[broken\nhost = x\n")
-    assert databricks.profiles_for_host("https://x") == [] and databricks.profile_host(None) is None
+    assert profiles_for_host("https://x") == [] and profile_host(None) is None
 
 
 def test_the_resolvers_home_workspace_follows_the_sdks_default_profile(home, monkeypatch):

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional, Union
 
 from mlflow_lineage_plugin import tags as T
-from mlflow_lineage_plugin.databricks import uc_source_workspace
+from mlflow_lineage_plugin.databricks.unity_catalog import uc_source_workspace
 from mlflow_lineage_plugin.errors import NOT_FOUND, ResolveError, describe_error, is_not_found
 from mlflow_lineage_plugin.mlflow_http import bounded_http
 from mlflow_lineage_plugin.paging import pages
