@@ -137,7 +137,7 @@ class LineageRegistryStore(StoreWrapper):
         return file_store_rename.rename_registered_model(self._inner, name, new_name)
 
     def _enrich(self, name, source, run_id, tags, run_link, model_id, description=None):
-        pairs = _tag_pairs(tags)
+        pairs = list(S.tag_dict(tags).items())
         user = dict(pairs)
         if T.is_prompt(user):
             return tags, run_link, description
@@ -282,15 +282,6 @@ def _run_unread(fetched: SR.Fetched) -> Optional[str]:
     if fetched.run is not None or not fetched.problems:
         return None
     return RUN_NOT_FOUND if fetched.missing else RUN_NOT_READ
-
-
-def _tag_pairs(tags) -> list[tuple[str, str]]:
-    """Client entities, server protobufs or a plain dict → ordered (key, value) pairs."""
-    if not tags:
-        return []
-    if isinstance(tags, dict):
-        return [(str(k), str(v)) for k, v in tags.items()]
-    return [(str(t.key), str(t.value)) for t in tags]
 
 
 def _as_entities(pairs: list[tuple[str, str]]) -> list:

@@ -135,7 +135,15 @@ def _one_spelling(git: T.GitRef) -> T.GitRef:
 
 
 def tag_dict(items) -> dict[str, str]:
-    """Tags in any shape MLflow hands them over (a dict, entity tags, a REST answer's list) as one dict."""
+    """Tags in any shape MLflow hands them over, as one dict: the one reading of that shape, for the
+    registry wrapper (client entities, or protobufs inside ``mlflow server``), ``backfill`` (a version's
+    tags dict), the REST readers (a list of ``{"key", "value"}``) and the rest.
+
+    Accepts a mapping, an iterable of objects with ``key``/``value`` (``RunTag``, ``ModelVersionTag``,
+    ``LoggedModelTag``, their protobuf messages), an iterable of ``{"key", "value"}`` dicts, or None
+    (no tags). Keys and values become strings; a key given twice keeps its last value, as MLflow's SQL
+    store keeps it.
+    """
     if isinstance(items, Mapping):
         return {str(k): str(v) for k, v in items.items()}
     out = {}

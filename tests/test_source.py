@@ -35,6 +35,24 @@ def test_model_id_from_source(src, mid):
     assert S.model_id_from_source(src) == mid
 
 
+def test_tag_dict_reads_every_shape_mlflow_hands_tags_over_in():
+    """The one reading of tags, for the registry wrapper (client entities; protobufs inside ``mlflow
+    server``), backfill (a version's dict) and the REST readers (a JSON list): the same dict from each."""
+    from mlflow.entities import RunTag
+    from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
+
+    want = {"a": "1", T.GIT_COMMIT: COMMIT}
+    entities = [ModelVersionTag("a", "1"), ModelVersionTag(T.GIT_COMMIT, COMMIT)]
+    assert S.tag_dict(entities) == want
+    assert S.tag_dict([t.to_proto() for t in entities]) == want  # what the server hands its store
+    assert S.tag_dict([RunTag("a", "1"), RunTag(T.GIT_COMMIT, COMMIT)]) == want
+    assert S.tag_dict(ModelVersion("m", "1", 0, tags=entities).tags) == want  # the entity's own dict
+    assert S.tag_dict([{"key": "a", "value": "1"}, {"key": T.GIT_COMMIT, "value": COMMIT}]) == want  # REST
+    assert S.tag_dict({"n": 3}) == {"n": "3"} and S.tag_dict([{"key": "k"}]) == {"k": ""}
+    assert S.tag_dict(None) == {} and S.tag_dict([]) == {}
+    assert S.tag_dict([ModelVersionTag("a", "1"), ModelVersionTag("a", "2")]) == {"a": "2"}  # as the SQL store
+
+
 def test_workspace_from_tags_ours_first_then_databricks():
     assert (
         S.workspace_uri_from_tags(

@@ -446,11 +446,11 @@ class Backfill:
     def _present_tags(self, page: list, pool: ThreadPoolExecutor) -> list[Union[dict, str]]:
         """Each version's tags. Unity Catalog's search answers without tags, so UC asks per version."""
         if not self.unity_catalog:
-            return [{t.key: t.value for t in _tag_list(v.tags)} for v in page]
+            return [S.tag_dict(v.tags) for v in page]
 
         def get(v):
             full = self.registry.get_model_version(v.name, v.version)
-            return {t.key: t.value for t in _tag_list(full.tags)}
+            return S.tag_dict(full.tags)
 
         return [
             tags if exc is None else f"its tags could not be read ({error_line(exc)})"
@@ -725,15 +725,3 @@ class _NoModel:
 
 
 _NO = _NoModel()
-
-
-def _tag_list(tags) -> list:
-    if isinstance(tags, dict):
-        return [_KV(k, v) for k, v in tags.items()]
-    return list(tags or [])
-
-
-@dataclass(frozen=True)
-class _KV:
-    key: str
-    value: str
