@@ -84,7 +84,8 @@ def describe_error(exc: BaseException, timeout: Optional[float] = None) -> str:
     unsupported = unsupported_scheme(exc)
     if unsupported:
         return unsupported
-    text = str(exc) or type(exc).__name__
+    # databricks-sdk appends its settings, whose ``http_timeout_seconds`` would read as a timeout
+    text = (str(exc) or type(exc).__name__).split(_SDK_SETTINGS, 1)[0]
     low = text.lower()
     if "timeout" in low or "timed out" in low:
         return f"no answer within {timeout:g} s" if timeout else "no answer in time"

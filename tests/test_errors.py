@@ -47,6 +47,13 @@ def test_an_empty_message_is_the_type():
         ),
         ("API request failed with error code 403 != 200. Response body: 'denied'", "credentials refused (HTTP 403)"),
         ("INVALID_PARAMETER_VALUE: bad https://u:p@h/x", "INVALID_PARAMETER_VALUE: bad https://h/x"),
+        # databricks-sdk's errors end with its settings: their timeouts are no timeout of the request
+        (
+            "Invalid access token. Config: host=http://h, token=***, profile=uc, auth_type=pat, "
+            "http_timeout_seconds=5.0, retry_timeout_seconds=5",
+            "credentials refused",
+        ),
+        ("Model version not found. Config: host=http://h, http_timeout_seconds=5.0", "Model version not found"),
     ],
 )
 def test_describe_error(text, says):
