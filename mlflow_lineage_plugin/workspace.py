@@ -98,9 +98,19 @@ def is_databricks_uri(uri: Optional[str]) -> bool:
 def is_unity_catalog_uri(uri: Optional[str]) -> bool:
     """Whether a registry URI names Unity Catalog (Databricks' ``databricks-uc`` or the open-source
     ``uc:``), read as MLflow picks its registry store: the bare name, else the URL's scheme in any case."""
+    return _unity_catalog_scheme(uri) is not None
+
+
+def is_databricks_unity_catalog_uri(uri: Optional[str]) -> bool:
+    """Whether a registry URI names Databricks' Unity Catalog (``databricks-uc``), not the open-source one."""
+    return _unity_catalog_scheme(uri) == "databricks-uc"
+
+
+def _unity_catalog_scheme(uri: Optional[str]) -> Optional[str]:
     if not uri:
-        return False
-    return uri in _UNITY_CATALOG or urlsplit(uri).scheme in _UNITY_CATALOG
+        return None
+    scheme = uri if uri in _UNITY_CATALOG else urlsplit(uri).scheme
+    return scheme if scheme in _UNITY_CATALOG else None
 
 
 def databricks_profile(uri: str) -> Optional[str]:

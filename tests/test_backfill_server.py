@@ -367,6 +367,37 @@ def test_a_uc_workspace_id_a_profile_records_is_found_by_show_check_and_backfill
         uc.stop()
 
 
+def test_a_uc_that_cannot_say_where_a_run_lives_is_named_in_the_reason(tmp_path, monkeypatch):
+    """UC's own API refuses (one reading for backfill and the resolver, ``unity_catalog.run_workspace_id``):
+    home is searched as for a version UC records nothing about, and when the run is not there the reason
+    says UC could not tell, and why."""
+    from fixtures.databricks_server import isolate_databricks_env, write_databrickscfg
+    from fixtures.uc_server import TOKEN, UcStandIn
+
+    isolate_databricks_env(monkeypatch, tmp_path / "home")
+    uc = UcStandIn(refuse_uc_api=True).start()
+    try:
+        write_databrickscfg(tmp_path / "home", {"uc": {"host": uc.url, "token": TOKEN}})
+        name = "main.ml.refused"
+        v = uc.add_version(name, "e" * 32, run_workspace_id=777)
+        home = sqlite_store(tmp_path / "home.db")
+        from mlflow import MlflowClient
+
+        MlflowClient(home).search_experiments()
+        code, out = cli(
+            "--model", name, "--format", "json", "--tracking-uri", home, "--registry-uri", "databricks-uc://uc"
+        )
+        [item] = [i for i in json.loads(out[out.index("{") :])["items"] if i["version"] == v]
+        assert item["state"] == "cannot", out
+        assert item["reason"].startswith(f"source run {'e' * 32} not found in "), item
+        assert item["reason"].endswith(
+            f"; Unity Catalog could not say which workspace holds it: User does not have EXECUTE on {name}"
+        ), item
+        assert TOKEN not in out
+    finally:
+        uc.stop()
+
+
 def test_with_apply_the_progress_bar_counts_versions_once_written(servers, prefix, monkeypatch):
     """The bar is not full while tags are still being written: with --apply it counts versions done."""
     from mlflow_lineage_plugin.backfill import Backfill, Options, Selection

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Optional
 
 import pytest
 from fixtures.databricks_server import (
@@ -485,6 +486,85 @@ def test_run_started_in_a_repo_notebook_gets_standard_git_tags(databricks_runtim
     assert tags["mlflow.source.git.repoURL"] == "https://github.com/acme/proj"
     assert tags["lineage_git_path"] == "notebooks/train"
     assert "mlflow.databricks.notebookRevisionID" not in tags  # set by the Databricks backend only
+
+
+# --- Unity Catalog's run_workspace_id: one reading for the resolver and backfill ----------------------
+
+UC_VERSION = r"/api/2\.1/unity-catalog/models/main\.ml\.m/versions/(\d+)"
+
+
+def serve_uc_versions(s: DatabricksStandIn, run_workspaces: dict[str, Optional[int]]) -> None:
+    """UC's own model-version API on the stand-in: ``run_workspace_id`` per version (None: UC records none)."""
+    import re
+
+    from fixtures.databricks_server import Response
+
+    def get(server, req):
+        if not req.authorized:
+            return Response(401, {"error_code": "UNAUTHENTICATED", "message": "Invalid access token."})
+        version = re.fullmatch(UC_VERSION, req.path).group(1)
+        if version not in run_workspaces:
+            return Response(404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Model version not found."})
+        body = {"model_name": "main.ml.m", "version": int(version), "run_id": "a" * 32, "status": "READY"}
+        if run_workspaces[version] is not None:
+            body["run_workspace_id"] = run_workspaces[version]
+        return Response(200, body)
+
+    s.add_route("GET", UC_VERSION, get)
+
+
+def test_uc_run_workspace_id_reads_with_the_registrys_credentials_one_client_for_all(home, databricks_server):
+    from mlflow_lineage_plugin.databricks.unity_catalog import RunWorkspace, registry_workspace_id, run_workspace_id
+
+    s = databricks_server
+    serve_uc_versions(s, {"1": 555, "2": None})
+    write_databrickscfg(home, {"uc": {"host": s.url, "token": DEFAULT_TOKEN}})
+    uri = "databricks-uc://uc"
+    assert run_workspace_id(uri, "main.ml.m", "1", T) == RunWorkspace("555")
+    assert run_workspace_id(uri, "main.ml.m", "2", T) == RunWorkspace()  # UC records none: nothing to say
+    gone = run_workspace_id(uri, "main.ml.m", "9", T)
+    assert gone.workspace_id is None and gone.problem == "Model version not found."
+    assert registry_workspace_id(uri, T) == str(DEFAULT_WORKSPACE_ID)
+    asked = [r for r in s.requests if "unity-catalog" in r.path]
+    assert len(asked) == 3 and all(r.authorized and "mlflow-lineage-plugin" in r.user_agent for r in asked)
+    # one client for every version: MLflow's own answer for the registry's credentials builds one more
+    assert s.count("/.well-known/databricks-config") <= 2
+    s.reset_requests()
+    assert run_workspace_id("uc:http://127.0.0.1:1", "main.ml.m", "1", T) == RunWorkspace()  # open-source UC
+    assert registry_workspace_id("uc:http://127.0.0.1:1", T) is None and s.requests == []
+
+
+def test_uc_run_workspace_id_takes_mlflows_legacy_credentials_too(home, databricks_server, monkeypatch):
+    """With MLflow's databricks-sdk auth off, MLflow's registry store sends the host and token of its
+    legacy providers (here the environment): the one reading uses the same."""
+    from mlflow_lineage_plugin.databricks.unity_catalog import RunWorkspace, run_workspace_id
+
+    s = databricks_server
+    serve_uc_versions(s, {"1": 777})
+    monkeypatch.setenv("MLFLOW_ENABLE_DB_SDK", "false")
+    monkeypatch.setenv("DATABRICKS_HOST", s.url)
+    monkeypatch.setenv("DATABRICKS_TOKEN", DEFAULT_TOKEN)
+    assert run_workspace_id("databricks-uc", "main.ml.m", "1", T) == RunWorkspace("777")
+    assert [r.authorized for r in s.requests if "unity-catalog" in r.path] == [True]
+
+
+def test_uc_run_workspace_id_says_why_not_without_the_token_and_within_the_bound(home, databricks_server):
+    from mlflow_lineage_plugin.databricks.unity_catalog import run_workspace_id
+
+    bad = "dapi-wrong-token-123456"
+    serve_uc_versions(databricks_server, {"1": 555})
+    write_databrickscfg(home, {"uc": {"host": databricks_server.url, "token": bad}})
+    refused = run_workspace_id("databricks-uc://uc", "main.ml.m", "1", T)
+    assert refused.workspace_id is None and refused.problem.startswith("credentials refused"), refused
+    assert bad not in refused.problem
+    sdk.load_sdk()  # the bound is on UC's answer, not the one-time import
+    with DatabricksStandIn(latency=30) as slow:
+        serve_uc_versions(slow, {"1": 555})
+        write_databrickscfg(home, {"slow": {"host": slow.url, "token": DEFAULT_TOKEN}})
+        start = time.monotonic()
+        late = run_workspace_id("databricks-uc://slow", "main.ml.m", "1", 1.0)
+        assert time.monotonic() - start < 1.6
+    assert late.workspace_id is None and late.problem == "no answer within 1 s"
 
 
 # --- ~/.databrickscfg, read as databricks-sdk reads it ----------------------------------------------

@@ -245,6 +245,10 @@ def test_unity_catalog_fallback_reads_run_workspace_id(standin, tmp_path, monkey
     calls = [r for r in standin.requests if "unity-catalog" in r.path]
     assert len(calls) == 3 and all(r.authorized for r in calls)
     assert all("mlflow-lineage-plugin" in r.user_agent for r in calls)
+    # one client for the three versions, and the registry's own id asked once (MLflow's own answer for
+    # the registry's credentials builds one more client: the second probe)
+    assert standin.count("/.well-known/databricks-config") <= 2
+    assert standin.count("/api/2.0/preview/scim/v2/Me") == 1
 
 
 def test_a_server_that_answers_500_is_an_error_not_an_unreachable_workspace(monkeypatch):

@@ -128,6 +128,8 @@ def test_base_url():
 )
 def test_unity_catalog_uri_as_mlflow_picks_its_store(uri, uc):
     assert W.is_unity_catalog_uri(uri) is uc
+    # Databricks' own (which records a version's run workspace), not the open-source one
+    assert W.is_databricks_unity_catalog_uri(uri) is (uc and "databricks" in (uri or "").lower())
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from mlflow_lineage_plugin import source as S
 from mlflow_lineage_plugin import tags as T
 from mlflow_lineage_plugin.backfill.plan import run_has_git_fact, run_writes, version_writes
 from mlflow_lineage_plugin.backfill.report import Item, Report, State
+from mlflow_lineage_plugin.databricks.unity_catalog import run_workspace_id
 from mlflow_lineage_plugin.errors import ResolveError, describe_error, error_line, is_unreachable
 from mlflow_lineage_plugin.mlflow_http import bounded_http
 from mlflow_lineage_plugin.paging import pages
@@ -491,6 +492,8 @@ class Backfill:
             hit = found.get(run_id or "")
             if isinstance(w, str) and (hit is None or isinstance(hit, str)):
                 hit = w  # UC named a workspace nothing here reaches, and the run is not in those that are
+            elif isinstance(w, _Unsaid) and isinstance(hit, str):
+                hit = f"{hit}; Unity Catalog could not say which workspace holds it: {w.problem}"
             item = self._plan_version(v.name, v, present, run_id, model_id, models.get(model_id or ""), hit, sel, index)
             report.add(item)
             if item.state is State.ENRICH and self.options.apply:
@@ -502,34 +505,22 @@ class Backfill:
 
     def _run_workspaces(
         self, versions: list, index: RunIndex, pool: ThreadPoolExecutor
-    ) -> list[Union[Place, str, None]]:
+    ) -> list[Union[Place, str, _Unsaid, None]]:
         """Per version, the place UC's ``run_workspace_id`` names: a Place, why none reaches it, or None.
 
-        None (UC records no workspace, or could not be asked) means: search home and the mapping.
+        None (UC records no workspace) means: search home and the mapping; so does ``_Unsaid`` (UC could
+        not be asked), whose reason is added when the run is not found there.
         """
 
-        def one(v) -> Union[Place, str, None]:
+        def one(v) -> Union[Place, str, _Unsaid, None]:
             if not v.run_id:
                 return None
-            try:
-                ws_id = self._uc_run_workspace_id(v.name, str(v.version))
-            except Exception:
-                return None
-            return self._place_for_workspace_id(ws_id, index) if ws_id else None
+            uc = run_workspace_id(self.registry_uri, v.name, str(v.version), self.timeout)
+            if uc.problem:
+                return _Unsaid(uc.problem)
+            return self._place_for_workspace_id(uc.workspace_id, index) if uc.workspace_id else None
 
         return list(pool.map(one, versions))
-
-    def _uc_run_workspace_id(self, name: str, version: str) -> Optional[str]:
-        """UC's own REST API, with the registry store's credentials: MLflow's UC messages drop the field."""
-        from urllib.parse import quote
-
-        from mlflow.utils.rest_utils import http_request, verify_rest_response
-
-        store = self.registry._get_registry_client().store
-        endpoint = f"/api/2.1/unity-catalog/models/{quote(name, safe='')}/versions/{quote(version, safe='')}"
-        resp = verify_rest_response(http_request(store.get_host_creds(), endpoint, "GET"), endpoint)
-        ws_id = resp.json().get("run_workspace_id")
-        return str(ws_id) if ws_id else None
 
     def _place_for_workspace_id(self, ws_id: str, index: RunIndex) -> Union[Place, str]:
         """The place ``workspace_routes`` names for UC's workspace id (as the resolver reads it), or why none."""
@@ -718,6 +709,13 @@ class Backfill:
 
 def _quoted(value: str) -> str:
     return f'"{value}"' if "'" in value else f"'{value}'"
+
+
+@dataclass(frozen=True)
+class _Unsaid:
+    """Unity Catalog could not be asked where a version's run lives (``unity_catalog.run_workspace_id``)."""
+
+    problem: str
 
 
 class _NoModel:

@@ -70,8 +70,31 @@ def sdk_client(profile: Optional[str], timeout: float, host: Optional[str] = Non
     return WorkspaceClient(config=Config(**kwargs))
 
 
-_clients: dict[tuple[str, str], Any] = {}
+_clients: dict[tuple[str, ...], Any] = {}
+_building: dict[tuple[str, ...], threading.Lock] = {}
 _lock = threading.Lock()
+
+
+def _kept(key: tuple[str, ...], build: Callable[[], Any]) -> Any:
+    """The client kept under ``key``, built once: callers that arrive while it is being built wait for
+    it rather than build their own (a resolve asks for many versions at once)."""
+    with _lock:
+        client = _clients.get(key)
+        if client is not None:
+            return client
+        gate = _building.setdefault(key, threading.Lock())
+    with gate:
+        with _lock:
+            client = _clients.get(key)
+        if client is None:
+            client = build()
+            with _lock:
+                _clients[key] = client
+    return client
+
+
+def _secret_key(secret: Optional[str]) -> str:
+    return hashlib.sha256((secret or "").encode()).hexdigest()
 
 
 def client_for_token(host: Optional[str], token: Optional[str], timeout: float) -> Any:
@@ -83,22 +106,69 @@ def client_for_token(host: Optional[str], token: Optional[str], timeout: float) 
     from databricks.sdk import WorkspaceClient
     from databricks.sdk.core import Config
 
-    key = (host or "", hashlib.sha256((token or "").encode()).hexdigest())
-    with _lock:
-        client = _clients.get(key)
-    if client is not None:
-        return client
-    if host and token:
-        cfg = Config(host=host, token=token, auth_type="pat", **sdk_kwargs(timeout))
+    def build() -> Any:
+        if host and token:
+            return WorkspaceClient(config=Config(host=host, token=token, auth_type="pat", **sdk_kwargs(timeout)))
+        return WorkspaceClient(config=Config(**sdk_kwargs(timeout)))
+
+    return _kept(("token", host or "", _secret_key(token)), build)
+
+
+def client_for_mlflow_uri(uri: str, timeout: float) -> Any:
+    """A WorkspaceClient with the credentials MLflow's own stores use for a ``databricks`` or
+    ``databricks-uc`` URI, kept per URI and the host its profile names (a changed profile gets a new one).
+
+    The credentials are MLflow's own answer for the URI (``get_databricks_host_creds``, what its Unity
+    Catalog registry store sends every request with), put into a databricks-sdk config as MLflow itself
+    puts them when it sends through the SDK (``mlflow.utils.rest_utils.get_workspace_client``): the
+    profile's (or the SDK's default chain's) unified auth, or the host and token a secret-scope URI names.
+    When MLflow fell back to its legacy providers (the SDK off or failing), their host and token, user and
+    password, or OAuth client are used as they are. So a command reads Unity Catalog with exactly the
+    registry's credentials, whichever kind they are.
+    """
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.core import Config
+    from mlflow.utils.databricks_utils import get_databricks_host_creds, get_db_info_from_uri
+
+    from mlflow_lineage_plugin.databricks.profiles import profile_host
+
+    profile, _ = get_db_info_from_uri(uri)
+
+    def build() -> Any:
+        return WorkspaceClient(config=Config(**_auth_settings(get_databricks_host_creds(uri)), **sdk_kwargs(timeout)))
+
+    return _kept(("mlflow", uri, profile_host(profile) or ""), build)
+
+
+def _auth_settings(creds: Any) -> dict[str, Any]:
+    """MLflow's ``MlflowHostCreds`` as databricks-sdk ``Config`` settings (see ``client_for_mlflow_uri``).
+
+    Read with ``getattr``: the SDK fields (``use_databricks_sdk``, ``databricks_auth_profile``, ...) are
+    not on every MLflow release the plugin supports, and without them MLflow sends host and token itself.
+    """
+
+    def field(name: str) -> Any:
+        return getattr(creds, name, None)
+
+    out: dict[str, Any] = {}
+    if field("use_databricks_sdk") and not field("use_secret_scope_token"):
+        if field("databricks_auth_profile"):
+            out["profile"] = field("databricks_auth_profile")
+    elif field("token"):
+        out.update(host=creds.host, token=field("token"), auth_type="pat")
+    elif field("username") and field("password"):
+        out.update(host=creds.host, username=field("username"), password=field("password"), auth_type="basic")
+    elif field("client_id") and field("client_secret"):
+        out.update(host=creds.host, client_id=field("client_id"), client_secret=field("client_secret"))
     else:
-        cfg = Config(**sdk_kwargs(timeout))
-    client = WorkspaceClient(config=cfg)
-    with _lock:
-        _clients[key] = client
-    return client
+        out["host"] = creds.host
+    if field("ignore_tls_verification"):
+        out["skip_verify"] = True
+    return out
 
 
 def clear() -> None:
     """Forget the clients kept (tests; credential changes)."""
     with _lock:
         _clients.clear()
+        _building.clear()

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional, Union
 
 from mlflow_lineage_plugin import tags as T
-from mlflow_lineage_plugin.databricks.unity_catalog import uc_source_workspace
+from mlflow_lineage_plugin.databricks.unity_catalog import registry_workspace_id, run_workspace_id
 from mlflow_lineage_plugin.errors import NOT_FOUND, ResolveError, describe_error, is_not_found
 from mlflow_lineage_plugin.mlflow_http import bounded_http
 from mlflow_lineage_plugin.paging import pages
@@ -41,7 +41,6 @@ from mlflow_lineage_plugin.resolve.target import (
 )
 from mlflow_lineage_plugin.resolve.versions import VersionWork, build_version
 from mlflow_lineage_plugin.urls import redact
-from mlflow_lineage_plugin.workspace import databricks_profile
 from mlflow_lineage_plugin.workspace_routes import Endpoint
 
 MAX_WORKERS = 8
@@ -214,19 +213,20 @@ class Walker:
     # --- Unity Catalog fallback --------------------------------------------------------------------
     def _uc_fallback(self, works: list[VersionWork]) -> None:
         """UC versions made without the plugin: UC records the run's workspace id itself."""
-        profile = databricks_profile(self.c.registry_uri)
+        uri, timeout = self.c.registry_uri, self.c.timeout
 
         def ask(w: VersionWork):
-            return uc_source_workspace(profile, w.version.name, str(w.version.version), self.c.timeout)
+            return run_workspace_id(uri, w.version.name, str(w.version.version), timeout)
 
-        for w, info, exc in self.pmap(ask, works):
-            if exc is not None:
-                w.uc_note = (
-                    f"Unity Catalog could not say where run {N.short(w.run_id)} lives: "
-                    f"{describe_error(exc, self.c.timeout)}"
-                )
+        answers = self.pmap(ask, works)
+        named = any(exc is None and uc.workspace_id for _, uc, exc in answers)
+        home_id = registry_workspace_id(uri, timeout) if named else None  # one request, not one per version
+        for w, uc, exc in answers:
+            problem = describe_error(exc, timeout) if exc is not None else uc.problem
+            if problem:
+                w.uc_note = f"Unity Catalog could not say where run {N.short(w.run_id)} lives: {problem}"
                 continue
-            ws_id, home_id, host = info
+            ws_id = uc.workspace_id
             if not ws_id:
                 continue
             ep = self.c.endpoint_for_workspace_id(ws_id, home_id)
