@@ -3,8 +3,8 @@ plus the uncommitted changes kept with the run (``lineage/uncommitted.patch``), 
 
 Never touches the user's own working tree: the code goes into a fresh clone (of the recorded
 repository with the user's own git credentials, or of a local clone given as ``repo``, which fetches
-nothing). No credential is written anywhere: the clone's remote is the recorded, credential-free URL or
-the given path.
+nothing). No credential is written anywhere: the clone's origin is the recorded URL without its
+credentials, on its own transport (``git/clone.clone``), or the given path.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Restored:
     exact: bool
     reason: Optional[str] = None
     run_id: Optional[str] = None
-    repo: Optional[str] = None
+    repo: Optional[str] = None  # where the code came from, as the clone's origin names it: no credential
     patch_sha256: Optional[str] = None
     files: tuple[str, ...] = field(default_factory=tuple)  # files the applied patch changed
     filtered: tuple[str, ...] = field(default_factory=tuple)  # files under a clean/smudge filter: as git stores them
@@ -96,7 +96,7 @@ def checkout(
     created = not os.path.exists(directory)
     try:
         try:
-            clone(origin, directory, bare=False)
+            kept = clone(origin, directory, bare=False)
         except CloneError as exc:
             raise CheckoutError(str(exc)) from None
         commit = git.commit.lower()
@@ -108,7 +108,7 @@ def checkout(
     except BaseException:
         _remove(directory, created)
         raise
-    base = Restored(directory=directory, commit=commit, exact=False, run_id=src.run_id, repo=origin)
+    base = Restored(directory=directory, commit=commit, exact=False, run_id=src.run_id, repo=kept)
     return _verdict(*_restore_changes(base, src, git))
 
 

@@ -83,6 +83,39 @@ def redact(uri: Optional[str]) -> Optional[str]:
     return uri.rpartition("@")[2] if "@" in uri else uri
 
 
+_SSH_SCHEMES = ("ssh", "git+ssh", "ssh+git")
+# An ssh login as git passes it to ssh (``git``, ``ec2-user``, ``org``); anything else in the userinfo
+# (a password, a percent-encoded token) is not a login.
+_LOGIN = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]*$")
+
+
+def fetch_remote(remote: str) -> str:
+    """A remote as a clone keeps it for its ``origin``: ``redact``'s form (no password, token, query or
+    fragment), on the same transport, so ``git fetch`` in the clone still reaches it with the user's own
+    ssh keys and credential helpers (``normalize_remote`` would turn ssh into https, which a repository
+    reachable only by ssh key refuses).
+
+    An ssh remote (``ssh://``, scp-style ``git@host:path``) keeps its login name: ssh authenticates by
+    key, the login says as whom (``git`` on the common hosts), and without it ssh logs in as the local
+    user. A password after it is dropped. Anything else is ``redact``'s form."""
+    remote = remote.strip()
+    bare = redact(remote) or remote
+    if _SCHEME.match(remote):
+        scheme, _, rest = remote.partition("://")
+        rest = no_query(rest)
+        userinfo = rest.rpartition("@")[0] if "@" in rest and not rest.startswith("/") else ""
+        login = userinfo.partition(":")[0]
+        if scheme.lower() in _SSH_SCHEMES and _LOGIN.match(login):
+            scheme_out, _, place = bare.partition("://")
+            return f"{scheme_out}://{login}@{place}"
+        return bare
+    m = _SCP_LIKE.match(remote)
+    if m and not _WINDOWS_DRIVE.match(remote):
+        login = (m.group("user") or "").partition(":")[0]
+        return f"{login}@{bare}" if _LOGIN.match(login) else bare
+    return bare
+
+
 def no_query(path: str) -> str:
     """A URL's rest, a scp-style or an authority-less path (``dbfs:/mnt/x?sig=...``) without what follows
     ``?`` or ``#``: a token hides there, and no git path or data location needs those characters."""

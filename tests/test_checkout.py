@@ -304,6 +304,64 @@ def test_a_recorded_url_that_cannot_be_cloned_is_said_without_its_token(sqlite_u
     assert "SECRET" not in out.output and "x-access-token" not in out.output
 
 
+def _logged_model_recording(url: str, commit: str, monkeypatch) -> str:
+    """A LoggedModel whose tags hold ``url`` as another tool wrote it (MLflow's own keys, token and all)."""
+    monkeypatch.setenv("MLFLOW_LINEAGE_DISABLE", "true")
+    own = {T.MLFLOW_GIT_COMMIT: commit, T.MLFLOW_GIT_REPO_URL: url, T.MLFLOW_GIT_DIRTY: "false"}
+    model = mlflow.initialize_logged_model(name="m", tags=own)
+    monkeypatch.delenv("MLFLOW_LINEAGE_DISABLE")
+    return f"models:/{model.model_id}"
+
+
+def _checkout_keeping(target: str, out: Path) -> str:
+    """checkout through the CLI, exact, with no token in any file of the clone's .git: its origin URL."""
+    result = CliRunner().invoke(main, ["checkout", target, str(out)])
+    assert result.exit_code == 0 and "exact" in result.output, result.output
+    assert [p for p in (out / ".git").rglob("*") if p.is_file() and b"SECRET" in p.read_bytes()] == []
+    return git(out, "config", "--get-all", "remote.origin.url")
+
+
+@pytest.mark.parametrize(
+    "recorded, kept",
+    [
+        (
+            "https://x-access-token:ghp_SECRET@example.invalid/acme/widgets.git",
+            "https://example.invalid/acme/widgets.git",
+        ),
+        ("ssh://git:SECRET@example.invalid/acme/widgets.git", "ssh://git@example.invalid/acme/widgets.git"),
+        ("git@example.invalid:acme/widgets.git", "git@example.invalid:acme/widgets.git"),
+    ],
+)
+def test_the_recorded_url_is_cloned_on_its_transport_and_the_clone_keeps_no_token(
+    recorded, kept, repos, sqlite_uri, tmp_path, monkeypatch
+):
+    """git clones the URL as recorded (here reaching a local repository through the user's url.insteadOf,
+    as a mirror setting would: only the recorded spelling is rewritten), and the clone's origin is the same
+    transport without the token; ssh keeps its login."""
+    repo = repos.make("project", files={"train.py": "print(1)\n"})
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
+    (tmp_path / "gitconfig").write_text(f'[url "{origin}"]\n\tinsteadOf = {recorded}\n')
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    target = _logged_model_recording(recorded, git(repo, "rev-parse", "HEAD"), monkeypatch)
+    assert _checkout_keeping(target, tmp_path / "out") == kept
+
+
+def test_a_file_url_with_a_token_is_cloned_and_the_clone_fetches_without_it(repos, sqlite_uri, tmp_path, monkeypatch):
+    repo = repos.make("project", files={"train.py": "print(1)\n"})
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
+    commit = repos.commit(repo, "train.py", "print(2)\n")
+    target = _logged_model_recording(f"file://user:ghp_SECRET@{origin}", commit, monkeypatch)
+    git(repo, "push", "-q", str(origin), "main")
+    out = tmp_path / "out"
+    assert _checkout_keeping(target, out) == f"file://{origin}"
+    repos.commit(repo, "train.py", "print(3)\n")
+    git(repo, "push", "-q", str(origin), "main")
+    git(out, "fetch", "-q", "origin")  # the kept origin reaches the repository: the new commit arrives
+    assert git(out, "rev-parse", "origin/main") == git(repo, "rev-parse", "HEAD")
+
+
 def test_bad_directory_and_repo(tmp_path, sqlite_uri):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")

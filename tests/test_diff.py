@@ -368,12 +368,40 @@ def test_a_recorded_repository_that_cannot_be_cloned_leaves_the_code_unknown_and
     monkeypatch.delenv("MLFLOW_LINEAGE_DISABLE")
     d = diff(f"models:/{a.model_id}", f"models:/{b.model_id}")
     assert d.code.known == "unknown" and len(d.code.why) == 1
-    assert d.code.why[0].startswith("git clone of https://127.0.0.1:1/acme/widgets failed: ")
+    assert d.code.why[0].startswith("git clone of https://127.0.0.1:1/acme/widgets.git failed: ")
     assert d.code.why[0].endswith("; give --repo PATH (a local clone)") and "SECRET" not in d.code.why[0]
     for form in ("text", "json", "markdown", "html"):  # the repository each shows is the recorded one, no token
         out = cli(f"models:/{a.model_id}", f"models:/{b.model_id}", "--format", form)
         assert out.exit_code == 0 and "127.0.0.1:1/acme/widgets" in out.output, form
         assert "SECRET" not in out.output and "x-access-token" not in out.output, form
+
+
+def test_an_ssh_remote_is_cloned_by_ssh_not_turned_into_https(repos, sqlite_uri, tmp_path, monkeypatch):
+    """A repository reachable only by ssh key: diff clones the scp-style URL as recorded (here reaching a
+    local repository through the user's url.insteadOf, which rewrites only that spelling), and names it
+    as show does; without the rewrite, the failure names the scp form, not an https one."""
+    from mlflow_lineage_plugin import tags as T
+
+    recorded = "git@example.invalid:acme/widgets.git"
+    repo = repos.make("project", files={"train.py": "print(1)\n"})
+    first = git(repo, "rev-parse", "HEAD")
+    second = repos.commit(repo, "train.py", "print(2)\n")
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
+    (tmp_path / "gitconfig").write_text(f'[url "{origin}"]\n\tinsteadOf = {recorded}\n')
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("MLFLOW_LINEAGE_DISABLE", "true")
+    own = {T.MLFLOW_GIT_REPO_URL: recorded, T.MLFLOW_GIT_DIRTY: "false"}
+    a = mlflow.initialize_logged_model(name="m", tags={**own, T.MLFLOW_GIT_COMMIT: first})
+    b = mlflow.initialize_logged_model(name="m", tags={**own, T.MLFLOW_GIT_COMMIT: second})
+    monkeypatch.delenv("MLFLOW_LINEAGE_DISABLE")
+    d = diff(f"models:/{a.model_id}", f"models:/{b.model_id}")
+    assert d.code.known == "exact" and [f.path for f in d.code.files] == ["train.py"], d.code.why
+    assert d.code.a.repo_url == "https://example.invalid/acme/widgets"
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-such-config"))
+    d = diff(f"models:/{a.model_id}", f"models:/{b.model_id}")
+    assert d.code.known == "unknown"
+    assert d.code.why[0].startswith("git clone of example.invalid:acme/widgets.git failed: ")
 
 
 def test_mlflow_own_diff_tag_on_a_logged_model_is_folded_in(repos, sqlite_uri, tmp_path, monkeypatch):

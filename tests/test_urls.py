@@ -160,6 +160,44 @@ def test_normalize_remote_examples(remote, expected):
     assert urls.normalize_remote(remote) == expected
 
 
+@PROPS
+@given(url_with_secret())
+def test_a_clones_origin_keeps_no_credential_only_an_ssh_login(u):
+    """What a clone keeps as its origin is ``redact``'s form, plus, on ssh, the login ssh needs."""
+    kept = urls.fetch_remote(u)
+    login, at, rest = kept.partition("://")[2].partition("@") if "://" in kept else kept.partition("@")
+    if kept != urls.redact(u):
+        assert at and ":" not in login and "%" not in login, kept
+        assert kept.replace(f"{login}@", "", 1) == urls.redact(u), kept
+    else:
+        no_secret(kept)
+
+
+@pytest.mark.parametrize(
+    "remote, expected",
+    [
+        ("https://x-access-token:ghp_abc@github.com/acme/widgets.git", "https://github.com/acme/widgets.git"),
+        (
+            "https://oauth2:glpat-xyz@GitLab.example.com:8443/grp/proj.git",
+            "https://gitlab.example.com:8443/grp/proj.git",
+        ),
+        ("https://git.example.com/x/y.git?private_token=abc#frag", "https://git.example.com/x/y.git"),
+        ("git@github.com:acme/widgets.git", "git@github.com:acme/widgets.git"),
+        ("git:hunter2@github.com:acme/widgets.git", "git@github.com:acme/widgets.git"),
+        ("github.com:acme/widgets.git", "github.com:acme/widgets.git"),
+        ("ssh://git@github.com:22/acme/widgets.git", "ssh://git@github.com:22/acme/widgets.git"),
+        ("ssh://git:hunter2@github.com/acme/widgets.git", "ssh://git@github.com/acme/widgets.git"),
+        ("ssh://tok%40en@github.com/acme/widgets.git", "ssh://github.com/acme/widgets.git"),
+        ("git+ssh://ec2-user@host.example.com/srv/x.git", "git+ssh://ec2-user@host.example.com/srv/x.git"),
+        ("git://github.com/acme/widgets.git", "git://github.com/acme/widgets.git"),
+        ("file://user:ghp_abc@/srv/git/widgets.git", "file:///srv/git/widgets.git"),
+        ("/srv/git/widgets.git", "/srv/git/widgets.git"),
+    ],
+)
+def test_a_clones_origin_stays_on_the_recorded_transport(remote, expected):
+    assert urls.fetch_remote(remote) == expected
+
+
 @pytest.mark.parametrize(
     "remote, path, expected",
     [

@@ -11,7 +11,7 @@ import os
 import shutil
 
 from mlflow_lineage_plugin.git.process import git_run, last_line
-from mlflow_lineage_plugin.urls import redact
+from mlflow_lineage_plugin.urls import fetch_remote, redact
 
 
 class CloneError(Exception):
@@ -22,14 +22,29 @@ class NoGit(CloneError):
     """There is no git on PATH: giving a local clone instead would not help."""
 
 
-def clone(origin: str, directory: str, *, bare: bool) -> None:
+def clone(origin: str, directory: str, *, bare: bool) -> str:
     """Clone ``origin`` into ``directory`` without checking out a file: ``bare`` for an object store to
-    read trees from (``diff``), else a repository to check a commit out into (``checkout``). A local
-    directory is cloned by hard links (``--local``), fetching nothing over a network. A relative origin is
-    relative to the working directory, as for ``git clone`` typed there."""
+    read trees from (``diff``), else a repository to check a commit out into (``checkout``); returns the
+    URL the clone keeps as its ``origin``.
+
+    ``origin`` is the URL as recorded: git reaches it on its own transport (ssh stays ssh, with the user's
+    keys; https with the user's credential helpers). What the clone keeps is ``urls.fetch_remote``'s form,
+    on the same transport without a token, so a URL that held one (written by another tool) leaves none in
+    the clone's ``.git/config``. A local directory is cloned by hard links (``--local``), fetching nothing
+    over a network, and git keeps its absolute path. A relative origin is relative to the working
+    directory, as for ``git clone`` typed there."""
     if shutil.which("git") is None:
         raise NoGit("git is not on PATH")
-    local = ["--local"] if os.path.isdir(origin) else []
-    done = git_run(["clone", "--quiet", "--bare" if bare else "--no-checkout", *local, "--", origin, directory], ".")
+    local = os.path.isdir(origin)
+    how = ["--bare" if bare else "--no-checkout", *(["--local"] if local else [])]
+    done = git_run(["clone", "--quiet", *how, "--", origin, directory], ".")
     if done.returncode != 0:
         raise CloneError(f"git clone of {redact(origin)} failed: {last_line(done.stderr)}")
+    if local:
+        return os.path.abspath(origin)
+    kept = fetch_remote(origin)
+    if kept != origin:
+        done = git_run(["remote", "set-url", "origin", kept], directory)
+        if done.returncode != 0:
+            raise CloneError(f"the clone of {redact(origin)} could not keep its origin: {last_line(done.stderr)}")
+    return kept

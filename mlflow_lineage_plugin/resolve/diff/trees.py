@@ -24,7 +24,7 @@ from mlflow_lineage_plugin.resolve.code import STATE_REASONS, kept_patch, kept_p
 from mlflow_lineage_plugin.resolve.diff.load import DiffError, Loaded
 from mlflow_lineage_plugin.resolve.diff.result import CodeSection, CodeSide, Commit, FileChange, Known, SectionName
 from mlflow_lineage_plugin.resolve.elements import FindingCode
-from mlflow_lineage_plugin.urls import normalize_remote
+from mlflow_lineage_plugin.urls import normalize_remote, redact
 
 MAX_COMMITS = 20  # listed each way; the rest are counted
 
@@ -49,14 +49,14 @@ def code_section(a: Loaded, b: Loaded, *, repo: Optional[str] = None, patch: boo
         return CodeSection(SectionName.CODE, Known.UNKNOWN, (why,), a=sa, b=sb, same_repository=False)
     with contextlib.ExitStack() as stack:
         if repo is None:
-            origin = ra or rb
+            origin = _recorded_url(a) if ra else _recorded_url(b) if rb else None  # one that names a place
             if not origin:
                 why = "neither side records its repository URL; give --repo PATH (a local clone)"
                 return CodeSection(SectionName.CODE, Known.UNKNOWN, (why,), a=sa, b=sb)
             gitdir, problem = _clone(origin, stack.enter_context(tempfile.TemporaryDirectory(prefix="mlflow-lineage-")))
             if problem:
                 return CodeSection(SectionName.CODE, Known.UNKNOWN, (problem,), a=sa, b=sb, same_repository=True)
-            where = origin
+            where = redact(origin) or "the recorded repository"
         else:
             gitdir, where = repo, repo
         scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="mlflow-lineage-diff-", dir=_scratch_root()))
@@ -120,6 +120,12 @@ def _plan(side: Loaded) -> _Plan:
     if gap:
         return _Plan(replace(base, reason=f"{gap}; what is not in its patch is not compared"), data)
     return _Plan(replace(base, exact=True), data)
+
+
+def _recorded_url(side: Loaded) -> Optional[str]:
+    """The side's repository URL as its tags record it, for git to clone on its own transport (ssh stays
+    ssh); never shown, as it may hold a token: the sections name ``normalize_remote``'s form."""
+    return T.git_from_run_tags(side.source.tags).repo_url if side.source is not None else None
 
 
 def _no_code(side: Loaded) -> str:
