@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from mlflow_lineage_plugin import tags as T
-from mlflow_lineage_plugin.git.clone import CloneError, clone
+from mlflow_lineage_plugin.git.clone import CloneError, clone, given_clone
 from mlflow_lineage_plugin.git.process import git_run, last_line
 from mlflow_lineage_plugin.git.record_tree import RecordTree, record_tree
 from mlflow_lineage_plugin.resolve.code import STATE_REASONS, Source, kept_patch, kept_patch_gap, source_of
@@ -83,9 +83,10 @@ def checkout(
     directory = os.path.abspath(os.path.expanduser(directory))
     _check_directory(directory)
     if repo is not None:
-        repo = os.path.abspath(os.path.expanduser(repo))
-        if not os.path.isdir(repo) or git_run(["rev-parse", "--git-dir"], repo).returncode != 0:
-            raise CheckoutError(f"--repo {repo} is not a git repository")
+        try:
+            repo = given_clone(repo)
+        except CloneError as exc:
+            raise CheckoutError(str(exc)) from None
     src = find_source(target, tracking_uri=tracking_uri, registry_uri=registry_uri, timeout=timeout)
     git = T.git_from_run_tags(src.tags)
     if not git.commit:

@@ -362,6 +362,18 @@ def test_a_file_url_with_a_token_is_cloned_and_the_clone_fetches_without_it(repo
     assert git(out, "rev-parse", "origin/main") == git(repo, "rev-parse", "HEAD")
 
 
+def test_without_git_on_path_checkout_says_so(repos, sqlite_uri, tmp_path, monkeypatch):
+    """With --repo, and when the recorded repository would be cloned: one line naming the cause."""
+    repo = repos.make("project", files={"train.py": "print(1)\n"})
+    target = _logged_model_recording(str(repo), git(repo, "rev-parse", "HEAD"), monkeypatch)
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    for extra in (["--repo", str(repo)], []):
+        out = CliRunner().invoke(main, ["checkout", target, str(tmp_path / "out"), *extra])
+        assert (out.exit_code, out.output) == (2, "mlflow-lineage: error: git is not on PATH\n"), extra
+        assert not (tmp_path / "out").exists()
+
+
 def test_bad_directory_and_repo(tmp_path, sqlite_uri):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")

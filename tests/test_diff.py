@@ -404,6 +404,14 @@ def test_an_ssh_remote_is_cloned_by_ssh_not_turned_into_https(repos, sqlite_uri,
     assert d.code.why[0].startswith("git clone of example.invalid:acme/widgets.git failed: ")
 
 
+def test_without_git_on_path_diff_with_repo_says_so(repos, sqlite_uri, tmp_path, monkeypatch):
+    repo = repos.make("project", files={"train.py": "print(1)\n"})
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    out = CliRunner().invoke(main, ["diff", "0" * 32, "1" * 32, "--repo", str(repo)])
+    assert (out.exit_code, out.output) == (2, "mlflow-lineage: error: git is not on PATH\n")
+
+
 def test_mlflow_own_diff_tag_on_a_logged_model_is_folded_in(repos, sqlite_uri, tmp_path, monkeypatch):
     import subprocess
 

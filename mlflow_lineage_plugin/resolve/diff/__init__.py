@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from mlflow_lineage_plugin.git.clone import CloneError, given_clone
 from mlflow_lineage_plugin.resolve.diff import compare
 from mlflow_lineage_plugin.resolve.diff.html import html, page
 from mlflow_lineage_plugin.resolve.diff.load import DiffError, load
@@ -109,7 +110,10 @@ def diff(
     ``DiffError`` on bad input; everything else is said in the sections of the returned ``Diff``."""
     ta, tb = parse_target(a), parse_target(b)  # malformed input is reported before any request
     if repo is not None:
-        repo = check_repo(repo)
+        try:
+            repo = given_clone(repo)
+        except CloneError as exc:
+            raise DiffError(str(exc)) from None
     clients = clients or Clients(tracking_uri, registry_uri, timeout)
     if ta.text == tb.text:
         la = lb = load(ta, clients)
@@ -125,15 +129,6 @@ def diff(
         compare.lineage_section(la.facts, lb.facts),
     )
     return Diff(la.side, lb.side, sections, identical=ta.text == tb.text)
-
-
-def check_repo(repo: str) -> str:
-    from mlflow_lineage_plugin.git.process import git_run
-
-    path = os.path.abspath(os.path.expanduser(repo))
-    if not os.path.isdir(path) or git_run(["rev-parse", "--git-dir"], path).returncode != 0:
-        raise DiffError(f"--repo {path} is not a git repository")
-    return path
 
 
 def writable(path: str) -> str:
