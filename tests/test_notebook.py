@@ -131,8 +131,7 @@ def provider(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     from mlflow_lineage_plugin import databricks
 
-    if hasattr(databricks, "clear_caches"):
-        databricks.clear_caches()
+    databricks.clear_caches()
     return context.LineageRunContext(entry_file=str(tmp_path))
 
 
