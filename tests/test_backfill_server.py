@@ -162,6 +162,15 @@ def test_503_for_a_while_is_retried_and_for_good_fails_only_that_version(servers
     assert tags_of(url, prefix + "m", broken.version) == want
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C reaches a command typed at a terminal: SIGINT handled by default and not blocked. A child
+    inherits both from the process that starts it, and a test run started in the background by a shell
+    without job control (``pytest ... &`` in a script) has SIGINT ignored, as POSIX asks: the job then
+    never saw the Ctrl-C, wrote everything and ended 0."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_stops_cleanly_and_a_rerun_continues(servers, prefix, monkeypatch, tmp_path):
     url = servers["sqlite"].url
     run = make_run(url, GIT_TAGS)
@@ -182,13 +191,20 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_continues(servers, prefix, monkeypatch
             text=True,
             env=env,
             cwd=tmp_path,
+            preexec_fn=_as_from_a_terminal,
         )
-        deadline = time.monotonic() + 120
-        while len(proxy.requests_to(SET_TAG)) < 5 and proc.poll() is None and time.monotonic() < deadline:
+        started = time.monotonic()
+        while len(proxy.requests_to(SET_TAG)) < 5 and proc.poll() is None and time.monotonic() < started + 120:
             time.sleep(0.05)
+        why = (
+            f"{len(proxy.requests_to(SET_TAG))} tag writes seen through the proxy, the job "
+            f"{'still running' if proc.poll() is None else 'already ended'} after {time.monotonic() - started:.1f} s, "
+            f"{len(proxy.seen)} requests in all; here SIGINT is {signal.getsignal(signal.SIGINT)}, blocked: "
+            f"{signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set())}"
+        )
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, (out, err)
+    assert proc.returncode == 130, (why, out, err)
     assert "interrupted: run the same command again to continue" in out
     assert "Traceback" not in err
     partial = [tags_of(url, prefix + "m", v.version) for v in versions]

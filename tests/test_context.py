@@ -20,6 +20,7 @@ import mlflow
 import mlflow.pyfunc
 import pytest
 from conftest import GIT_ENV, git
+from fixtures import models
 from mlflow import MlflowClient
 
 from mlflow_lineage_plugin import context
@@ -299,9 +300,9 @@ def test_logged_models_carry_the_same_tags(widgets, sqlite_uri, provider_for):
     head = git(widgets, "rev-parse", "HEAD")
     model = LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])
     with mlflow.start_run():
-        sk = mlflow_sklearn.log_model(model, name="sk")
-        pf = mlflow.pyfunc.log_model(name="pf", python_model=Echo())
-    loose = mlflow_sklearn.log_model(model, name="no_run")
+        sk = mlflow_sklearn.log_model(model, name="sk", **models.SKLEARN)
+        pf = mlflow.pyfunc.log_model(name="pf", python_model=Echo(), **models.PYFUNC)
+    loose = mlflow_sklearn.log_model(model, name="no_run", **models.SKLEARN)
     client = MlflowClient()
     for model_id in (sk.model_id, pf.model_id, loose.model_id):
         mtags = client.get_logged_model(model_id).tags

@@ -45,7 +45,8 @@ TRAIN = textwrap.dedent(
         mlflow.log_input(mlflow.data.from_pandas(df, source=csv_path, name="churn-csv"), context="training")
         mlflow.log_input(delta(7), context="eval")
         model = LogisticRegression().fit(df[["tenure"]], df["churned"])
-        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn")
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn",
+                                        pip_requirements=["scikit-learn"], serialization_format="cloudpickle")
     with mlflow.start_run(run_name="evaluate") as ev:
         mlflow.log_input(delta(8), context="eval")
     mlflow.MlflowClient().log_inputs(ev.info.run_id, models=[LoggedModelInput(info.model_id)])

@@ -12,6 +12,7 @@ import concurrent.futures as cf
 import pytest
 import requests
 from click.testing import CliRunner
+from fixtures import models
 from fixtures.mlflow_server import start_mlflow_server
 from fixtures.sqlite_store import sqlite_store
 from fixtures.uc_server import TOKEN, UcStandIn
@@ -376,7 +377,9 @@ def uc_world(tmp_path_factory):
     ws = "https://adb-11.azuredatabricks.net/?o=11"
     with mlflow.start_run(tags={**RUN_TAGS, T.WORKSPACE_URI: ws}) as run:
         X, y = np.array([[0.0], [1.0], [2.0]]), np.array([0.0, 1.0, 2.0])
-        info = mlflow.sklearn.log_model(LinearRegression().fit(X, y), name="model", signature=infer_signature(X, y))
+        info = mlflow.sklearn.log_model(
+            LinearRegression().fit(X, y), name="model", signature=infer_signature(X, y), **models.SKLEARN
+        )
     yield {"uc": uc, "db": db, "run": run, "info": info, "ws": ws}
     import mlflow.tracking._model_registry.utils as reg_utils
 

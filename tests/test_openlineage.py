@@ -53,7 +53,8 @@ TRAIN = textwrap.dedent(
         mlflow.log_input(csv, context="training")
         mlflow.log_input(delta, context="eval")
         model = LogisticRegression().fit(df[["tenure"]], df["churned"])
-        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn")
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn",
+                                        pip_requirements=["scikit-learn"], serialization_format="cloudpickle")
     with mlflow.start_run(run_name="broken", tags={"lineage_workspace_uri": databricks_ws}) as bad:
         mlflow.log_input(delta, context="eval")
     mlflow.MlflowClient().set_terminated(bad.info.run_id, "FAILED")

@@ -9,6 +9,7 @@ import logging
 import pickle
 
 import pytest
+from fixtures import models
 from fixtures.sqlite_store import sqlite_store
 
 from mlflow_lineage_plugin import errors, registry, source, source_readers
@@ -585,7 +586,7 @@ def test_log_model_with_registered_model_name_goes_through_the_logged_model(name
     from mlflow import MlflowClient
 
     with mlflow.start_run(tags=GIT_TAGS) as run:
-        info = mlflow.sklearn.log_model(_sk_model(), name="model", registered_model_name=name)
+        info = mlflow.sklearn.log_model(_sk_model(), name="model", registered_model_name=name, **models.SKLEARN)
     mv = MlflowClient().get_model_version(name, info.registered_model_version)
     assert mv.tags[T.MODEL_ID] == info.model_id
     assert mv.tags[T.RUN_ID] == run.info.run_id
@@ -602,7 +603,7 @@ def test_a_commit_set_during_the_run_wins_over_the_one_detected_at_its_start(nam
 
     with mlflow.start_run(tags=GIT_TAGS):
         mlflow.set_tags({T.MLFLOW_GIT_COMMIT: "c" * 40, T.MLFLOW_GIT_DIRTY: "true"})
-        info = mlflow.sklearn.log_model(_sk_model(), name="model", registered_model_name=name)
+        info = mlflow.sklearn.log_model(_sk_model(), name="model", registered_model_name=name, **models.SKLEARN)
     mv = MlflowClient().get_model_version(name, info.registered_model_version)
     assert (mv.tags[T.GIT_COMMIT], mv.tags[T.GIT_DIRTY]) == ("c" * 40, "true")
 
@@ -612,7 +613,7 @@ def test_model_logged_outside_any_run_takes_lineage_from_the_logged_model(name, 
     import mlflow.sklearn
     from mlflow import MlflowClient
 
-    info = mlflow.sklearn.log_model(_sk_model(), name="runless")
+    info = mlflow.sklearn.log_model(_sk_model(), name="runless", **models.SKLEARN)
     client = MlflowClient()
     client.set_logged_model_tags(info.model_id, GIT_TAGS)
     assert not client.get_logged_model(info.model_id).source_run_id
@@ -695,7 +696,8 @@ def test_end_to_end_from_a_real_git_checkout(name, shared_uri, repos, git_availa
         "from sklearn.linear_model import LinearRegression\n"
         "with mlflow.start_run() as run:\n"
         "    m = LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])\n"
-        f"    info = mlflow.sklearn.log_model(m, name='model', registered_model_name={name!r})\n"
+        f"    info = mlflow.sklearn.log_model(m, name='model', registered_model_name={name!r},\n"
+        "                                pip_requirements=['scikit-learn'], serialization_format='cloudpickle')\n"
         "print(info.registered_model_version, run.info.run_id)\n"
     )
     repo = repos.make("training", files={"train.py": script}, remote="https://bob:tok@github.com/acme/training.git")

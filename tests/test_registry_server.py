@@ -16,6 +16,7 @@ import time
 
 import pytest
 import requests
+from fixtures import models
 from fixtures.mlflow_server import start_mlflow_server
 from fixtures.services import mariadb_database, postgres_database
 
@@ -165,7 +166,10 @@ def test_log_model_over_rest_records_the_logged_model(servers, monkeypatch):
     try:
         with mlflow.start_run(tags=GIT) as run:
             info = mlflow.sklearn.log_model(
-                LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), name="model", registered_model_name="rest_logged"
+                LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]),
+                name="model",
+                registered_model_name="rest_logged",
+                **models.SKLEARN,
             )
     finally:
         mlflow.set_tracking_uri(None)

@@ -8,6 +8,7 @@ characters, and any ``run_link`` (MLflow's UC store itself refuses one before se
 from __future__ import annotations
 
 import pytest
+from fixtures import models
 from fixtures.sqlite_store import sqlite_store
 from fixtures.uc_server import TOKEN, UcStandIn
 
@@ -61,7 +62,9 @@ def world(uc, tmp_path_factory):
     mlflow.set_registry_uri("databricks-uc")
     with mlflow.start_run(tags=RUN_TAGS) as run:
         X, y = np.array([[0.0], [1.0], [2.0]]), np.array([0.0, 1.0, 2.0])
-        info = mlflow.sklearn.log_model(LinearRegression().fit(X, y), name="model", signature=infer_signature(X, y))
+        info = mlflow.sklearn.log_model(
+            LinearRegression().fit(X, y), name="model", signature=infer_signature(X, y), **models.SKLEARN
+        )
     artifacts = mlflow.MlflowClient(tracking_uri=db).get_logged_model(info.model_id).artifact_location
     yield {"db": db, "run": run, "info": info, "artifacts": artifacts}
     import mlflow.tracking._model_registry.utils as reg_utils

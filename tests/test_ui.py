@@ -53,7 +53,7 @@ with mlflow.start_run(run_name="train-churn") as run:
     mlflow.log_param("C", 1.0)
     mlflow.log_metric("accuracy", model.score(X, y))
     info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn",
-                                    pip_requirements=["scikit-learn"])
+                                    pip_requirements=["scikit-learn"], serialization_format="cloudpickle")
 
 # The shared registry cannot read this server's LoggedModels, so the model goes there by an
 # artifact location both can name (here: where a copy job would have put it).
