@@ -173,14 +173,28 @@ def git_available() -> None:
     need(shutil.which("git") is not None, "git is not on PATH")
 
 
-@pytest.fixture(autouse=True)
-def _no_lineage_settings(monkeypatch):
-    """Every test starts without the plugin's settings (``MLFLOW_LINEAGE_*``) of the shell that runs
-    pytest: a test sets the ones it is about, and none leaks in from the developer's environment."""
+def _drop_lineage_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     from mlflow_lineage_plugin.config import ENV_PREFIX
 
     for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
         monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_lineage_settings_from_the_shell():
+    """The shell's ``MLFLOW_LINEAGE_*`` are gone before the first fixture: a store a module builds once (its
+    fixture runs before any test's own) is built as a test would build it, not refused by a shell's
+    ``MLFLOW_LINEAGE_REQUIRE`` nor left bare by its ``MLFLOW_LINEAGE_DISABLE``."""
+    with pytest.MonkeyPatch.context() as mp:
+        _drop_lineage_settings(mp)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_lineage_settings(monkeypatch):
+    """Every test starts without the plugin's settings (``MLFLOW_LINEAGE_*``): a test sets the ones it is
+    about, and none leaks into the next."""
+    _drop_lineage_settings(monkeypatch)
 
 
 _MLFLOW_ENV = (

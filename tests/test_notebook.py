@@ -127,8 +127,6 @@ def provider(monkeypatch, tmp_path):
     """The provider of a Databricks notebook, whose driver folder is no local checkout: the code
     reference can only come from the workspace (the test process's own folder may be a checkout)."""
     monkeypatch.setattr(context, "_warnings", WarnOnce(context._logger))
-    for name in ("MLFLOW_LINEAGE_DISABLE", "MLFLOW_LINEAGE_WORKSPACE_URI", "MLFLOW_LINEAGE_GIT_COMMIT"):
-        monkeypatch.delenv(name, raising=False)
     from mlflow_lineage_plugin import databricks
 
     databricks.clear_caches()
