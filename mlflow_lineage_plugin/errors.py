@@ -78,16 +78,27 @@ def unsupported_scheme(exc: BaseException) -> Optional[str]:
     return f"unsupported URI scheme {scheme!r} in {uri}; MLflow supports {known}"
 
 
+def _own_text(exc: BaseException) -> str:
+    # databricks-sdk appends its settings, whose ``http_timeout_seconds`` would read as a timeout
+    return (str(exc) or type(exc).__name__).split(_SDK_SETTINGS, 1)[0]
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether the other side gave no answer in time (a socket or HTTP client timeout, however the
+    library wraps it): said to the user as the deadline it is, in the same words as a caller's own."""
+    low = _own_text(exc).lower()
+    return "timeout" in low or "timed out" in low
+
+
 def describe_error(exc: BaseException, timeout: Optional[float] = None) -> str:
     """One credential-free line for an exception from MLflow, requests or databricks-sdk, in the
     words a user needs: no answer, refused connection, refused credentials, a server error..."""
     unsupported = unsupported_scheme(exc)
     if unsupported:
         return unsupported
-    # databricks-sdk appends its settings, whose ``http_timeout_seconds`` would read as a timeout
-    text = (str(exc) or type(exc).__name__).split(_SDK_SETTINGS, 1)[0]
+    text = _own_text(exc)
     low = text.lower()
-    if "timeout" in low or "timed out" in low:
+    if is_timeout(exc):
         return f"no answer within {timeout:g} s" if timeout else "no answer in time"
     if "connection refused" in low or "failed to establish a new connection" in low:
         return "connection refused"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Protocol
 
 from mlflow_lineage_plugin.bounded import run_bounded
-from mlflow_lineage_plugin.errors import error_line, is_not_found
+from mlflow_lineage_plugin.errors import error_line, is_not_found, is_timeout
 from mlflow_lineage_plugin.source import ModelFacts, RunFacts, model_facts_from_entity, run_facts_from_entity, tag_dict
 
 
@@ -29,13 +29,23 @@ class Reader(Protocol):
     def get_logged_model(self, model_id: str) -> ModelFacts: ...
 
 
-def _read(reader: Reader, run_id: Optional[str], model_id: Optional[str], out: dict) -> None:
+def _not_read(what: str, timeout: float) -> str:
+    return f"{what} not read within {timeout:g}s"
+
+
+def _problem(what: str, exc: Exception, timeout: float) -> str:
+    """A socket timeout set to the same bound as the caller's deadline may fire first: the user reads the
+    same words either way."""
+    return _not_read(what, timeout) if is_timeout(exc) else f"{what} could not be read ({error_line(exc)})"
+
+
+def _read(reader: Reader, run_id: Optional[str], model_id: Optional[str], out: dict, timeout: float) -> None:
     problems: list[str] = out.setdefault("problems", [])
     if model_id and not run_id:
         try:
             out["model"] = reader.get_logged_model(model_id)
         except Exception as exc:
-            problems.append(f"LoggedModel {model_id} could not be read ({error_line(exc)})")
+            problems.append(_problem(f"LoggedModel {model_id}", exc, timeout))
             out["missing"] = is_not_found(exc)
             return
         run_id = out["model"].source_run_id
@@ -44,7 +54,7 @@ def _read(reader: Reader, run_id: Optional[str], model_id: Optional[str], out: d
     try:
         out["run"] = reader.get_run(run_id)
     except Exception as exc:
-        problems.append(f"run {run_id} could not be read ({error_line(exc)})")
+        problems.append(_problem(f"run {run_id}", exc, timeout))
         out["missing"] = is_not_found(exc)
 
 
@@ -66,13 +76,13 @@ def fetch(
 
     def work() -> None:
         try:
-            _read(reader_factory(), run_id, model_id, out)
+            _read(reader_factory(), run_id, model_id, out, timeout)
         except Exception as exc:
             out.setdefault("problems", []).append(f"tracking store unavailable ({error_line(exc)})")
 
     if not run_bounded(work, timeout, "mlflow-lineage-source").finished:
         what = f"run {run_id}" if run_id else f"LoggedModel {model_id}"
-        return Fetched(run=out.get("run"), model=out.get("model"), problems=(f"{what} not read within {timeout:g}s",))
+        return Fetched(run=out.get("run"), model=out.get("model"), problems=(_not_read(what, timeout),))
     return Fetched(
         run=out.get("run"),
         model=out.get("model"),

@@ -124,6 +124,22 @@ def test_fetch_is_bounded():
     assert got.problems == ("run r1 not read within 0.2s",)
 
 
+def test_a_server_that_never_answers_reads_as_the_deadline_whichever_bound_fires_first():
+    """The REST reader's socket timeout and the caller's deadline are the same number in a registration, so
+    either may fire first; the user reads the same line. Here only the socket's can (0.2 s against 5 s), on a
+    real listener that accepts and never answers."""
+    import socket
+
+    from mlflow.utils.rest_utils import MlflowHostCreds
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(4)
+        creds = MlflowHostCreds(f"http://127.0.0.1:{sock.getsockname()[1]}")
+        got = SR.fetch(lambda: SR.RestReader(creds, 0.2), run_id="r1", model_id=None, timeout=5)
+    assert got.problems == ("run r1 not read within 5s",) and got.run is None and not got.missing
+
+
 def test_fetch_of_nothing_reads_nothing():
     assert SR.fetch(lambda: pytest.fail("no reader wanted"), run_id=None, model_id=None, timeout=1) == SR.Fetched()
 
