@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from mlflow_lineage_plugin import config
-from mlflow_lineage_plugin.bounded import Deadline
 from mlflow_lineage_plugin.databricks import sdk
 from mlflow_lineage_plugin.databricks.notebook import DatabricksContext, git_ref_from_values
-from mlflow_lineage_plugin.errors import error_line
 from mlflow_lineage_plugin.tags import GitRef
 from mlflow_lineage_plugin.warn_once import WarnOnce
 
@@ -129,12 +127,9 @@ def git_ref_from_workspace(ctx: Optional[DatabricksContext], *, timeout: Optiona
         if _git_failures.get(key, 0.0) > now:
             return None
     limit = config.seconds(config.DATABRICKS_TIMEOUT, timeout)
-    try:
-        return sdk.bounded(lambda: _lookup_git(ctx, limit), limit)
-    except Deadline:
-        problem = f"no answer within {limit:.1f}s"
-    except Exception as exc:
-        problem = error_line(exc, ctx.api_token, limit=200)
+    ref, problem = sdk.answer(lambda: _lookup_git(ctx, limit), limit, ctx.api_token)
+    if problem is None:
+        return ref
     with _lock:
         _git_failures[key] = now + sdk.FAILURE_TTL
     _warnings(

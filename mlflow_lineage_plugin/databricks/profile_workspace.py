@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from mlflow_lineage_plugin import config
-from mlflow_lineage_plugin.bounded import Deadline
 from mlflow_lineage_plugin.databricks import sdk
 from mlflow_lineage_plugin.databricks.profiles import profile_host
-from mlflow_lineage_plugin.errors import error_line
 from mlflow_lineage_plugin.tags import Workspace
 from mlflow_lineage_plugin.warn_once import WarnOnce
 from mlflow_lineage_plugin.workspace import base_url, databricks_workspace_uri
@@ -59,14 +57,7 @@ def workspace_for_profile(profile: Optional[str], *, timeout: Optional[float] = 
     if known is not None and (known.workspace is not None or now < known.expires):
         return known.workspace
     limit = config.seconds(config.DATABRICKS_TIMEOUT, timeout)
-    problem: Optional[str] = None
-    workspace: Optional[Workspace] = None
-    try:
-        workspace = sdk.bounded(lambda: _lookup_profile(profile, limit), limit)
-    except Deadline:
-        problem = f"no answer within {limit:.1f}s"
-    except Exception as exc:
-        problem = error_line(exc, limit=200)
+    workspace, problem = sdk.answer(lambda: _lookup_profile(profile, limit), limit)
     with _lock:
         _profiles[key] = _Known(workspace, math.inf if workspace else now + sdk.FAILURE_TTL)
     if problem is not None:

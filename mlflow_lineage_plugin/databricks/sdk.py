@@ -12,7 +12,8 @@ import math
 import threading
 from typing import Any, Callable, Optional, TypeVar
 
-from mlflow_lineage_plugin.bounded import run_bounded
+from mlflow_lineage_plugin.bounded import Deadline, run_bounded
+from mlflow_lineage_plugin.errors import error_line
 
 PRODUCT = "mlflow-lineage-plugin"
 #: Seconds a failed look-up is remembered, so a broken profile or workspace costs one wait a minute.
@@ -43,6 +44,17 @@ def bounded(fn: Callable[[], R], limit: float) -> R:
     time, else whatever ``fn`` raised."""
     load_sdk()
     return run_bounded(fn, limit, _THREAD).result()
+
+
+def answer(fn: Callable[[], R], limit: float, secret: Optional[str] = None) -> tuple[Optional[R], Optional[str]]:
+    """``bounded(fn, limit)`` for a look-up whose failure becomes one warning: its value, or None and the
+    credential-free line that says why (``secret`` is scrubbed from it too)."""
+    try:
+        return bounded(fn, limit), None
+    except Deadline:
+        return None, f"no answer within {limit:.1f}s"
+    except Exception as exc:
+        return None, error_line(exc, secret, limit=200)
 
 
 def sdk_kwargs(timeout: float) -> dict[str, Any]:
